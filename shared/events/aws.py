@@ -1,0 +1,73 @@
+"""aiobotocore clients built the same way for AWS, the embedded emulator and LocalStack."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from aiobotocore.session import get_session
+from botocore.config import Config
+
+from shared.events.config import Settings
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+    from types_aiobotocore_dynamodbstreams import DynamoDBStreamsClient
+    from types_aiobotocore_events import EventBridgeClient
+    from types_aiobotocore_s3 import S3Client
+    from types_aiobotocore_sqs import SQSClient
+    from types_aiobotocore_stepfunctions import SFNClient
+
+_CONFIG = Config(
+    signature_version="s3v4",
+    s3={"addressing_style": "path"},
+    inject_host_prefix=False,
+    retries={"mode": "standard", "max_attempts": 5},
+    max_pool_connections=64,
+)
+
+
+def client_kwargs(settings: Settings) -> dict[str, Any]:
+    kw: dict[str, Any] = {"region_name": settings.region, "config": _CONFIG}
+    if settings.aws_endpoint:
+        kw["endpoint_url"] = settings.aws_endpoint
+        kw["aws_access_key_id"] = settings.aws_access_key_id or "testing"
+        kw["aws_secret_access_key"] = settings.aws_secret_access_key or "testing"
+    return kw
+
+
+class Clients:
+    """The AWS clients one process uses, opened once and closed together."""
+
+    s3: S3Client
+    sqs: SQSClient
+    dynamodb: DynamoDBClient
+    streams: DynamoDBStreamsClient
+    events: EventBridgeClient
+    sfn: SFNClient
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._stack = contextlib.AsyncExitStack()
+
+    async def __aenter__(self) -> Clients:
+        session = get_session()
+        kw = client_kwargs(self.settings)
+        enter = self._stack.enter_async_context
+        self.s3 = await enter(session.create_client("s3", **kw))
+        self.sqs = await enter(session.create_client("sqs", **kw))
+        self.dynamodb = await enter(session.create_client("dynamodb", **kw))
+        self.streams = await enter(session.create_client("dynamodbstreams", **kw))
+        self.events = await enter(session.create_client("events", **kw))
+        self.sfn = await enter(session.create_client("stepfunctions", **kw))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+
+@contextlib.asynccontextmanager
+async def open_clients(settings: Settings) -> AsyncIterator[Clients]:
+    async with Clients(settings) as clients:
+        yield clients

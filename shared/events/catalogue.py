@@ -1,0 +1,464 @@
+"""Every event type of the product, each with an explicit version.
+
+Rules (see docs/events.md): a published version never changes incompatibly. New optional fields get
+defaults; a removed, renamed or retyped field is a new version (a new class ``...V2``) plus an upcaster
+from the old one in ``upcasting.py``. ``tests/contracts`` fails when a published schema is broken.
+Large data never rides in an event: S3 keys and small summaries only (every event < 64 KB).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+import msgspec
+
+from shared.events.envelope import Event, Payload
+
+MediaKind = Literal["photo", "video"]
+
+#: Why media_process refused a file. Stable strings other teams can match on.
+RejectCode = Literal[
+    "empty",  # zero bytes
+    "unsupported_type",  # the content is not a photo or video format we read (sniffed, not by name)
+    "truncated",  # the file ends before its data does
+    "undecodable",  # the decoder failed on the pixels or the stream
+    "encrypted",  # DRM/CENC-protected media
+    "too_many_pixels",  # header dimensions above the pixel limit (decompression-bomb guard)
+    "too_large",  # bytes above the size limit
+    "too_long",  # video duration above the limit
+    "processing_failed",  # the service gave up after its retries; the message is in the DLQ
+]
+
+FailureCode = Literal["timed_out", "no_files", "provider_error", "invalid_request", "internal_error"]
+
+
+# --------------------------------------------------------------------------- shared value types
+class FileRef(msgspec.Struct, frozen=True, kw_only=True):
+    """One uploaded original: where it is and which upload of it this is."""
+
+    bucket: str
+    key: str
+    name: str  # the file name as uploaded (the key's last part)
+    size: int
+    etag: str
+
+
+class GeoPoint(msgspec.Struct, frozen=True, kw_only=True):
+    lat: float
+    lon: float
+    altitude_m: float | None = None
+
+
+class MediaMetadata(msgspec.Struct, frozen=True, kw_only=True):
+    """What the file says about itself. Every field is optional: cameras disagree."""
+
+    captured_at: dt.datetime | None = None  # aware when the file carries an offset, else naive local time
+    utc_offset: str | None = None  # "+09:00" when known
+    gps: GeoPoint | None = None
+    make: str | None = None
+    model: str | None = None
+    lens: str | None = None
+    orientation: int | None = None  # EXIF 1..8 as stored; width/height below are as displayed
+    width: int | None = None
+    height: int | None = None
+    duration_s: float | None = None
+    codec: str | None = None
+    fps: float | None = None
+    rotation: int | None = None  # video display rotation in degrees
+
+
+class PhotoSignals(msgspec.Struct, frozen=True, kw_only=True):
+    sharpness: float  # variance of the Laplacian at ~1000 px
+    exposure_mean: float  # 0..1 mean luma
+    shadows_clipped: float  # fraction of pixels at the black end
+    highlights_clipped: float  # fraction of pixels at the white end
+    colour_cast: float  # distance of the mean chroma from neutral
+    phash: str  # 64-bit perceptual hash, 16 hex digits
+
+
+class VideoSignals(msgspec.Struct, frozen=True, kw_only=True):
+    luma_mean: float
+    luma_spread: float
+    near_uniform: bool  # black or near-uniform frames (pocket footage)
+    duration_s: float
+
+
+class DerivedKeys(msgspec.Struct, frozen=True, kw_only=True):
+    thumbnail: str | None = None  # 400 px JPEG, upright, sRGB
+    converted: str | None = None  # web/AI-friendly copy (HEIC -> JPEG, downscaled) when one was needed
+    preview: str | None = None  # compressed video preview for the AI steps
+
+
+class Verdict(msgspec.Struct, frozen=True, kw_only=True):
+    key: str
+    verdict: Literal["keep", "discard"]
+    reason: str
+    confidence: float
+
+
+# --------------------------------------------------------------------------- session and uploads
+class SessionCreatedV1Data(Payload, frozen=True, kw_only=True):
+    """v1: the trip context as one free-text string (as the reference system had it)."""
+
+    owner: str
+    context: str
+
+
+class SessionCreatedV1(Event[SessionCreatedV1Data], tag="shoebox.session.created.v1", frozen=True):
+    pass
+
+
+class Trip(msgspec.Struct, frozen=True, kw_only=True):
+    context: str  # free text: "Weekend in Kyoto"
+    timezone: str | None = None  # IANA name, to read capture times that carry no offset
+
+
+class SessionCreatedV2Data(Payload, frozen=True, kw_only=True):
+    """v2: the trip is a structure (context plus the trip's time zone)."""
+
+    owner: str
+    trip: Trip
+
+
+class SessionCreatedV2(Event[SessionCreatedV2Data], tag="shoebox.session.created.v2", frozen=True):
+    pass
+
+
+class TriageInitializedData(Payload, frozen=True, kw_only=True):
+    job_id: str
+    expected: int
+    model: str | None = None
+
+
+class TriageInitialized(Event[TriageInitializedData], tag="shoebox.triage.initialized.v1", frozen=True):
+    pass
+
+
+class TriageExpectedChangedData(Payload, frozen=True, kw_only=True):
+    job_id: str
+    expected: int
+    previous: int
+
+
+class TriageExpectedChanged(
+    Event[TriageExpectedChangedData], tag="shoebox.triage.expected.changed.v1", frozen=True
+):
+    pass
+
+
+class UploadFinalizedData(Payload, frozen=True, kw_only=True):
+    job_id: str
+    uploaded: int
+    failed: list[str] = []  # names the client could not upload: subtracted from the expected count here
+    deadline: dt.datetime  # the triage saga's overall deadline starts here
+
+
+class UploadFinalized(Event[UploadFinalizedData], tag="shoebox.upload.finalized.v1", frozen=True):
+    pass
+
+
+# --------------------------------------------------------------------------- media_process
+class FileProcessedData(Payload, frozen=True, kw_only=True):
+    file: FileRef
+    kind: MediaKind
+    media_type: str  # sniffed from the content, e.g. "image/jpeg"
+    sha256: str
+    metadata: MediaMetadata = MediaMetadata()
+    keys: DerivedKeys = DerivedKeys()
+    photo: PhotoSignals | None = None
+    video: VideoSignals | None = None
+
+
+class FileProcessed(Event[FileProcessedData], tag="shoebox.media.file.processed.v1", frozen=True):
+    pass
+
+
+class FileRejectedData(Payload, frozen=True, kw_only=True):
+    file: FileRef
+    code: RejectCode
+    message: str  # a sentence a person understands
+
+
+class FileRejected(Event[FileRejectedData], tag="shoebox.media.file.rejected.v1", frozen=True):
+    pass
+
+
+class FileDuplicateData(Payload, frozen=True, kw_only=True):
+    file: FileRef
+    sha256: str
+    duplicate_of: str  # key of the first file with the same bytes in this session
+
+
+class FileDuplicate(Event[FileDuplicateData], tag="shoebox.media.file.duplicate.v1", frozen=True):
+    pass
+
+
+class FileDeletedData(Payload, frozen=True, kw_only=True):
+    key: str
+    reason: Literal["confirmed", "cleanup"]
+
+
+class FileDeleted(Event[FileDeletedData], tag="shoebox.media.file.deleted.v1", frozen=True):
+    pass
+
+
+# --------------------------------------------------------------------------- triage
+class TriageRequestedData(Payload, frozen=True, kw_only=True):
+    job_id: str
+    attempt: int
+    expected: int
+    processed: int
+    rejected: int
+    duplicate: int
+    gaps: list[str] = []  # names of expected files that never arrived or never finished (first 100)
+    gaps_count: int = 0
+    timed_out: bool = False
+
+
+class TriageRequested(Event[TriageRequestedData], tag="shoebox.triage.requested.v1", frozen=True):
+    pass
+
+
+class TriageCompletedData(Payload, frozen=True, kw_only=True):
+    job_id: str
+    attempt: int
+    keep: int
+    discard: int
+    results_key: str  # S3 JSON with every verdict (verdicts can exceed an event's 64 KB)
+    provider: str
+
+
+class TriageCompleted(Event[TriageCompletedData], tag="shoebox.triage.completed.v1", frozen=True):
+    pass
+
+
+class JobFailedData(Payload, frozen=True, kw_only=True):
+    job_id: str
+    code: FailureCode
+    message: str
+    attempt: int = 1
+
+
+class TriageFailedData(JobFailedData, frozen=True, kw_only=True):
+    pass
+
+
+class TriageFailed(Event[TriageFailedData], tag="shoebox.triage.failed.v1", frozen=True):
+    pass
+
+
+class TriageConfirmedData(Payload, frozen=True, kw_only=True):
+    job_id: str
+    delete_keys: list[str]
+
+
+class TriageConfirmed(Event[TriageConfirmedData], tag="shoebox.triage.confirmed.v1", frozen=True):
+    pass
+
+
+# --------------------------------------------------------------------------- selection
+class SelectionRequestedData(Payload, frozen=True, kw_only=True):
+    job_id: str
+    context: str
+    count: int | None = None
+    model: str | None = None
+
+
+class SelectionRequested(Event[SelectionRequestedData], tag="shoebox.selection.requested.v1", frozen=True):
+    pass
+
+
+class SelectionCompletedData(Payload, frozen=True, kw_only=True):
+    job_id: str
+    selected: int
+    excluded: int
+    scenes: int
+    results_key: str
+    provider: str
+
+
+class SelectionCompleted(Event[SelectionCompletedData], tag="shoebox.selection.completed.v1", frozen=True):
+    pass
+
+
+class SelectionFailedData(JobFailedData, frozen=True, kw_only=True):
+    pass
+
+
+class SelectionFailed(Event[SelectionFailedData], tag="shoebox.selection.failed.v1", frozen=True):
+    pass
+
+
+# --------------------------------------------------------------------------- enhancement
+class EnhancementRequestedData(Payload, frozen=True, kw_only=True):
+    job_id: str
+    keys: list[str]
+
+
+class EnhancementRequested(
+    Event[EnhancementRequestedData], tag="shoebox.enhancement.requested.v1", frozen=True
+):
+    pass
+
+
+class ItemEnhanceRequestedData(Payload, frozen=True, kw_only=True):
+    job_id: str
+    key: str
+    index: int
+    feedback: str | None = None
+
+
+class PhotoEnhanceRequestedData(ItemEnhanceRequestedData, frozen=True, kw_only=True):
+    pass
+
+
+class PhotoEnhanceRequested(Event[PhotoEnhanceRequestedData], tag="shoebox.photo.enhance.requested.v1", frozen=True
+):
+    pass
+
+
+class VideoEnhanceRequestedData(ItemEnhanceRequestedData, frozen=True, kw_only=True):
+    pass
+
+
+class VideoEnhanceRequested(Event[VideoEnhanceRequestedData], tag="shoebox.video.enhance.requested.v1", frozen=True
+):
+    pass
+
+
+class PhotoEnhancePhaseData(Payload, frozen=True, kw_only=True):
+    job_id: str
+    key: str
+    phase: Literal["creative_edit", "analysis", "surgical_edit"]
+    summary: str
+    output_key: str | None = None
+
+
+class PhotoEnhancePhase(Event[PhotoEnhancePhaseData], tag="shoebox.photo.enhance.phase.v1", frozen=True):
+    pass
+
+
+class ItemEnhancedData(Payload, frozen=True, kw_only=True):
+    job_id: str
+    key: str
+    enhanced_key: str
+    thumbnail_key: str | None = None
+    changes: list[str] = []
+
+
+class PhotoEnhancedData(ItemEnhancedData, frozen=True, kw_only=True):
+    pass
+
+
+class PhotoEnhanced(Event[PhotoEnhancedData], tag="shoebox.photo.enhanced.v1", frozen=True):
+    pass
+
+
+class VideoEnhancedData(ItemEnhancedData, frozen=True, kw_only=True):
+    pass
+
+
+class VideoEnhanced(Event[VideoEnhancedData], tag="shoebox.video.enhanced.v1", frozen=True):
+    pass
+
+
+class ItemEnhanceFailedData(Payload, frozen=True, kw_only=True):
+    job_id: str
+    key: str
+    code: FailureCode
+    message: str
+
+
+class PhotoEnhanceFailedData(ItemEnhanceFailedData, frozen=True, kw_only=True):
+    pass
+
+
+class PhotoEnhanceFailed(Event[PhotoEnhanceFailedData], tag="shoebox.photo.enhance.failed.v1", frozen=True
+):
+    pass
+
+
+class VideoEnhanceFailedData(ItemEnhanceFailedData, frozen=True, kw_only=True):
+    pass
+
+
+class VideoEnhanceFailed(Event[VideoEnhanceFailedData], tag="shoebox.video.enhance.failed.v1", frozen=True
+):
+    pass
+
+
+class EnhancementFeedbackRequestedData(Payload, frozen=True, kw_only=True):
+    job_id: str
+    key: str
+    feedback: str
+
+
+class EnhancementFeedbackRequested(
+    Event[EnhancementFeedbackRequestedData], tag="shoebox.enhancement.feedback.requested.v1", frozen=True
+):
+    pass
+
+
+class EnhancementCompletedData(Payload, frozen=True, kw_only=True):
+    job_id: str
+    status: Literal["done", "partial"]
+    done: int
+    failed: int
+
+
+class EnhancementCompleted(
+    Event[EnhancementCompletedData], tag="shoebox.enhancement.completed.v1", frozen=True
+):
+    pass
+
+
+# --------------------------------------------------------------------------- runtime
+class MessageFailedData(Payload, frozen=True, kw_only=True):
+    """A message exhausted its receives and went to its service's dead-letter queue."""
+
+    service: str
+    queue: str  # the queue it failed on
+    dead_letter_queue: str  # where it is now
+    message_id: str
+    receive_count: int
+    event_id: str | None = None  # when the message carried a Shoebox event
+    event_type: str | None = None
+    error_type: str
+    error: str
+
+
+class MessageFailed(Event[MessageFailedData], tag="shoebox.message.failed.v1", frozen=True):
+    pass
+
+
+#: Every event class ever published, oldest versions included. Order is the catalogue's order.
+ALL_EVENTS: tuple[type[Event[Payload]], ...] = (
+    SessionCreatedV1,
+    SessionCreatedV2,
+    TriageInitialized,
+    TriageExpectedChanged,
+    UploadFinalized,
+    FileProcessed,
+    FileRejected,
+    FileDuplicate,
+    FileDeleted,
+    TriageRequested,
+    TriageCompleted,
+    TriageFailed,
+    TriageConfirmed,
+    SelectionRequested,
+    SelectionCompleted,
+    SelectionFailed,
+    EnhancementRequested,
+    PhotoEnhanceRequested,
+    VideoEnhanceRequested,
+    PhotoEnhancePhase,
+    PhotoEnhanced,
+    VideoEnhanced,
+    PhotoEnhanceFailed,
+    VideoEnhanceFailed,
+    EnhancementFeedbackRequested,
+    EnhancementCompleted,
+    MessageFailed,
+)

@@ -1,0 +1,131 @@
+"""The embedded AWS emulator: moto server, in its own process (the default) or in a thread.
+
+moto is CPU-bound Python. On 2 cores, sharing one interpreter with the workers costs throughput
+(``task bench -- bus`` measures both placements), so the stack runs it as a child process that dies with
+its parent (PR_SET_PDEATHSIG). Two settings matter (docs/embedded-stack.md): ``MOTO_PORT`` must be the
+server's own port, since Step Functions' service integrations call back to it, and state machine
+execution is switched on through ``/moto-api/config`` (there is no environment variable for it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+
+MOTO_VERSION = "5.2.5"  # the version the embedded stack was verified with (pyproject pins it)
+
+
+class EmulatorError(RuntimeError):
+    pass
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.2)
+        return s.connect_ex((host, port)) == 0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def configure(endpoint: str) -> None:
+    """Switch on what the stack needs from moto (idempotent; survives /moto-api/reset)."""
+    r = httpx.post(f"{endpoint}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}})
+    r.raise_for_status()
+
+
+def wait_ready(endpoint: str, timeout_s: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise EmulatorError(f"moto server exited with code {proc.returncode}")
+        try:
+            if httpx.get(f"{endpoint}/moto-api/", timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise EmulatorError(f"moto server did not answer on {endpoint} within {timeout_s:.0f}s")
+
+
+class Emulator:
+    """A running moto server."""
+
+    def __init__(self, port: int, *, in_process: bool = False, log_path: str | None = None) -> None:
+        self.port = port
+        self.endpoint = f"http://127.0.0.1:{port}"
+        self.in_process = in_process
+        self.log_path = log_path
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._server: object | None = None
+
+    def start(self) -> Emulator:
+        if port_in_use(self.port):
+            raise EmulatorError(f"port {self.port} is already in use")
+        if self.in_process:
+            os.environ["MOTO_PORT"] = str(self.port)
+            from moto.server import ThreadedMotoServer
+
+            server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+            server.start()
+            self._server = server
+        else:
+            out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                env={**os.environ, "MOTO_PORT": str(self.port)},
+                stdout=out, stderr=out, stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509
+            )
+        wait_ready(self.endpoint, proc=self._proc)
+        configure(self.endpoint)
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else os.getpid()
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(5)
+            self._proc = None
+        if self._server is not None:
+            self._server.stop()  # type: ignore[attr-defined]
+            self._server = None
+
+    def reset(self) -> None:
+        httpx.post(f"{self.endpoint}/moto-api/reset").raise_for_status()
+
+
+@contextlib.contextmanager
+def running(port: int | None = None, *, in_process: bool = False) -> Iterator[Emulator]:
+    emu = Emulator(port or free_port(), in_process=in_process).start()
+    try:
+        yield emu
+    finally:
+        emu.stop()

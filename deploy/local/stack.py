@@ -1,0 +1,213 @@
+"""The embedded stack: the emulator, provisioned from the topology, plus every worker, the relay and the
+API, in one process tree. ``shoebox up`` runs it in the foreground; tests start it on free ports.
+
+One lock per state directory (``.shoebox/``) and a port check make a second ``shoebox up`` say that a
+stack is already running instead of failing on a port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import importlib
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import msgspec
+
+from shared.events.aws import Clients
+from shared.events.config import Settings
+from shared.events.log import DynamoEventLog
+from shared.events.relay import StreamPoller
+from shared.events.runtime import Processor, Service, Worker
+from shared.events.topology import Topology
+from deploy.local.emulator import Emulator, port_in_use
+from deploy.local.provision import Provisioned, provision
+from deploy.topology import TOPOLOGY
+
+log = logging.getLogger("shoebox.stack")
+
+DEFAULT_EMULATOR_PORT = 4566
+DEFAULT_API_PORT = 8000
+
+
+class StackAlreadyRunning(RuntimeError):
+    pass
+
+
+class StackInfo(msgspec.Struct, frozen=True):
+    pid: int
+    aws_endpoint: str
+    api_url: str
+    prefix: str
+
+
+class StackConfig(msgspec.Struct, frozen=True, kw_only=True):
+    emulator_port: int = DEFAULT_EMULATOR_PORT
+    api_port: int = DEFAULT_API_PORT
+    prefix: str = "shoebox"
+    state_dir: str = ".shoebox"
+    emulator_in_process: bool = False
+    #: services to run workers for; None = every service that has an ``app.build``
+    services: tuple[str, ...] | None = None
+    run_api: bool = True
+    run_relay: bool = True
+    relay_poll_s: float = 0.02
+    worker_wait_s: int = 2  # long-poll length: short, so Ctrl-C is quick (each empty poll is one call)
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(prefix=self.prefix, aws_endpoint=f"http://127.0.0.1:{self.emulator_port}")
+
+
+def service_builder(service: str) -> Callable[[Clients], Service] | None:
+    """``services.<name>.app.build`` when the service has one yet."""
+    try:
+        module = importlib.import_module(f"services.{service}.app")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"services.{service}.app":
+            return None
+        raise
+    build: Callable[[Clients], Service] = module.build
+    return build
+
+
+@contextlib.contextmanager
+def stack_lock(state_dir: Path) -> Iterator[Path]:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    lock_path = state_dir / "stack.lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        info = read_info(state_dir)
+        where = f" (pid {info.pid}, API at {info.api_url})" if info else ""
+        raise StackAlreadyRunning(f"a Shoebox stack is already running{where}; stop it with Ctrl-C "
+                                  "in its terminal, or use it: shoebox process DIR --api URL") from None
+    try:
+        yield lock_path
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            (state_dir / "stack.json").unlink()
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def read_info(state_dir: Path) -> StackInfo | None:
+    try:
+        return msgspec.json.decode((state_dir / "stack.json").read_bytes(), type=StackInfo)
+    except (FileNotFoundError, msgspec.DecodeError):
+        return None
+
+
+class Stack:
+    """A started embedded stack; use ``running_stack`` to get one."""
+
+    def __init__(self, config: StackConfig, emulator: Emulator, clients: Clients, resources: Provisioned,
+                 topology: Topology) -> None:
+        self.config = config
+        self.settings = config.settings
+        self.emulator = emulator
+        self.clients = clients
+        self.resources = resources
+        self.topology = topology
+        self.workers: dict[str, Worker] = {}
+        self.relay: StreamPoller | None = None
+        self.api_url = f"http://127.0.0.1:{config.api_port}"
+        self.log = DynamoEventLog(clients.dynamodb, events_table=self.settings.names.events_table,
+                                  views_table=self.settings.names.views_table)
+
+    def queue_url(self, service: str) -> str:
+        return self.resources[self.settings.names.queue(service)]
+
+    def dead_letter_queue_url(self, service: str) -> str:
+        return self.resources[self.settings.names.dead_letter_queue(service)]
+
+    async def start_worker(self, service: Service, tg: anyio.abc.TaskGroup) -> Worker:
+        worker = Worker(Processor(service, self.log), self.clients.sqs,
+                        queue_url=self.queue_url(service.name),
+                        dead_letter_queue_url=self.dead_letter_queue_url(service.name),
+                        wait_time_s=self.config.worker_wait_s)
+        await tg.start(worker.run)
+        self.workers[service.name] = worker
+        return worker
+
+    def stop(self) -> None:
+        for w in self.workers.values():
+            w.stop()
+        if self.relay:
+            self.relay.stop()
+
+
+@contextlib.asynccontextmanager
+async def running_stack(config: StackConfig, *, topology: Topology = TOPOLOGY,
+                        extra_services: tuple[Service, ...] = ()) -> AsyncIterator[Stack]:
+    """Start everything; on exit stop the workers gracefully, then the API, relay and emulator."""
+    state_dir = Path(config.state_dir)
+    with stack_lock(state_dir):
+        for port, what in ((config.emulator_port, "the AWS emulator"), (config.api_port, "the API")):
+            if port_in_use(port) and (port == config.emulator_port or config.run_api):
+                raise StackAlreadyRunning(f"port {port} (for {what}) is already in use: is another Shoebox "
+                                          "stack or program running there?")
+        emulator = Emulator(config.emulator_port, in_process=config.emulator_in_process,
+                            log_path=str(state_dir / "emulator.log"))
+        await anyio.to_thread.run_sync(emulator.start)
+        try:
+            async with Clients(config.settings) as clients:
+                full = Topology(consumers=topology.consumers + tuple(s.consumer for s in extra_services),
+                                state_machines=topology.state_machines)
+                resources = await provision(clients, full)
+                stack = Stack(config, emulator, clients, resources, full)
+                async with anyio.create_task_group() as tg:
+                    if config.run_relay:
+                        stack.relay = StreamPoller(stack.settings, clients.dynamodb, clients.streams,
+                                                   clients.events, poll_interval_s=config.relay_poll_s)
+                        await tg.start(stack.relay.run)
+                    wanted = config.services if config.services is not None else tuple(
+                        c.service for c in topology.consumers)
+                    for name in wanted:
+                        build = service_builder(name)
+                        if build is not None:
+                            await stack.start_worker(build(clients), tg)
+                    for svc in extra_services:
+                        await stack.start_worker(svc, tg)
+                    api_server = None
+                    if config.run_api:
+                        api_server = await _start_api(stack, tg)
+                    (state_dir / "stack.json").write_bytes(msgspec.json.encode(StackInfo(
+                        pid=os.getpid(), aws_endpoint=emulator.endpoint, api_url=stack.api_url,
+                        prefix=config.prefix)))
+                    try:
+                        yield stack
+                    finally:
+                        stack.stop()
+                        if api_server is not None:
+                            api_server.should_exit = True
+        finally:
+            await anyio.to_thread.run_sync(emulator.stop)
+
+
+async def _start_api(stack: Stack, tg: anyio.abc.TaskGroup) -> Any:
+    import uvicorn
+
+    from services.api.app import create_app
+
+    app = create_app(stack.settings, clients=stack.clients)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=stack.config.api_port, log_config=None,
+                                           lifespan="on", access_log=False))
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the stack owns signals
+    tg.start_soon(server.serve)
+    while not server.started:
+        await anyio.sleep(0.02)
+    return server
+
+
+def describe(stack: Stack) -> str:
+    return json.dumps({"aws_endpoint": stack.emulator.endpoint, "api": stack.api_url,
+                       "workers": sorted(stack.workers), "prefix": stack.config.prefix}, indent=2)

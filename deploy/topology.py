@@ -1,0 +1,12 @@
+"""The product's topology: every service's declaration, gathered. The one source Terraform
+(``deploy/terraform/topology.json``, generated) and the embedded stack (``deploy/local``) provision from."""
+
+from __future__ import annotations
+
+from shared.events.topology import Topology
+from services.enhance.topology import CONSUMER as ENHANCE
+from services.media_process.topology import CONSUMER as MEDIA_PROCESS
+from services.selection.topology import CONSUMER as SELECTION
+from services.video.topology import CONSUMER as VIDEO
+
+TOPOLOGY = Topology(consumers=(MEDIA_PROCESS, SELECTION, ENHANCE, VIDEO))

@@ -1,0 +1,212 @@
+"""The HTTP API: sessions, presigned uploads, and the session's status as a projection of its log.
+
+Litestar with msgspec models; OpenAPI 3.1 at ``/schema``; every error is an RFC 9457 problem document.
+Status reads are one Query on the views table (the read models the log maintains in its transactions).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Litestar, Response, get, post
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.openapi import OpenAPIConfig
+from litestar.params import Parameter
+from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
+
+from shared.events import catalogue as c
+from shared.events.aws import Clients
+from shared.events.codec import make_event
+from shared.events.config import Settings
+from shared.events.inbound import upload_key
+from shared.events.log import DynamoEventLog, EventLog
+from shared.events.projections import counters_key, meta_key, session_pk
+
+SOURCE = "shoebox/api"
+LOCAL_OWNER = "local"  # until bearer tokens arrive (issue 5), every caller is the local user
+MAX_CONTEXT = 2000
+MAX_NAME = 255
+MAX_PHOTO_BYTES = 200 * 1024 * 1024
+MAX_VIDEO_BYTES = 5 * 1024 * 1024 * 1024
+UPLOAD_URL_TTL_S = 900
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ ()+-]*$")
+_SESSION = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+ALLOWED_TYPES = ("image/", "video/")
+
+
+class CreateSession(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    context: Annotated[str, msgspec.Meta(max_length=MAX_CONTEXT)]
+    timezone: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+
+
+class SessionCreated(msgspec.Struct, frozen=True):
+    session_id: str
+
+
+class UploadRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME)]
+    content_type: Annotated[str, msgspec.Meta(max_length=100)]
+    size: Annotated[int, msgspec.Meta(ge=0)]
+
+
+class UploadTicket(msgspec.Struct, frozen=True):
+    key: str
+    url: str
+    method: str
+    headers: dict[str, str]
+    expires_in_s: int
+
+
+class Counters(msgspec.Struct, frozen=True):
+    expected: int = 0
+    processed: int = 0
+    rejected: int = 0
+    duplicate: int = 0
+    deleted: int = 0
+
+
+class FileStatus(msgspec.Struct, frozen=True):
+    key: str
+    name: str
+    status: str
+    kind: str | None = None
+    media_type: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    code: str | None = None
+    message: str | None = None
+    duplicate_of: str | None = None
+    thumbnail: str | None = None
+    captured_at: str | None = None
+
+
+class SessionStatus(msgspec.Struct, frozen=True):
+    session_id: str
+    context: str
+    created_at: str
+    counters: Counters
+    files: list[FileStatus]
+
+
+class EventPage(msgspec.Struct, frozen=True):
+    events: list[dict[str, Any]]
+    next_after: int | None
+
+
+def _log(state: State) -> EventLog:
+    log: EventLog = state.log
+    return log
+
+
+def _check_session_id(session_id: str) -> None:
+    if not _SESSION.match(session_id):
+        raise NotFoundException(detail=f"no session {session_id!r}")
+
+
+async def _owned_meta(state: State, session_id: str) -> dict[str, Any]:
+    _check_session_id(session_id)
+    meta = await _log(state).get_view(meta_key(session_id))
+    if meta is None or meta.get("owner") != LOCAL_OWNER:
+        raise NotFoundException(detail=f"no session {session_id!r}")  # another owner's session: 404, never 403
+    return meta
+
+
+@get("/health", sync_to_thread=False)
+def health() -> dict[str, str]:
+    return {"status": "ok", "service": "shoebox-api"}
+
+
+@post("/v1/sessions", status_code=201)
+async def create_session(data: CreateSession, state: State) -> SessionCreated:
+    session_id = str(uuid.uuid4())
+    event = make_event(
+        c.SessionCreatedV2Data(owner=LOCAL_OWNER, trip=c.Trip(context=data.context, timezone=data.timezone)),
+        source=SOURCE, session_id=session_id,
+    )
+    await _log(state).commit([event])
+    return SessionCreated(session_id=session_id)
+
+
+@post("/v1/sessions/{session_id:str}/uploads", status_code=201)
+async def create_upload(session_id: str, data: UploadRequest, state: State) -> UploadTicket:
+    await _owned_meta(state, session_id)
+    name = data.name.strip()
+    if not _NAME.match(name) or ".." in name:
+        raise HTTPException(status_code=400, detail="the file name must be a plain name: letters, digits, "
+                                                    "'.', '_', '-', ' ', '(', ')', starting with a letter or digit")
+    if not data.content_type.startswith(ALLOWED_TYPES):
+        raise HTTPException(status_code=400, detail=f"{data.content_type!r} is not a photo or video type")
+    limit = MAX_VIDEO_BYTES if data.content_type.startswith("video/") else MAX_PHOTO_BYTES
+    if data.size > limit:
+        raise HTTPException(status_code=413, detail=f"{name} is {data.size} bytes; the limit is {limit}")
+    key = upload_key(session_id, name)
+    clients: Clients = state.clients
+    url = await clients.s3.generate_presigned_url(
+        "put_object",
+        Params={"Bucket": state.settings.names.media_bucket, "Key": key, "ContentType": data.content_type},
+        ExpiresIn=UPLOAD_URL_TTL_S,
+    )
+    return UploadTicket(key=key, url=url, method="PUT", headers={"Content-Type": data.content_type},
+                        expires_in_s=UPLOAD_URL_TTL_S)
+
+
+@get("/v1/sessions/{session_id:str}")
+async def session_status(session_id: str, state: State) -> SessionStatus:
+    meta = await _owned_meta(state, session_id)
+    items = await _log(state).query_views(session_pk(session_id))
+    counters = next((i for i in items if i["sk"] == counters_key(session_id).sk), {})
+    files = [
+        msgspec.convert({"key": i["sk"].removeprefix("FILE#"), **i}, FileStatus, strict=False)  # type: ignore[union-attr]
+        for i in items if str(i["sk"]).startswith("FILE#")
+    ]
+    return SessionStatus(
+        session_id=session_id, context=str(meta.get("context", "")), created_at=str(meta.get("created_at", "")),
+        counters=msgspec.convert(counters, Counters, strict=False), files=files,
+    )
+
+
+@get("/v1/sessions/{session_id:str}/events")
+async def session_events(
+    session_id: str, state: State,
+    after: Annotated[int, Parameter(ge=0)] = 0,
+    limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+) -> EventPage:
+    await _owned_meta(state, session_id)
+    page = await _log(state).read(session_id, after=after, limit=limit)
+    return EventPage(events=[msgspec.to_builtins(e) for e in page.events], next_after=page.next_after)
+
+
+def create_app(settings: Settings, *, clients: Clients | None = None) -> Litestar:
+    """The ASGI app. With ``clients`` it uses the caller's AWS clients (the embedded stack); without, it
+    opens its own for its lifetime (uvicorn alone, Lambda)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            own = clients if clients is not None else await stack.enter_async_context(Clients(settings))
+            names = settings.names
+            app.state.settings = settings
+            app.state.clients = own
+            app.state.log = DynamoEventLog(own.dynamodb, events_table=names.events_table,
+                                           views_table=names.views_table)
+            yield
+
+    return Litestar(
+        route_handlers=[health, create_session, create_upload, session_status, session_events],
+        lifespan=[lifespan],
+        plugins=[ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=True))],
+        openapi_config=OpenAPIConfig(title="Shoebox API", version="0.1.0", path="/schema"),
+        response_headers=None,
+        debug=False,
+    )
+
+
+def problem(status: int, detail: str) -> Response[dict[str, Any]]:
+    return Response({"type": "about:blank", "status": status, "detail": detail}, status_code=status,
+                    media_type="application/problem+json")

@@ -1,0 +1,26 @@
+"""Wiring: the media_process service with its real dependencies."""
+
+from __future__ import annotations
+
+import functools
+
+from shared.events.aws import Clients
+from shared.events.inbound import ObjectCreated
+from shared.events.log import DynamoEventLog
+from shared.events.runtime import Service
+from shared.storage import S3ObjectStore
+from services.media_process import handlers
+from services.media_process.topology import CONSUMER
+
+
+def build(clients: Clients) -> Service:
+    names = clients.settings.names
+    deps = handlers.Deps(
+        store=S3ObjectStore(clients.s3, names.media_bucket),
+        log=DynamoEventLog(clients.dynamodb, events_table=names.events_table, views_table=names.views_table),
+    )
+    return Service(
+        CONSUMER,
+        {ObjectCreated: functools.partial(handlers.handle_object_created, deps=deps)},
+        on_give_up=handlers.on_give_up,
+    )

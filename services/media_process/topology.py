@@ -1,0 +1,13 @@
+"""What media_process consumes: S3 ``Object Created`` under ``uploads/`` only."""
+
+from shared.events.inbound import ObjectCreated
+from shared.events.topology import Consumer
+
+CONSUMER = Consumer(
+    service="media_process",
+    handles=(ObjectCreated,),
+    handler_timeout_s=300,
+    concurrency=2,  # CPU-bound work (libvips, ffmpeg): one per core
+    memory_mb=3008,
+    needs_ffmpeg=True,
+)

@@ -1,0 +1,94 @@
+"""Messages that reach a service from outside the log: AWS's own events on the bus.
+
+S3 delivers ``Object Created`` at least once and may send two for one multipart upload, with the same
+notification id on every event in the emulator: an upload is identified by bucket, key and ETag.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import urllib.parse
+from typing import ClassVar
+
+import msgspec
+
+from shared.events.config import Names
+
+
+class S3Bucket(msgspec.Struct, frozen=True):
+    name: str
+
+
+class S3Object(msgspec.Struct, frozen=True):
+    key: str
+    size: int = 0
+    etag: str | None = None
+    eTag: str | None = None  # the emulator's spelling  # noqa: N815
+    sequencer: str | None = None
+
+    @property
+    def tag(self) -> str:
+        return (self.etag or self.eTag or self.sequencer or "").strip('"')
+
+
+class ObjectCreatedDetail(msgspec.Struct, frozen=True):
+    bucket: S3Bucket
+    object: S3Object
+    reason: str | None = None
+
+
+class ObjectCreated(msgspec.Struct, frozen=True, kw_only=True):
+    """An S3 ``Object Created`` event under the uploads prefix, as media_process receives it."""
+
+    source_name: ClassVar[str] = "aws.s3"
+    detail_type: ClassVar[str] = "Object Created"
+
+    id: str
+    time: dt.datetime | None = None
+    detail: ObjectCreatedDetail
+
+    @property
+    def bucket(self) -> str:
+        return self.detail.bucket.name
+
+    @property
+    def key(self) -> str:
+        return urllib.parse.unquote_plus(self.detail.object.key)
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"s3:{self.bucket}/{self.key}@{self.detail.object.tag}"
+
+    @classmethod
+    def handler_name(cls) -> str:
+        return "handle_object_created"
+
+    @classmethod
+    def pattern(cls, names: Names) -> dict[str, object]:
+        return {
+            "source": [cls.source_name],
+            "detail-type": [cls.detail_type],
+            "detail": {"bucket": {"name": [names.media_bucket]}, "object": {"key": [{"prefix": UPLOADS + "/"}]}},
+        }
+
+
+#: Top-level prefixes of the media bucket. Only ``uploads/`` triggers processing.
+UPLOADS = "uploads"
+THUMBNAILS = "thumbnails"
+CONVERTED = "converted"
+PREVIEWS = "previews"
+ENHANCED = "enhanced"
+RESULTS = "results"
+ALL_PREFIXES = (UPLOADS, THUMBNAILS, CONVERTED, PREVIEWS, ENHANCED, RESULTS)
+
+
+def upload_key(session_id: str, name: str) -> str:
+    return f"{UPLOADS}/{session_id}/{name}"
+
+
+def session_of(key: str) -> tuple[str, str] | None:
+    """``uploads/<session>/<name>`` -> (session, name); None for any other shape."""
+    parts = key.split("/")
+    if len(parts) != 3 or parts[0] != UPLOADS or not parts[1] or not parts[2]:
+        return None
+    return parts[1], parts[2]

@@ -1,0 +1,434 @@
+"""The event log: one stream per upload session, the source of truth.
+
+``EventLog.commit`` is the only way anything is written. One commit is ONE transaction holding
+- the new events (each written at most once: ``source + id`` is guarded by a conditional put),
+- the tracking record of the message that caused them (its idempotency key), so a redelivered message
+  finds its record, is refused, and produces nothing,
+- the read-model updates the projections derive from those events.
+
+Sequence numbers are reserved from a per-stream counter before the transaction. An appender that dies
+after reserving leaves a gap, never a duplicate: readers tolerate gaps. 32 appenders on one stream never
+contend on a condition, only on the counter's atomic ADD.
+
+Two implementations, one contract (``tests/unit/events/test_log_contract.py`` runs against both):
+``InMemoryEventLog`` for handler tests, ``DynamoEventLog`` for everything else.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import msgspec
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from shared.events import projections
+from shared.events.codec import CATALOGUE, Catalogue
+from shared.events.envelope import Event
+from shared.events.views import Value, ViewKey, ViewUpdate, apply, merge, update_expression
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+    from types_aiobotocore_dynamodb.type_defs import TransactWriteItemTypeDef
+
+AnyEvent = Event[Any]
+
+#: DynamoDB's limit on items in one transaction.
+MAX_TRANSACTION_ITEMS = 100
+
+
+class LogError(Exception):
+    """Base of the event log's errors."""
+
+
+class AlreadyProcessed(LogError):
+    """The message this commit tracks was already handled: the commit wrote nothing."""
+
+
+class DuplicateEvent(LogError):
+    """An event with this ``source + id`` is already in the log: the commit wrote nothing."""
+
+
+class CommitTooLarge(LogError):
+    """The commit needs more items than one transaction can hold."""
+
+
+class Tracking(msgspec.Struct, frozen=True):
+    """The idempotency record of one consumed message."""
+
+    consumer: str
+    key: str
+
+
+class Page(msgspec.Struct, frozen=True):
+    events: list[AnyEvent]
+    next_after: int | None  # pass as ``after`` for the next page; None at the end
+
+
+def stream_pk(session_id: str) -> str:
+    return f"STREAM#{session_id}"
+
+
+def _event_guard_pk(event: AnyEvent) -> str:
+    return f"EVENTID#{event.source}#{event.id}"
+
+
+def _tracking_pk(t: Tracking) -> str:
+    return f"TRACK#{t.consumer}#{t.key}"
+
+
+def commit_updates(events: Sequence[AnyEvent], extra: Sequence[ViewUpdate] = ()) -> list[ViewUpdate]:
+    return merge([u for e in events for u in projections.view_updates(e)] + list(extra))
+
+
+class EventLog(abc.ABC):
+    """Append-only streams of events plus the read models derived from them."""
+
+    catalogue: Catalogue = CATALOGUE
+
+    @abc.abstractmethod
+    async def commit(
+        self,
+        events: Sequence[AnyEvent],
+        *,
+        tracking: Tracking | None = None,
+        views: Sequence[ViewUpdate] = (),
+    ) -> list[AnyEvent]:
+        """Append ``events`` (all to their own ``sessionid`` streams) with their read-model updates and
+        the tracking record, atomically. Returns the events with their sequence numbers.
+
+        Raises ``AlreadyProcessed`` or ``DuplicateEvent`` when nothing was written for that reason.
+        """
+
+    @abc.abstractmethod
+    async def read(self, session_id: str, *, after: int = 0, limit: int = 100) -> Page:
+        """One page of a stream in sequence order, old versions upcast."""
+
+    @abc.abstractmethod
+    async def is_processed(self, tracking: Tracking) -> bool:
+        """Whether a message with this tracking record was already handled (a cheap pre-check)."""
+
+    @abc.abstractmethod
+    async def get_view(self, key: ViewKey) -> dict[str, Value] | None: ...
+
+    @abc.abstractmethod
+    async def query_views(self, pk: str, sk_prefix: str = "") -> list[dict[str, Value]]:
+        """Every read-model item under ``pk`` whose sort key starts with ``sk_prefix`` (all pages)."""
+
+    @abc.abstractmethod
+    async def clear_views(self, pk: str) -> None:
+        """Delete every read-model item under ``pk`` (before a rebuild)."""
+
+    @abc.abstractmethod
+    async def _apply_views(self, updates: Sequence[ViewUpdate]) -> None: ...
+
+    async def read_all(self, session_id: str, *, page_size: int = 500) -> list[AnyEvent]:
+        out: list[AnyEvent] = []
+        after: int | None = 0
+        while after is not None:
+            page = await self.read(session_id, after=after, limit=page_size)
+            out.extend(page.events)
+            after = page.next_after
+        return out
+
+    async def rebuild_views(self, session_id: str) -> int:
+        """Throw away a session's read models and fold them again from its stream. Returns events folded."""
+        events = await self.read_all(session_id)
+        await self.clear_views(projections.session_pk(session_id))
+        for e in events:  # in order: a later SET must win over an earlier one, as it did live
+            await self._apply_views(merge(projections.view_updates(e)))
+        return len(events)
+
+
+def _check_size(events: Sequence[AnyEvent], tracking: Tracking | None, updates: Sequence[ViewUpdate]) -> None:
+    n = 2 * len(events) + (1 if tracking else 0) + len(updates)
+    if n > MAX_TRANSACTION_ITEMS:
+        raise CommitTooLarge(f"commit needs {n} transaction items, at most {MAX_TRANSACTION_ITEMS} fit")
+
+
+# ----------------------------------------------------------------------------------------- in memory
+class InMemoryEventLog(EventLog):
+    """The same contract in a dict, for handler unit tests and benchmarks without the emulator."""
+
+    def __init__(self) -> None:
+        self._streams: dict[str, dict[int, bytes]] = {}
+        self._heads: dict[str, int] = {}
+        self._guards: set[str] = set()
+        self._tracking: set[str] = set()
+        self._views: dict[ViewKey, dict[str, Value]] = {}
+        self._lock = anyio.Lock()
+        self.published: list[bytes] = []  # what a relay would see, in commit order
+
+    async def commit(
+        self,
+        events: Sequence[AnyEvent],
+        *,
+        tracking: Tracking | None = None,
+        views: Sequence[ViewUpdate] = (),
+    ) -> list[AnyEvent]:
+        async with self._lock:
+            if tracking and _tracking_pk(tracking) in self._tracking:
+                raise AlreadyProcessed(tracking.key)
+            for e in events:
+                if _event_guard_pk(e) in self._guards:
+                    raise DuplicateEvent(f"{e.source} {e.id}")
+            stamped = []
+            for e in events:
+                seq = self._heads.get(e.sessionid, 0) + 1
+                self._heads[e.sessionid] = seq
+                stamped.append(msgspec.structs.replace(e, sequence=seq))
+            updates = commit_updates(stamped, views)
+            _check_size(stamped, tracking, updates)
+            for e in stamped:
+                raw = self.catalogue.encode(e)
+                self._streams.setdefault(e.sessionid, {})[e.sequence] = raw
+                self._guards.add(_event_guard_pk(e))
+                self.published.append(raw)
+            if tracking:
+                self._tracking.add(_tracking_pk(tracking))
+            await self._apply_views(updates)
+            return stamped
+
+    async def read(self, session_id: str, *, after: int = 0, limit: int = 100) -> Page:
+        stream = self._streams.get(session_id, {})
+        seqs = sorted(s for s in stream if s > after)[: limit + 1]
+        events = [self.catalogue.decode(stream[s]) for s in seqs[:limit]]
+        return Page(events=events, next_after=seqs[limit - 1] if len(seqs) > limit else None)
+
+    async def is_processed(self, tracking: Tracking) -> bool:
+        return _tracking_pk(tracking) in self._tracking
+
+    async def get_view(self, key: ViewKey) -> dict[str, Value] | None:
+        item = self._views.get(key)
+        return dict(item) if item is not None else None
+
+    async def query_views(self, pk: str, sk_prefix: str = "") -> list[dict[str, Value]]:
+        return [dict(v) for k, v in sorted(self._views.items()) if k.pk == pk and k.sk.startswith(sk_prefix)]
+
+    async def clear_views(self, pk: str) -> None:
+        for k in [k for k in self._views if k.pk == pk]:
+            del self._views[k]
+
+    async def _apply_views(self, updates: Sequence[ViewUpdate]) -> None:
+        for u in updates:
+            self._views[u.key] = apply(self._views.get(u.key), u)
+
+
+# ----------------------------------------------------------------------------------------- DynamoDB
+_ser = TypeSerializer()
+_deser = TypeDeserializer()
+
+
+def to_attr(value: Any) -> Any:
+    return _ser.serialize(_to_dynamo(value))
+
+
+def _to_dynamo(value: Any) -> Any:
+    # DynamoDB numbers are Decimals; floats go through str to keep their shortest repr.
+    from decimal import Decimal
+
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: _to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+def from_item(item: dict[str, Any]) -> dict[str, Value]:
+    return {k: _from_dynamo(_deser.deserialize(v)) for k, v in item.items()}
+
+
+def _from_dynamo(value: Any) -> Any:
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    return value
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if not isinstance(exc, ClientError):
+        return False
+    code = exc.response.get("Error", {}).get("Code", "")
+    if code == "TransactionCanceledException":
+        reasons = exc.response.get("CancellationReasons", [])
+        return any(r.get("Code") in ("TransactionConflict", "ThrottlingError") for r in reasons) and not any(
+            r.get("Code") == "ConditionalCheckFailed" for r in reasons
+        )
+    return code in (
+        "TransactionConflictException",
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "InternalServerError",
+        "RequestLimitExceeded",
+    )
+
+
+class DynamoEventLog(EventLog):
+    """The log on two DynamoDB tables: ``events`` (streams, id guards, tracking; its DynamoDB stream
+    feeds the relay) and ``views`` (read models)."""
+
+    def __init__(self, client: DynamoDBClient, *, events_table: str, views_table: str) -> None:
+        self.client = client
+        self.events_table = events_table
+        self.views_table = views_table
+
+    async def _reserve(self, session_id: str, n: int) -> int:
+        """Reserve ``n`` sequence numbers; returns the first."""
+        r = await self.client.update_item(
+            TableName=self.events_table,
+            Key={"pk": {"S": stream_pk(session_id)}, "sk": {"N": "0"}},
+            UpdateExpression="ADD #n :n SET kind = :k",
+            ExpressionAttributeNames={"#n": "next"},
+            ExpressionAttributeValues={":n": {"N": str(n)}, ":k": {"S": "head"}},
+            ReturnValues="UPDATED_NEW",
+        )
+        last = int(r["Attributes"]["next"]["N"])  # type: ignore[typeddict-item]
+        return last - n + 1
+
+    async def commit(
+        self,
+        events: Sequence[AnyEvent],
+        *,
+        tracking: Tracking | None = None,
+        views: Sequence[ViewUpdate] = (),
+    ) -> list[AnyEvent]:
+        per_stream: dict[str, int] = {}
+        for e in events:
+            per_stream[e.sessionid] = per_stream.get(e.sessionid, 0) + 1
+        first = {sid: await self._reserve(sid, n) for sid, n in per_stream.items()}
+        stamped: list[AnyEvent] = []
+        for e in events:
+            seq = first[e.sessionid]
+            first[e.sessionid] += 1
+            stamped.append(msgspec.structs.replace(e, sequence=seq))
+        updates = commit_updates(stamped, views)
+        _check_size(stamped, tracking, updates)
+
+        items: list[TransactWriteItemTypeDef] = []
+        absent = "attribute_not_exists(pk)"
+        for e in stamped:
+            raw = self.catalogue.encode(e).decode()
+            items.append({"Put": {"TableName": self.events_table, "ConditionExpression": absent, "Item": {
+                "pk": {"S": stream_pk(e.sessionid)},
+                "sk": {"N": str(e.sequence)},
+                "kind": {"S": "event"},
+                "id": {"S": e.id},
+                "source": {"S": e.source},
+                "type": {"S": type(e).type_name()},
+                "family": {"S": type(e).family()},
+                "time": {"S": e.time.isoformat()},
+                "envelope": {"S": raw},
+            }}})
+            items.append({"Put": {"TableName": self.events_table, "ConditionExpression": absent, "Item": {
+                "pk": {"S": _event_guard_pk(e)}, "sk": {"N": "0"}, "kind": {"S": "guard"},
+                "stream": {"S": e.sessionid}, "sequence": {"N": str(e.sequence)},
+            }}})
+        tracking_index = -1
+        if tracking:
+            tracking_index = len(items)
+            items.append({"Put": {"TableName": self.events_table, "ConditionExpression": absent, "Item": {
+                "pk": {"S": _tracking_pk(tracking)}, "sk": {"N": "0"}, "kind": {"S": "tracking"},
+                "consumer": {"S": tracking.consumer},
+            }}})
+        for u in updates:
+            expr, names, values = update_expression(u)
+            items.append({"Update": {
+                "TableName": self.views_table,
+                "Key": {"pk": {"S": u.key.pk}, "sk": {"S": u.key.sk}},
+                "UpdateExpression": expr,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": {k: to_attr(v) for k, v in values.items()},
+            }})
+        if not items:
+            return []
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(_is_transient),
+                stop=stop_after_attempt(8),
+                wait=wait_random_exponential(multiplier=0.02, max=1.0),
+                reraise=True,
+            ):
+                with attempt:
+                    await self.client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            reasons = exc.response.get("CancellationReasons", [])
+            failed = [i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"]
+            if tracking_index in failed:
+                raise AlreadyProcessed(tracking.key if tracking else "") from None
+            if failed:
+                raise DuplicateEvent(f"condition failed on transaction items {failed}") from None
+            raise
+        return stamped
+
+    async def read(self, session_id: str, *, after: int = 0, limit: int = 100) -> Page:
+        r = await self.client.query(
+            TableName=self.events_table,
+            KeyConditionExpression="pk = :pk AND sk > :after",
+            ExpressionAttributeValues={":pk": {"S": stream_pk(session_id)}, ":after": {"N": str(after)}},
+            Limit=limit,
+            ConsistentRead=True,
+        )
+        events = [self.catalogue.decode(i["envelope"]["S"]) for i in r.get("Items", [])]  # type: ignore[typeddict-item]
+        more = "LastEvaluatedKey" in r and len(events) == limit
+        return Page(events=events, next_after=events[-1].sequence if more and events else None)
+
+    async def is_processed(self, tracking: Tracking) -> bool:
+        r = await self.client.get_item(
+            TableName=self.events_table,
+            Key={"pk": {"S": _tracking_pk(tracking)}, "sk": {"N": "0"}},
+            ConsistentRead=True,
+        )
+        return "Item" in r
+
+    async def get_view(self, key: ViewKey) -> dict[str, Value] | None:
+        r = await self.client.get_item(
+            TableName=self.views_table, Key={"pk": {"S": key.pk}, "sk": {"S": key.sk}}, ConsistentRead=True
+        )
+        item = r.get("Item")
+        return from_item(dict(item)) if item else None
+
+    async def query_views(self, pk: str, sk_prefix: str = "") -> list[dict[str, Value]]:
+        out: list[dict[str, Value]] = []
+        kw: dict[str, Any] = {
+            "TableName": self.views_table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)" if sk_prefix else "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": pk}, **({":p": {"S": sk_prefix}} if sk_prefix else {})},
+            "ConsistentRead": True,
+        }
+        paginator = self.client.get_paginator("query")
+        async for page in paginator.paginate(**kw):
+            out.extend(from_item(dict(i)) for i in page.get("Items", []))
+        return out
+
+    async def clear_views(self, pk: str) -> None:
+        items = await self.query_views(pk)
+        for i in range(0, len(items), 25):
+            chunk = items[i : i + 25]
+            await self.client.batch_write_item(RequestItems={self.views_table: [
+                {"DeleteRequest": {"Key": {"pk": {"S": str(it["pk"])}, "sk": {"S": str(it["sk"])}}}}
+                for it in chunk
+            ]})
+
+    async def _apply_views(self, updates: Sequence[ViewUpdate]) -> None:
+        for u in updates:
+            expr, names, values = update_expression(u)
+            await self.client.update_item(
+                TableName=self.views_table,
+                Key={"pk": {"S": u.key.pk}, "sk": {"S": u.key.sk}},
+                UpdateExpression=expr,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={k: to_attr(v) for k, v in values.items()},
+            )

@@ -1,0 +1,247 @@
+"""Projections: how each event changes the read models the sagas and the API poll.
+
+A projection is a pure function of one event. The log calls it for every event it appends and writes
+the result in the same transaction; ``rebuild`` replays a stream through the same functions.
+
+Read models (views table, ``pk = SESSION#<id>``):
+
+==================  =================================================================================
+``sk``              content
+==================  =================================================================================
+``META``            owner, trip context, created time
+``COUNTERS``        expected, processed, rejected, duplicate, deleted, the current triage job, finalized
+``FILE#<key>``      one uploaded file: status (processed|rejected|duplicate|deleted), reason, keys
+``JOB#<id>``        one job (triage, selection, enhancement): status, counts, result key
+``HASH#<sha256>``   the first file with these bytes (duplicate detection)
+==================  =================================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from shared.events import catalogue as c
+from shared.events.envelope import Event
+from shared.events.views import ViewKey, ViewUpdate
+
+COUNTER_FIELDS = ("expected", "processed", "rejected", "duplicate", "deleted")
+
+
+def session_pk(session_id: str) -> str:
+    return f"SESSION#{session_id}"
+
+
+def meta_key(session_id: str) -> ViewKey:
+    return ViewKey(session_pk(session_id), "META")
+
+
+def counters_key(session_id: str) -> ViewKey:
+    return ViewKey(session_pk(session_id), "COUNTERS")
+
+
+def file_key(session_id: str, key: str) -> ViewKey:
+    return ViewKey(session_pk(session_id), f"FILE#{key}")
+
+
+def job_key(session_id: str, job_id: str) -> ViewKey:
+    return ViewKey(session_pk(session_id), f"JOB#{job_id}")
+
+
+_Projection = Callable[[Any], list[ViewUpdate]]
+_PROJECTIONS: dict[type[Event[Any]], _Projection] = {}
+
+
+def _projects(cls: type[Event[Any]]) -> Callable[[_Projection], _Projection]:
+    def register(fn: _Projection) -> _Projection:
+        _PROJECTIONS[cls] = fn
+        return fn
+
+    return register
+
+
+def view_updates(event: Event[Any]) -> list[ViewUpdate]:
+    """The read-model changes one (current-version) event causes."""
+    fn = _PROJECTIONS.get(type(event))
+    return fn(event) if fn else []
+
+
+def _seen(event: Event[Any]) -> dict[str, Any]:
+    return {"updated_at": event.time.isoformat()}
+
+
+@_projects(c.SessionCreatedV2)
+def _session_created(e: c.SessionCreatedV2) -> list[ViewUpdate]:
+    sid = e.sessionid
+    return [
+        ViewUpdate(
+            key=meta_key(sid),
+            set={"owner": e.data.owner, "context": e.data.trip.context, "timezone": e.data.trip.timezone},
+            set_if_absent={"created_at": e.time.isoformat()},
+        ),
+        ViewUpdate(key=counters_key(sid), set_if_absent={f: 0 for f in COUNTER_FIELDS}),
+    ]
+
+
+@_projects(c.TriageInitialized)
+def _triage_initialized(e: c.TriageInitialized) -> list[ViewUpdate]:
+    return [
+        ViewUpdate(key=counters_key(e.sessionid), set={"expected": e.data.expected, "job_id": e.data.job_id}),
+        ViewUpdate(
+            key=job_key(e.sessionid, e.data.job_id),
+            set={"kind": "triage", "status": "pending", "model": e.data.model},
+            set_if_absent={"created_at": e.time.isoformat()},
+        ),
+    ]
+
+
+@_projects(c.TriageExpectedChanged)
+def _expected_changed(e: c.TriageExpectedChanged) -> list[ViewUpdate]:
+    return [ViewUpdate(key=counters_key(e.sessionid), set={"expected": e.data.expected})]
+
+
+@_projects(c.UploadFinalized)
+def _upload_finalized(e: c.UploadFinalized) -> list[ViewUpdate]:
+    return [
+        ViewUpdate(
+            key=counters_key(e.sessionid),
+            add={"expected": -len(e.data.failed)},
+            set={"finalized": True, "deadline": e.data.deadline.isoformat(), "upload_failed": e.data.failed},
+        ),
+        ViewUpdate(key=job_key(e.sessionid, e.data.job_id), set={"status": "processing"}),
+    ]
+
+
+def _file(e: Event[Any], key: str, status: str, counter: str, **fields: Any) -> list[ViewUpdate]:
+    return [
+        ViewUpdate(key=counters_key(e.sessionid), add={counter: 1}, set=_seen(e)),
+        ViewUpdate(key=file_key(e.sessionid, key), set={"status": status, "event_id": e.id, **fields}),
+    ]
+
+
+@_projects(c.FileProcessed)
+def _file_processed(e: c.FileProcessed) -> list[ViewUpdate]:
+    d = e.data
+    first_of_its_bytes = ViewUpdate(key=ViewKey(session_pk(e.sessionid), f"HASH#{d.sha256}"),
+                                    set_if_absent={"key": d.file.key})
+    return [first_of_its_bytes, *_file(
+        e,
+        d.file.key,
+        "processed",
+        "processed",
+        name=d.file.name,
+        size=d.file.size,
+        kind=d.kind,
+        media_type=d.media_type,
+        sha256=d.sha256,
+        thumbnail=d.keys.thumbnail,
+        converted=d.keys.converted,
+        preview=d.keys.preview,
+        captured_at=d.metadata.captured_at.isoformat() if d.metadata.captured_at else None,
+    )]
+
+
+@_projects(c.FileRejected)
+def _file_rejected(e: c.FileRejected) -> list[ViewUpdate]:
+    d = e.data
+    return _file(e, d.file.key, "rejected", "rejected", name=d.file.name, size=d.file.size,
+                 code=d.code, message=d.message)
+
+
+@_projects(c.FileDuplicate)
+def _file_duplicate(e: c.FileDuplicate) -> list[ViewUpdate]:
+    d = e.data
+    return _file(e, d.file.key, "duplicate", "duplicate", name=d.file.name, size=d.file.size,
+                 sha256=d.sha256, duplicate_of=d.duplicate_of)
+
+
+@_projects(c.FileDeleted)
+def _file_deleted(e: c.FileDeleted) -> list[ViewUpdate]:
+    return [
+        ViewUpdate(key=counters_key(e.sessionid), add={"deleted": 1}),
+        ViewUpdate(key=file_key(e.sessionid, e.data.key), set={"deleted": True, "deleted_reason": e.data.reason}),
+    ]
+
+
+@_projects(c.TriageRequested)
+def _triage_requested(e: c.TriageRequested) -> list[ViewUpdate]:
+    d = e.data
+    return [
+        ViewUpdate(
+            key=job_key(e.sessionid, d.job_id),
+            set={"status": "analyzing", "attempt": d.attempt, "gaps": d.gaps, "gaps_count": d.gaps_count,
+                 "timed_out": d.timed_out},
+        )
+    ]
+
+
+@_projects(c.TriageCompleted)
+def _triage_completed(e: c.TriageCompleted) -> list[ViewUpdate]:
+    d = e.data
+    return [
+        ViewUpdate(
+            key=job_key(e.sessionid, d.job_id),
+            set={"status": "complete", "keep": d.keep, "discard": d.discard, "results_key": d.results_key,
+                 "provider": d.provider},
+        )
+    ]
+
+
+@_projects(c.TriageFailed)
+@_projects(c.SelectionFailed)
+def _job_failed(e: c.TriageFailed | c.SelectionFailed) -> list[ViewUpdate]:
+    d = e.data
+    return [ViewUpdate(key=job_key(e.sessionid, d.job_id), set={"status": "error", "code": d.code,
+                                                                "message": d.message})]
+
+
+@_projects(c.SelectionRequested)
+def _selection_requested(e: c.SelectionRequested) -> list[ViewUpdate]:
+    d = e.data
+    return [ViewUpdate(key=job_key(e.sessionid, d.job_id),
+                       set={"kind": "selection", "status": "pending", "context": d.context, "model": d.model},
+                       set_if_absent={"created_at": e.time.isoformat()})]
+
+
+@_projects(c.SelectionCompleted)
+def _selection_completed(e: c.SelectionCompleted) -> list[ViewUpdate]:
+    d = e.data
+    return [ViewUpdate(key=job_key(e.sessionid, d.job_id),
+                       set={"status": "complete", "selected": d.selected, "excluded": d.excluded,
+                            "scenes": d.scenes, "results_key": d.results_key, "provider": d.provider})]
+
+
+@_projects(c.EnhancementRequested)
+def _enhancement_requested(e: c.EnhancementRequested) -> list[ViewUpdate]:
+    d = e.data
+    return [ViewUpdate(key=job_key(e.sessionid, d.job_id),
+                       set={"kind": "enhancement", "status": "processing", "total": len(d.keys)},
+                       set_if_absent={"done": 0, "failed": 0, "created_at": e.time.isoformat()})]
+
+
+@_projects(c.PhotoEnhanced)
+@_projects(c.VideoEnhanced)
+def _item_enhanced(e: c.PhotoEnhanced | c.VideoEnhanced) -> list[ViewUpdate]:
+    d = e.data
+    return [
+        ViewUpdate(key=job_key(e.sessionid, d.job_id), add={"done": 1}),
+        ViewUpdate(key=ViewKey(session_pk(e.sessionid), f"ITEM#{d.job_id}#{d.key}"),
+                   set={"status": "enhanced", "enhanced_key": d.enhanced_key, "thumbnail": d.thumbnail_key}),
+    ]
+
+
+@_projects(c.PhotoEnhanceFailed)
+@_projects(c.VideoEnhanceFailed)
+def _item_failed(e: c.PhotoEnhanceFailed | c.VideoEnhanceFailed) -> list[ViewUpdate]:
+    d = e.data
+    return [
+        ViewUpdate(key=job_key(e.sessionid, d.job_id), add={"failed": 1}),
+        ViewUpdate(key=ViewKey(session_pk(e.sessionid), f"ITEM#{d.job_id}#{d.key}"),
+                   set={"status": "failed", "code": d.code, "message": d.message}),
+    ]
+
+
+@_projects(c.EnhancementCompleted)
+def _enhancement_completed(e: c.EnhancementCompleted) -> list[ViewUpdate]:
+    d = e.data
+    return [ViewUpdate(key=job_key(e.sessionid, d.job_id), set={"status": d.status})]

@@ -1,0 +1,92 @@
+"""Read models: small DynamoDB items the sagas and the API read in one call.
+
+A read model is never written on its own. It changes only through ``ViewUpdate``s that a projection
+derives from an event, committed in the same transaction as that event (see ``log.py``), so a counter can
+never disagree with the log, and any read model can be rebuilt by replaying the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+
+Scalar = str | int | float | bool | None
+Value = Scalar | list[Any] | dict[str, Any]
+
+
+class ViewKey(msgspec.Struct, frozen=True, order=True):
+    pk: str
+    sk: str
+
+
+class ViewUpdate(msgspec.Struct, frozen=True, kw_only=True):
+    """Changes to one read-model item: counters to add to, fields to set, fields to set only once."""
+
+    key: ViewKey
+    add: dict[str, int] = {}
+    set: dict[str, Value] = {}
+    set_if_absent: dict[str, Value] = {}
+
+
+def merge(updates: Iterable[ViewUpdate]) -> list[ViewUpdate]:
+    """One update per item: DynamoDB refuses two operations on one item in a transaction."""
+    merged: dict[ViewKey, ViewUpdate] = {}
+    for u in updates:
+        prev = merged.get(u.key)
+        if prev is None:
+            merged[u.key] = u
+            continue
+        add = dict(prev.add)
+        for k, v in u.add.items():
+            add[k] = add.get(k, 0) + v
+        set_if_absent = {**u.set_if_absent, **prev.set_if_absent}
+        merged[u.key] = ViewUpdate(key=u.key, add=add, set={**prev.set, **u.set}, set_if_absent=set_if_absent)
+    for u in merged.values():
+        clash = (set(u.add) & set(u.set)) | (set(u.add) & set(u.set_if_absent)) | (set(u.set) & set(u.set_if_absent))
+        if clash:
+            raise ValueError(f"one field updated two ways in {u.key}: {sorted(clash)}")
+    return sorted(merged.values(), key=lambda u: u.key)
+
+
+def apply(item: dict[str, Value] | None, update: ViewUpdate) -> dict[str, Value]:
+    """The in-memory meaning of an update (what DynamoDB does with the expression we send)."""
+    out: dict[str, Value] = dict(item or {"pk": update.key.pk, "sk": update.key.sk})
+    for k, v in update.add.items():
+        cur = out.get(k, 0)
+        assert isinstance(cur, int)
+        out[k] = cur + v
+    out.update(update.set)
+    for k, v in update.set_if_absent.items():
+        out.setdefault(k, v)
+    return out
+
+
+def update_expression(update: ViewUpdate) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """UpdateExpression, ExpressionAttributeNames and (plain Python) values for one update."""
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    sets: list[str] = []
+    adds: list[str] = []
+    i = 0
+    for field, v in update.set.items():
+        names[f"#f{i}"], values[f":v{i}"] = field, v
+        sets.append(f"#f{i} = :v{i}")
+        i += 1
+    for field, v in update.set_if_absent.items():
+        names[f"#f{i}"], values[f":v{i}"] = field, v
+        sets.append(f"#f{i} = if_not_exists(#f{i}, :v{i})")
+        i += 1
+    for field, n in update.add.items():
+        names[f"#f{i}"], values[f":v{i}"] = field, n
+        adds.append(f"#f{i} :v{i}")
+        i += 1
+    parts = []
+    if sets:
+        parts.append("SET " + ", ".join(sets))
+    if adds:
+        parts.append("ADD " + ", ".join(adds))
+    if not parts:
+        raise ValueError(f"empty update for {update.key}")
+    return " ".join(parts), names, values

@@ -1,0 +1,94 @@
+"""One event travels the whole way: S3 -> media_process -> log -> relay -> bus -> another queue -> API."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import TypeVar
+
+import httpx
+import pytest
+
+from tests.conftest import TESTDATA, RunningStack
+
+pytestmark = pytest.mark.stack
+T = TypeVar("T")
+
+
+def eventually(probe: Callable[[], T | None], timeout_s: float = 15.0, what: str = "condition") -> T:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+def new_session(api: str, context: str = "Weekend in Kyoto") -> str:
+    r = httpx.post(f"{api}/v1/sessions", json={"context": context})
+    assert r.status_code == 201, r.text
+    return str(r.json()["session_id"])
+
+
+def upload(api: str, session_id: str, name: str, data: bytes, content_type: str = "image/jpeg") -> str:
+    r = httpx.post(f"{api}/v1/sessions/{session_id}/uploads",
+                   json={"name": name, "content_type": content_type, "size": len(data)})
+    assert r.status_code == 201, r.text
+    ticket = r.json()
+    put = httpx.put(ticket["url"], content=data, headers=ticket["headers"])
+    assert put.status_code == 200, put.text
+    return str(ticket["key"])
+
+
+def file_status(api: str, session_id: str, key: str) -> dict[str, object] | None:
+    r = httpx.get(f"{api}/v1/sessions/{session_id}")
+    assert r.status_code == 200, r.text
+    return next((f for f in r.json()["files"] if f["key"] == key), None)
+
+
+def test_an_upload_travels_from_s3_through_every_hop_to_the_api(embedded_stack: RunningStack) -> None:
+    api = embedded_stack.api_url
+    sid = new_session(api)
+    photo = (TESTDATA / "photos" / "gps" / "DSCN0010.jpg").read_bytes()
+    started = time.monotonic()
+    key = upload(api, sid, "DSCN0010.jpg", photo)
+
+    # the observer's queue got media_process's event through relay -> bus -> rule -> queue
+    seen = eventually(lambda: embedded_stack.observer.for_key(key), what="the observer to see the event")
+    assert [type(e).type_name() for e in seen] == ["shoebox.media.file.processed.v1"]
+    event = seen[0]
+    assert event.sessionid == sid and event.source == "shoebox/media_process"
+    assert event.data.kind == "photo" and event.data.media_type == "image/jpeg"
+    assert event.sequence >= 2  # session.created is the stream's first event
+    # ... and the API's projection shows the same file
+    status = eventually(lambda: file_status(api, sid, key), what="the API to show the file")
+    assert status["status"] == "processed"
+    assert status["sha256"] == event.data.sha256
+    print(f"upload -> observer handled: {time.monotonic() - started:.3f}s")
+
+    log = httpx.get(f"{api}/v1/sessions/{sid}/events").json()
+    assert [e["type"] for e in log["events"]] == ["shoebox.session.created.v2", "shoebox.media.file.processed.v1"]
+
+
+def test_objects_outside_the_uploads_prefix_trigger_nothing(embedded_stack: RunningStack) -> None:
+    api = embedded_stack.api_url
+    sid = new_session(api)
+    stack = embedded_stack.stack
+    bucket = stack.settings.names.media_bucket
+    handled_before = stack.workers["media_process"].handled
+    for key in (f"thumbnails/{sid}/x.jpg", f"converted/{sid}/x.jpg", f"elsewhere/uploads/{sid}/x.jpg"):
+        embedded_stack.portal.call(lambda k=key: stack.clients.s3.put_object(Bucket=bucket, Key=k, Body=b"\xff\xd8\xff"))
+    # a later upload is the barrier: once it is handled, anything queued before it would have been too
+    key = upload(api, sid, "barrier.jpg", (TESTDATA / "photos" / "gps" / "DSCN0012.jpg").read_bytes())
+    eventually(lambda: embedded_stack.observer.for_key(key), what="the barrier upload")
+    assert stack.workers["media_process"].handled == handled_before + 1
+    status = httpx.get(f"{api}/v1/sessions/{sid}").json()
+    assert [f["key"] for f in status["files"]] == [key]
+
+
+def test_an_unknown_session_is_not_found(embedded_stack: RunningStack) -> None:
+    r = httpx.get(f"{embedded_stack.api_url}/v1/sessions/{uuid.uuid4()}")
+    assert r.status_code == 404
+    assert r.headers["content-type"].startswith("application/problem+json")

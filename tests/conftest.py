@@ -91,3 +91,21 @@ def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
             yield RunningStack(stack, portal, observer)
         finally:
             cm.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def emulator_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """The emulator provisioned from the topology, with no worker, relay or API running: tests drive
+    the parts themselves (and kill them where they need to)."""
+    config = StackConfig(
+        emulator_port=free_port(), api_port=free_port(), prefix="quiet",
+        state_dir=str(tmp_path_factory.mktemp("quiet")), services=(), run_api=False, run_relay=False,
+    )
+    observer = Observer()
+    with start_blocking_portal("asyncio") as portal:
+        cm = portal.wrap_async_context_manager(running_stack(config))
+        stack = cm.__enter__()
+        try:
+            yield RunningStack(stack, portal, observer)
+        finally:
+            cm.__exit__(None, None, None)

@@ -86,13 +86,17 @@ class Emulator:
             os.environ["MOTO_PORT"] = str(self.port)
             from moto.server import ThreadedMotoServer
 
+            from deploy.local import moto_patches
+
+            moto_patches.apply()
+
             server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
             server.start()
             self._server = server
         else:
             out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                [sys.executable, "-m", "deploy.local.moto_server", "-H", "127.0.0.1", "-p", str(self.port)],
                 env={**os.environ, "MOTO_PORT": str(self.port)},
                 stdout=out, stderr=out, stdin=subprocess.DEVNULL,
                 preexec_fn=_die_with_parent,  # noqa: PLW1509

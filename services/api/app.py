@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Litestar, Response, get, post
+from litestar import Litestar, get, post
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.openapi import OpenAPIConfig
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, Parameter
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
 
 from shared.events import catalogue as c
@@ -123,7 +123,7 @@ def health() -> dict[str, str]:
 
 
 @post("/v1/sessions", status_code=201)
-async def create_session(data: CreateSession, state: State) -> SessionCreated:
+async def create_session(data: JSONBody[CreateSession], state: State) -> SessionCreated:
     session_id = str(uuid.uuid4())
     event = make_event(
         c.SessionCreatedV2Data(owner=LOCAL_OWNER, trip=c.Trip(context=data.context, timezone=data.timezone)),
@@ -134,7 +134,7 @@ async def create_session(data: CreateSession, state: State) -> SessionCreated:
 
 
 @post("/v1/sessions/{session_id:str}/uploads", status_code=201)
-async def create_upload(session_id: str, data: UploadRequest, state: State) -> UploadTicket:
+async def create_upload(session_id: FromPath[str], data: JSONBody[UploadRequest], state: State) -> UploadTicket:
     await _owned_meta(state, session_id)
     name = data.name.strip()
     if not _NAME.match(name) or ".." in name:
@@ -157,7 +157,7 @@ async def create_upload(session_id: str, data: UploadRequest, state: State) -> U
 
 
 @get("/v1/sessions/{session_id:str}")
-async def session_status(session_id: str, state: State) -> SessionStatus:
+async def session_status(session_id: FromPath[str], state: State) -> SessionStatus:
     meta = await _owned_meta(state, session_id)
     items = await _log(state).query_views(session_pk(session_id))
     counters = next((i for i in items if i["sk"] == counters_key(session_id).sk), {})
@@ -173,7 +173,7 @@ async def session_status(session_id: str, state: State) -> SessionStatus:
 
 @get("/v1/sessions/{session_id:str}/events")
 async def session_events(
-    session_id: str, state: State,
+    session_id: FromPath[str], state: State,
     after: Annotated[int, Parameter(ge=0)] = 0,
     limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
 ) -> EventPage:
@@ -206,7 +206,3 @@ def create_app(settings: Settings, *, clients: Clients | None = None) -> Litesta
         debug=False,
     )
 
-
-def problem(status: int, detail: str) -> Response[dict[str, Any]]:
-    return Response({"type": "about:blank", "status": status, "detail": detail}, status_code=status,
-                    media_type="application/problem+json")

@@ -57,6 +57,10 @@ class CommitTooLarge(LogError):
     """The commit needs more items than one transaction can hold."""
 
 
+class _SequenceTaken(LogError):
+    """A reserved sequence slot was occupied: reserve again."""
+
+
 class Tracking(msgspec.Struct, frozen=True):
     """The idempotency record of one consumed message."""
 
@@ -303,6 +307,16 @@ class DynamoEventLog(EventLog):
         tracking: Tracking | None = None,
         views: Sequence[ViewUpdate] = (),
     ) -> list[AnyEvent]:
+        for _ in range(5):
+            try:
+                return await self._commit_once(events, tracking, views)
+            except _SequenceTaken:
+                continue  # another writer holds one of our slots (a restored backup, a bug): reserve again
+        raise LogError("could not find free sequence numbers after 5 reservations")
+
+    async def _commit_once(
+        self, events: Sequence[AnyEvent], tracking: Tracking | None, views: Sequence[ViewUpdate]
+    ) -> list[AnyEvent]:
         per_stream: dict[str, int] = {}
         for e in events:
             per_stream[e.sessionid] = per_stream.get(e.sessionid, 0) + 1
@@ -365,11 +379,13 @@ class DynamoEventLog(EventLog):
             if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise
             reasons = exc.response.get("CancellationReasons", [])
-            failed = [i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"]
+            failed = {i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"}
             if tracking_index in failed:
                 raise AlreadyProcessed(tracking.key if tracking else "") from None
+            if any(i % 2 == 1 for i in failed if i < 2 * len(stamped)):
+                raise DuplicateEvent(f"an event id is already in the log: {sorted(failed)}") from None
             if failed:
-                raise DuplicateEvent(f"condition failed on transaction items {failed}") from None
+                raise _SequenceTaken() from None
             raise
         return stamped
 

@@ -41,10 +41,12 @@ def merge(updates: Iterable[ViewUpdate]) -> list[ViewUpdate]:
         add = dict(prev.add)
         for k, v in u.add.items():
             add[k] = add.get(k, 0) + v
-        set_if_absent = {**u.set_if_absent, **prev.set_if_absent}
-        merged[u.key] = ViewUpdate(key=u.key, add=add, set={**prev.set, **u.set}, set_if_absent=set_if_absent)
+        sets = {**prev.set, **u.set}
+        # whichever came first, a SET leaves the field set: the set-if-absent has no effect
+        set_if_absent = {k: v for k, v in {**u.set_if_absent, **prev.set_if_absent}.items() if k not in sets}
+        merged[u.key] = ViewUpdate(key=u.key, add=add, set=sets, set_if_absent=set_if_absent)
     for u in merged.values():
-        clash = (set(u.add) & set(u.set)) | (set(u.add) & set(u.set_if_absent)) | (set(u.set) & set(u.set_if_absent))
+        clash = (set(u.add) & set(u.set)) | (set(u.add) & set(u.set_if_absent))
         if clash:
             raise ValueError(f"one field updated two ways in {u.key}: {sorted(clash)}")
     return sorted(merged.values(), key=lambda u: u.key)

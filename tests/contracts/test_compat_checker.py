@@ -134,7 +134,9 @@ def test_enum_widened_to_its_base_type_is_compatible_and_back_is_breaking() -> N
     enum = schema([("kind", Literal["photo", "video"])])
     text = schema([("kind", str)])
     assert breaking_changes(enum, text) == []
-    assert breaking_changes(text, enum) == ['$.kind: type changed incompatibly (string -> enum["photo", "video"])']
+    assert breaking_changes(text, enum) == [
+        '$.kind: type changed incompatibly (string -> enum["photo", "video"])'
+    ]
 
 
 def test_optional_field_added_is_compatible() -> None:

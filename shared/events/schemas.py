@@ -649,7 +649,7 @@ class _Comparer:
             child = _child(path, name)
             if name not in new_props:
                 hint = f" (renamed to {', '.join(repr(a) for a in added)}?)" if added else ""
-                pass
+                out.append(f"{child}: property removed{hint}")
                 continue
             new_prop = new_props[name]
             if name in new_required and name not in old_required:

@@ -13,8 +13,9 @@ from typing import Annotated, Any, Literal
 import msgspec
 import pytest
 
-from shared.events.schemas import DEFAULT_DIR, breaking_changes, event_schema
+from shared.events import catalogue as c
 from shared.events.codec import CATALOGUE
+from shared.events.schemas import DEFAULT_DIR, breaking_changes, event_schema
 
 
 def schema(fields: list[Any], *, name: str = "Data", **nested: list[Any]) -> dict[str, Any]:
@@ -27,7 +28,7 @@ def schema(fields: list[Any], *, name: str = "Data", **nested: list[Any]) -> dic
     }
 
     def resolve(tp: Any) -> Any:
-        if isinstance(tp, str):
+        if isinstance(tp, str):  # a type expression over the nested structs, written in this file
             return eval(tp, {}, structs)
         return tp
 
@@ -239,8 +240,6 @@ def test_real_event_schema_is_compatible_with_itself(cls: Any) -> None:
 
 def test_session_created_v2_is_not_a_compatible_evolution_of_v1() -> None:
     """Why v2 had to be a new version: it removes ``data.context`` and adds a required ``data.trip``."""
-    from shared.events import catalogue as c
-
     v1, v2 = event_schema(c.SessionCreatedV1), event_schema(c.SessionCreatedV2)
     changes = breaking_changes(v1, v2)
     assert "$.data.context: property removed (renamed to 'trip'?)" in changes

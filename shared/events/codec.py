@@ -7,6 +7,7 @@ chain brings an old version to the current one, so handlers only ever see curren
 from __future__ import annotations
 
 import datetime as dt
+import math
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, Union, cast
@@ -75,6 +76,8 @@ class Catalogue:
             event: Event[Any] = self._decoder.decode(raw)
         except msgspec.DecodeError as exc:
             raise EventDecodeError(str(exc)) from exc
+        except (RecursionError, UnicodeError) as exc:  # absurdly deep nesting; lone surrogates in a str
+            raise EventDecodeError(f"not a readable event: {type(exc).__name__}") from exc
         return self.upcast(event)
 
     def upcast(self, event: Event[Any]) -> Event[Any]:
@@ -86,12 +89,26 @@ class Catalogue:
         return event
 
     def encode(self, event: Event[Any]) -> bytes:
+        """JSON bytes of an event. Refuses NaN and infinities, which JSON cannot carry (msgspec would
+        write ``null`` and produce an event no reader accepts)."""
+        _check_finite(msgspec.to_builtins(event), "event")
         return self._encoder.encode(event)
 
     def missing_upcasters(self) -> list[str]:
         return [
             e.type_name() for e in self.events if not self.is_current(e) and e not in self._upcasters
         ]
+
+
+def _check_finite(value: Any, path: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{path} is {value}: events carry finite numbers only")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_finite(v, f"{path}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_finite(v, f"{path}[{i}]")
 
 
 CATALOGUE = Catalogue(c.ALL_EVENTS)

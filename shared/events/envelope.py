@@ -11,7 +11,7 @@ import datetime as dt
 import functools
 import re
 import typing
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
 
@@ -33,7 +33,7 @@ class Event(msgspec.Struct, Generic[D], tag_field="type", frozen=True, kw_only=T
     id: str
     source: str
     subject: str | None = None
-    time: dt.datetime
+    time: Annotated[dt.datetime, msgspec.Meta(tz=True)]  # always timezone-aware
     datacontenttype: str = "application/json"
     dataschema: str = ""
     # Extensions. ``sessionid`` names the stream the event belongs to; ``sequence`` is its position there

@@ -301,17 +301,17 @@ class Worker:
         receipt = m["ReceiptHandle"]  # type: ignore[typeddict-item]
         body = m.get("Body", "")
         count = int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+        error: Exception | None = None
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._keep_invisible, receipt)
             try:
                 await self.processor.process(body)
-            except anyio.get_cancelled_exc_class():
-                raise
             except Exception as exc:
-                tg.cancel_scope.cancel()
-                await self._failed(m, body, receipt, count, exc)
-                return
-            tg.cancel_scope.cancel()
+                error = exc
+            tg.cancel_scope.cancel()  # stop extending the visibility
+        if error is not None:
+            await self._failed(m, body, receipt, count, error)
+            return
         await self._ack(receipt)
         self.handled += 1
 

@@ -3,7 +3,7 @@
 Instances are built from each class's ``msgspec.inspect`` type tree rather than ``st.from_type``:
 ``from_type`` works on these Structs but draws naive datetimes and NaN floats, and there is no scoped way
 to override that without registering global strategies for builtins. Here datetimes are timezone-aware
-(whole-minute offsets, which RFC 3339 can carry) and floats finite; see the xfail tests at the end for
+(whole-minute offsets, which RFC 3339 can carry) and floats finite; see the hostile-input tests at the end for
 what happens otherwise.
 """
 
@@ -282,10 +282,7 @@ def test_an_unknown_event_type_raises_event_decode_error() -> None:
         CATALOGUE.decode(json.dumps(document).encode())
 
 
-# --------------------------------------------------------------------------- known codec bugs
-# Strict xfails: each documents a real bug in shared/events/codec.py and starts failing (XPASS) once it
-# is fixed, so the marker gets removed.
-@pytest.mark.xfail(strict=True, raises=RecursionError, reason="codec bug: RecursionError escapes decode")
+# --------------------------------------------------------------------------- hostile input
 def test_deeply_nested_unknown_field_raises_event_decode_error() -> None:
     depth = 5000  # ~10 KB: well within an SQS message
     raw = b'{"zz":' + b"[" * depth + b"]" * depth + b"}"
@@ -293,15 +290,11 @@ def test_deeply_nested_unknown_field_raises_event_decode_error() -> None:
         CATALOGUE.decode(raw)
 
 
-@pytest.mark.xfail(
-    strict=True, raises=UnicodeEncodeError, reason="codec bug: UnicodeEncodeError escapes decode"
-)
 def test_text_with_a_lone_surrogate_raises_event_decode_error() -> None:
     with pytest.raises(EventDecodeError):
         CATALOGUE.decode('{"type": "\ud800"}')
 
 
-@pytest.mark.xfail(strict=True, raises=EventDecodeError, reason="codec bug: NaN encodes as null, then fails")
 def test_an_event_with_a_non_finite_float_is_never_encoded_into_undecodable_bytes() -> None:
     event = _file_processed(sharpness=float("nan"))
     try:

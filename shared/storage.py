@@ -54,14 +54,17 @@ class S3ObjectStore(ObjectStore):
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 raise ObjectNotFound(key) from None
             raise
-        return ObjectInfo(key=key, size=r["ContentLength"], etag=r["ETag"].strip('"'),
-                          content_type=r.get("ContentType"))
+        return ObjectInfo(
+            key=key, size=r["ContentLength"], etag=r["ETag"].strip('"'), content_type=r.get("ContentType")
+        )
 
     async def get_range(self, key: str, start: int, length: int) -> bytes:
         if length <= 0:
             return b""
         try:
-            r = await self.s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{start + length - 1}")
+            r = await self.s3.get_object(
+                Bucket=self.bucket, Key=key, Range=f"bytes={start}-{start + length - 1}"
+            )
         except self.s3.exceptions.NoSuchKey:
             raise ObjectNotFound(key) from None
         except self.s3.exceptions.ClientError as exc:
@@ -102,8 +105,12 @@ class InMemoryObjectStore(ObjectStore):
         import hashlib
 
         data = self._get(key)
-        return ObjectInfo(key=key, size=len(data), etag=hashlib.md5(data).hexdigest(),  # noqa: S324
-                          content_type=self.objects[key][1])
+        return ObjectInfo(
+            key=key,
+            size=len(data),
+            etag=hashlib.md5(data).hexdigest(),
+            content_type=self.objects[key][1],
+        )
 
     async def get_range(self, key: str, start: int, length: int) -> bytes:
         return self._get(key)[start : start + length]

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
+from deploy.local.emulator import free_port
+from deploy.local.stack import Stack, StackConfig, running_stack
 from shared.events import catalogue as c
 from shared.events.envelope import Event
 from shared.events.runtime import Output, Service
 from shared.events.topology import Consumer
-from deploy.local.emulator import free_port
-from deploy.local.stack import Stack, StackConfig, running_stack
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTDATA = ROOT.parent / "shared" / "testdata"
@@ -37,8 +37,12 @@ class Observer:
         self._lock = threading.Lock()
 
     def service(self) -> Service:
-        consumer = Consumer(service="observer", handles=(c.FileProcessed, c.FileRejected, c.FileDuplicate),
-                            handler_timeout_s=10, retry_base_s=0)
+        consumer = Consumer(
+            service="observer",
+            handles=(c.FileProcessed, c.FileRejected, c.FileDuplicate),
+            handler_timeout_s=10,
+            retry_base_s=0,
+        )
 
         async def record(event: Event[Any]) -> Sequence[Output]:
             with self._lock:
@@ -55,11 +59,14 @@ class Observer:
         async def handle_media_file_duplicate(event: c.FileDuplicate) -> Sequence[Output]:
             return await record(event)
 
-        return Service(consumer, {
-            c.FileProcessed: handle_media_file_processed,
-            c.FileRejected: handle_media_file_rejected,
-            c.FileDuplicate: handle_media_file_duplicate,
-        })
+        return Service(
+            consumer,
+            {
+                c.FileProcessed: handle_media_file_processed,
+                c.FileRejected: handle_media_file_rejected,
+                c.FileDuplicate: handle_media_file_duplicate,
+            },
+        )
 
     def for_key(self, key: str) -> list[Event[Any]]:
         with self._lock:
@@ -79,7 +86,9 @@ class RunningStack:
 def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     """The whole product on the emulator: every worker, the relay, the API, plus an observer consumer."""
     config = StackConfig(
-        emulator_port=free_port(), api_port=free_port(), prefix="test",
+        emulator_port=free_port(),
+        api_port=free_port(),
+        prefix="test",
         state_dir=str(tmp_path_factory.mktemp("stack")),
     )
     observer = Observer()
@@ -98,8 +107,13 @@ def emulator_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningS
     """The emulator provisioned from the topology, with no worker, relay or API running: tests drive
     the parts themselves (and kill them where they need to)."""
     config = StackConfig(
-        emulator_port=free_port(), api_port=free_port(), prefix="quiet",
-        state_dir=str(tmp_path_factory.mktemp("quiet")), services=(), run_api=False, run_relay=False,
+        emulator_port=free_port(),
+        api_port=free_port(),
+        prefix="quiet",
+        state_dir=str(tmp_path_factory.mktemp("quiet")),
+        services=(),
+        run_api=False,
+        run_relay=False,
     )
     observer = Observer()
     with start_blocking_portal("asyncio") as portal:

@@ -98,8 +98,10 @@ class Emulator:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "deploy.local.moto_server", "-H", "127.0.0.1", "-p", str(self.port)],
                 env={**os.environ, "MOTO_PORT": str(self.port)},
-                stdout=out, stderr=out, stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509
+                stdout=out,
+                stderr=out,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,
             )
         wait_ready(self.endpoint, proc=self._proc)
         configure(self.endpoint)

@@ -67,8 +67,9 @@ def apply() -> None:
                     condition = op.get("ConditionExpression")
                     if condition is not None:
                         current = self.get_item(table_name, key)
-                        check = get_filter_expression(condition, op.get("ExpressionAttributeNames"),
-                                                      op.get("ExpressionAttributeValues"))
+                        check = get_filter_expression(
+                            condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+                        )
                         if not check.expr(current):
                             if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
                                 original = current.to_json()["Attributes"]
@@ -86,14 +87,24 @@ def apply() -> None:
             for op_type, op, table_name, key in plan:  # every condition holds: write
                 names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
                 if op_type == "Put":
-                    self.put_item(table_name, op["Item"], expression_attribute_names=names,
-                                  expression_attribute_values=values)
+                    self.put_item(
+                        table_name,
+                        op["Item"],
+                        expression_attribute_names=names,
+                        expression_attribute_values=values,
+                    )
                 elif op_type == "Delete":
-                    self.delete_item(table_name, key, expression_attribute_names=names,
-                                     expression_attribute_values=values)
+                    self.delete_item(
+                        table_name, key, expression_attribute_names=names, expression_attribute_values=values
+                    )
                 elif op_type == "Update":
-                    self.update_item(table_name, key, update_expression=op["UpdateExpression"],
-                                     expression_attribute_names=names, expression_attribute_values=values)
+                    self.update_item(
+                        table_name,
+                        key,
+                        update_expression=op["UpdateExpression"],
+                        expression_attribute_names=names,
+                        expression_attribute_values=values,
+                    )
 
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 

@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import anyio
 from botocore.exceptions import ClientError
 
 from shared.events.aws import Clients
@@ -54,17 +55,27 @@ async def _tables(clients: Clients, names: Names) -> None:
     specs: list[dict[str, Any]] = [
         {
             "TableName": names.events_table,
-            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"},
-                                     {"AttributeName": "sk", "AttributeType": "N"}],
+            "KeySchema": [
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            "AttributeDefinitions": [
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "N"},
+            ],
             "BillingMode": "PAY_PER_REQUEST",
             "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
         },
         {
             "TableName": names.views_table,
-            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"},
-                                     {"AttributeName": "sk", "AttributeType": "S"}],
+            "KeySchema": [
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            "AttributeDefinitions": [
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
             "BillingMode": "PAY_PER_REQUEST",
         },
     ]
@@ -84,15 +95,41 @@ async def _bucket(clients: Clients, names: Names) -> None:
         if not _exists(exc, "BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
             raise
     await s3.put_bucket_notification_configuration(
-        Bucket=names.media_bucket, NotificationConfiguration={"EventBridgeConfiguration": {}})
-    await s3.put_bucket_cors(Bucket=names.media_bucket, CORSConfiguration={"CORSRules": [{
-        "AllowedMethods": ["GET", "PUT", "HEAD"], "AllowedOrigins": ["*"], "AllowedHeaders": ["*"],
-        "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 3600}]})
-    await s3.put_bucket_lifecycle_configuration(Bucket=names.media_bucket, LifecycleConfiguration={"Rules": [
-        {"ID": "abort-stale-multipart", "Status": "Enabled", "Filter": {"Prefix": ""},
-         "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}},
-        {"ID": "expire-sessions", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 7}},
-    ]})
+        Bucket=names.media_bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
+    )
+    await s3.put_bucket_cors(
+        Bucket=names.media_bucket,
+        CORSConfiguration={
+            "CORSRules": [
+                {
+                    "AllowedMethods": ["GET", "PUT", "HEAD"],
+                    "AllowedOrigins": ["*"],
+                    "AllowedHeaders": ["*"],
+                    "ExposeHeaders": ["ETag"],
+                    "MaxAgeSeconds": 3600,
+                }
+            ]
+        },
+    )
+    await s3.put_bucket_lifecycle_configuration(
+        Bucket=names.media_bucket,
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "abort-stale-multipart",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": ""},
+                    "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                },
+                {
+                    "ID": "expire-sessions",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": ""},
+                    "Expiration": {"Days": 7},
+                },
+            ]
+        },
+    )
 
 
 async def _queue(clients: Clients, name: str, attributes: dict[str, str]) -> tuple[str, str]:
@@ -105,29 +142,53 @@ async def _queue(clients: Clients, name: str, attributes: dict[str, str]) -> tup
 async def _consumer(clients: Clients, names: Names, consumer: Consumer) -> dict[str, str]:
     dlq_name, q_name = names.dead_letter_queue(consumer.service), names.queue(consumer.service)
     dlq_url, dlq_arn = await _queue(clients, dlq_name, {"MessageRetentionPeriod": str(14 * 24 * 3600)})
-    q_url, q_arn = await _queue(clients, q_name, {
-        "VisibilityTimeout": str(consumer.visibility_timeout_s),
-        "ReceiveMessageWaitTimeSeconds": "20",
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}),
-    })
-    await clients.sqs.set_queue_attributes(QueueUrl=q_url, Attributes={"Policy": json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
-                       "Action": "sqs:SendMessage", "Resource": q_arn}],
-    })})
+    q_url, q_arn = await _queue(
+        clients,
+        q_name,
+        {
+            "VisibilityTimeout": str(consumer.visibility_timeout_s),
+            "ReceiveMessageWaitTimeSeconds": "20",
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}
+            ),
+        },
+    )
+    await clients.sqs.set_queue_attributes(
+        QueueUrl=q_url,
+        Attributes={
+            "Policy": json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "events.amazonaws.com"},
+                            "Action": "sqs:SendMessage",
+                            "Resource": q_arn,
+                        }
+                    ],
+                }
+            )
+        },
+    )
     for rule in consumer.rules(names):
         bus = DEFAULT_BUS if rule.pattern.get("source") == ["aws.s3"] else names.bus
-        await clients.events.put_rule(Name=rule.name, EventBusName=bus, EventPattern=json.dumps(rule.pattern),
-                                      State="ENABLED")
-        await clients.events.put_targets(Rule=rule.name, EventBusName=bus, Targets=[{"Id": "queue", "Arn": q_arn}])
+        await clients.events.put_rule(
+            Name=rule.name, EventBusName=bus, EventPattern=json.dumps(rule.pattern), State="ENABLED"
+        )
+        await clients.events.put_targets(
+            Rule=rule.name, EventBusName=bus, Targets=[{"Id": "queue", "Arn": q_arn}]
+        )
     return {q_name: q_url, dlq_name: dlq_url}
 
 
 async def _state_machine(clients: Clients, names: Names, name: str, definition: Path) -> str:
     full = names.state_machine(name)
-    asl = definition.read_text()
+    asl = await anyio.Path(definition).read_text()
     role = "arn:aws:iam::123456789012:role/shoebox-local-saga"
-    existing = {m["name"]: m["stateMachineArn"] for m in (await clients.sfn.list_state_machines())["stateMachines"]}
+    existing = {
+        m["name"]: m["stateMachineArn"] for m in (await clients.sfn.list_state_machines())["stateMachines"]
+    }
     if full in existing:
         await clients.sfn.update_state_machine(stateMachineArn=existing[full], definition=asl)
         return existing[full]

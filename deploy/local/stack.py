@@ -20,15 +20,15 @@ from typing import Any
 import anyio
 import msgspec
 
+from deploy.local.emulator import Emulator, port_in_use
+from deploy.local.provision import Provisioned, provision
+from deploy.topology import TOPOLOGY
 from shared.events.aws import Clients
 from shared.events.config import Settings
 from shared.events.log import DynamoEventLog
 from shared.events.relay import StreamPoller
 from shared.events.runtime import Processor, Service, Worker
 from shared.events.topology import Topology
-from deploy.local.emulator import Emulator, port_in_use
-from deploy.local.provision import Provisioned, provision
-from deploy.topology import TOPOLOGY
 
 log = logging.getLogger("shoebox.stack")
 
@@ -88,8 +88,10 @@ def stack_lock(state_dir: Path) -> Iterator[Path]:
         os.close(fd)
         info = read_info(state_dir)
         where = f" (pid {info.pid}, API at {info.api_url})" if info else ""
-        raise StackAlreadyRunning(f"a Shoebox stack is already running{where}; stop it with Ctrl-C "
-                                  "in its terminal, or use it: shoebox process DIR --api URL") from None
+        raise StackAlreadyRunning(
+            f"a Shoebox stack is already running{where}; stop it with Ctrl-C "
+            "in its terminal, or use it: shoebox process DIR --api URL"
+        ) from None
     try:
         yield lock_path
     finally:
@@ -109,8 +111,14 @@ def read_info(state_dir: Path) -> StackInfo | None:
 class Stack:
     """A started embedded stack; use ``running_stack`` to get one."""
 
-    def __init__(self, config: StackConfig, emulator: Emulator, clients: Clients, resources: Provisioned,
-                 topology: Topology) -> None:
+    def __init__(
+        self,
+        config: StackConfig,
+        emulator: Emulator,
+        clients: Clients,
+        resources: Provisioned,
+        topology: Topology,
+    ) -> None:
         self.config = config
         self.settings = config.settings
         self.emulator = emulator
@@ -120,8 +128,11 @@ class Stack:
         self.workers: dict[str, Worker] = {}
         self.relay: StreamPoller | None = None
         self.api_url = f"http://127.0.0.1:{config.api_port}"
-        self.log = DynamoEventLog(clients.dynamodb, events_table=self.settings.names.events_table,
-                                  views_table=self.settings.names.views_table)
+        self.log = DynamoEventLog(
+            clients.dynamodb,
+            events_table=self.settings.names.events_table,
+            views_table=self.settings.names.views_table,
+        )
 
     def queue_url(self, service: str) -> str:
         return self.resources[self.settings.names.queue(service)]
@@ -130,10 +141,13 @@ class Stack:
         return self.resources[self.settings.names.dead_letter_queue(service)]
 
     async def start_worker(self, service: Service, tg: anyio.abc.TaskGroup) -> Worker:
-        worker = Worker(Processor(service, self.log), self.clients.sqs,
-                        queue_url=self.queue_url(service.name),
-                        dead_letter_queue_url=self.dead_letter_queue_url(service.name),
-                        wait_time_s=self.config.worker_wait_s)
+        worker = Worker(
+            Processor(service, self.log),
+            self.clients.sqs,
+            queue_url=self.queue_url(service.name),
+            dead_letter_queue_url=self.dead_letter_queue_url(service.name),
+            wait_time_s=self.config.worker_wait_s,
+        )
         await tg.start(worker.run)
         self.workers[service.name] = worker
         return worker
@@ -146,31 +160,47 @@ class Stack:
 
 
 @contextlib.asynccontextmanager
-async def running_stack(config: StackConfig, *, topology: Topology = TOPOLOGY,
-                        extra_services: tuple[Service, ...] = ()) -> AsyncIterator[Stack]:
+async def running_stack(
+    config: StackConfig, *, topology: Topology = TOPOLOGY, extra_services: tuple[Service, ...] = ()
+) -> AsyncIterator[Stack]:
     """Start everything; on exit stop the workers gracefully, then the API, relay and emulator."""
     state_dir = Path(config.state_dir)
     with stack_lock(state_dir):
         for port, what in ((config.emulator_port, "the AWS emulator"), (config.api_port, "the API")):
             if port_in_use(port) and (port == config.emulator_port or config.run_api):
-                raise StackAlreadyRunning(f"port {port} (for {what}) is already in use: is another Shoebox "
-                                          "stack or program running there?")
-        emulator = Emulator(config.emulator_port, in_process=config.emulator_in_process,
-                            log_path=str(state_dir / "emulator.log"))
+                raise StackAlreadyRunning(
+                    f"port {port} (for {what}) is already in use: is another Shoebox "
+                    "stack or program running there?"
+                )
+        emulator = Emulator(
+            config.emulator_port,
+            in_process=config.emulator_in_process,
+            log_path=str(state_dir / "emulator.log"),
+        )
         await anyio.to_thread.run_sync(emulator.start)
         try:
             async with Clients(config.settings) as clients:
-                full = Topology(consumers=topology.consumers + tuple(s.consumer for s in extra_services),
-                                state_machines=topology.state_machines)
+                full = Topology(
+                    consumers=topology.consumers + tuple(s.consumer for s in extra_services),
+                    state_machines=topology.state_machines,
+                )
                 resources = await provision(clients, full)
                 stack = Stack(config, emulator, clients, resources, full)
                 async with anyio.create_task_group() as tg:
                     if config.run_relay:
-                        stack.relay = StreamPoller(stack.settings, clients.dynamodb, clients.streams,
-                                                   clients.events, poll_interval_s=config.relay_poll_s)
+                        stack.relay = StreamPoller(
+                            stack.settings,
+                            clients.dynamodb,
+                            clients.streams,
+                            clients.events,
+                            poll_interval_s=config.relay_poll_s,
+                        )
                         await tg.start(stack.relay.run)
-                    wanted = config.services if config.services is not None else tuple(
-                        c.service for c in topology.consumers)
+                    wanted = (
+                        config.services
+                        if config.services is not None
+                        else tuple(c.service for c in topology.consumers)
+                    )
                     for name in wanted:
                         build = service_builder(name)
                         if build is not None:
@@ -180,9 +210,16 @@ async def running_stack(config: StackConfig, *, topology: Topology = TOPOLOGY,
                     api_server = None
                     if config.run_api:
                         api_server = await _start_api(stack, tg)
-                    (state_dir / "stack.json").write_bytes(msgspec.json.encode(StackInfo(
-                        pid=os.getpid(), aws_endpoint=emulator.endpoint, api_url=stack.api_url,
-                        prefix=config.prefix)))
+                    (state_dir / "stack.json").write_bytes(
+                        msgspec.json.encode(
+                            StackInfo(
+                                pid=os.getpid(),
+                                aws_endpoint=emulator.endpoint,
+                                api_url=stack.api_url,
+                                prefix=config.prefix,
+                            )
+                        )
+                    )
                     try:
                         yield stack
                     finally:
@@ -199,15 +236,30 @@ async def _start_api(stack: Stack, tg: anyio.abc.TaskGroup) -> Any:
     from services.api.app import create_app
 
     app = create_app(stack.settings, clients=stack.clients)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=stack.config.api_port, log_config=None,
-                                           lifespan="on", access_log=False))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the stack owns signals
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=stack.config.api_port,
+            log_config=None,
+            lifespan="on",
+            access_log=False,
+        )
+    )
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]  # the stack owns signals
     tg.start_soon(server.serve)
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110  # uvicorn offers no event for this
         await anyio.sleep(0.02)
     return server
 
 
 def describe(stack: Stack) -> str:
-    return json.dumps({"aws_endpoint": stack.emulator.endpoint, "api": stack.api_url,
-                       "workers": sorted(stack.workers), "prefix": stack.config.prefix}, indent=2)
+    return json.dumps(
+        {
+            "aws_endpoint": stack.emulator.endpoint,
+            "api": stack.api_url,
+            "workers": sorted(stack.workers),
+            "prefix": stack.config.prefix,
+        },
+        indent=2,
+    )

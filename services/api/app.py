@@ -113,7 +113,9 @@ async def _owned_meta(state: State, session_id: str) -> dict[str, Any]:
     _check_session_id(session_id)
     meta = await _log(state).get_view(meta_key(session_id))
     if meta is None or meta.get("owner") != LOCAL_OWNER:
-        raise NotFoundException(detail=f"no session {session_id!r}")  # another owner's session: 404, never 403
+        raise NotFoundException(
+            detail=f"no session {session_id!r}"
+        )  # another owner's session: 404, never 403
     return meta
 
 
@@ -127,19 +129,25 @@ async def create_session(data: JSONBody[CreateSession], state: State) -> Session
     session_id = str(uuid.uuid4())
     event = make_event(
         c.SessionCreatedV2Data(owner=LOCAL_OWNER, trip=c.Trip(context=data.context, timezone=data.timezone)),
-        source=SOURCE, session_id=session_id,
+        source=SOURCE,
+        session_id=session_id,
     )
     await _log(state).commit([event])
     return SessionCreated(session_id=session_id)
 
 
 @post("/v1/sessions/{session_id:str}/uploads", status_code=201)
-async def create_upload(session_id: FromPath[str], data: JSONBody[UploadRequest], state: State) -> UploadTicket:
+async def create_upload(
+    session_id: FromPath[str], data: JSONBody[UploadRequest], state: State
+) -> UploadTicket:
     await _owned_meta(state, session_id)
     name = data.name.strip()
     if not _NAME.match(name) or ".." in name:
-        raise HTTPException(status_code=400, detail="the file name must be a plain name: letters, digits, "
-                                                    "'.', '_', '-', ' ', '(', ')', starting with a letter or digit")
+        raise HTTPException(
+            status_code=400,
+            detail="the file name must be a plain name: letters, digits, "
+            "'.', '_', '-', ' ', '(', ')', starting with a letter or digit",
+        )
     if not data.content_type.startswith(ALLOWED_TYPES):
         raise HTTPException(status_code=400, detail=f"{data.content_type!r} is not a photo or video type")
     limit = MAX_VIDEO_BYTES if data.content_type.startswith("video/") else MAX_PHOTO_BYTES
@@ -152,8 +160,13 @@ async def create_upload(session_id: FromPath[str], data: JSONBody[UploadRequest]
         Params={"Bucket": state.settings.names.media_bucket, "Key": key, "ContentType": data.content_type},
         ExpiresIn=UPLOAD_URL_TTL_S,
     )
-    return UploadTicket(key=key, url=url, method="PUT", headers={"Content-Type": data.content_type},
-                        expires_in_s=UPLOAD_URL_TTL_S)
+    return UploadTicket(
+        key=key,
+        url=url,
+        method="PUT",
+        headers={"Content-Type": data.content_type},
+        expires_in_s=UPLOAD_URL_TTL_S,
+    )
 
 
 @get("/v1/sessions/{session_id:str}")
@@ -163,17 +176,22 @@ async def session_status(session_id: FromPath[str], state: State) -> SessionStat
     counters = next((i for i in items if i["sk"] == counters_key(session_id).sk), {})
     files = [
         msgspec.convert({"key": i["sk"].removeprefix("FILE#"), **i}, FileStatus, strict=False)  # type: ignore[union-attr]
-        for i in items if str(i["sk"]).startswith("FILE#")
+        for i in items
+        if str(i["sk"]).startswith("FILE#")
     ]
     return SessionStatus(
-        session_id=session_id, context=str(meta.get("context", "")), created_at=str(meta.get("created_at", "")),
-        counters=msgspec.convert(counters, Counters, strict=False), files=files,
+        session_id=session_id,
+        context=str(meta.get("context", "")),
+        created_at=str(meta.get("created_at", "")),
+        counters=msgspec.convert(counters, Counters, strict=False),
+        files=files,
     )
 
 
 @get("/v1/sessions/{session_id:str}/events")
 async def session_events(
-    session_id: FromPath[str], state: State,
+    session_id: FromPath[str],
+    state: State,
     after: Annotated[int, Parameter(ge=0)] = 0,
     limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
 ) -> EventPage:
@@ -193,8 +211,9 @@ def create_app(settings: Settings, *, clients: Clients | None = None) -> Litesta
             names = settings.names
             app.state.settings = settings
             app.state.clients = own
-            app.state.log = DynamoEventLog(own.dynamodb, events_table=names.events_table,
-                                           views_table=names.views_table)
+            app.state.log = DynamoEventLog(
+                own.dynamodb, events_table=names.events_table, views_table=names.views_table
+            )
             yield
 
     return Litestar(
@@ -205,4 +224,3 @@ def create_app(settings: Settings, *, clients: Clients | None = None) -> Litesta
         response_headers=None,
         debug=False,
     )
-

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import functools
 
+from services.media_process import handlers
+from services.media_process.topology import CONSUMER
 from shared.events.aws import Clients
 from shared.events.inbound import ObjectCreated
 from shared.events.log import DynamoEventLog
 from shared.events.runtime import Service
 from shared.storage import S3ObjectStore
-from services.media_process import handlers
-from services.media_process.topology import CONSUMER
 
 
 def build(clients: Clients) -> Service:

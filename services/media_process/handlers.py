@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import msgspec
 
+from services.media_process.sniff import HEAD_BYTES, sniff
 from shared.events import catalogue as c
 from shared.events.inbound import ObjectCreated, session_of
 from shared.events.log import EventLog
@@ -18,7 +19,6 @@ from shared.events.projections import session_pk
 from shared.events.runtime import Output
 from shared.events.views import ViewKey
 from shared.storage import ObjectNotFound, ObjectStore
-from services.media_process.sniff import HEAD_BYTES, sniff
 
 
 class Deps(msgspec.Struct, frozen=True):
@@ -45,11 +45,14 @@ async def handle_object_created(event: ObjectCreated, deps: Deps) -> Sequence[Ou
     head = await deps.store.get_range(event.key, 0, HEAD_BYTES)
     kind = sniff(head)
     if kind is None:
-        return [c.FileRejectedData(
-            file=ref, code="unsupported_type",
-            message=f"{name} is not a photo or video format Shoebox reads (its content is not JPEG, PNG, "
-                    "WebP, HEIC/HEIF, AVIF, TIFF, GIF, MP4, MOV or another video container).",
-        )]
+        return [
+            c.FileRejectedData(
+                file=ref,
+                code="unsupported_type",
+                message=f"{name} is not a photo or video format Shoebox reads (its content is not JPEG, PNG, "
+                "WebP, HEIC/HEIF, AVIF, TIFF, GIF, MP4, MOV or another video container).",
+            )
+        ]
     digest = hashlib.sha256()
     async for chunk in deps.store.stream(event.key):
         digest.update(chunk)
@@ -65,8 +68,18 @@ def on_give_up(event: object, error: BaseException) -> Sequence[Output]:
     if not isinstance(event, ObjectCreated) or session_of(event.key) is None:
         return []
     _, name = session_of(event.key) or ("", "")
-    ref = c.FileRef(bucket=event.bucket, key=event.key, name=name, size=event.detail.object.size,
-                    etag=event.detail.object.tag)
-    return [c.FileRejectedData(file=ref, code="processing_failed",
-                               message=f"{name} could not be processed ({type(error).__name__}); "
-                                       "it was set aside for an operator to look at.")]
+    ref = c.FileRef(
+        bucket=event.bucket,
+        key=event.key,
+        name=name,
+        size=event.detail.object.size,
+        etag=event.detail.object.tag,
+    )
+    return [
+        c.FileRejectedData(
+            file=ref,
+            code="processing_failed",
+            message=f"{name} could not be processed ({type(error).__name__}); "
+            "it was set aside for an operator to look at.",
+        )
+    ]

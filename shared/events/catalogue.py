@@ -9,7 +9,7 @@ Large data never rides in an event: S3 keys and small summaries only (every even
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -150,7 +150,9 @@ class TriageExpectedChanged(
 class UploadFinalizedData(Payload, frozen=True, kw_only=True):
     job_id: str
     uploaded: int
-    failed: list[str] = []  # names the client could not upload: subtracted from the expected count here
+    failed: list[str] = msgspec.field(
+        default_factory=list
+    )  # names the client could not upload: subtracted from the expected count here
     deadline: dt.datetime  # the triage saga's overall deadline starts here
 
 
@@ -211,7 +213,9 @@ class TriageRequestedData(Payload, frozen=True, kw_only=True):
     processed: int
     rejected: int
     duplicate: int
-    gaps: list[str] = []  # names of expected files that never arrived or never finished (first 100)
+    gaps: list[str] = msgspec.field(
+        default_factory=list
+    )  # names of expected files that never arrived or never finished (first 100)
     gaps_count: int = 0
     timed_out: bool = False
 
@@ -313,7 +317,8 @@ class PhotoEnhanceRequestedData(ItemEnhanceRequestedData, frozen=True, kw_only=T
     pass
 
 
-class PhotoEnhanceRequested(Event[PhotoEnhanceRequestedData], tag="shoebox.photo.enhance.requested.v1", frozen=True
+class PhotoEnhanceRequested(
+    Event[PhotoEnhanceRequestedData], tag="shoebox.photo.enhance.requested.v1", frozen=True
 ):
     pass
 
@@ -322,7 +327,8 @@ class VideoEnhanceRequestedData(ItemEnhanceRequestedData, frozen=True, kw_only=T
     pass
 
 
-class VideoEnhanceRequested(Event[VideoEnhanceRequestedData], tag="shoebox.video.enhance.requested.v1", frozen=True
+class VideoEnhanceRequested(
+    Event[VideoEnhanceRequestedData], tag="shoebox.video.enhance.requested.v1", frozen=True
 ):
     pass
 
@@ -344,7 +350,7 @@ class ItemEnhancedData(Payload, frozen=True, kw_only=True):
     key: str
     enhanced_key: str
     thumbnail_key: str | None = None
-    changes: list[str] = []
+    changes: list[str] = msgspec.field(default_factory=list)
 
 
 class PhotoEnhancedData(ItemEnhancedData, frozen=True, kw_only=True):
@@ -374,8 +380,7 @@ class PhotoEnhanceFailedData(ItemEnhanceFailedData, frozen=True, kw_only=True):
     pass
 
 
-class PhotoEnhanceFailed(Event[PhotoEnhanceFailedData], tag="shoebox.photo.enhance.failed.v1", frozen=True
-):
+class PhotoEnhanceFailed(Event[PhotoEnhanceFailedData], tag="shoebox.photo.enhance.failed.v1", frozen=True):
     pass
 
 
@@ -383,8 +388,7 @@ class VideoEnhanceFailedData(ItemEnhanceFailedData, frozen=True, kw_only=True):
     pass
 
 
-class VideoEnhanceFailed(Event[VideoEnhanceFailedData], tag="shoebox.video.enhance.failed.v1", frozen=True
-):
+class VideoEnhanceFailed(Event[VideoEnhanceFailedData], tag="shoebox.video.enhance.failed.v1", frozen=True):
     pass
 
 
@@ -433,7 +437,7 @@ class MessageFailed(Event[MessageFailedData], tag="shoebox.message.failed.v1", f
 
 
 #: Every event class ever published, oldest versions included. Order is the catalogue's order.
-ALL_EVENTS: tuple[type[Event[Payload]], ...] = (
+ALL_EVENTS: tuple[type[Event[Any]], ...] = (
     SessionCreatedV1,
     SessionCreatedV2,
     TriageInitialized,

@@ -43,11 +43,13 @@ class Catalogue:
                 raise ValueError(f"{e.payload_type().__name__} is the payload of two event types")
             self._by_payload[e.payload_type()] = e
         self._upcasters: dict[type[Event[Any]], tuple[type[Event[Any]], Upcaster]] = {}
-        union = Union[self.events]  # type: ignore[valid-type]  # noqa: UP007
+        union: Any = Union.__getitem__(self.events)  # the tagged union of every event class
         self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(union)
         self._encoder = msgspec.json.Encoder()
 
-    def upcaster(self, old: type[Event[Any]], new: type[E]) -> Callable[[Callable[[Any], E]], Callable[[Any], E]]:
+    def upcaster(
+        self, old: type[Event[Any]], new: type[E]
+    ) -> Callable[[Callable[[Any], E]], Callable[[Any], E]]:
         """Register ``fn(old_event) -> new_event`` (decorator)."""
         if old.family() != new.family() or new.version() != old.version() + 1:
             raise ValueError(f"upcaster must go one version up within a family: {old} -> {new}")
@@ -68,7 +70,9 @@ class Catalogue:
         try:
             return self._by_payload[type(payload)]
         except KeyError:
-            raise TypeError(f"{type(payload).__name__} is not the payload of a cataloged event type") from None
+            raise TypeError(
+                f"{type(payload).__name__} is not the payload of a cataloged event type"
+            ) from None
 
     def decode(self, raw: bytes | str) -> Event[Any]:
         """Decode one event and upcast it to the current version of its family."""
@@ -95,9 +99,7 @@ class Catalogue:
         return self._encoder.encode(event)
 
     def missing_upcasters(self) -> list[str]:
-        return [
-            e.type_name() for e in self.events if not self.is_current(e) and e not in self._upcasters
-        ]
+        return [e.type_name() for e in self.events if not self.is_current(e) and e not in self._upcasters]
 
 
 def _check_finite(value: Any, path: str) -> None:

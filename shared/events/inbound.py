@@ -23,7 +23,7 @@ class S3Object(msgspec.Struct, frozen=True):
     key: str
     size: int = 0
     etag: str | None = None
-    eTag: str | None = None  # the emulator's spelling  # noqa: N815
+    eTag: str | None = None  # the emulator's spelling
     sequencer: str | None = None
 
     @property
@@ -68,7 +68,10 @@ class ObjectCreated(msgspec.Struct, frozen=True, kw_only=True):
         return {
             "source": [cls.source_name],
             "detail-type": [cls.detail_type],
-            "detail": {"bucket": {"name": [names.media_bucket]}, "object": {"key": [{"prefix": UPLOADS + "/"}]}},
+            "detail": {
+                "bucket": {"name": [names.media_bucket]},
+                "object": {"key": [{"prefix": UPLOADS + "/"}]},
+            },
         }
 
 

@@ -41,8 +41,14 @@ async def lambda_clients() -> Clients:
     return _clients
 
 
-async def handle_sqs_batch(processor: Processor, clients: Clients, event: Mapping[str, Any], *,
-                           dead_letter_queue_url: str, concurrency: int) -> dict[str, Any]:
+async def handle_sqs_batch(
+    processor: Processor,
+    clients: Clients,
+    event: Mapping[str, Any],
+    *,
+    dead_letter_queue_url: str,
+    concurrency: int,
+) -> dict[str, Any]:
     """Handle every record of one SQS batch; return the ones SQS must redeliver."""
     failures: list[dict[str, str]] = []
     limiter = anyio.Semaphore(max(concurrency, 1))
@@ -57,9 +63,14 @@ async def handle_sqs_batch(processor: Processor, clients: Clients, event: Mappin
             except Exception as exc:
                 if isinstance(exc, PoisonMessage) or count >= MAX_RECEIVE_COUNT:
                     queue = record.get("eventSourceARN", "").rsplit(":", 1)[-1]
-                    await processor.give_up(body, error=exc, message_id=message_id, receive_count=count,
-                                            queue=queue,
-                                            dead_letter_queue=dead_letter_queue_url.rsplit("/", 1)[-1])
+                    await processor.give_up(
+                        body,
+                        error=exc,
+                        message_id=message_id,
+                        receive_count=count,
+                        queue=queue,
+                        dead_letter_queue=dead_letter_queue_url.rsplit("/", 1)[-1],
+                    )
                     await clients.sqs.send_message(QueueUrl=dead_letter_queue_url, MessageBody=body)
                     return  # handled: reported as success so SQS deletes it from the source queue
                 failures.append({"itemIdentifier": message_id})
@@ -70,7 +81,9 @@ async def handle_sqs_batch(processor: Processor, clients: Clients, event: Mappin
     return {"batchItemFailures": failures}
 
 
-def make_sqs_handler(build: Callable[[Clients], Service]) -> Callable[[Mapping[str, Any], object], dict[str, Any]]:
+def make_sqs_handler(
+    build: Callable[[Clients], Service],
+) -> Callable[[Mapping[str, Any], object], dict[str, Any]]:
     """The Lambda function for a service: ``handler = make_sqs_handler(build_service)``."""
     state: dict[str, Any] = {}
 
@@ -79,13 +92,20 @@ def make_sqs_handler(build: Callable[[Clients], Service]) -> Callable[[Mapping[s
         if "processor" not in state:
             service = build(clients)
             names = clients.settings.names
-            log = DynamoEventLog(clients.dynamodb, events_table=names.events_table, views_table=names.views_table)
+            log = DynamoEventLog(
+                clients.dynamodb, events_table=names.events_table, views_table=names.views_table
+            )
             state["processor"] = Processor(service, log)
             dlq = await clients.sqs.get_queue_url(QueueName=names.dead_letter_queue(service.name))
             state["dlq"] = dlq["QueueUrl"]
         processor: Processor = state["processor"]
-        return await handle_sqs_batch(processor, clients, event, dead_letter_queue_url=state["dlq"],
-                                      concurrency=processor.service.consumer.concurrency)
+        return await handle_sqs_batch(
+            processor,
+            clients,
+            event,
+            dead_letter_queue_url=state["dlq"],
+            concurrency=processor.service.consumer.concurrency,
+        )
 
     def handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
         return run_in_lambda_loop(handle(event))

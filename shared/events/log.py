@@ -297,7 +297,7 @@ class DynamoEventLog(EventLog):
             ExpressionAttributeValues={":n": {"N": str(n)}, ":k": {"S": "head"}},
             ReturnValues="UPDATED_NEW",
         )
-        last = int(r["Attributes"]["next"]["N"])  # type: ignore[typeddict-item]
+        last = int(r["Attributes"]["next"]["N"])
         return last - n + 1
 
     async def commit(
@@ -333,37 +333,70 @@ class DynamoEventLog(EventLog):
         absent = "attribute_not_exists(pk)"
         for e in stamped:
             raw = self.catalogue.encode(e).decode()
-            items.append({"Put": {"TableName": self.events_table, "ConditionExpression": absent, "Item": {
-                "pk": {"S": stream_pk(e.sessionid)},
-                "sk": {"N": str(e.sequence)},
-                "kind": {"S": "event"},
-                "id": {"S": e.id},
-                "source": {"S": e.source},
-                "type": {"S": type(e).type_name()},
-                "family": {"S": type(e).family()},
-                "time": {"S": e.time.isoformat()},
-                "envelope": {"S": raw},
-            }}})
-            items.append({"Put": {"TableName": self.events_table, "ConditionExpression": absent, "Item": {
-                "pk": {"S": _event_guard_pk(e)}, "sk": {"N": "0"}, "kind": {"S": "guard"},
-                "stream": {"S": e.sessionid}, "sequence": {"N": str(e.sequence)},
-            }}})
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self.events_table,
+                        "ConditionExpression": absent,
+                        "Item": {
+                            "pk": {"S": stream_pk(e.sessionid)},
+                            "sk": {"N": str(e.sequence)},
+                            "kind": {"S": "event"},
+                            "id": {"S": e.id},
+                            "source": {"S": e.source},
+                            "type": {"S": type(e).type_name()},
+                            "family": {"S": type(e).family()},
+                            "time": {"S": e.time.isoformat()},
+                            "envelope": {"S": raw},
+                        },
+                    }
+                }
+            )
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self.events_table,
+                        "ConditionExpression": absent,
+                        "Item": {
+                            "pk": {"S": _event_guard_pk(e)},
+                            "sk": {"N": "0"},
+                            "kind": {"S": "guard"},
+                            "stream": {"S": e.sessionid},
+                            "sequence": {"N": str(e.sequence)},
+                        },
+                    }
+                }
+            )
         tracking_index = -1
         if tracking:
             tracking_index = len(items)
-            items.append({"Put": {"TableName": self.events_table, "ConditionExpression": absent, "Item": {
-                "pk": {"S": _tracking_pk(tracking)}, "sk": {"N": "0"}, "kind": {"S": "tracking"},
-                "consumer": {"S": tracking.consumer},
-            }}})
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self.events_table,
+                        "ConditionExpression": absent,
+                        "Item": {
+                            "pk": {"S": _tracking_pk(tracking)},
+                            "sk": {"N": "0"},
+                            "kind": {"S": "tracking"},
+                            "consumer": {"S": tracking.consumer},
+                        },
+                    }
+                }
+            )
         for u in updates:
             expr, names, values = update_expression(u)
-            items.append({"Update": {
-                "TableName": self.views_table,
-                "Key": {"pk": {"S": u.key.pk}, "sk": {"S": u.key.sk}},
-                "UpdateExpression": expr,
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": {k: to_attr(v) for k, v in values.items()},
-            }})
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self.views_table,
+                        "Key": {"pk": {"S": u.key.pk}, "sk": {"S": u.key.sk}},
+                        "UpdateExpression": expr,
+                        "ExpressionAttributeNames": names,
+                        "ExpressionAttributeValues": {k: to_attr(v) for k, v in values.items()},
+                    }
+                }
+            )
         if not items:
             return []
         try:
@@ -397,7 +430,7 @@ class DynamoEventLog(EventLog):
             Limit=limit,
             ConsistentRead=True,
         )
-        events = [self.catalogue.decode(i["envelope"]["S"]) for i in r.get("Items", [])]  # type: ignore[typeddict-item]
+        events = [self.catalogue.decode(i["envelope"]["S"]) for i in r.get("Items", [])]
         more = "LastEvaluatedKey" in r and len(events) == limit
         return Page(events=events, next_after=events[-1].sequence if more and events else None)
 
@@ -421,7 +454,10 @@ class DynamoEventLog(EventLog):
         kw: dict[str, Any] = {
             "TableName": self.views_table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)" if sk_prefix else "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": pk}, **({":p": {"S": sk_prefix}} if sk_prefix else {})},
+            "ExpressionAttributeValues": {
+                ":pk": {"S": pk},
+                **({":p": {"S": sk_prefix}} if sk_prefix else {}),
+            },
             "ConsistentRead": True,
         }
         paginator = self.client.get_paginator("query")
@@ -433,10 +469,14 @@ class DynamoEventLog(EventLog):
         items = await self.query_views(pk)
         for i in range(0, len(items), 25):
             chunk = items[i : i + 25]
-            await self.client.batch_write_item(RequestItems={self.views_table: [
-                {"DeleteRequest": {"Key": {"pk": {"S": str(it["pk"])}, "sk": {"S": str(it["sk"])}}}}
-                for it in chunk
-            ]})
+            await self.client.batch_write_item(
+                RequestItems={
+                    self.views_table: [
+                        {"DeleteRequest": {"Key": {"pk": {"S": str(it["pk"])}, "sk": {"S": str(it["sk"])}}}}
+                        for it in chunk
+                    ]
+                }
+            )
 
     async def _apply_views(self, updates: Sequence[ViewUpdate]) -> None:
         for u in updates:

@@ -122,44 +122,66 @@ def _file(e: Event[Any], key: str, status: str, counter: str, **fields: Any) -> 
 @_projects(c.FileProcessed)
 def _file_processed(e: c.FileProcessed) -> list[ViewUpdate]:
     d = e.data
-    first_of_its_bytes = ViewUpdate(key=ViewKey(session_pk(e.sessionid), f"HASH#{d.sha256}"),
-                                    set_if_absent={"key": d.file.key})
-    return [first_of_its_bytes, *_file(
-        e,
-        d.file.key,
-        "processed",
-        "processed",
-        name=d.file.name,
-        size=d.file.size,
-        kind=d.kind,
-        media_type=d.media_type,
-        sha256=d.sha256,
-        thumbnail=d.keys.thumbnail,
-        converted=d.keys.converted,
-        preview=d.keys.preview,
-        captured_at=d.metadata.captured_at.isoformat() if d.metadata.captured_at else None,
-    )]
+    first_of_its_bytes = ViewUpdate(
+        key=ViewKey(session_pk(e.sessionid), f"HASH#{d.sha256}"), set_if_absent={"key": d.file.key}
+    )
+    return [
+        first_of_its_bytes,
+        *_file(
+            e,
+            d.file.key,
+            "processed",
+            "processed",
+            name=d.file.name,
+            size=d.file.size,
+            kind=d.kind,
+            media_type=d.media_type,
+            sha256=d.sha256,
+            thumbnail=d.keys.thumbnail,
+            converted=d.keys.converted,
+            preview=d.keys.preview,
+            captured_at=d.metadata.captured_at.isoformat() if d.metadata.captured_at else None,
+        ),
+    ]
 
 
 @_projects(c.FileRejected)
 def _file_rejected(e: c.FileRejected) -> list[ViewUpdate]:
     d = e.data
-    return _file(e, d.file.key, "rejected", "rejected", name=d.file.name, size=d.file.size,
-                 code=d.code, message=d.message)
+    return _file(
+        e,
+        d.file.key,
+        "rejected",
+        "rejected",
+        name=d.file.name,
+        size=d.file.size,
+        code=d.code,
+        message=d.message,
+    )
 
 
 @_projects(c.FileDuplicate)
 def _file_duplicate(e: c.FileDuplicate) -> list[ViewUpdate]:
     d = e.data
-    return _file(e, d.file.key, "duplicate", "duplicate", name=d.file.name, size=d.file.size,
-                 sha256=d.sha256, duplicate_of=d.duplicate_of)
+    return _file(
+        e,
+        d.file.key,
+        "duplicate",
+        "duplicate",
+        name=d.file.name,
+        size=d.file.size,
+        sha256=d.sha256,
+        duplicate_of=d.duplicate_of,
+    )
 
 
 @_projects(c.FileDeleted)
 def _file_deleted(e: c.FileDeleted) -> list[ViewUpdate]:
     return [
         ViewUpdate(key=counters_key(e.sessionid), add={"deleted": 1}),
-        ViewUpdate(key=file_key(e.sessionid, e.data.key), set={"deleted": True, "deleted_reason": e.data.reason}),
+        ViewUpdate(
+            key=file_key(e.sessionid, e.data.key), set={"deleted": True, "deleted_reason": e.data.reason}
+        ),
     ]
 
 
@@ -169,8 +191,13 @@ def _triage_requested(e: c.TriageRequested) -> list[ViewUpdate]:
     return [
         ViewUpdate(
             key=job_key(e.sessionid, d.job_id),
-            set={"status": "analyzing", "attempt": d.attempt, "gaps": d.gaps, "gaps_count": d.gaps_count,
-                 "timed_out": d.timed_out},
+            set={
+                "status": "analyzing",
+                "attempt": d.attempt,
+                "gaps": d.gaps,
+                "gaps_count": d.gaps_count,
+                "timed_out": d.timed_out,
+            },
         )
     ]
 
@@ -181,8 +208,13 @@ def _triage_completed(e: c.TriageCompleted) -> list[ViewUpdate]:
     return [
         ViewUpdate(
             key=job_key(e.sessionid, d.job_id),
-            set={"status": "complete", "keep": d.keep, "discard": d.discard, "results_key": d.results_key,
-                 "provider": d.provider},
+            set={
+                "status": "complete",
+                "keep": d.keep,
+                "discard": d.discard,
+                "results_key": d.results_key,
+                "provider": d.provider,
+            },
         )
     ]
 
@@ -191,32 +223,53 @@ def _triage_completed(e: c.TriageCompleted) -> list[ViewUpdate]:
 @_projects(c.SelectionFailed)
 def _job_failed(e: c.TriageFailed | c.SelectionFailed) -> list[ViewUpdate]:
     d = e.data
-    return [ViewUpdate(key=job_key(e.sessionid, d.job_id), set={"status": "error", "code": d.code,
-                                                                "message": d.message})]
+    return [
+        ViewUpdate(
+            key=job_key(e.sessionid, d.job_id), set={"status": "error", "code": d.code, "message": d.message}
+        )
+    ]
 
 
 @_projects(c.SelectionRequested)
 def _selection_requested(e: c.SelectionRequested) -> list[ViewUpdate]:
     d = e.data
-    return [ViewUpdate(key=job_key(e.sessionid, d.job_id),
-                       set={"kind": "selection", "status": "pending", "context": d.context, "model": d.model},
-                       set_if_absent={"created_at": e.time.isoformat()})]
+    return [
+        ViewUpdate(
+            key=job_key(e.sessionid, d.job_id),
+            set={"kind": "selection", "status": "pending", "context": d.context, "model": d.model},
+            set_if_absent={"created_at": e.time.isoformat()},
+        )
+    ]
 
 
 @_projects(c.SelectionCompleted)
 def _selection_completed(e: c.SelectionCompleted) -> list[ViewUpdate]:
     d = e.data
-    return [ViewUpdate(key=job_key(e.sessionid, d.job_id),
-                       set={"status": "complete", "selected": d.selected, "excluded": d.excluded,
-                            "scenes": d.scenes, "results_key": d.results_key, "provider": d.provider})]
+    return [
+        ViewUpdate(
+            key=job_key(e.sessionid, d.job_id),
+            set={
+                "status": "complete",
+                "selected": d.selected,
+                "excluded": d.excluded,
+                "scenes": d.scenes,
+                "results_key": d.results_key,
+                "provider": d.provider,
+            },
+        )
+    ]
 
 
 @_projects(c.EnhancementRequested)
 def _enhancement_requested(e: c.EnhancementRequested) -> list[ViewUpdate]:
     d = e.data
-    return [ViewUpdate(key=job_key(e.sessionid, d.job_id),
-                       set={"kind": "enhancement", "status": "processing", "total": len(d.keys)},
-                       set_if_absent={"done": 0, "failed": 0, "created_at": e.time.isoformat()})]
+    return [
+        ViewUpdate(
+            key=job_key(e.sessionid, d.job_id),
+            set={"kind": "enhancement", "status": "processing", "total": len(d.keys)},
+            set_if_absent={"done": 0, "failed": 0, "created_at": e.time.isoformat()},
+        )
+    ]
 
 
 @_projects(c.PhotoEnhanced)
@@ -225,8 +278,10 @@ def _item_enhanced(e: c.PhotoEnhanced | c.VideoEnhanced) -> list[ViewUpdate]:
     d = e.data
     return [
         ViewUpdate(key=job_key(e.sessionid, d.job_id), add={"done": 1}),
-        ViewUpdate(key=ViewKey(session_pk(e.sessionid), f"ITEM#{d.job_id}#{d.key}"),
-                   set={"status": "enhanced", "enhanced_key": d.enhanced_key, "thumbnail": d.thumbnail_key}),
+        ViewUpdate(
+            key=ViewKey(session_pk(e.sessionid), f"ITEM#{d.job_id}#{d.key}"),
+            set={"status": "enhanced", "enhanced_key": d.enhanced_key, "thumbnail": d.thumbnail_key},
+        ),
     ]
 
 
@@ -236,8 +291,10 @@ def _item_failed(e: c.PhotoEnhanceFailed | c.VideoEnhanceFailed) -> list[ViewUpd
     d = e.data
     return [
         ViewUpdate(key=job_key(e.sessionid, d.job_id), add={"failed": 1}),
-        ViewUpdate(key=ViewKey(session_pk(e.sessionid), f"ITEM#{d.job_id}#{d.key}"),
-                   set={"status": "failed", "code": d.code, "message": d.message}),
+        ViewUpdate(
+            key=ViewKey(session_pk(e.sessionid), f"ITEM#{d.job_id}#{d.key}"),
+            set={"status": "failed", "code": d.code, "message": d.message},
+        ),
     ]
 
 

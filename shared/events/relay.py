@@ -59,16 +59,18 @@ def outgoing(records: Sequence[Mapping[str, Any]], bus: str) -> list[Outgoing]:
         image = ddb.get("NewImage") or {}
         if image.get("kind", {}).get("S") != "event" or "envelope" not in image:
             continue
-        out.append(Outgoing(
-            sequence_number=str(ddb.get("SequenceNumber", "")),
-            event_id=image["id"]["S"],
-            entry={
-                "Source": image["source"]["S"],
-                "DetailType": image["family"]["S"],
-                "Detail": image["envelope"]["S"],
-                "EventBusName": bus,
-            },
-        ))
+        out.append(
+            Outgoing(
+                sequence_number=str(ddb.get("SequenceNumber", "")),
+                event_id=image["id"]["S"],
+                entry={
+                    "Source": image["source"]["S"],
+                    "DetailType": image["family"]["S"],
+                    "Detail": image["envelope"]["S"],
+                    "EventBusName": bus,
+                },
+            )
+        )
     return out
 
 
@@ -88,8 +90,9 @@ def _batches(items: Sequence[Outgoing]) -> list[list[Outgoing]]:
     return batches
 
 
-async def publish_records(events: EventBridgeClient, bus: str, records: Sequence[Mapping[str, Any]],
-                          *, attempts: int = 5) -> int:
+async def publish_records(
+    events: EventBridgeClient, bus: str, records: Sequence[Mapping[str, Any]], *, attempts: int = 5
+) -> int:
     """Publish the event items among ``records`` in order. Returns how many were published.
 
     Raises ``PublishError`` naming the first record that could not be published; every record before it
@@ -99,19 +102,24 @@ async def publish_records(events: EventBridgeClient, bus: str, records: Sequence
     for batch in _batches(outgoing(records, bus)):
         pending = batch
         try:
-            async for attempt in AsyncRetrying(stop=stop_after_attempt(attempts),
-                                               wait=wait_random_exponential(multiplier=0.05, max=2), reraise=True):
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(attempts),
+                wait=wait_random_exponential(multiplier=0.05, max=2),
+                reraise=True,
+            ):
                 with attempt:
                     entries: list[PutEventsRequestEntryTypeDef] = [o.entry for o in pending]  # type: ignore[misc]
                     r = await events.put_events(Entries=entries)
                     results = r.get("Entries", [])
                     failed = [o for o, res in zip(pending, results, strict=False) if res.get("ErrorCode")]
                     if len(results) < len(pending):
-                        failed += pending[len(results):]
+                        failed += pending[len(results) :]
                     published += len(pending) - len(failed)
                     if failed:
                         pending = failed
-                        raise PublishError(f"{len(failed)} entries failed: {results}", failed[0].sequence_number)
+                        raise PublishError(
+                            f"{len(failed)} entries failed: {results}", failed[0].sequence_number
+                        )
         except Exception as exc:
             first = pending[0].sequence_number if pending else None
             raise PublishError(f"could not publish: {exc}", first) from exc
@@ -142,8 +150,15 @@ async def _lambda_publish(event: Mapping[str, Any]) -> dict[str, Any]:
 class StreamPoller:
     """Polls the log table's stream (the emulator pushes nothing) and publishes what it reads."""
 
-    def __init__(self, settings: Settings, dynamodb: DynamoDBClient, streams: DynamoDBStreamsClient,
-                 events: EventBridgeClient, *, poll_interval_s: float = 0.02) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        dynamodb: DynamoDBClient,
+        streams: DynamoDBStreamsClient,
+        events: EventBridgeClient,
+        *,
+        poll_interval_s: float = 0.02,
+    ) -> None:
         self.names = settings.names
         self.dynamodb = dynamodb
         self.streams = streams
@@ -156,14 +171,19 @@ class StreamPoller:
         self._stopping.set()
 
     async def _checkpoint(self, shard: str) -> str | None:
-        r = await self.dynamodb.get_item(TableName=self.names.views_table,
-                                         Key={"pk": {"S": "RELAY"}, "sk": {"S": shard}}, ConsistentRead=True)
+        r = await self.dynamodb.get_item(
+            TableName=self.names.views_table,
+            Key={"pk": {"S": "RELAY"}, "sk": {"S": shard}},
+            ConsistentRead=True,
+        )
         item = r.get("Item")
-        return item["sequence"]["S"] if item else None  # type: ignore[typeddict-item]
+        return item["sequence"]["S"] if item else None
 
     async def _save_checkpoint(self, shard: str, sequence: str) -> None:
-        await self.dynamodb.put_item(TableName=self.names.views_table, Item={
-            "pk": {"S": "RELAY"}, "sk": {"S": shard}, "sequence": {"S": sequence}})
+        await self.dynamodb.put_item(
+            TableName=self.names.views_table,
+            Item={"pk": {"S": "RELAY"}, "sk": {"S": shard}, "sequence": {"S": sequence}},
+        )
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         table = await self.dynamodb.describe_table(TableName=self.names.events_table)
@@ -192,12 +212,16 @@ class StreamPoller:
         """Publish the shard's records until it closes (True) or publishing fails (False)."""
         checkpoint = await self._checkpoint(shard)
         if checkpoint:
-            r = await self.streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard,
-                                                      ShardIteratorType="AFTER_SEQUENCE_NUMBER",
-                                                      SequenceNumber=checkpoint)
+            r = await self.streams.get_shard_iterator(
+                StreamArn=stream_arn,
+                ShardId=shard,
+                ShardIteratorType="AFTER_SEQUENCE_NUMBER",
+                SequenceNumber=checkpoint,
+            )
         else:
-            r = await self.streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard,
-                                                      ShardIteratorType="TRIM_HORIZON")
+            r = await self.streams.get_shard_iterator(
+                StreamArn=stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+            )
         iterator: str | None = r["ShardIterator"]
         while iterator and not self._stopping.is_set():
             try:
@@ -209,11 +233,11 @@ class StreamPoller:
             records = page.get("Records", [])
             if records:
                 try:
-                    self.published += await publish_records(self.events, self.names.bus, records)  # type: ignore[arg-type]
+                    self.published += await publish_records(self.events, self.names.bus, records)
                 except PublishError as exc:
                     log.error("publishing failed, will retry from the last checkpoint: %s", exc)
                     return False
-                await self._save_checkpoint(shard, str(records[-1]["dynamodb"]["SequenceNumber"]))  # type: ignore[typeddict-item]
+                await self._save_checkpoint(shard, str(records[-1]["dynamodb"]["SequenceNumber"]))
             iterator = page.get("NextShardIterator")
             if not records:
                 await anyio.sleep(self.poll_interval_s)

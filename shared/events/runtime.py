@@ -56,18 +56,23 @@ class PoisonMessage(Exception):
 class Service:
     """One service's handlers, checked against its topology declaration."""
 
-    def __init__(self, consumer: Consumer, handlers: Mapping[Handled, Handler], *,
-                 on_give_up: GiveUp | None = None) -> None:
+    def __init__(
+        self, consumer: Consumer, handlers: Mapping[Handled, Handler], *, on_give_up: GiveUp | None = None
+    ) -> None:
         missing = [h.handler_name() for h in consumer.handles if h not in handlers]
         extra = [h for h in handlers if h not in consumer.handles]
         if missing or extra:
-            raise ValueError(f"{consumer.service}: handlers do not match the topology "
-                             f"(missing {missing}, undeclared {extra})")
+            raise ValueError(
+                f"{consumer.service}: handlers do not match the topology "
+                f"(missing {missing}, undeclared {extra})"
+            )
         for h, fn in handlers.items():
             name = getattr(getattr(fn, "func", fn), "__name__", "")
             if name != h.handler_name():
-                raise ValueError(f"{consumer.service}: the handler for {h.__name__} must be named "
-                                 f"{h.handler_name()}, not {name}")
+                raise ValueError(
+                    f"{consumer.service}: the handler for {h.__name__} must be named "
+                    f"{h.handler_name()}, not {name}"
+                )
         self.consumer = consumer
         self.handlers = dict(handlers)
         self.on_give_up = on_give_up
@@ -120,16 +125,28 @@ class Processor:
             except msgspec.DecodeError as exc:
                 raise PoisonMessage(f"malformed S3 event: {exc}") from exc
             where = session_of(obj.key)
-            return Decoded(event=obj, tracking_key=obj.idempotency_key, session_id=where[0] if where else None,
-                           event_id=None, event_type="aws.s3.object.created", correlation_id=obj.idempotency_key,
-                           traceparent=None)
+            return Decoded(
+                event=obj,
+                tracking_key=obj.idempotency_key,
+                session_id=where[0] if where else None,
+                event_id=None,
+                event_type="aws.s3.object.created",
+                correlation_id=obj.idempotency_key,
+                traceparent=None,
+            )
         try:
             event = self.catalogue.decode(msg.detail)
         except EventDecodeError as exc:
             raise PoisonMessage(f"malformed event: {exc}") from exc
-        return Decoded(event=event, tracking_key=f"{event.source}#{event.id}", session_id=event.sessionid,
-                       event_id=event.id, event_type=type(event).type_name(), correlation_id=event.correlationid,
-                       traceparent=event.traceparent)
+        return Decoded(
+            event=event,
+            tracking_key=f"{event.source}#{event.id}",
+            session_id=event.sessionid,
+            event_id=event.id,
+            event_type=type(event).type_name(),
+            correlation_id=event.correlationid,
+            traceparent=event.traceparent,
+        )
 
     def tracking(self, d: Decoded) -> Tracking:
         return Tracking(self.service.name, d.tracking_key)
@@ -137,16 +154,27 @@ class Processor:
     async def process(self, body: str | bytes) -> list[Event[Any]]:
         """Handle one message. Returns the events committed (empty for a duplicate)."""
         d = self.decode(body)
-        handler = self.service.handlers.get(type(d.event))
+        handler = self.service.handlers.get(type(d.event)) if d.event is not None else None
         if handler is None:
             raise PoisonMessage(f"{self.service.name} does not handle {d.event_type}")
-        with telemetry.continue_trace(d.traceparent), telemetry.log_fields(
-            service=self.service.name, session_id=d.session_id, event_id=d.event_id, event_type=d.event_type
-        ), telemetry.tracer().start_as_current_span(
-            f"handle {d.event_type}", kind=SpanKind.CONSUMER,
-            attributes={"shoebox.service": self.service.name, "shoebox.session": d.session_id or "",
-                        "messaging.message.id": d.event_id or d.tracking_key},
-        ) as span:
+        with (
+            telemetry.continue_trace(d.traceparent),
+            telemetry.log_fields(
+                service=self.service.name,
+                session_id=d.session_id,
+                event_id=d.event_id,
+                event_type=d.event_type,
+            ),
+            telemetry.tracer().start_as_current_span(
+                f"handle {d.event_type}",
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "shoebox.service": self.service.name,
+                    "shoebox.session": d.session_id or "",
+                    "messaging.message.id": d.event_id or d.tracking_key,
+                },
+            ) as span,
+        ):
             tracking = self.tracking(d)
             if await self.log.is_processed(tracking):
                 log.info("already handled, skipping")
@@ -164,8 +192,9 @@ class Processor:
                 self._failed.add(1, {"service": self.service.name, "type": d.event_type})
                 raise
             finally:
-                self._latency.record(time.perf_counter() - started,
-                                     {"service": self.service.name, "type": d.event_type})
+                self._latency.record(
+                    time.perf_counter() - started, {"service": self.service.name, "type": d.event_type}
+                )
             events = self._events(d, outputs, salt="out")
             committed = await self._commit(events, tracking)
             self._handled.add(1, {"service": self.service.name, "type": d.event_type})
@@ -177,17 +206,19 @@ class Processor:
         events = []
         for i, out in enumerate(outputs):
             emit = out if isinstance(out, Emit) else Emit(out)
-            events.append(make_event(
-                emit.payload,
-                source=self.source,
-                session_id=d.session_id or SYSTEM_STREAM,
-                subject=emit.subject,
-                event_id=derived_event_id(self.service.name, d.tracking_key, salt, str(i)),
-                correlation_id=d.correlation_id,
-                causation_id=d.event_id,
-                traceparent=traceparent,
-                catalogue=self.catalogue,
-            ))
+            events.append(
+                make_event(
+                    emit.payload,
+                    source=self.source,
+                    session_id=d.session_id or SYSTEM_STREAM,
+                    subject=emit.subject,
+                    event_id=derived_event_id(self.service.name, d.tracking_key, salt, str(i)),
+                    correlation_id=d.correlation_id,
+                    causation_id=d.event_id,
+                    traceparent=traceparent,
+                    catalogue=self.catalogue,
+                )
+            )
         return events
 
     async def _commit(self, events: list[Event[Any]], tracking: Tracking) -> list[Event[Any]]:
@@ -197,8 +228,16 @@ class Processor:
             log.info("a concurrent delivery already committed this message")
             return []
 
-    async def give_up(self, body: str | bytes, *, error: BaseException, message_id: str, receive_count: int,
-                      queue: str, dead_letter_queue: str) -> list[Event[Any]]:
+    async def give_up(
+        self,
+        body: str | bytes,
+        *,
+        error: BaseException,
+        message_id: str,
+        receive_count: int,
+        queue: str,
+        dead_letter_queue: str,
+    ) -> list[Event[Any]]:
         """Record that a message is going to the DLQ: ``shoebox.message.failed`` plus whatever the service
         says a failed message means (media_process: the file is rejected, so no saga waits for it)."""
         try:
@@ -206,17 +245,31 @@ class Processor:
         except PoisonMessage:
             d = None
         key = d.tracking_key if d else f"sqs:{queue}#{message_id}"
-        base = d or Decoded(event=None, tracking_key=key,
-                            session_id=None, event_id=None, event_type="unknown", correlation_id=key,
-                            traceparent=None)
+        base = d or Decoded(
+            event=None,
+            tracking_key=key,
+            session_id=None,
+            event_id=None,
+            event_type="unknown",
+            correlation_id=key,
+            traceparent=None,
+        )
         outputs: list[Output] = []
         if d is not None and d.event is not None and d.session_id and self.service.on_give_up is not None:
             outputs.extend(self.service.on_give_up(d.event, error))
-        outputs.append(c.MessageFailedData(
-            service=self.service.name, queue=queue, dead_letter_queue=dead_letter_queue, message_id=message_id,
-            receive_count=receive_count, event_id=base.event_id, event_type=base.event_type,
-            error_type=type(error).__name__, error=str(error)[:2000] or type(error).__name__,
-        ))
+        outputs.append(
+            c.MessageFailedData(
+                service=self.service.name,
+                queue=queue,
+                dead_letter_queue=dead_letter_queue,
+                message_id=message_id,
+                receive_count=receive_count,
+                event_id=base.event_id,
+                event_type=base.event_type,
+                error_type=type(error).__name__,
+                error=str(error)[:2000] or type(error).__name__,
+            )
+        )
         events = self._events(base, outputs, salt="give-up")
         return await self._commit(events, Tracking(self.service.name, key))
 
@@ -236,8 +289,16 @@ class Worker:
     runs; ``stop()`` stops receiving and lets in-flight work finish (SIGTERM in ``deploy/local``).
     """
 
-    def __init__(self, processor: Processor, sqs: SQSClient, *, queue_url: str, dead_letter_queue_url: str,
-                 wait_time_s: int = 20, stop_grace_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        processor: Processor,
+        sqs: SQSClient,
+        *,
+        queue_url: str,
+        dead_letter_queue_url: str,
+        wait_time_s: int = 20,
+        stop_grace_s: float = 30.0,
+    ) -> None:
         self.processor = processor
         self.sqs = sqs
         self.queue_url = queue_url
@@ -298,7 +359,7 @@ class Worker:
             self._slot_freed.set()
 
     async def handle_message(self, m: MessageTypeDef) -> None:
-        receipt = m["ReceiptHandle"]  # type: ignore[typeddict-item]
+        receipt = m["ReceiptHandle"]
         body = m.get("Body", "")
         count = int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
         error: Exception | None = None
@@ -320,8 +381,12 @@ class Worker:
         if poison or count >= MAX_RECEIVE_COUNT:
             log.error("giving up on message after %d receive(s): %s", count, exc, exc_info=not poison)
             await self.processor.give_up(
-                body, error=exc, message_id=m.get("MessageId", ""), receive_count=count,
-                queue=self.queue_url.rsplit("/", 1)[-1], dead_letter_queue=self.dlq_url.rsplit("/", 1)[-1],
+                body,
+                error=exc,
+                message_id=m.get("MessageId", ""),
+                receive_count=count,
+                queue=self.queue_url.rsplit("/", 1)[-1],
+                dead_letter_queue=self.dlq_url.rsplit("/", 1)[-1],
             )
             # Move it ourselves rather than waiting for the redrive's next receive: same place, sooner.
             await self.sqs.send_message(QueueUrl=self.dlq_url, MessageBody=body)
@@ -330,8 +395,9 @@ class Worker:
         delay = retry_delay_s(count, self.consumer.retry_base_s)
         log.warning("handler failed (receive %d), retrying in %ds: %r", count, delay, exc)
         try:
-            await self.sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=receipt,
-                                                     VisibilityTimeout=delay)
+            await self.sqs.change_message_visibility(
+                QueueUrl=self.queue_url, ReceiptHandle=receipt, VisibilityTimeout=delay
+            )
         except Exception:
             log.exception("could not set the retry delay")
 
@@ -340,8 +406,9 @@ class Worker:
         while True:
             await anyio.sleep(max(vt / 3, 1))
             try:
-                await self.sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=receipt,
-                                                         VisibilityTimeout=vt)
+                await self.sqs.change_message_visibility(
+                    QueueUrl=self.queue_url, ReceiptHandle=receipt, VisibilityTimeout=vt
+                )
             except Exception:
                 log.exception("could not extend visibility")
 

@@ -31,11 +31,20 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 
 _configured = False
 #: ids that every log line written while handling one message carries
-log_context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("shoebox_log_context", default={})  # noqa: B039
+log_context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "shoebox_log_context", default=None
+)
 
 
-def setup(service: str, *, exporter: str = "none", log_level: str = "INFO", log_format: str = "json",
-          span_exporter: SpanExporter | None = None, metric_reader: MetricReader | None = None) -> None:
+def setup(
+    service: str,
+    *,
+    exporter: str = "none",
+    log_level: str = "INFO",
+    log_format: str = "json",
+    span_exporter: SpanExporter | None = None,
+    metric_reader: MetricReader | None = None,
+) -> None:
     """Configure tracing, metrics and logging for this process. Later calls are ignored."""
     global _configured
     if _configured:
@@ -87,7 +96,7 @@ def continue_trace(traceparent: str | None) -> Iterator[None]:
 
 @contextlib.contextmanager
 def log_fields(**fields: str | None) -> Iterator[None]:
-    token = log_context.set({**log_context.get(), **{k: v for k, v in fields.items() if v}})
+    token = log_context.set({**(log_context.get() or {}), **{k: v for k, v in fields.items() if v}})
     try:
         yield
     finally:
@@ -106,7 +115,7 @@ class JsonFormatter(logging.Formatter):
         if span.is_valid:
             out["trace_id"] = f"{span.trace_id:032x}"
             out["span_id"] = f"{span.span_id:016x}"
-        out.update(log_context.get())
+        out.update(log_context.get() or {})
         extra = getattr(record, "fields", None)
         if isinstance(extra, dict):
             out.update(extra)
@@ -117,8 +126,11 @@ class JsonFormatter(logging.Formatter):
 
 def setup_logging(level: str = "INFO", fmt: str = "json") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(
-        "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(
+        JsonFormatter()
+        if fmt == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -56,10 +56,15 @@ class Consumer(msgspec.Struct, frozen=True, kw_only=True):
         rules: list[Rule] = []
         families = sorted({t.family() for t in self.event_types()})
         if families:
-            rules.append(Rule(names.rule(self.service, "events"), {
-                "source": [{"prefix": "shoebox/"}],
-                "detail-type": families,
-            }))
+            rules.append(
+                Rule(
+                    names.rule(self.service, "events"),
+                    {
+                        "source": [{"prefix": "shoebox/"}],
+                        "detail-type": families,
+                    },
+                )
+            )
         if ObjectCreated in self.handles:
             rules.append(Rule(names.rule(self.service, "uploads"), ObjectCreated.pattern(names)))
         return rules
@@ -109,6 +114,7 @@ class Topology(msgspec.Struct, frozen=True, kw_only=True):
                 }
                 for c in self.consumers
             ],
-            "state_machines": [{"name": names.state_machine(s.name), "definition": s.definition}
-                               for s in self.state_machines],
+            "state_machines": [
+                {"name": names.state_machine(s.name), "definition": s.definition} for s in self.state_machines
+            ],
         }

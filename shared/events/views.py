@@ -55,10 +55,10 @@ def merge(updates: Iterable[ViewUpdate]) -> list[ViewUpdate]:
 def apply(item: dict[str, Value] | None, update: ViewUpdate) -> dict[str, Value]:
     """The in-memory meaning of an update (what DynamoDB does with the expression we send)."""
     out: dict[str, Value] = dict(item or {"pk": update.key.pk, "sk": update.key.sk})
-    for k, v in update.add.items():
+    for k, n in update.add.items():
         cur = out.get(k, 0)
         assert isinstance(cur, int)
-        out[k] = cur + v
+        out[k] = cur + n
     out.update(update.set)
     for k, v in update.set_if_absent.items():
         out.setdefault(k, v)

@@ -12,6 +12,7 @@ import httpx
 import msgspec
 import pytest
 
+from services.media_process.app import build as build_media_process
 from shared.events import catalogue as c
 from shared.events.aws import Clients
 from shared.events.codec import encode, make_event
@@ -21,7 +22,6 @@ from shared.events.relay import StreamPoller
 from shared.events.runtime import Processor, Worker
 from tests.conftest import TESTDATA, Observer, RunningStack
 from tests.stack.test_spine import eventually, new_session, upload
-from services.media_process.app import build as build_media_process
 
 pytestmark = pytest.mark.stack
 PHOTO = TESTDATA / "photos" / "cameras" / "Canon_40D.jpg"
@@ -29,18 +29,36 @@ PHOTO = TESTDATA / "photos" / "cameras" / "Canon_40D.jpg"
 
 def s3_event_body(bucket: str, key: str, size: int, etag: str) -> str:
     """The body EventBridge delivers to SQS for an S3 Object Created (the emulator's shape)."""
-    return json.dumps({
-        "version": "0", "id": str(uuid.uuid4()), "detail-type": "Object Created", "source": "aws.s3",
-        "account": "123456789012", "time": "2026-11-23T14:06:43Z", "region": "us-east-1",
-        "resources": [f"arn:aws:s3:::{bucket}"],
-        "detail": {"version": "0", "bucket": {"name": bucket},
-                   "object": {"key": key, "size": size, "eTag": etag, "sequencer": "1"}, "reason": "PutObject"},
-    })
+    return json.dumps(
+        {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Object Created",
+            "source": "aws.s3",
+            "account": "123456789012",
+            "time": "2026-11-23T14:06:43Z",
+            "region": "us-east-1",
+            "resources": [f"arn:aws:s3:::{bucket}"],
+            "detail": {
+                "version": "0",
+                "bucket": {"name": bucket},
+                "object": {"key": key, "size": size, "eTag": etag, "sequencer": "1"},
+                "reason": "PutObject",
+            },
+        }
+    )
 
 
 def bus_body(event: Any) -> str:
-    return json.dumps({"version": "0", "id": str(uuid.uuid4()), "detail-type": type(event).family(),
-                       "source": event.source, "detail": json.loads(encode(event))})
+    return json.dumps(
+        {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": type(event).family(),
+            "source": event.source,
+            "detail": json.loads(encode(event)),
+        }
+    )
 
 
 def test_every_message_delivered_twice_is_handled_once(embedded_stack: RunningStack) -> None:
@@ -55,11 +73,17 @@ def test_every_message_delivered_twice_is_handled_once(embedded_stack: RunningSt
     # 2. the S3 event delivered again, and 3. media_process's event delivered again to the observer
     names = stack.settings.names
     etag = event.data.file.etag
-    portal.call(lambda: stack.clients.sqs.send_message(
-        QueueUrl=stack.queue_url("media_process"),
-        MessageBody=s3_event_body(names.media_bucket, key, len(data), etag)))
-    portal.call(lambda: stack.clients.sqs.send_message(QueueUrl=stack.queue_url("observer"),
-                                                       MessageBody=bus_body(event)))
+    portal.call(
+        lambda: stack.clients.sqs.send_message(
+            QueueUrl=stack.queue_url("media_process"),
+            MessageBody=s3_event_body(names.media_bucket, key, len(data), etag),
+        )
+    )
+    portal.call(
+        lambda: stack.clients.sqs.send_message(
+            QueueUrl=stack.queue_url("observer"), MessageBody=bus_body(event)
+        )
+    )
     barrier = upload(api, sid, "barrier.jpg", (TESTDATA / "photos" / "gps" / "DSCN0021.jpg").read_bytes())
     eventually(lambda: embedded_stack.observer.for_key(barrier), what="the barrier upload")
 
@@ -86,7 +110,9 @@ async def test_a_worker_killed_between_its_transaction_and_its_ack_changes_nothi
     async with Clients(settings) as clients:
         log = DynamoEventLog(clients.dynamodb, events_table=names.events_table, views_table=names.views_table)
         q = (await clients.sqs.get_queue_url(QueueName=names.queue("media_process")))["QueueUrl"]
-        dlq = (await clients.sqs.get_queue_url(QueueName=names.dead_letter_queue("media_process")))["QueueUrl"]
+        dlq = (await clients.sqs.get_queue_url(QueueName=names.dead_letter_queue("media_process")))[
+            "QueueUrl"
+        ]
         await clients.s3.put_object(Bucket=names.media_bucket, Key=key, Body=PHOTO.read_bytes())
 
         processor = Processor(build_media_process(clients), log)
@@ -104,20 +130,27 @@ async def test_a_worker_killed_between_its_transaction_and_its_ack_changes_nothi
         assert len(await log.read_all(sid)) == 1  # the transaction committed before the "kill"
 
         # the visibility timeout expires: SQS hands the message to the next worker
-        await clients.sqs.change_message_visibility(QueueUrl=q, ReceiptHandle=receipts[0], VisibilityTimeout=0)
+        await clients.sqs.change_message_visibility(
+            QueueUrl=q, ReceiptHandle=receipts[0], VisibilityTimeout=0
+        )
         survivor = Worker(processor, clients.sqs, queue_url=q, dead_letter_queue_url=dlq, wait_time_s=1)
         async with anyio.create_task_group() as tg:
             await tg.start(survivor.run)
             with anyio.fail_after(15):
-                while survivor.handled < 1:
+                while survivor.handled < 1:  # noqa: ASYNC110  # a counter, polled briefly
                     await anyio.sleep(0.05)
             survivor.stop()
         assert [type(e).type_name() for e in await log.read_all(sid)] == ["shoebox.media.file.processed.v1"]
         counters = await log.get_view(counters_key(sid))
         assert counters is not None and counters["processed"] == 1
-        left = await clients.sqs.get_queue_attributes(QueueUrl=q, AttributeNames=["ApproximateNumberOfMessages",
-                                                                                  "ApproximateNumberOfMessagesNotVisible"])
-        assert left["Attributes"] == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"}
+        left = await clients.sqs.get_queue_attributes(
+            QueueUrl=q,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )
+        assert left["Attributes"] == {
+            "ApproximateNumberOfMessages": "0",
+            "ApproximateNumberOfMessagesNotVisible": "0",
+        }
 
 
 class _StuckEvents:
@@ -132,7 +165,9 @@ class _StuckEvents:
 
 
 @pytest.mark.anyio
-async def test_a_relay_killed_between_read_and_publish_publishes_on_restart(emulator_only: RunningStack) -> None:
+async def test_a_relay_killed_between_read_and_publish_publishes_on_restart(
+    emulator_only: RunningStack,
+) -> None:
     settings = emulator_only.settings
     names = settings.names
     sid = str(uuid.uuid4())
@@ -140,8 +175,11 @@ async def test_a_relay_killed_between_read_and_publish_publishes_on_restart(emul
         log = DynamoEventLog(clients.dynamodb, events_table=names.events_table, views_table=names.views_table)
         q = (await clients.sqs.get_queue_url(QueueName=names.queue("selection")))["QueueUrl"]
         # an appender commits and dies at once: it never talks to the bus
-        event = make_event(c.TriageRequestedData(job_id="j1", attempt=1, expected=1, processed=1, rejected=0,
-                                                 duplicate=0), source="shoebox/api", session_id=sid)
+        event = make_event(
+            c.TriageRequestedData(job_id="j1", attempt=1, expected=1, processed=1, rejected=0, duplicate=0),
+            source="shoebox/api",
+            session_id=sid,
+        )
         await log.commit([event])
 
         stuck = _StuckEvents()
@@ -158,7 +196,9 @@ async def test_a_relay_killed_between_read_and_publish_publishes_on_restart(emul
             await tg.start(restarted.run)
             with anyio.fail_after(15):
                 while not any(b["detail"]["id"] == event.id for b in bodies):
-                    r = await clients.sqs.receive_message(QueueUrl=q, WaitTimeSeconds=1, MaxNumberOfMessages=10)
+                    r = await clients.sqs.receive_message(
+                        QueueUrl=q, WaitTimeSeconds=1, MaxNumberOfMessages=10
+                    )
                     for m in r.get("Messages", []):
                         bodies.append(json.loads(m["Body"]))
                         await clients.sqs.delete_message(QueueUrl=q, ReceiptHandle=m["ReceiptHandle"])

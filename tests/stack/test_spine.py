@@ -33,8 +33,10 @@ def new_session(api: str, context: str = "Weekend in Kyoto") -> str:
 
 
 def upload(api: str, session_id: str, name: str, data: bytes, content_type: str = "image/jpeg") -> str:
-    r = httpx.post(f"{api}/v1/sessions/{session_id}/uploads",
-                   json={"name": name, "content_type": content_type, "size": len(data)})
+    r = httpx.post(
+        f"{api}/v1/sessions/{session_id}/uploads",
+        json={"name": name, "content_type": content_type, "size": len(data)},
+    )
     assert r.status_code == 201, r.text
     ticket = r.json()
     put = httpx.put(ticket["url"], content=data, headers=ticket["headers"])
@@ -69,7 +71,10 @@ def test_an_upload_travels_from_s3_through_every_hop_to_the_api(embedded_stack: 
     print(f"upload -> observer handled: {time.monotonic() - started:.3f}s")
 
     log = httpx.get(f"{api}/v1/sessions/{sid}/events").json()
-    assert [e["type"] for e in log["events"]] == ["shoebox.session.created.v2", "shoebox.media.file.processed.v1"]
+    assert [e["type"] for e in log["events"]] == [
+        "shoebox.session.created.v2",
+        "shoebox.media.file.processed.v1",
+    ]
 
 
 def test_objects_outside_the_uploads_prefix_trigger_nothing(embedded_stack: RunningStack) -> None:
@@ -79,7 +84,9 @@ def test_objects_outside_the_uploads_prefix_trigger_nothing(embedded_stack: Runn
     bucket = stack.settings.names.media_bucket
     handled_before = stack.workers["media_process"].handled
     for key in (f"thumbnails/{sid}/x.jpg", f"converted/{sid}/x.jpg", f"elsewhere/uploads/{sid}/x.jpg"):
-        embedded_stack.portal.call(lambda k=key: stack.clients.s3.put_object(Bucket=bucket, Key=k, Body=b"\xff\xd8\xff"))
+        embedded_stack.portal.call(
+            lambda k=key: stack.clients.s3.put_object(Bucket=bucket, Key=k, Body=b"\xff\xd8\xff")
+        )
     # a later upload is the barrier: once it is handled, anything queued before it would have been too
     key = upload(api, sid, "barrier.jpg", (TESTDATA / "photos" / "gps" / "DSCN0012.jpg").read_bytes())
     eventually(lambda: embedded_stack.observer.for_key(key), what="the barrier upload")

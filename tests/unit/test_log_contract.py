@@ -11,7 +11,14 @@ import pytest
 from shared.events import catalogue as c
 from shared.events.aws import Clients
 from shared.events.codec import make_event
-from shared.events.log import AlreadyProcessed, DuplicateEvent, DynamoEventLog, EventLog, InMemoryEventLog, Tracking
+from shared.events.log import (
+    AlreadyProcessed,
+    DuplicateEvent,
+    DynamoEventLog,
+    EventLog,
+    InMemoryEventLog,
+    Tracking,
+)
 from shared.events.projections import counters_key, file_key
 from tests.conftest import RunningStack
 
@@ -31,8 +38,12 @@ async def log(request: pytest.FixtureRequest) -> AsyncIterator[EventLog]:
 
 def processed(sid: str, name: str, *, event_id: str | None = None) -> c.FileProcessed:
     ref = c.FileRef(bucket="b", key=f"uploads/{sid}/{name}", name=name, size=10, etag="e")
-    e = make_event(c.FileProcessedData(file=ref, kind="photo", media_type="image/jpeg", sha256=name * 2),
-                   source="shoebox/test", session_id=sid, event_id=event_id)
+    e = make_event(
+        c.FileProcessedData(file=ref, kind="photo", media_type="image/jpeg", sha256=name * 2),
+        source="shoebox/test",
+        session_id=sid,
+        event_id=event_id,
+    )
     assert isinstance(e, c.FileProcessed)
     return e
 
@@ -102,16 +113,29 @@ async def test_reading_is_paged(log: EventLog) -> None:
 
 async def test_read_models_rebuild_from_the_log_to_the_same_state(log: EventLog) -> None:
     sid = str(uuid.uuid4())
-    created = make_event(c.SessionCreatedV2Data(owner="u", trip=c.Trip(context="Kyoto")), source="t", session_id=sid)
+    created = make_event(
+        c.SessionCreatedV2Data(owner="u", trip=c.Trip(context="Kyoto")), source="t", session_id=sid
+    )
     init = make_event(c.TriageInitializedData(job_id="j1", expected=3), source="t", session_id=sid)
     await log.commit([created, init])
     await log.commit([processed(sid, "a.jpg"), processed(sid, "b.jpg")])
     ref = c.FileRef(bucket="b", key=f"uploads/{sid}/c.txt", name="c.txt", size=1, etag="e")
-    await log.commit([make_event(c.FileRejectedData(file=ref, code="unsupported_type", message="no"),
-                                 source="t", session_id=sid)])
+    await log.commit(
+        [
+            make_event(
+                c.FileRejectedData(file=ref, code="unsupported_type", message="no"),
+                source="t",
+                session_id=sid,
+            )
+        ]
+    )
     before = await log.query_views(f"SESSION#{sid}")
-    assert (await log.get_view(counters_key(sid))) == {**(await log.get_view(counters_key(sid)) or {}),
-                                                      "expected": 3, "processed": 2, "rejected": 1}
+    assert (await log.get_view(counters_key(sid))) == {
+        **(await log.get_view(counters_key(sid)) or {}),
+        "expected": 3,
+        "processed": 2,
+        "rejected": 1,
+    }
     await log.clear_views(f"SESSION#{sid}")
     assert await log.get_view(file_key(sid, ref.key)) is None
     folded = await log.rebuild_views(sid)

@@ -21,9 +21,6 @@ from shared.events.topology import MAX_RECEIVE_COUNT, Consumer, Topology
 log = logging.getLogger("shoebox.provision")
 ROOT = Path(__file__).resolve().parents[2]
 
-#: S3 sends its own events to the account's default bus, never to a custom one.
-DEFAULT_BUS = "default"
-
 
 class Provisioned(dict[str, str]):
     """Queue URLs by queue name, and state machine ARNs by name."""
@@ -172,7 +169,7 @@ async def _consumer(clients: Clients, names: Names, consumer: Consumer) -> dict[
         },
     )
     for rule in consumer.rules(names):
-        bus = DEFAULT_BUS if rule.pattern.get("source") == ["aws.s3"] else names.bus
+        bus = rule.bus
         await clients.events.put_rule(
             Name=rule.name, EventBusName=bus, EventPattern=json.dumps(rule.pattern), State="ENABLED"
         )

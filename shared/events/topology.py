@@ -25,9 +25,14 @@ VISIBILITY_FACTOR = 6
 Handled = type[Event[Any]] | type[ObjectCreated]
 
 
+#: S3 sends its own events to the account's default bus, never to a custom one.
+DEFAULT_BUS = "default"
+
+
 class Rule(msgspec.Struct, frozen=True):
     name: str
     pattern: dict[str, Any]
+    bus: str  # the bus the rule lives on
 
 
 class Consumer(msgspec.Struct, frozen=True, kw_only=True):
@@ -63,10 +68,11 @@ class Consumer(msgspec.Struct, frozen=True, kw_only=True):
                         "source": [{"prefix": "shoebox/"}],
                         "detail-type": families,
                     },
+                    names.bus,
                 )
             )
         if ObjectCreated in self.handles:
-            rules.append(Rule(names.rule(self.service, "uploads"), ObjectCreated.pattern(names)))
+            rules.append(Rule(names.rule(self.service, "uploads"), ObjectCreated.pattern(names), DEFAULT_BUS))
         return rules
 
     def handler_names(self) -> dict[Handled, str]:
@@ -110,7 +116,7 @@ class Topology(msgspec.Struct, frozen=True, kw_only=True):
                     "batch_size": c.batch_size,
                     "memory_mb": c.memory_mb,
                     "needs_ffmpeg": c.needs_ffmpeg,
-                    "rules": [{"name": r.name, "pattern": r.pattern} for r in c.rules(names)],
+                    "rules": [{"name": r.name, "bus": r.bus, "pattern": r.pattern} for r in c.rules(names)],
                 }
                 for c in self.consumers
             ],

@@ -1,0 +1,44 @@
+"""The topology is the one source: every service declared, handlers named after their events, and the
+file Terraform reads matches the code."""
+
+from __future__ import annotations
+
+import importlib
+
+from deploy.local import topology_export
+from deploy.topology import TOPOLOGY
+from shared.events.config import Names
+from shared.events.topology import MAX_RECEIVE_COUNT, VISIBILITY_FACTOR
+
+
+def test_terraform_topology_file_matches_the_code() -> None:
+    assert topology_export.TARGET.read_text() == topology_export.render(), "run `task topology`"
+
+
+def test_every_service_folder_declares_its_consumer() -> None:
+    assert {c.service for c in TOPOLOGY.consumers} == {"media_process", "selection", "enhance", "video"}
+
+
+def test_queues_follow_the_redrive_and_visibility_rules() -> None:
+    d = TOPOLOGY.describe(Names(prefix="p"))
+    for c in d["consumers"]:
+        assert c["max_receive_count"] == MAX_RECEIVE_COUNT == 5
+        assert c["visibility_timeout_s"] >= VISIBILITY_FACTOR * c["handler_timeout_s"]
+        assert c["dead_letter_queue"] == c["queue"] + "-dlq"
+
+
+def test_only_the_uploads_prefix_reaches_media_process_and_it_lives_on_the_default_bus() -> None:
+    [rule] = TOPOLOGY.consumer("media_process").rules(Names(prefix="p"))
+    assert rule.bus == "default"
+    assert rule.pattern["detail"]["object"]["key"] == [{"prefix": "uploads/"}]
+    assert rule.pattern["detail"]["bucket"]["name"] == ["p-media"]
+
+
+def test_services_with_an_app_have_a_handler_named_after_each_event() -> None:
+    for consumer in TOPOLOGY.consumers:
+        try:
+            handlers = importlib.import_module(f"services.{consumer.service}.handlers")
+        except ModuleNotFoundError:
+            continue  # not built yet: its queue exists, nothing consumes it
+        for handled, name in consumer.handler_names().items():
+            assert callable(getattr(handlers, name, None)), f"{consumer.service} lacks {name} for {handled}"

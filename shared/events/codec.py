@@ -167,9 +167,14 @@ def make_event(
     time: dt.datetime | None = None,
     catalogue: Catalogue = CATALOGUE,
 ) -> Event[Any]:
-    """Wrap a payload in the envelope of its (current) event class."""
+    """Wrap a payload in the envelope of its event class. The trace context defaults to the current span's,
+    so an event appended while handling a request or another event continues that trace."""
     cls = catalogue.event_class_for(payload)
     eid = event_id or new_event_id()
+    if traceparent is None:
+        from shared.events.telemetry import current_traceparent
+
+        traceparent = current_traceparent()
     return cls(
         id=eid,
         source=source,

@@ -15,12 +15,16 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Litestar, get, post
 from litestar.datastructures import State
+from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath, JSONBody, Parameter
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
+from litestar.types import ASGIApp, Receive, Scope, Send
+from opentelemetry.trace import SpanKind
 
 from shared.events import catalogue as c
+from shared.events import telemetry
 from shared.events.aws import Clients
 from shared.events.codec import make_event
 from shared.events.config import Settings
@@ -200,6 +204,26 @@ async def session_events(
     return EventPage(events=[msgspec.to_builtins(e) for e in page.events], next_after=page.next_after)
 
 
+def tracing_middleware(app: ASGIApp) -> ASGIApp:
+    """One server span per request, continuing the caller's ``traceparent`` header when it sends one, so
+    the events a request appends carry the request's trace onwards."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        with (
+            telemetry.continue_trace(headers.get("traceparent")),
+            telemetry.tracer().start_as_current_span(
+                f"{scope.get('method', '')} {scope.get('path', '')}", kind=SpanKind.SERVER
+            ),
+        ):
+            await app(scope, receive, send)
+
+    return middleware
+
+
 def create_app(settings: Settings, *, clients: Clients | None = None) -> Litestar:
     """The ASGI app. With ``clients`` it uses the caller's AWS clients (the embedded stack); without, it
     opens its own for its lifetime (uvicorn alone, Lambda)."""
@@ -219,6 +243,7 @@ def create_app(settings: Settings, *, clients: Clients | None = None) -> Litesta
     return Litestar(
         route_handlers=[health, create_session, create_upload, session_status, session_events],
         lifespan=[lifespan],
+        middleware=[tracing_middleware],
         plugins=[ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=True))],
         openapi_config=OpenAPIConfig(title="Shoebox API", version="0.1.0", path="/schema"),
         response_headers=None,

@@ -99,3 +99,15 @@ def test_an_unknown_session_is_not_found(embedded_stack: RunningStack) -> None:
     r = httpx.get(f"{embedded_stack.api_url}/v1/sessions/{uuid.uuid4()}")
     assert r.status_code == 404
     assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_an_event_appended_by_the_api_continues_the_callers_trace(embedded_stack: RunningStack) -> None:
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    r = httpx.post(
+        f"{embedded_stack.api_url}/v1/sessions",
+        json={"context": "traced"},
+        headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"},
+    )
+    sid = r.json()["session_id"]
+    [created] = httpx.get(f"{embedded_stack.api_url}/v1/sessions/{sid}/events").json()["events"]
+    assert created["traceparent"].split("-")[1] == trace_id

@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from shared.events import catalogue as c
 from shared.events.aws import Clients
-from shared.events.codec import make_event
+from shared.events.codec import encode, make_event
 from shared.events.lambda_sqs import handle_sqs_batch
 from shared.events.log import InMemoryEventLog
 from shared.events.relay import PublishError, outgoing, publish_records
@@ -174,3 +174,31 @@ async def test_a_handler_continues_the_trace_of_the_event_it_handles() -> None:
         trace.get_tracer_provider = original  # type: ignore[assignment]
     assert out.traceparent is not None and out.traceparent.split("-")[1] == trace_id
     assert out.causationid == request.id and out.correlationid == request.correlationid
+
+
+async def test_a_v1_event_from_yesterdays_producer_is_handled_by_todays_v2_handler() -> None:
+    consumer = Consumer(service="v2_reader", handles=(c.SessionCreatedV2,))
+    seen: list[c.SessionCreatedV2] = []
+
+    async def handle_session_created(e: c.SessionCreatedV2) -> Sequence[Output]:
+        seen.append(e)
+        return []
+
+    processor = Processor(Service(consumer, {c.SessionCreatedV2: handle_session_created}), InMemoryEventLog())
+    old = make_event(
+        c.SessionCreatedV1Data(owner="u", context="Porto, 3 days"),
+        source="shoebox/api",
+        session_id=str(uuid.uuid4()),
+    )
+    body = json.dumps(
+        {
+            "version": "0",
+            "id": "x",
+            "detail-type": "shoebox.session.created",
+            "source": old.source,
+            "detail": json.loads(encode(old)),
+        }
+    )
+    await processor.process(body)
+    assert [type(e) for e in seen] == [c.SessionCreatedV2]
+    assert seen[0].data.trip.context == "Porto, 3 days" and seen[0].id == old.id

@@ -1,1 +1,325 @@
-def main() -> None: ...
+"""The ``shoebox`` command.
+
+    shoebox up                       the embedded stack in the foreground (Ctrl-C stops it)
+    shoebox process DIR --out OUT    a folder of trip media -> OUT/report.json and OUT/report.html
+    shoebox demo                     ``process`` on sample media
+    shoebox status SESSION           a session's counters and files
+    shoebox events SESSION           a session's event log
+
+Exit codes: 0 the command ran (rejected files are results), 1 it could not run (one line on stderr says
+why), 2 bad usage, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+
+if TYPE_CHECKING:
+    from shoebox_cli.process import Job, Outcome, ProcessOptions
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+#: the shared sample media beside the repository (``../shared/testdata``), used by ``demo`` when present
+TESTDATA = REPO_ROOT.parent / "shared" / "testdata"
+DEFAULT_OUT = Path("shoebox-out")
+EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+
+
+class CommandError(Exception):
+    """A command could not run; one line for the person."""
+
+
+def _positive_int(value: str) -> int:
+    n = int(value)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
+    return n
+
+
+def _positive_float(value: str) -> float:
+    x = float(value)
+    if x <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {value}")
+    return x
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="shoebox",
+        description="Shoebox: from a pile of trip photos and videos to something worth posting.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="run the embedded AWS stack, every worker, the relay and the API")
+    up.add_argument("--emulator-port", type=int, default=4566, help="the AWS emulator's port (default 4566)")
+    up.add_argument("--api-port", type=int, default=8000, help="the HTTP API's port (default 8000)")
+    up.add_argument("--state-dir", default=".shoebox", help="where the stack keeps its lock and logs")
+
+    def job_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--out", type=Path, default=DEFAULT_OUT, help="where the report goes (default ./shoebox-out)"
+        )
+        p.add_argument(
+            "--api",
+            help="use the Shoebox API at this URL (e.g. a `shoebox up`) instead of starting "
+            "an embedded stack for the job; running again resumes the same session",
+        )
+        p.add_argument("--token", help="bearer token for --api")
+        p.add_argument("--concurrency", type=_positive_int, default=4, help="uploads in flight (default 4)")
+        p.add_argument(
+            "--timeout",
+            type=_positive_float,
+            default=600.0,
+            help="give up waiting for results after this many seconds (default 600)",
+        )
+        p.add_argument("--plain", action="store_true", help="plain lines instead of progress bars")
+
+    process = sub.add_parser(
+        "process", help="upload a folder of trip media as one session and write a report"
+    )
+    process.add_argument("directory", type=Path, metavar="DIR")
+    process.add_argument(
+        "--context", help='what the trip was, e.g. "Weekend in Kyoto" (default: DIR\'s name)'
+    )
+    job_options(process)
+
+    demo = sub.add_parser("demo", help="run `process` on sample media (../shared/testdata, else generated)")
+    job_options(demo)
+    demo.add_argument(
+        "--generated",
+        action="store_true",
+        help="use a generated sample trip even when ../shared/testdata is there",
+    )
+
+    for name, what in (("status", "a session's counters and files"), ("events", "a session's event log")):
+        p = sub.add_parser(name, help=f"show {what}")
+        p.add_argument("session", metavar="SESSION")
+        p.add_argument(
+            "--api", help="the Shoebox API (default: the running `shoebox up`, else http://127.0.0.1:8000)"
+        )
+        p.add_argument("--token", help="bearer token")
+        p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = {
+        "up": cmd_up,
+        "process": cmd_process,
+        "demo": cmd_demo,
+        "status": cmd_status,
+        "events": cmd_events,
+    }[args.command]
+    try:
+        return command(args)
+    except BaseException as exc:  # one line for the person, never a traceback, for the errors we know
+        known = _known(exc)
+        if known is None:
+            raise
+        if isinstance(known, KeyboardInterrupt):
+            print("shoebox: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        print(f"shoebox: {known}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _known(exc: BaseException) -> BaseException | None:
+    """The error to report when ``exc`` (or one inside an exception group) is one we explain in a line."""
+    if isinstance(exc, BaseExceptionGroup):
+        found = [k for e in exc.exceptions if (k := _known(e)) is not None]
+        # an interrupt wins: the other errors are usually its consequences
+        return next((k for k in found if isinstance(k, KeyboardInterrupt)), found[0] if found else None)
+    api_error = _loaded("shoebox_cli.client", "ApiError")
+    if api_error and isinstance(exc, api_error):
+        return CommandError(str(exc))
+    explained = (
+        _loaded("shoebox_cli.process", "ProcessError")
+        + _loaded("deploy.local.stack", "StackAlreadyRunning")
+        + _loaded("deploy.local.emulator", "EmulatorError")
+    )
+    if isinstance(exc, (CommandError, KeyboardInterrupt, *explained)):
+        return exc
+    return None
+
+
+def _loaded(module: str, name: str) -> tuple[type[BaseException], ...]:
+    """The exception class when its module is loaded (if it is not, nothing raised one); importing the
+    stack's modules only to classify an error would cost seconds."""
+    loaded = sys.modules.get(module)
+    return (getattr(loaded, name),) if loaded is not None else ()
+
+
+# --------------------------------------------------------------------------- up
+def cmd_up(args: argparse.Namespace) -> int:
+    from deploy.local.stack import StackConfig, running_stack
+    from shared.events import telemetry
+    from shared.events.config import Settings
+
+    settings = Settings.from_env()
+    telemetry.setup(
+        "stack",
+        exporter=settings.telemetry_exporter,
+        log_level=settings.log_level,
+        log_format=settings.log_format,
+    )
+    config = StackConfig(
+        emulator_port=args.emulator_port,
+        api_port=args.api_port,
+        state_dir=args.state_dir,
+        prefix=settings.prefix,
+    )
+
+    async def serve() -> None:
+        # Signals are received from the start, so a Ctrl-C while starting stops the stack once it is up.
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with running_stack(config) as stack:
+                workers = ", ".join(sorted(stack.workers)) or "none"
+                print(
+                    f"Shoebox is running (pid {os.getpid()}).\n"
+                    f"  API           {stack.api_url}  (OpenAPI: {stack.api_url}/schema)\n"
+                    f"  AWS emulator  {stack.emulator.endpoint}  (resource prefix {config.prefix!r})\n"
+                    f"  workers       {workers}\n"
+                    f"Use it: shoebox process DIR --api {stack.api_url}\n"
+                    "Press Ctrl-C to stop.",
+                    flush=True,
+                )
+                async for signum in signals:
+                    print(f"{signal.Signals(signum).name}: stopping…", file=sys.stderr, flush=True)
+                    break
+        print("Stopped.", flush=True)
+
+    anyio.run(serve)
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- process and demo
+def cmd_process(args: argparse.Namespace) -> int:
+    from shoebox_cli.process import ProcessOptions
+
+    return run_job(
+        ProcessOptions(
+            directory=args.directory,
+            out=args.out,
+            context=args.context,
+            api=args.api,
+            token=args.token,
+            concurrency=args.concurrency,
+            timeout_s=args.timeout,
+        ),
+        plain=args.plain or None,
+    )
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from shoebox_cli import samples
+    from shoebox_cli.process import ProcessOptions
+
+    out: Path = args.out
+    if TESTDATA.is_dir() and not args.generated:
+        directory = TESTDATA
+        print(f"Sample media: {directory}", file=sys.stderr)
+    else:
+        directory = out / "samples"
+        made = samples.generate(directory)
+        print(f"Generated a sample trip of {len(made)} files in {directory}", file=sys.stderr)
+    return run_job(
+        ProcessOptions(
+            directory=directory,
+            out=out,
+            context="Sample trip",
+            api=args.api,
+            token=args.token,
+            concurrency=args.concurrency,
+            timeout_s=args.timeout,
+        ),
+        plain=args.plain or None,
+    )
+
+
+def run_job(options: ProcessOptions, *, plain: bool | None = None) -> int:
+    """Run one ``process`` job with progress on stderr and the outcome on stdout; returns the exit code."""
+    from shoebox_cli.process import Job
+    from shoebox_cli.ui import make_ui
+
+    ui = make_ui(plain)
+    job = Job(options, ui)
+    try:
+        with ui:
+            outcome = anyio.run(job.run)
+    except BaseException as exc:
+        known = _known(exc)
+        if isinstance(known, KeyboardInterrupt):
+            print(f"shoebox: interrupted{_resume_hint(job)}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        raise
+    _print_outcome(outcome, job)
+    return EXIT_OK
+
+
+def _resume_hint(job: Job) -> str:
+    if job.session_id is None:
+        return ""
+    if job.options.api is None:
+        return f" (session {job.session_id} ended with its embedded stack; use --api to make a job resumable)"
+    return f"; run the same command again to resume session {job.session_id}"
+
+
+def _print_outcome(outcome: Outcome, job: Job) -> None:
+    r = outcome.report
+    c, t = r.counts, r.timings
+    print(
+        f"{r.session.context or 'Session'}: {c.files} files: {c.processed} processed, {c.rejected} rejected, "
+        f"{c.duplicate} duplicate, {c.missing} missing (upload {t.upload_s:.1f} s, processing "
+        f"{t.processing_s:.1f} s, total {t.total_s:.1f} s)"
+    )
+    missing = outcome.missing
+    if missing:
+        shown = ", ".join(f.path for f in missing[:10]) + (
+            f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        )
+        print(f"Missing (no result before the job ended): {shown}")
+        if job.options.api is not None:
+            print("Run the same command again to resume the session and complete the report.")
+    print(f"Report: {outcome.html_path}")
+
+
+# --------------------------------------------------------------------------- status and events
+def cmd_status(args: argparse.Namespace) -> int:
+    from shoebox_cli.sessions import default_api, show_status
+
+    api = args.api or default_api()
+    with _hint_unreachable(api):
+        anyio.run(lambda: show_status(api, args.session, token=args.token, as_json=args.json))
+    return EXIT_OK
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    from shoebox_cli.sessions import default_api, show_events
+
+    api = args.api or default_api()
+    with _hint_unreachable(api):
+        anyio.run(lambda: show_events(api, args.session, token=args.token, as_json=args.json))
+    return EXIT_OK
+
+
+@contextlib.contextmanager
+def _hint_unreachable(api: str) -> Iterator[None]:
+    from shoebox_cli.client import ApiUnreachable
+
+    try:
+        yield
+    except ApiUnreachable as exc:
+        raise CommandError(f"{exc.message}; is `shoebox up` running? (or pass --api URL)") from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,310 @@
+"""A small typed client of the public Shoebox HTTP API, as any other team's client would use it.
+
+Errors (all ``ApiError``):
+
+- ``ApiUnreachable``: no connection to the API (nothing listening, DNS, timeouts after retries).
+- ``SessionNotFound``: the API answered 404 for the session.
+- ``UploadRefused``: the API refused an upload request (400/413); ``message`` is the problem's text.
+- ``ApiError`` itself: any other answer the client did not expect, with its status and problem text.
+
+Transient failures (connection errors, 5xx, 429) are retried with backoff before they become errors.
+The presigned PUT goes straight to the object store; it never carries the API's Authorization header.
+"""
+
+from __future__ import annotations
+
+import http
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import anyio
+import httpx
+import msgspec
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+CHUNK = 1024 * 1024
+_RETRY_STATUSES = {429, 500, 502, 503, 504}
+
+
+class ApiError(Exception):
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class ApiUnreachable(ApiError):
+    pass
+
+
+class SessionNotFound(ApiError):
+    pass
+
+
+class UploadRefused(ApiError):
+    pass
+
+
+class _Transient(Exception):
+    """A 5xx/429 answer: worth another try."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(f"{response.status_code} from {response.request.url}")
+        self.response = response
+
+
+class Ticket(msgspec.Struct, frozen=True):
+    key: str
+    url: str
+    method: str = "PUT"
+    headers: dict[str, str] = {}
+    expires_in_s: int = 0
+
+
+class Counters(msgspec.Struct, frozen=True):
+    expected: int = 0
+    processed: int = 0
+    rejected: int = 0
+    duplicate: int = 0
+    deleted: int = 0
+
+
+class FileStatus(msgspec.Struct, frozen=True):
+    key: str
+    name: str = ""
+    status: str = ""
+    kind: str | None = None
+    media_type: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    code: str | None = None
+    message: str | None = None
+    duplicate_of: str | None = None
+    thumbnail: str | None = None  # the thumbnail's object key
+    #: where to GET the thumbnail, once the API serves one (the report downloads it when present)
+    thumbnail_url: str | None = None
+    captured_at: str | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+FINAL_STATUSES = ("processed", "rejected", "duplicate")
+
+
+class SessionStatus(msgspec.Struct, frozen=True):
+    session_id: str
+    context: str = ""
+    created_at: str = ""
+    counters: Counters = Counters()
+    files: list[FileStatus] = []
+
+
+class LogEvent(msgspec.Struct, frozen=True):
+    """One event of a session's log as the API shows it (the envelope; ``data`` as sent)."""
+
+    type: str
+    id: str = ""
+    source: str = ""
+    subject: str | None = None
+    time: str = ""
+    sequence: int = 0
+    data: dict[str, Any] = {}
+
+
+class EventPage(msgspec.Struct, frozen=True):
+    events: list[LogEvent]
+    next_after: int | None = None
+
+
+class _Created(msgspec.Struct, frozen=True):
+    session_id: str
+
+
+def problem_message(response: httpx.Response) -> str:
+    """The most specific text of an RFC 9457 problem document (or the body, or the status phrase)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    phrase = _phrase(response.status_code)
+    if isinstance(body, dict):
+        for field in ("detail", "title"):
+            value = body.get(field)
+            if isinstance(value, str) and value and value != phrase:
+                return value
+    text = response.text.strip()
+    return text[:300] if text and not text.startswith("{") else phrase
+
+
+def _phrase(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return f"HTTP {status}"
+
+
+class ApiClient:
+    """``async with ApiClient(url) as api: ...``; one connection pool for the API and the uploads."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        attempts: int = 4,
+        backoff_s: float = 0.2,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._auth = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(30.0, connect=5.0),
+            transport=transport,
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+        )
+        self._attempts = attempts
+        self._backoff_s = backoff_s
+
+    async def __aenter__(self) -> ApiClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # ------------------------------------------------------------------ plumbing
+    async def _send(self, method: str, url: str, *, api: bool = True, **kwargs: Any) -> httpx.Response:
+        headers = {**(self._auth if api else {}), **kwargs.pop("headers", {})}
+        content_factory = kwargs.pop("content_factory", None)
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._attempts),
+            wait=wait_exponential(multiplier=self._backoff_s, max=3.0),
+            retry=retry_if_exception_type((httpx.TransportError, _Transient)),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    if content_factory is not None:
+                        kwargs["content"] = content_factory()
+                    response = await self._http.request(method, url, headers=headers, **kwargs)
+                    if response.status_code in _RETRY_STATUSES:
+                        raise _Transient(response)
+                    return response
+        except _Transient as exc:
+            return exc.response
+        except httpx.TransportError as exc:
+            where = self.base_url if api else httpx.URL(url).copy_with(query=None)
+            raise ApiUnreachable(
+                f"cannot reach {where} ({type(exc).__name__}: {exc or 'no answer'})"
+            ) from exc
+        raise AssertionError("unreachable")  # pragma: no cover - AsyncRetrying either returns or raises
+
+    def _url(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+    @staticmethod
+    def _fail(response: httpx.Response, what: str) -> ApiError:
+        message = f"{what}: {response.status_code} {problem_message(response)}"
+        if response.status_code == 404:
+            return SessionNotFound(message, status=404)
+        return ApiError(message, status=response.status_code)
+
+    # ------------------------------------------------------------------ endpoints
+    async def health(self) -> None:
+        r = await self._send("GET", self._url("/health"))
+        if r.status_code != 200:
+            raise ApiError(
+                f"{self.base_url}/health answered {r.status_code}; is this a Shoebox API?",
+                status=r.status_code,
+            )
+
+    async def create_session(self, context: str) -> str:
+        r = await self._send("POST", self._url("/v1/sessions"), json={"context": context})
+        if r.status_code != 201:
+            raise self._fail(r, "creating the session")
+        return msgspec.json.decode(r.content, type=_Created).session_id
+
+    async def session(
+        self, session_id: str, *, etag: str | None = None
+    ) -> tuple[SessionStatus | None, str | None]:
+        """The session's status, or (None, etag) when it did not change since ``etag``."""
+        headers = {"If-None-Match": etag} if etag else {}
+        r = await self._send("GET", self._url(f"/v1/sessions/{session_id}"), headers=headers)
+        if r.status_code == 304:
+            return None, etag
+        if r.status_code != 200:
+            raise self._fail(r, f"reading session {session_id}")
+        return msgspec.json.decode(r.content, type=SessionStatus), r.headers.get("etag")
+
+    async def request_upload(self, session_id: str, name: str, content_type: str, size: int) -> Ticket:
+        r = await self._send(
+            "POST",
+            self._url(f"/v1/sessions/{session_id}/uploads"),
+            json={"name": name, "content_type": content_type, "size": size},
+        )
+        if r.status_code in (400, 413, 415, 422):
+            raise UploadRefused(problem_message(r), status=r.status_code)
+        if r.status_code != 201:
+            raise self._fail(r, f"asking to upload {name}")
+        return msgspec.json.decode(r.content, type=Ticket)
+
+    async def put(self, ticket: Ticket, path: Path, size: int) -> None:
+        """Upload the file's bytes to the presigned URL, streamed (never the whole file in memory)."""
+        headers = {**ticket.headers, "Content-Length": str(size)}
+        r = await self._send(
+            ticket.method,
+            ticket.url,
+            api=False,
+            headers=headers,
+            content_factory=lambda: _chunks(path),
+            timeout=httpx.Timeout(300.0, connect=5.0),
+        )
+        if not 200 <= r.status_code < 300:
+            raise ApiError(
+                f"the upload of {path.name} failed: {r.status_code} {r.text[:200]}", status=r.status_code
+            )
+
+    async def events(self, session_id: str, *, after: int = 0, limit: int = 100) -> EventPage:
+        r = await self._send(
+            "GET", self._url(f"/v1/sessions/{session_id}/events"), params={"after": after, "limit": limit}
+        )
+        if r.status_code != 200:
+            raise self._fail(r, f"reading the events of session {session_id}")
+        return msgspec.json.decode(r.content, type=EventPage)
+
+    async def all_events(self, session_id: str, *, page_size: int = 200) -> AsyncIterator[LogEvent]:
+        """Every event of the session's log, in order, page by page."""
+        after = 0
+        while True:
+            page = await self.events(session_id, after=after, limit=page_size)
+            for event in page.events:
+                yield event
+            if page.next_after is None or not page.events:
+                return
+            after = page.next_after
+
+    async def download(self, url: str, dest: Path) -> None:
+        absolute = "://" in url
+        r = await self._send(
+            "GET",
+            url if absolute else self._url(url),
+            api=not absolute or url.startswith(self.base_url + "/"),
+        )
+        if r.status_code != 200:
+            raise ApiError(f"downloading {url}: {r.status_code}", status=r.status_code)
+        await anyio.Path(dest).write_bytes(r.content)
+
+
+async def _chunks(path: Path) -> AsyncIterator[bytes]:
+    async with await anyio.open_file(path, "rb") as f:
+        while chunk := await f.read(CHUNK):
+            yield chunk

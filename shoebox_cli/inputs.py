@@ -1,0 +1,123 @@
+"""The job's input: which files of a folder, what they are by name, their bytes' hash, their upload names."""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import msgspec
+
+OCTET_STREAM = "application/octet-stream"
+MAX_NAME = 255  # the API's limit on an upload's name
+_HASH_CHUNK = 1024 * 1024
+
+# Camera formats the standard table lacks or gets wrong (.3gp is video from a phone, .mts from a camcorder).
+_EXTRA_TYPES = {
+    ".3gp": "video/3gpp",
+    ".3g2": "video/3gpp2",
+    ".mts": "video/mp2t",
+    ".m2ts": "video/mp2t",
+    ".heic": "image/heic",
+    ".heif": "image/heif",
+    ".avif": "image/avif",
+    ".webp": "image/webp",
+    ".dng": "image/x-adobe-dng",
+    ".cr2": "image/x-canon-cr2",
+    ".cr3": "image/x-canon-cr3",
+    ".nef": "image/x-nikon-nef",
+    ".arw": "image/x-sony-arw",
+    ".raf": "image/x-fuji-raf",
+    ".orf": "image/x-olympus-orf",
+    ".rw2": "image/x-panasonic-rw2",
+    ".srw": "image/x-samsung-srw",
+}
+_NAME_OK = re.compile(r"[^A-Za-z0-9._ ()+-]")
+
+
+class InputFile(msgspec.Struct, frozen=True, kw_only=True):
+    path: str  # relative to the folder, '/'-separated: how the report names it
+    abspath: str
+    size: int
+    content_type: str  # guessed from the name; the service sniffs the content
+
+    @property
+    def looks_like_media(self) -> bool:
+        return self.content_type.startswith(("image/", "video/"))
+
+
+def content_type(name: str) -> str:
+    suffix = Path(name).suffix.lower()
+    if suffix in _EXTRA_TYPES:
+        return _EXTRA_TYPES[suffix]
+    guessed, _ = mimetypes.guess_type(name, strict=False)
+    return guessed or OCTET_STREAM
+
+
+def scan(directory: Path, *, exclude: Sequence[Path] = ()) -> list[InputFile]:
+    """Every regular file under ``directory``, recursively, sorted by path; hidden files and folders (and
+    anything under ``exclude``, e.g. the output folder) are skipped."""
+    root = directory.resolve()
+    excluded = [p.resolve() for p in exclude]
+    found: list[InputFile] = []
+    for p in root.rglob("*"):
+        rel = p.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts) or not p.is_file():
+            continue
+        resolved = p.resolve()
+        if any(resolved == x or x in resolved.parents for x in excluded):
+            continue
+        found.append(
+            InputFile(
+                path=rel.as_posix(), abspath=str(p), size=p.stat().st_size, content_type=content_type(p.name)
+            )
+        )
+    return sorted(found, key=lambda f: f.path)
+
+
+def sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def plain_name(path: str) -> str:
+    """The file's name as the API accepts it: letters, digits, '.', '_', '-', ' ', '(', ')', '+',
+    starting with a letter or digit, at most 255 characters."""
+    name = _NAME_OK.sub("_", Path(path).name).strip()
+    while ".." in name:
+        name = name.replace("..", "_.")
+    if not name or not name[0].isalnum():
+        name = "f" + name
+    if len(name) > MAX_NAME:
+        stem, suffix = Path(name).stem, Path(name).suffix[:16]
+        name = stem[: MAX_NAME - len(suffix)] + suffix
+    return name
+
+
+def unique_name(path: str, taken: set[str]) -> str:
+    """``plain_name``, made unique against ``taken`` with a " (2)", " (3)"... suffix; adds it to ``taken``."""
+    name = plain_name(path)
+    if name.lower() in taken:
+        stem, suffix = Path(name).stem, Path(name).suffix
+        n = 2
+        while True:
+            tail = f" ({n}){suffix}"
+            candidate = stem[: MAX_NAME - len(tail)] + tail
+            if candidate.lower() not in taken:
+                name = candidate
+                break
+            n += 1
+    taken.add(name.lower())
+    return name
+
+
+def assign_names(paths: Iterable[str], known: dict[str, str]) -> dict[str, str]:
+    """An upload name per path: the one already used (``known``, from a resumed job) or a new unique one.
+    Deterministic for the same input, so a resumed job names new files as the first run would have."""
+    taken = {n.lower() for n in known.values()}
+    return {p: known[p] if p in known else unique_name(p, taken) for p in paths}

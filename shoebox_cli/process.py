@@ -1,0 +1,609 @@
+"""``shoebox process``: a folder of trip media in, a report out, through the public HTTP API only.
+
+The job, in order: read the folder (every regular file, sorted, hidden ones skipped), hash every file and
+set exact duplicates aside (uploaded once), create the session (or resume the one in OUT's state file),
+upload the rest with a bounded number in flight through presigned PUTs while polling the session's status,
+wait until every uploaded file has its result (or the timeout), then write ``report.json``/``report.html``.
+
+Phases still to come (triage, selection, enhancement) slot in after ``_wait_for_results``: each is one more
+poll of the API and fills its field of the report's entries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+
+import anyio
+import msgspec
+
+from deploy.local.emulator import free_port
+from deploy.local.stack import StackConfig, running_stack
+from shared.events import telemetry
+from shared.events.config import Settings
+from shoebox_cli import inputs, report, state
+from shoebox_cli.client import (
+    ApiClient,
+    ApiError,
+    ApiUnreachable,
+    FileStatus,
+    SessionNotFound,
+    UploadRefused,
+)
+from shoebox_cli.inputs import InputFile
+from shoebox_cli.report import Camera, FileEntry, Gps, Metadata, Reason, Report
+from shoebox_cli.state import JobState, Uploaded
+from shoebox_cli.ui import Ui
+
+log = logging.getLogger("shoebox.cli")
+
+THUMBNAILS_DIR = "thumbnails"
+LOG_FILE = "shoebox.log"
+
+
+class ProcessError(Exception):
+    """The job could not run; the message is one line for the person at the terminal."""
+
+
+class ProcessOptions(msgspec.Struct, frozen=True, kw_only=True):
+    directory: Path
+    out: Path
+    context: str | None = None  # default: the folder's name
+    api: str | None = None  # None: start an embedded stack for the job
+    token: str | None = None
+    concurrency: int = 4
+    timeout_s: float = 600.0
+    poll_s: float = 0.2
+
+
+@dataclasses.dataclass(frozen=True)
+class Hooks:
+    """Test seams. ``on_uploaded(path)`` runs after an upload is recorded in the state file."""
+
+    on_uploaded: Callable[[str], Awaitable[None]] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    report: Report
+    json_path: Path
+    html_path: Path
+    resumed: bool
+
+    @property
+    def missing(self) -> list[FileEntry]:
+        return [f for f in self.report.files if f.status == "missing"]
+
+
+@dataclasses.dataclass
+class _Local:
+    """A file's result decided on this side: a duplicate, an upload the API refused, an upload that failed."""
+
+    status: report.Status
+    reason: Reason
+
+
+# ---------------------------------------------------------------------- event payloads the report reads
+class _GeoView(msgspec.Struct, frozen=True):
+    lat: float
+    lon: float
+    altitude_m: float | None = None
+
+
+class _MetadataView(msgspec.Struct, frozen=True):
+    captured_at: str | None = None
+    gps: _GeoView | None = None
+    make: str | None = None
+    model: str | None = None
+    width: int | None = None
+    height: int | None = None
+    duration_s: float | None = None
+
+
+class _FileRefView(msgspec.Struct, frozen=True):
+    key: str
+
+
+class _ProcessedView(msgspec.Struct, frozen=True):
+    file: _FileRefView
+    metadata: _MetadataView = _MetadataView()
+
+
+class Job:
+    """One run of ``shoebox process``. ``session_id`` is known once the session exists (for messages)."""
+
+    def __init__(self, options: ProcessOptions, ui: Ui, hooks: Hooks | None = None) -> None:
+        self.options = options
+        self.ui = ui
+        self.hooks = hooks or Hooks()
+        self.session_id: str | None = None
+        self.api_url: str | None = options.api
+        self.resumed = False
+        self._state: JobState | None = None
+        self._local: dict[str, _Local] = {}
+        self._key_to_path: dict[str, str] = {}  # every uploaded key of this job's files
+        self._server: dict[str, FileStatus] = {}
+        self._counted: set[str] = set()  # keys whose result the processing bar has counted
+        self._uploads_done = anyio.Event()
+        self._context = ""
+
+    # ------------------------------------------------------------------ entry
+    async def run(self) -> Outcome:
+        directory = self.options.directory
+        if not directory.is_dir():
+            raise ProcessError(f"no such folder: {directory}")
+        root, out = directory.resolve(), self.options.out.resolve()
+        files = inputs.scan(directory, exclude=[out] if root in out.parents else [])
+        if not files:
+            raise ProcessError(f"no files in {directory}")
+        if not any(f.looks_like_media for f in files):
+            raise ProcessError(
+                f"no photos or videos in {directory} ({len(files)} other file"
+                f"{'' if len(files) == 1 else 's'})"
+            )
+        if self.options.api is not None:
+            return await self._run(self.options.api, files)
+        self.ui.note("Starting the embedded Shoebox stack for this job…")
+        async with embedded_stack(self.options.out / LOG_FILE) as api_url:
+            self.api_url = api_url
+            return await self._run(api_url, files)
+
+    async def _run(self, api: str, files: list[InputFile]) -> Outcome:
+        started = time.monotonic()
+        async with ApiClient(api, token=self.options.token) as client:
+            try:
+                await client.health()
+            except ApiUnreachable as exc:
+                raise ProcessError(f"the Shoebox API is unreachable: {exc.message}") from None
+            except ApiError as exc:
+                raise ProcessError(exc.message) from None
+            shas = await self._hash(files)
+            duplicates = self._set_duplicates_aside(files, shas)
+            originals = [f for f in files if f.path not in duplicates]
+            st = await self._open_session(client, api)
+            names = inputs.assign_names(
+                [f.path for f in originals], {p: u.name for p, u in st.uploads.items()}
+            )
+            todo = await self._still_to_upload(client, st, originals, names, shas)
+
+            self.ui.phase("upload", "Uploading", len(todo))
+            self.ui.phase("processing", "Processing", len(originals))
+            upload_started = time.monotonic()
+            upload_s = 0.0
+            deadline = started + self.options.timeout_s
+            with anyio.move_on_after(max(0.0, deadline - time.monotonic())) as scope:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._wait_for_results, client)
+                    await self._upload_all(client, todo, names, shas)
+                    upload_s = time.monotonic() - upload_started
+                    self._uploads_done.set()
+            if not self._uploads_done.is_set():
+                upload_s = time.monotonic() - upload_started
+            processing_s = max(0.0, time.monotonic() - upload_started - upload_s)
+            if scope.cancelled_caught:
+                self.ui.note(
+                    f"Timed out after {self.options.timeout_s:g} s; writing the report with what has arrived."
+                )
+            results = len(self._counted) + len(self._local) - len(duplicates)
+            self.ui.done(
+                "processing",
+                f"Results for {results} of {len(originals)} files in {processing_s:.1f} s after the uploads",
+            )
+
+            metadata = await self._metadata(client)
+            thumbnails = await self._thumbnails(client)
+        entries = self._entries(files, duplicates, shas, metadata, thumbnails)
+        result = Report(
+            generated_at=report.now_iso(),
+            session=report.SessionInfo(id=st.session_id, context=self._context, api=api),
+            counts=report.count(entries),
+            timings=report.Timings(
+                upload_s=round(upload_s, 3),
+                processing_s=round(processing_s, 3),
+                total_s=round(time.monotonic() - started, 3),
+            ),
+            files=entries,
+        )
+        json_path, html_path = report.write(result, self.options.out)
+        return Outcome(result, json_path, html_path, self.resumed)
+
+    # ------------------------------------------------------------------ before uploading
+    async def _hash(self, files: Sequence[InputFile]) -> dict[str, str]:
+        self.ui.phase("reading", "Reading", len(files))
+        limiter = anyio.CapacityLimiter(4)
+        shas: dict[str, str] = {}
+
+        async def one(f: InputFile) -> None:
+            shas[f.path] = await anyio.to_thread.run_sync(inputs.sha256_file, f.abspath, limiter=limiter)
+            self.ui.advance("reading")
+
+        async with anyio.create_task_group() as tg:
+            for f in files:
+                tg.start_soon(one, f)
+        total = sum(f.size for f in files)
+        self.ui.done("reading", f"Read {len(files)} files ({_mb(total)})")
+        return shas
+
+    def _set_duplicates_aside(self, files: Sequence[InputFile], shas: dict[str, str]) -> dict[str, str]:
+        """path -> the earlier path with the same bytes; those are reported, never uploaded."""
+        first: dict[str, str] = {}
+        duplicates: dict[str, str] = {}
+        for f in files:
+            sha = shas[f.path]
+            if sha in first:
+                duplicates[f.path] = first[sha]
+                self._local[f.path] = _Local(
+                    "duplicate", Reason(code="duplicate", message=f"same bytes as {first[sha]}")
+                )
+            else:
+                first[sha] = f.path
+        if duplicates:
+            self.ui.note(
+                f"{len(duplicates)} exact duplicate{'s' if len(duplicates) > 1 else ''} set aside "
+                "(not uploaded)"
+            )
+        return duplicates
+
+    async def _open_session(self, client: ApiClient, api: str) -> JobState:
+        out, directory = self.options.out, self.options.directory
+        previous = state.load(out)
+        if previous is not None and previous.matches(api=api, directory=directory):
+            try:
+                status, _ = await client.session(previous.session_id)
+            except SessionNotFound:
+                self.ui.note(f"Session {previous.session_id} is gone from this API; starting a new one.")
+            else:
+                assert status is not None
+                self.resumed = True
+                self._context = status.context
+                self._adopt(previous)
+                self.ui.note(
+                    f"Resuming session {previous.session_id} ({len(previous.uploads)} files uploaded before)"
+                )
+                return previous
+        context = self.options.context if self.options.context is not None else directory.resolve().name
+        session_id = await client.create_session(context)
+        self._context = context
+        st = JobState(api=api, session_id=session_id, directory=str(directory.resolve()), context=context)
+        self._adopt(st)
+        state.save(out, st)
+        self.ui.note(f"Session {session_id}")
+        return st
+
+    def _adopt(self, st: JobState) -> None:
+        self._state = st
+        self.session_id = st.session_id
+        self._key_to_path = {u.key: p for p, u in st.uploads.items()}
+
+    async def _still_to_upload(
+        self,
+        client: ApiClient,
+        st: JobState,
+        originals: Sequence[InputFile],
+        names: dict[str, str],
+        shas: dict[str, str],
+    ) -> list[InputFile]:
+        """The originals not uploaded yet. A file the state file does not know but the session already has
+        (the job stopped between the PUT and writing the state file) counts as uploaded."""
+        server_by_name: dict[str, FileStatus] = {}
+        if self.resumed:
+            status, _ = await client.session(st.session_id)
+            server_by_name = {f.name: f for f in (status.files if status else [])}
+        todo: list[InputFile] = []
+        for f in originals:
+            done = st.uploads.get(f.path)
+            if done is not None and done.sha256 == shas[f.path]:
+                continue
+            there = server_by_name.get(names[f.path])
+            if there is not None and (
+                there.sha256 == shas[f.path] or (there.sha256 is None and there.size == f.size)
+            ):
+                self._record(f.path, Uploaded(key=there.key, name=names[f.path], sha256=shas[f.path]))
+                continue
+            todo.append(f)
+        # the uploaded files that are no longer in the folder are not this job's any more
+        self._key_to_path = {k: p for k, p in self._key_to_path.items() if p in names}
+        return todo
+
+    def _record(self, path: str, uploaded: Uploaded) -> None:
+        assert self._state is not None
+        self._state.uploads[path] = uploaded
+        self._key_to_path[uploaded.key] = path
+        state.save(self.options.out, self._state)
+
+    # ------------------------------------------------------------------ uploading
+    async def _upload_all(
+        self, client: ApiClient, todo: Sequence[InputFile], names: dict[str, str], shas: dict[str, str]
+    ) -> None:
+        n = len(todo)
+        started = time.monotonic()
+        pending = iter(todo)
+        uploaded: list[InputFile] = []
+
+        async def worker() -> None:
+            for f in pending:  # shared iterator: each file goes to exactly one worker
+                if await self._upload_one(client, f, names[f.path], shas[f.path]):
+                    uploaded.append(f)
+                self.ui.advance("upload")
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(max(1, min(self.options.concurrency, n))):
+                tg.start_soon(worker)
+        took = time.monotonic() - started
+        refused = n - len(uploaded)
+        tail = f"; {refused} not uploaded" if refused else ""
+        self.ui.done(
+            "upload",
+            f"Uploaded {len(uploaded)} files ({_mb(sum(f.size for f in uploaded))}) in {took:.1f} s{tail}",
+        )
+
+    async def _upload_one(self, client: ApiClient, f: InputFile, name: str, sha: str) -> bool:
+        assert self.session_id is not None
+        try:
+            ticket = await client.request_upload(self.session_id, name, f.content_type, f.size)
+        except UploadRefused as exc:
+            code = (
+                "too_large"
+                if exc.status == 413
+                else "unsupported_type"
+                if not f.looks_like_media or exc.status == 415
+                else "refused"
+            )
+            self._final_here(f.path, "rejected", Reason(code=code, message=exc.message))
+            return False
+        except SessionNotFound as exc:
+            raise ProcessError(
+                f"session {self.session_id} disappeared from the API ({exc.message})"
+            ) from None
+        except ApiError as exc:
+            self._final_here(f.path, "missing", Reason(code="upload_failed", message=exc.message))
+            return False
+        try:
+            await client.put(ticket, Path(f.abspath), f.size)
+        except (ApiError, OSError) as exc:
+            message = exc.message if isinstance(exc, ApiError) else f"{type(exc).__name__}: {exc}"
+            self._final_here(f.path, "missing", Reason(code="upload_failed", message=message))
+            return False
+        self._record(f.path, Uploaded(key=ticket.key, name=name, sha256=sha))
+        if self.hooks.on_uploaded is not None:
+            await self.hooks.on_uploaded(f.path)
+        return True
+
+    def _final_here(self, path: str, status: report.Status, reason: Reason) -> None:
+        self._local[path] = _Local(status, reason)
+        self.ui.problem(
+            path, f"{'not uploaded' if status == 'missing' else status} ({reason.code}): {reason.message}"
+        )
+        self.ui.advance("processing")
+
+    # ------------------------------------------------------------------ waiting for results
+    async def _wait_for_results(self, client: ApiClient) -> None:
+        """Poll the session (with If-None-Match once the API sends ETags) until every uploaded file has a
+        result and the uploads are over."""
+        assert self.session_id is not None
+        etag: str | None = None
+        interval = self.options.poll_s
+        while True:
+            try:
+                status, etag = await client.session(self.session_id, etag=etag)
+            except SessionNotFound as exc:
+                raise ProcessError(
+                    f"session {self.session_id} disappeared from the API ({exc.message})"
+                ) from None
+            changed = False
+            if status is not None:
+                self._context = status.context
+                changed = self._apply(status.files)
+            if self._uploads_done.is_set() and all(k in self._counted for k in self._key_to_path):
+                return
+            interval = self.options.poll_s if changed else min(interval * 1.5, 1.0)
+            await anyio.sleep(interval)
+
+    def _apply(self, files: Sequence[FileStatus]) -> bool:
+        changed = False
+        for f in files:
+            if self._server.get(f.key) != f:
+                changed = True
+            self._server[f.key] = f
+            path = self._key_to_path.get(f.key)
+            if path is None or not f.final or f.key in self._counted:
+                continue
+            self._counted.add(f.key)
+            self.ui.advance("processing")
+            if f.status == "rejected":
+                self.ui.problem(path, f"rejected ({f.code}): {f.message}")
+        return changed
+
+    # ------------------------------------------------------------------ the report
+    async def _metadata(self, client: ApiClient) -> dict[str, _MetadataView]:
+        """What each processed file's event says about it (the status view carries only part of it)."""
+        assert self.session_id is not None
+        found: dict[str, _MetadataView] = {}
+        with anyio.move_on_after(30):
+            try:
+                async for event in client.all_events(self.session_id):
+                    if not event.type.startswith("shoebox.media.file.processed."):
+                        continue
+                    try:
+                        view = msgspec.convert(event.data, _ProcessedView, strict=False)
+                    except msgspec.ValidationError:
+                        continue
+                    found[view.file.key] = view.metadata
+            except ApiError as exc:
+                log.warning("could not read the session's events for metadata: %s", exc)
+        return found
+
+    async def _thumbnails(self, client: ApiClient) -> dict[str, str]:
+        """key -> thumbnail path relative to OUT, for the files whose status offers a thumbnail URL."""
+        wanted = {
+            k: s.thumbnail_url
+            for k, s in self._server.items()
+            if s.thumbnail_url and k in self._key_to_path and s.status == "processed"
+        }
+        got: dict[str, str] = {}
+        if not wanted:
+            return got
+        folder = self.options.out / THUMBNAILS_DIR
+        await anyio.Path(folder).mkdir(parents=True, exist_ok=True)
+        limiter = anyio.CapacityLimiter(max(1, self.options.concurrency))
+
+        async def one(key: str, url: str) -> None:
+            async with limiter:
+                suffix = Path(url.split("?")[0]).suffix or ".jpg"
+                rel = f"{THUMBNAILS_DIR}/{Path(key).name}{'' if key.endswith(suffix) else suffix}"
+                try:
+                    await client.download(url, self.options.out / rel)
+                except ApiError as exc:
+                    log.warning("thumbnail of %s: %s", key, exc)
+                    return
+                got[key] = rel
+
+        async with anyio.create_task_group() as tg:
+            for key, url in wanted.items():
+                assert url is not None
+                tg.start_soon(one, key, url)
+        return got
+
+    def _entries(
+        self,
+        files: Sequence[InputFile],
+        duplicates: dict[str, str],
+        shas: dict[str, str],
+        metadata: dict[str, _MetadataView],
+        thumbnails: dict[str, str],
+    ) -> list[FileEntry]:
+        assert self._state is not None
+        uploads = self._state.uploads
+        by_path: dict[str, FileEntry] = {}
+        for f in files:
+            if f.path in duplicates:
+                continue  # after its original, whose kind and metadata it shares
+            up = uploads.get(f.path)
+            key = up.key if up is not None else None
+            server = self._server.get(key) if key else None
+            local = self._local.get(f.path)
+            status: report.Status
+            reason: Reason | None = None
+            if local is not None:
+                status, reason = local.status, local.reason
+            elif server is not None and server.status == "processed":
+                status = "processed"
+            elif server is not None and server.status == "rejected":
+                status, reason = (
+                    "rejected",
+                    Reason(code=server.code or "rejected", message=server.message or ""),
+                )
+            elif server is not None and server.status == "duplicate":
+                of = self._key_to_path.get(server.duplicate_of or "", server.duplicate_of or "?")
+                status, reason = "duplicate", Reason(code="duplicate", message=f"same bytes as {of}")
+            elif key is not None:
+                status, reason = (
+                    "missing",
+                    Reason(code="no_result", message="uploaded, but no result arrived before the job ended"),
+                )
+            else:
+                status, reason = (
+                    "missing",
+                    Reason(code="not_uploaded", message="the job ended before it was uploaded"),
+                )
+            kind: report.Kind | None = None
+            if server is not None and status in ("processed", "duplicate"):
+                kind = "photo" if server.kind == "photo" else "video" if server.kind == "video" else None
+            by_path[f.path] = FileEntry(
+                path=f.path,
+                status=status,
+                reason=reason,
+                kind=kind,
+                metadata=_metadata_of(server, metadata.get(key or ""))
+                if status == "processed"
+                else Metadata.empty(),
+                thumbnail=thumbnails.get(key or ""),
+                triage=None,
+                selected=None,
+                enhanced=None,
+                key=key,
+                size=f.size,
+                sha256=shas[f.path],
+                media_type=server.media_type if server is not None else None,
+            )
+        for f in files:
+            if f.path in duplicates:
+                original = by_path[duplicates[f.path]]
+                local = self._local[f.path]
+                by_path[f.path] = msgspec.structs.replace(
+                    original,
+                    path=f.path,
+                    status=local.status,
+                    reason=local.reason,
+                    thumbnail=None,
+                    key=None,
+                    size=f.size,
+                    triage=None,
+                    selected=None,
+                    enhanced=None,
+                )
+        return [by_path[f.path] for f in files]
+
+
+def _metadata_of(status: FileStatus | None, event: _MetadataView | None) -> Metadata:
+    ev = event or _MetadataView()
+    camera = Camera(make=ev.make, model=ev.model) if (ev.make or ev.model) else None
+    gps = Gps(lat=ev.gps.lat, lon=ev.gps.lon, altitude_m=ev.gps.altitude_m) if ev.gps else None
+    return Metadata(
+        captured_at=(status.captured_at if status else None) or ev.captured_at,
+        camera=camera,
+        gps=gps,
+        width=ev.width,
+        height=ev.height,
+        duration_s=ev.duration_s,
+    )
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1_000_000:.1f} MB"
+
+
+@contextlib.asynccontextmanager
+async def embedded_stack(log_path: Path) -> AsyncIterator[str]:
+    """The whole stack on free ports with its state in a temporary folder, for one job; yields the API URL.
+    Its logs go to ``log_path``, not over the progress bars."""
+    settings = Settings.from_env()
+    telemetry.setup(
+        "stack",
+        exporter=settings.telemetry_exporter,
+        log_level=settings.log_level,
+        log_format=settings.log_format,
+    )
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(log_path, encoding="utf-8")
+    root = logging.getLogger()
+    if root.handlers:
+        handler.setFormatter(root.handlers[0].formatter)
+    _log_only_to(handler)
+    try:
+        with tempfile.TemporaryDirectory(prefix="shoebox-stack-") as state_dir:
+            config = StackConfig(
+                emulator_port=free_port(),
+                api_port=free_port(),
+                state_dir=state_dir,
+                prefix=settings.prefix,
+                worker_wait_s=1,
+            )
+            async with running_stack(config) as stack:
+                _log_only_to(handler)  # the API's framework installs its own handlers when it starts
+                yield stack.api_url
+    finally:
+        handler.close()
+
+
+def _log_only_to(handler: logging.Handler) -> None:
+    for logger in (logging.getLogger(), logging.getLogger("litestar")):
+        logger.handlers[:] = [handler]
+    uvicorn = logging.getLogger("uvicorn")  # logs while the API starts, before the line above runs again
+    uvicorn.handlers[:] = [handler]
+    uvicorn.propagate = False

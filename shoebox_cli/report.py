@@ -1,0 +1,423 @@
+"""The main job's report: ``report.json`` (a published contract) and ``report.html`` (a contact sheet).
+
+The Structs below are the contract. Other tools read ``report.json``; its JSON Schema is generated from these
+Structs into ``schemas/report.schema.json`` and committed (a test fails when the two drift)::
+
+    python -m shoebox_cli.report schema           # regenerate schemas/report.schema.json
+    python -m shoebox_cli.report schema --check   # exit 1 when the committed file is stale
+
+Evolving it follows the event contracts' rule: new fields get defaults, nothing is renamed or retyped. The
+triage, selection and enhancement fields are here already (null until those steps exist), and the HTML
+renders their sections only when an entry carries them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import html
+import json
+import sys
+import urllib.parse
+from collections.abc import Iterable, Sequence
+from importlib import resources
+from pathlib import Path
+from string import Template
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+REPORT_VERSION: Literal[1] = 1
+JSON_FILE = "report.json"
+HTML_FILE = "report.html"
+SCHEMA_ID = "https://shoebox.dev/schemas/report.schema.json"
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "report.schema.json"
+
+Status = Literal["processed", "rejected", "duplicate", "missing"]
+Kind = Literal["photo", "video"]
+
+
+class Reason(msgspec.Struct, frozen=True, kw_only=True):
+    """Why a file was not processed: a stable code other tools match on, and a sentence for people."""
+
+    code: Annotated[str, msgspec.Meta(description="e.g. unsupported_type, empty, duplicate, upload_failed")]
+    message: str
+
+
+class Camera(msgspec.Struct, frozen=True, kw_only=True):
+    make: str | None = None
+    model: str | None = None
+
+
+class Gps(msgspec.Struct, frozen=True, kw_only=True):
+    lat: float
+    lon: float
+    altitude_m: float | None = None
+
+
+class Metadata(msgspec.Struct, frozen=True, kw_only=True):
+    """What the file says about itself, as the API reports it. Any field may be null."""
+
+    captured_at: Annotated[
+        str | None, msgspec.Meta(description="ISO 8601; with an offset when the file has one")
+    ]
+    camera: Camera | None
+    gps: Gps | None
+    width: int | None
+    height: int | None
+    duration_s: float | None
+
+    @classmethod
+    def empty(cls) -> Metadata:
+        return cls(captured_at=None, camera=None, gps=None, width=None, height=None, duration_s=None)
+
+
+class Triage(msgspec.Struct, frozen=True, kw_only=True):
+    verdict: Literal["keep", "discard"]
+    reason: str
+    confidence: Annotated[float, msgspec.Meta(ge=0, le=1)]
+
+
+class Selection(msgspec.Struct, frozen=True, kw_only=True):
+    rank: Annotated[int, msgspec.Meta(ge=1)]
+    scene: str | None
+    reason: str
+
+
+class FileEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One input file (every input file appears exactly once, in input order)."""
+
+    path: Annotated[str, msgspec.Meta(description="as given: relative to the input folder, '/'-separated")]
+    status: Status
+    reason: Reason | None
+    kind: Kind | None
+    metadata: Metadata
+    thumbnail: Annotated[str | None, msgspec.Meta(description="path relative to the report's folder")]
+    triage: Triage | None
+    selected: Selection | None
+    enhanced: Annotated[str | None, msgspec.Meta(description="path relative to the report's folder")]
+    key: Annotated[
+        str | None, msgspec.Meta(description="the object key it was uploaded as; null if not uploaded")
+    ]
+    size: Annotated[int, msgspec.Meta(ge=0)]
+    sha256: str | None
+    media_type: Annotated[str | None, msgspec.Meta(description="sniffed from the content by the service")]
+
+
+class SessionInfo(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    context: str
+    api: str
+
+
+class Counts(msgspec.Struct, frozen=True, kw_only=True):
+    files: int
+    processed: int
+    rejected: int
+    duplicate: int
+    missing: int
+
+
+class Timings(msgspec.Struct, frozen=True, kw_only=True):
+    """Seconds. Processing is the wait after the last upload for the remaining results."""
+
+    upload_s: float
+    processing_s: float
+    total_s: float
+
+
+class Report(msgspec.Struct, frozen=True, kw_only=True):
+    """The result of ``shoebox process``: one session, one entry per input file."""
+
+    version: Literal[1] = REPORT_VERSION
+    generated_at: str
+    session: SessionInfo
+    counts: Counts
+    timings: Timings
+    files: list[FileEntry]
+
+
+def count(files: Sequence[FileEntry]) -> Counts:
+    by = {
+        s: sum(1 for f in files if f.status == s) for s in ("processed", "rejected", "duplicate", "missing")
+    }
+    return Counts(
+        files=len(files),
+        processed=by["processed"],
+        rejected=by["rejected"],
+        duplicate=by["duplicate"],
+        missing=by["missing"],
+    )
+
+
+# --------------------------------------------------------------------------- JSON and its schema
+def encode(report: Report) -> bytes:
+    return msgspec.json.format(msgspec.json.encode(report), indent=2) + b"\n"
+
+
+def decode(data: bytes) -> Report:
+    return msgspec.json.decode(data, type=Report)
+
+
+def schema() -> dict[str, Any]:
+    generated = msgspec.json.schema(Report)
+    return {
+        "$schema": JSON_SCHEMA_DIALECT,
+        "$id": SCHEMA_ID,
+        "title": "Shoebox report (report.json)",
+        **generated,
+    }
+
+
+def schema_text() -> str:
+    return json.dumps(schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write(report: Report, out: Path) -> tuple[Path, Path]:
+    """Write ``report.json`` and ``report.html`` into ``out``; returns their paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, html_path = out / JSON_FILE, out / HTML_FILE
+    _atomic_write(json_path, encode(report))
+    _atomic_write(html_path, render_html(report).encode())
+    return json_path, html_path
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+# --------------------------------------------------------------------------- HTML
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _src(path: str) -> str:
+    return _e(urllib.parse.quote(path))
+
+
+def _capture_order(f: FileEntry) -> tuple[int, str, str]:
+    when = f.metadata.captured_at
+    return (0, when, f.path) if when else (1, "", f.path)
+
+
+def _facts(f: FileEntry) -> list[str]:
+    m = f.metadata
+    out: list[str] = []
+    if m.captured_at:
+        out.append(m.captured_at.replace("T", " ")[:16])
+    if m.camera and (m.camera.make or m.camera.model):
+        make, model = m.camera.make or "", m.camera.model or ""
+        out.append(model if make and model.lower().startswith(make.lower()) else f"{make} {model}".strip())
+    if m.width and m.height:
+        out.append(f"{m.width}×{m.height}")
+    if m.duration_s is not None:
+        out.append(f"{m.duration_s:.1f} s")
+    if m.gps:
+        out.append(f"{m.gps.lat:.4f}, {m.gps.lon:.4f}")
+    return out
+
+
+def _picture(f: FileEntry) -> str:
+    if f.thumbnail:
+        return f'<img class="thumb" src="{_src(f.thumbnail)}" alt="{_e(f.path)}" loading="lazy">'
+    kind = f.kind or "file"
+    glyph = "▶" if kind == "video" else "◼"
+    return (
+        f'<div class="thumb placeholder {_e(kind)}"><span class="glyph">{glyph}</span>'
+        f'<span class="pname">{_e(Path(f.path).name)}</span><span class="pkind">{_e(kind)}</span></div>'
+    )
+
+
+def _card(f: FileEntry, extra: str = "", badge: str = "") -> str:
+    facts = "".join(f"<li>{_e(x)}</li>" for x in _facts(f))
+    folder = f.path.rpartition("/")[0]
+    where = f'<div class="folder">{_e(folder)}/</div>' if folder else ""
+    return (
+        f'<figure class="card">{badge}{_picture(f)}<figcaption><div class="name" title="{_e(f.path)}">'
+        f'{_e(Path(f.path).name)}</div>{where}<ul class="facts">{facts}</ul>{extra}</figcaption></figure>'
+    )
+
+
+def _grid(cards: Iterable[str]) -> str:
+    return f'<div class="grid">{"".join(cards)}</div>'
+
+
+def _section(ident: str, title: str, n: int, body: str, note: str = "") -> str:
+    note_html = f'<p class="note">{_e(note)}</p>' if note else ""
+    return (
+        f'<section id="{_e(ident)}"><h2>{_e(title)} <span class="n">{n}</span></h2>{note_html}{body}'
+        "</section>"
+    )
+
+
+def _reason_table(files: Sequence[FileEntry]) -> str:
+    rows = "".join(
+        f'<tr><td class="path">{_e(f.path)}</td><td><code>{_e(f.reason.code if f.reason else "")}</code></td>'
+        f"<td>{_e(f.reason.message if f.reason else '')}</td></tr>"
+        for f in files
+    )
+    return (
+        f'<table class="reasons"><thead><tr><th>file</th><th>code</th><th>why</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
+def _verdict(f: FileEntry) -> str:
+    if f.triage is None:
+        return ""
+    return (
+        f'<p class="verdict {_e(f.triage.verdict)}">{_e(f.triage.reason)} '
+        f'<span class="conf">{f.triage.confidence:.0%}</span></p>'
+    )
+
+
+def _media(path: str, alt: str) -> str:
+    if Path(path).suffix.lower() in {".mp4", ".mov", ".webm", ".m4v", ".mkv"}:
+        return f'<video class="thumb" src="{_src(path)}" controls muted></video>'
+    return f'<img class="thumb" src="{_src(path)}" alt="{_e(alt)}" loading="lazy">'
+
+
+def _order_note(files: Sequence[FileEntry]) -> str:
+    if any(f.metadata.captured_at for f in files):
+        return "In capture-time order (files without a capture time last)."
+    return "In folder order (no capture times known)."
+
+
+def _sections(report: Report) -> str:
+    files = report.files
+    processed = sorted((f for f in files if f.status == "processed"), key=_capture_order)
+    parts: list[str] = []
+    if any(f.triage for f in processed):
+        kept = [f for f in processed if f.triage is None or f.triage.verdict == "keep"]
+        discarded = [f for f in processed if f.triage is not None and f.triage.verdict == "discard"]
+        parts.append(
+            _section(
+                "kept",
+                "Kept",
+                len(kept),
+                _grid(_card(f, _verdict(f)) for f in kept),
+                _order_note(processed),
+            )
+        )
+        if discarded:
+            parts.append(
+                _section(
+                    "discarded",
+                    "Proposed for discarding",
+                    len(discarded),
+                    _grid(_card(f, _verdict(f)) for f in discarded),
+                )
+            )
+    elif processed:
+        parts.append(
+            _section(
+                "processed",
+                "Processed",
+                len(processed),
+                _grid(_card(f) for f in processed),
+                _order_note(processed),
+            )
+        )
+    selected = sorted((f for f in files if f.selected), key=lambda f: f.selected.rank if f.selected else 0)
+    if selected:
+        cards = []
+        for f in selected:
+            assert f.selected is not None
+            scene = f'<p class="scene">{_e(f.selected.scene)}</p>' if f.selected.scene else ""
+            cards.append(
+                _card(
+                    f,
+                    f'{scene}<p class="why">{_e(f.selected.reason)}</p>',
+                    badge=f'<span class="rank">{f.selected.rank}</span>',
+                )
+            )
+        parts.append(_section("selected", "Selected for the post", len(selected), _grid(cards), "In order."))
+    enhanced = [f for f in files if f.enhanced]
+    if enhanced:
+        pairs = "".join(
+            f'<div class="pair"><figure>{_picture(f)}<figcaption>before</figcaption></figure>'
+            f"<figure>{_media(f.enhanced or '', f.path)}<figcaption>after</figcaption></figure>"
+            f'<div class="name">{_e(f.path)}</div></div>'
+            for f in enhanced
+        )
+        parts.append(
+            _section("enhanced", "Before and after", len(enhanced), f'<div class="pairs">{pairs}</div>')
+        )
+    for status, title, note in (
+        ("rejected", "Rejected", "Files Shoebox could not use, with the reason."),
+        ("duplicate", "Duplicates", "Exact copies of another file: uploaded once."),
+        ("missing", "Missing", "No result arrived before the job ended; run the command again to resume."),
+    ):
+        group = [f for f in files if f.status == status]
+        if group:
+            parts.append(_section(status, title, len(group), _reason_table(group), note))
+    if not files:
+        parts.append('<p class="note">The folder had no files.</p>')
+    return "".join(parts)
+
+
+def _counts(report: Report) -> str:
+    c = report.counts
+    chips = [
+        ("files", c.files),
+        ("processed", c.processed),
+        ("rejected", c.rejected),
+        ("duplicate", c.duplicate),
+        ("missing", c.missing),
+    ]
+    return "".join(
+        f'<a class="chip {name}" href="#{name}"><b>{n}</b> {name}</a>'
+        for name, n in chips
+        if n or name in ("files", "processed")
+    )
+
+
+def render_html(report: Report) -> str:
+    template = Template(resources.files(__package__).joinpath(HTML_FILE).read_text(encoding="utf-8"))
+    t = report.timings
+    context = report.session.context or "Untitled trip"
+    return template.substitute(
+        title=_e(f"{context} · Shoebox"),
+        context=_e(context),
+        session=_e(report.session.id),
+        api=_e(report.session.api),
+        generated=_e(report.generated_at),
+        timings=_e(
+            f"upload {t.upload_s:.1f} s · processing {t.processing_s:.1f} s · total {t.total_s:.1f} s"
+        ),
+        counts=_counts(report),
+        sections=_sections(report),
+    )
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+# --------------------------------------------------------------------------- python -m shoebox_cli.report
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m shoebox_cli.report", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("schema", help=f"write the report's JSON Schema to {SCHEMA_PATH.name}")
+    p.add_argument("--check", action="store_true", help="only check that the committed file is current")
+    p.add_argument("--path", type=Path, default=SCHEMA_PATH)
+    args = parser.parse_args(argv)
+    text = schema_text()
+    path: Path = args.path
+    if args.check:
+        current = path.read_text(encoding="utf-8") if path.exists() else None
+        if current != text:
+            print(f"{path} is stale: run python -m shoebox_cli.report schema", file=sys.stderr)
+            return 1
+        return 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,204 @@
+"""The report writer: report.json follows its published schema, the schema is current, the HTML is safe."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from shoebox_cli import report
+from shoebox_cli.report import (
+    Camera,
+    FileEntry,
+    Gps,
+    Metadata,
+    Reason,
+    Report,
+    Selection,
+    SessionInfo,
+    Timings,
+    Triage,
+)
+
+
+def entry(path: str, status: report.Status = "processed", **overrides: Any) -> FileEntry:
+    fields: dict[str, Any] = {
+        "path": path,
+        "status": status,
+        "reason": None,
+        "kind": "photo" if status == "processed" else None,
+        "metadata": Metadata.empty(),
+        "thumbnail": None,
+        "triage": None,
+        "selected": None,
+        "enhanced": None,
+        "key": f"uploads/s/{Path(path).name}",
+        "size": 1234,
+        "sha256": "ab" * 32,
+        "media_type": "image/jpeg",
+    }
+    fields.update(overrides)
+    return FileEntry(**fields)
+
+
+def make_report(files: list[FileEntry], context: str = "Weekend in Kyoto") -> Report:
+    return Report(
+        generated_at="2026-01-01T00:00:00+00:00",
+        session=SessionInfo(
+            id="9b8d6d47-da7c-462d-9b07-8ddf3fdcf4de", context=context, api="http://127.0.0.1:8000"
+        ),
+        counts=report.count(files),
+        timings=Timings(upload_s=1.5, processing_s=2.25, total_s=4.0),
+        files=files,
+    )
+
+
+FULL = [
+    entry(
+        "day1/temple.jpg",
+        metadata=Metadata(
+            captured_at="2024-05-04T10:30:00+09:00",
+            camera=Camera(make="FUJIFILM", model="X100V"),
+            gps=Gps(lat=35.0116, lon=135.7681),
+            width=6000,
+            height=4000,
+            duration_s=None,
+        ),
+        thumbnail="thumbnails/temple.jpg",
+    ),
+    entry(
+        "day1/clip.mp4",
+        kind="video",
+        media_type="video/mp4",
+        metadata=Metadata(
+            captured_at="2024-05-04T09:00:00", camera=None, gps=None, width=1920, height=1080, duration_s=12.5
+        ),
+    ),
+    entry("notes.jpg", "rejected", reason=Reason(code="unsupported_type", message="not a photo")),
+    entry(
+        "copy/temple.jpg",
+        "duplicate",
+        key=None,
+        reason=Reason(code="duplicate", message="same bytes as day1/temple.jpg"),
+    ),
+    entry("late.jpg", "missing", reason=Reason(code="no_result", message="no result before the job ended")),
+]
+
+
+def schema_validator() -> Draft202012Validator:
+    schema = json.loads(report.SCHEMA_PATH.read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def test_report_json_validates_against_the_published_schema(tmp_path: Path) -> None:
+    json_path, html_path = report.write(make_report(FULL), tmp_path)
+    document = json.loads(json_path.read_text(encoding="utf-8"))
+    errors = sorted(schema_validator().iter_errors(document), key=str)
+    assert not errors, "\n".join(e.message for e in errors)
+    assert html_path.exists()
+    assert set(document) >= {"session", "counts", "timings", "files"}
+    assert document["counts"] == {"files": 5, "processed": 2, "rejected": 1, "duplicate": 1, "missing": 1}
+    assert [f["path"] for f in document["files"]] == [f.path for f in FULL]
+    assert report.decode(json_path.read_bytes()) == make_report(FULL)
+
+
+def test_the_later_steps_fields_validate_when_they_are_filled(tmp_path: Path) -> None:
+    files = [
+        entry(
+            "a.jpg",
+            triage=Triage(verdict="keep", reason="sharp, good light", confidence=0.9),
+            selected=Selection(rank=1, scene="temple", reason="the best of the temple"),
+            enhanced="enhanced/a.jpg",
+        )
+    ]
+    json_path, _ = report.write(make_report(files), tmp_path)
+    assert not list(schema_validator().iter_errors(json.loads(json_path.read_bytes())))
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"status": "lost"},
+        {"kind": "audio"},
+        {"triage": {"verdict": "maybe", "reason": "", "confidence": 0.5}},
+        {"reason": {"code": "x"}},
+    ],
+)
+def test_the_schema_rejects_what_the_contract_does_not_allow(tmp_path: Path, bad: dict[str, Any]) -> None:
+    json_path, _ = report.write(make_report(FULL[:1]), tmp_path)
+    document = json.loads(json_path.read_bytes())
+    document["files"][0].update(bad)
+    assert list(schema_validator().iter_errors(document))
+
+
+def test_the_committed_schema_matches_the_code() -> None:
+    committed = report.SCHEMA_PATH.read_text(encoding="utf-8")
+    assert committed == report.schema_text(), "run `python -m shoebox_cli.report schema` and commit the file"
+    assert report.main(["schema", "--check"]) == 0
+
+
+def test_html_escapes_every_name_and_text(tmp_path: Path) -> None:
+    evil = '<script>alert("x")</script>&.jpg'
+    files = [
+        entry(evil),
+        entry(
+            "<b>bad</b>.jpg",
+            "rejected",
+            reason=Reason(code="unsupported_type", message="<img src=x onerror=1>"),
+        ),
+        entry("ok.jpg", thumbnail='thumbnails/"><script>.jpg'),
+    ]
+    _, html_path = report.write(make_report(files, context="Kyoto <i>&</i> Nara"), tmp_path)
+    page = html_path.read_text(encoding="utf-8")
+    assert (
+        "<script>" not in page and "<b>bad</b>" not in page and "<img src=x" not in page and "<i>" not in page
+    )
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;.jpg" in page
+    assert "Kyoto &lt;i&gt;&amp;&lt;/i&gt; Nara" in page
+    assert 'src="thumbnails/%22%3E%3Cscript%3E.jpg"' in page
+
+
+def test_html_is_self_contained_and_shows_each_group(tmp_path: Path) -> None:
+    _, html_path = report.write(make_report(FULL), tmp_path)
+    page = html_path.read_text(encoding="utf-8")
+    assert "http://" not in page.replace("http://127.0.0.1:8000", "")  # nothing fetched from a network
+    assert "https://" not in page and "<link" not in page and "<script" not in page
+    for section in ('id="processed"', 'id="rejected"', 'id="duplicate"', 'id="missing"'):
+        assert section in page
+    # thumbnails when there are, a placeholder with the name and kind otherwise
+    assert 'src="thumbnails/temple.jpg"' in page
+    assert 'class="thumb placeholder video"' in page and "clip.mp4" in page
+    # the later steps' sections appear only with their data
+    for later in ('id="kept"', 'id="selected"', 'id="enhanced"'):
+        assert later not in page
+    # processed files in capture-time order
+    assert page.index("day1/clip.mp4") < page.index("day1/temple.jpg")
+
+
+def test_html_shows_triage_selection_and_before_after_when_they_exist(tmp_path: Path) -> None:
+    files = [
+        entry(
+            "a.jpg",
+            triage=Triage(verdict="keep", reason="sharp", confidence=0.9),
+            selected=Selection(rank=2, scene="harbour", reason="colour"),
+            enhanced="enhanced/a.jpg",
+        ),
+        entry("b.jpg", triage=Triage(verdict="discard", reason="blurry", confidence=0.8)),
+        entry(
+            "c.jpg",
+            triage=Triage(verdict="keep", reason="faces", confidence=0.7),
+            selected=Selection(rank=1, scene=None, reason="the opener"),
+        ),
+    ]
+    _, html_path = report.write(make_report(files), tmp_path)
+    page = html_path.read_text(encoding="utf-8")
+    for section in ('id="kept"', 'id="discarded"', 'id="selected"', 'id="enhanced"'):
+        assert section in page
+    assert 'id="processed"' not in page
+    selected = page[page.index('id="selected"') :]
+    assert selected.index("c.jpg") < selected.index("a.jpg")  # in rank order
+    assert "blurry" in page and 'src="enhanced/a.jpg"' in page

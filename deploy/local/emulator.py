@@ -54,11 +54,17 @@ def configure(endpoint: str) -> None:
     r.raise_for_status()
 
 
-def wait_ready(endpoint: str, timeout_s: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_ready(
+    endpoint: str,
+    timeout_s: float = 30.0,
+    proc: subprocess.Popen[bytes] | None = None,
+    log_path: str | None = None,
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise EmulatorError(f"moto server exited with code {proc.returncode}")
+            tail = _tail(log_path)
+            raise EmulatorError(f"moto server for {endpoint} exited with code {proc.returncode}{tail}")
         try:
             if httpx.get(f"{endpoint}/moto-api/", timeout=1).status_code < 500:
                 return
@@ -66,6 +72,17 @@ def wait_ready(endpoint: str, timeout_s: float = 30.0, proc: subprocess.Popen[by
             pass
         time.sleep(0.05)
     raise EmulatorError(f"moto server did not answer on {endpoint} within {timeout_s:.0f}s")
+
+
+def _tail(path: str | None, lines: int = 5) -> str:
+    if not path:
+        return ""
+    try:
+        with open(path, "rb") as f:
+            text = f.read()[-4000:].decode(errors="replace").strip().splitlines()[-lines:]
+    except OSError:
+        return ""
+    return (": " + " | ".join(text)) if text else ""
 
 
 class Emulator:
@@ -103,7 +120,7 @@ class Emulator:
                 stdin=subprocess.DEVNULL,
                 preexec_fn=_die_with_parent,
             )
-        wait_ready(self.endpoint, proc=self._proc)
+        wait_ready(self.endpoint, proc=self._proc, log_path=self.log_path)
         configure(self.endpoint)
         return self
 

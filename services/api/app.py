@@ -7,19 +7,20 @@ Status reads are one Query on the views table (the read models the log maintains
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import uuid
 from collections.abc import AsyncIterator
+from http import HTTPStatus
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Litestar, get, post
+from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath, JSONBody, Parameter
-from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
 from litestar.types import ASGIApp, Receive, Scope, Send
 from opentelemetry.trace import SpanKind
 
@@ -32,6 +33,7 @@ from shared.events.inbound import upload_key
 from shared.events.log import DynamoEventLog, EventLog
 from shared.events.projections import counters_key, meta_key, session_pk
 
+log = logging.getLogger("shoebox.api")
 SOURCE = "shoebox/api"
 LOCAL_OWNER = "local"  # until bearer tokens arrive (issue 5), every caller is the local user
 MAX_CONTEXT = 2000
@@ -204,6 +206,36 @@ async def session_events(
     return EventPage(events=[msgspec.to_builtins(e) for e in page.events], next_after=page.next_after)
 
 
+def _problem(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    """RFC 9457: ``title`` is the status's phrase, ``detail`` what was wrong with this request."""
+    status = exc.status_code
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": exc.detail,
+        "instance": request.url.path,
+    }
+    if exc.extra:
+        body["errors"] = exc.extra
+    return Response(body, status_code=status, media_type="application/problem+json", headers=exc.headers)
+
+
+def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return Response(
+        {
+            "type": "about:blank",
+            "title": "Internal Server Error",
+            "status": 500,
+            "detail": "Something went wrong on our side; it has been logged.",
+            "instance": request.url.path,
+        },
+        status_code=500,
+        media_type="application/problem+json",
+    )
+
+
 def tracing_middleware(app: ASGIApp) -> ASGIApp:
     """One server span per request, continuing the caller's ``traceparent`` header when it sends one, so
     the events a request appends carry the request's trace onwards."""
@@ -244,7 +276,8 @@ def create_app(settings: Settings, *, clients: Clients | None = None) -> Litesta
         route_handlers=[health, create_session, create_upload, session_status, session_events],
         lifespan=[lifespan],
         middleware=[tracing_middleware],
-        plugins=[ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=True))],
+        exception_handlers={HTTPException: _problem, Exception: _internal_error},
+        logging_config=None,  # the process's logging (JSON with trace ids) is set up by telemetry
         openapi_config=OpenAPIConfig(title="Shoebox API", version="0.1.0", path="/schema"),
         response_headers=None,
         debug=False,

@@ -99,6 +99,8 @@ def test_an_unknown_session_is_not_found(embedded_stack: RunningStack) -> None:
     r = httpx.get(f"{embedded_stack.api_url}/v1/sessions/{uuid.uuid4()}")
     assert r.status_code == 404
     assert r.headers["content-type"].startswith("application/problem+json")
+    problem = r.json()
+    assert problem["title"] == "Not Found" and problem["status"] == 404 and "no session" in problem["detail"]
 
 
 def test_an_event_appended_by_the_api_continues_the_callers_trace(embedded_stack: RunningStack) -> None:

@@ -1,0 +1,100 @@
+"""`shoebox up` in the foreground: Ctrl-C (or SIGTERM) stops everything and leaves no process behind;
+a second `up` says a stack is running instead of failing on a port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from deploy.local.emulator import free_port
+
+pytestmark = pytest.mark.stack
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _start(tmp_path: Path, emulator: int, api: int, *, log: Path | None = None) -> subprocess.Popen[str]:
+    out = open(log, "w") if log else subprocess.PIPE  # noqa: SIM115  # a file never fills up like a pipe
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "shoebox_cli.main",
+            "up",
+            "--emulator-port",
+            str(emulator),
+            "--api-port",
+            str(api),
+            "--state-dir",
+            str(tmp_path / "state"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+
+
+def _wait_healthy(api: int, proc: subprocess.Popen[str], timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "shoebox up exited early"
+        try:
+            if httpx.get(f"http://127.0.0.1:{api}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("the stack did not become healthy")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_up_stops_cleanly_on_a_signal_and_leaves_no_process(tmp_path: Path, sig: signal.Signals) -> None:
+    emulator, api = free_port(), free_port()
+    proc = _start(tmp_path, emulator, api, log=tmp_path / "up.log")
+    try:
+        _wait_healthy(api, proc)
+        children = _children(proc.pid)
+        assert children, "the emulator runs as a child process"
+
+        second = _start(tmp_path, free_port(), free_port())
+        _, err = second.communicate(timeout=60)
+        assert second.returncode == 1
+        assert "already running" in err and f"127.0.0.1:{api}" in err and "Traceback" not in err
+
+        proc.send_signal(sig)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    deadline = time.monotonic() + 10
+    while any(_alive(c) for c in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [c for c in children if _alive(c)], "a child process outlived `shoebox up`"
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{emulator}/moto-api/", timeout=1)

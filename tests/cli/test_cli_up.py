@@ -53,8 +53,8 @@ def _start(tmp_path: Path, emulator: int, api: int, *, log: Path | None = None) 
             "--state-dir",
             str(tmp_path / "state"),
         ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=out,
+        stderr=out,
         text=True,
         env={**os.environ, "NO_COLOR": "1"},
     )

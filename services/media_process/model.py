@@ -1,0 +1,59 @@
+"""What the media pipelines take and give back: plain values, no S3, no events.
+
+``photo.process_photo`` and ``video.process_video`` are synchronous (libvips and ffmpeg release the GIL or
+run in a child process); the handler runs them in a worker thread and uploads what they return.
+A file the pipeline refuses raises ``Rejected`` with a stable reason code and a sentence a person reads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+
+from shared.events import catalogue as c
+
+
+class Rejected(Exception):
+    """The file is refused: ``code`` is part of the event contract, ``message`` is for a person."""
+
+    def __init__(self, code: c.RejectCode, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code: c.RejectCode = code
+        self.message = message
+
+
+class Limits(msgspec.Struct, frozen=True, kw_only=True):
+    """Input limits and output sizes, from config (``SHOEBOX_MEDIA_*``) with these defaults."""
+
+    max_photo_bytes: int = 200 * 1024 * 1024
+    max_video_bytes: int = 5 * 1024 * 1024 * 1024
+    #: checked from the header before any pixel is decoded (decompression bombs); 200 MP covers every
+    #: phone and most medium-format cameras
+    max_pixels: int = 200_000_000
+    max_video_duration_s: float = 30 * 60
+    thumbnail_px: int = 400  # long side
+    #: photos whose long side is above this get a converted copy scaled to it (never width-only)
+    convert_long_side_px: int = 2048
+    #: working size for quality signals (a width/2^n of 12 MP sensors: shrink-on-load stays exact)
+    signal_px: int = 1008
+    preview_max_height: int = 720  # video preview for the AI steps: 720p at most
+    ffmpeg_timeout_s: float = 300.0
+    probe_timeout_s: float = 30.0
+
+
+class PhotoResult(msgspec.Struct, frozen=True, kw_only=True):
+    media_type: str  # e.g. "image/jpeg", sniffed
+    metadata: c.MediaMetadata  # width/height as displayed (after orientation)
+    signals: c.PhotoSignals
+    thumbnail: bytes  # JPEG, long side = Limits.thumbnail_px (or smaller for smaller images), upright, sRGB
+    converted: bytes | None = None  # JPEG when the original is HEIC/HEIF/TIFF/... or larger than the limit
+    converted_type: str | None = None  # "image/jpeg" when converted is set
+
+
+class VideoResult(msgspec.Struct, frozen=True, kw_only=True):
+    media_type: str
+    metadata: c.MediaMetadata  # width/height as displayed (after rotation), duration, codec, fps, rotation
+    signals: c.VideoSignals
+    thumbnail: bytes  # JPEG of the frame at 1 s (the first frame of a shorter clip), upright, long side 400
+    preview: Path | None = None  # MP4 (H.264, <= 720p) written inside the given work dir; None if it failed

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+import anyio
 import msgspec
 
 if TYPE_CHECKING:
@@ -37,6 +39,10 @@ class ObjectStore(abc.ABC):
 
     @abc.abstractmethod
     async def put(self, key: str, data: bytes, content_type: str) -> None: ...
+
+    @abc.abstractmethod
+    async def put_file(self, key: str, path: Path, content_type: str) -> None:
+        """Upload a local file without holding it in memory."""
 
     @abc.abstractmethod
     async def delete(self, key: str) -> None: ...
@@ -86,6 +92,10 @@ class S3ObjectStore(ObjectStore):
     async def put(self, key: str, data: bytes, content_type: str) -> None:
         await self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
 
+    async def put_file(self, key: str, path: Path, content_type: str) -> None:
+        with path.open("rb") as f:  # botocore streams a file object in chunks
+            await self.s3.put_object(Bucket=self.bucket, Key=key, Body=f, ContentType=content_type)
+
     async def delete(self, key: str) -> None:
         await self.s3.delete_object(Bucket=self.bucket, Key=key)
 
@@ -122,6 +132,9 @@ class InMemoryObjectStore(ObjectStore):
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
         self.objects[key] = (data, content_type)
+
+    async def put_file(self, key: str, path: Path, content_type: str) -> None:
+        self.objects[key] = (await anyio.Path(path).read_bytes(), content_type)
 
     async def delete(self, key: str) -> None:
         self.objects.pop(key, None)

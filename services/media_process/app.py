@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import functools
 
+import anyio
+
 from services.media_process import handlers
+from services.media_process.model import Limits
 from services.media_process.topology import CONSUMER
 from shared.events.aws import Clients
 from shared.events.inbound import ObjectCreated
@@ -18,6 +21,8 @@ def build(clients: Clients) -> Service:
     deps = handlers.Deps(
         store=S3ObjectStore(clients.s3, names.media_bucket),
         log=DynamoEventLog(clients.dynamodb, events_table=names.events_table, views_table=names.views_table),
+        limits=Limits.from_env(),
+        pipelines=anyio.CapacityLimiter(CONSUMER.concurrency),
     )
     return Service(
         CONSUMER,

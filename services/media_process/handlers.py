@@ -1,33 +1,55 @@
-"""media_process handlers: every uploaded file is validated and measured the moment it lands.
+"""media_process handlers: every uploaded file validated, converted, thumbnailed and measured the moment
+it lands.
 
-This first cut validates by content (sniffed type, empty files), hashes the bytes and recognises a
-re-upload of the same bytes in a session. Decoding, metadata, thumbnails and signals follow (issue 4).
+The handler owns the I/O (S3 in and out, a private temp dir always removed); the pipelines in
+``photo.py`` and ``video.py`` are synchronous functions of a local file, run in a worker thread.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import shutil
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
+import anyio
 import msgspec
 
-from services.media_process.sniff import HEAD_BYTES, sniff
+from services.media_process.model import Limits, PhotoResult, Rejected, VideoResult
+from services.media_process.sniff import HEAD_BYTES, Sniffed, sniff
 from shared.events import catalogue as c
-from shared.events.inbound import ObjectCreated, session_of
+from shared.events.inbound import CONVERTED, PREVIEWS, THUMBNAILS, ObjectCreated, session_of
 from shared.events.log import EventLog
-from shared.events.projections import session_pk
+from shared.events.projections import content_key
 from shared.events.runtime import Output
-from shared.events.views import ViewKey
 from shared.storage import ObjectNotFound, ObjectStore
+
+log = logging.getLogger("shoebox.media_process")
 
 
 class Deps(msgspec.Struct, frozen=True):
     store: ObjectStore
     log: EventLog
+    limits: Limits = Limits()
+    #: where private temp dirs are made (None: the system's); each file's dir is removed when it is done
+    tmp_root: str | None = None
+    #: CPU-bound pipelines running at once in this process (libvips and ffmpeg use threads of their own)
+    pipelines: anyio.CapacityLimiter | None = None
 
 
-def content_key(session_id: str, sha256: str) -> ViewKey:
-    return ViewKey(session_pk(session_id), f"HASH#{sha256}")
+def derived_key(prefix: str, session_id: str, name: str, suffix: str) -> str:
+    """``thumbnails/<session>/<name as uploaded><suffix>``: names are unique in a session, so a Live
+    Photo's IMG_1.JPG and IMG_1.MOV get IMG_1.JPG.jpg and IMG_1.MOV.jpg."""
+    return f"{prefix}/{session_id}/{name}{suffix}"
+
+
+def _too_large(kind: Sniffed, size: int, limits: Limits) -> str | None:
+    limit = limits.max_video_bytes if kind.kind == "video" else limits.max_photo_bytes
+    if size > limit:
+        return f"is {size / 1e6:.1f} MB; the limit for a {kind.kind} is {limit / 1e6:.0f} MB"
+    return None
 
 
 async def handle_object_created(event: ObjectCreated, deps: Deps) -> Sequence[Output]:
@@ -40,38 +62,100 @@ async def handle_object_created(event: ObjectCreated, deps: Deps) -> Sequence[Ou
     except ObjectNotFound:
         return []  # deleted before we got to it (a cleanup): nothing to decide
     ref = c.FileRef(bucket=event.bucket, key=event.key, name=name, size=info.size, etag=info.etag)
+
+    def rejected(code: c.RejectCode, message: str) -> list[Output]:
+        log.info("rejected %s: %s", name, code)
+        return [c.FileRejectedData(file=ref, code=code, message=message)]
+
     if info.size == 0:
-        return [c.FileRejectedData(file=ref, code="empty", message=f"{name} is empty (0 bytes).")]
-    head = await deps.store.get_range(event.key, 0, HEAD_BYTES)
-    kind = sniff(head)
+        return rejected("empty", f"{name} is empty (0 bytes).")
+    kind = sniff(await deps.store.get_range(event.key, 0, HEAD_BYTES))
     if kind is None:
+        return rejected(
+            "unsupported_type",
+            f"{name} is not a photo or video format Shoebox reads (its content is not JPEG, PNG, WebP, "
+            "HEIC/HEIF, AVIF, TIFF, GIF, MP4, MOV or another video container).",
+        )
+    if (why := _too_large(kind, info.size, deps.limits)) is not None:
+        return rejected("too_large", f"{name} {why}.")
+
+    workdir = Path(tempfile.mkdtemp(prefix="shoebox-media-", dir=deps.tmp_root))
+    try:
+        local = workdir / "original"
+        digest = hashlib.sha256()
+        async with await anyio.open_file(local, "wb") as f:
+            async for chunk in deps.store.stream(event.key):
+                digest.update(chunk)
+                await f.write(chunk)
+        sha = digest.hexdigest()
+        first = await deps.log.get_view(content_key(session_id, sha))
+        if first is not None and first.get("key") != event.key:
+            return [c.FileDuplicateData(file=ref, sha256=sha, duplicate_of=str(first["key"]))]
+        try:
+            result = await _run_pipeline(local, kind, deps, workdir)
+        except Rejected as r:
+            return rejected(r.code, f"{name}: {r.message}")
+        keys = await _store_outputs(result, session_id, name, deps)
         return [
-            c.FileRejectedData(
+            c.FileProcessedData(
                 file=ref,
-                code="unsupported_type",
-                message=f"{name} is not a photo or video format Shoebox reads (its content is not JPEG, PNG, "
-                "WebP, HEIC/HEIF, AVIF, TIFF, GIF, MP4, MOV or another video container).",
+                kind=kind.kind,
+                media_type=result.media_type,
+                sha256=sha,
+                metadata=result.metadata,
+                keys=keys,
+                photo=result.signals if isinstance(result, PhotoResult) else None,
+                video=result.signals if isinstance(result, VideoResult) else None,
             )
         ]
-    digest = hashlib.sha256()
-    async for chunk in deps.store.stream(event.key):
-        digest.update(chunk)
-    sha = digest.hexdigest()
-    first = await deps.log.get_view(content_key(session_id, sha))
-    if first is not None and first.get("key") != event.key:
-        return [c.FileDuplicateData(file=ref, sha256=sha, duplicate_of=str(first["key"]))]
-    return [c.FileProcessedData(file=ref, kind=kind.kind, media_type=kind.media_type, sha256=sha)]
+    finally:
+        await anyio.to_thread.run_sync(lambda: shutil.rmtree(workdir, ignore_errors=True))
+
+
+async def _run_pipeline(local: Path, kind: Sniffed, deps: Deps, workdir: Path) -> PhotoResult | VideoResult:
+    if kind.kind == "photo":
+        from services.media_process.photo import process_photo
+
+        def run_photo() -> PhotoResult:
+            return process_photo(local, kind.media_type, deps.limits)
+
+        return await anyio.to_thread.run_sync(run_photo, limiter=deps.pipelines)
+
+    from services.media_process.video import process_video
+
+    def run_video() -> VideoResult:
+        return process_video(local, kind.media_type, deps.limits, workdir)
+
+    return await anyio.to_thread.run_sync(run_video, limiter=deps.pipelines)
+
+
+async def _store_outputs(
+    result: PhotoResult | VideoResult, session_id: str, name: str, deps: Deps
+) -> c.DerivedKeys:
+    """Write the derived files. Keys depend only on the upload's name: a retry overwrites, never adds."""
+    thumbnail = derived_key(THUMBNAILS, session_id, name, ".jpg")
+    await deps.store.put(thumbnail, result.thumbnail, "image/jpeg")
+    converted = preview = None
+    if isinstance(result, PhotoResult) and result.converted is not None:
+        converted = derived_key(CONVERTED, session_id, name, ".jpg")
+        await deps.store.put(converted, result.converted, result.converted_type or "image/jpeg")
+    if isinstance(result, VideoResult) and result.preview is not None:
+        preview = derived_key(PREVIEWS, session_id, name, ".mp4")
+        await deps.store.put_file(preview, result.preview, "video/mp4")
+    return c.DerivedKeys(thumbnail=thumbnail, converted=converted, preview=preview)
 
 
 def on_give_up(event: object, error: BaseException) -> Sequence[Output]:
     """A file whose processing failed on every attempt is rejected, so no saga waits for it."""
-    if not isinstance(event, ObjectCreated) or session_of(event.key) is None:
+    if not isinstance(event, ObjectCreated):
         return []
-    _, name = session_of(event.key) or ("", "")
+    where = session_of(event.key)
+    if where is None:
+        return []
     ref = c.FileRef(
         bucket=event.bucket,
         key=event.key,
-        name=name,
+        name=where[1],
         size=event.detail.object.size,
         etag=event.detail.object.tag,
     )
@@ -79,7 +163,7 @@ def on_give_up(event: object, error: BaseException) -> Sequence[Output]:
         c.FileRejectedData(
             file=ref,
             code="processing_failed",
-            message=f"{name} could not be processed ({type(error).__name__}); "
+            message=f"{where[1]} could not be processed ({type(error).__name__}); "
             "it was set aside for an operator to look at.",
         )
     ]

@@ -7,6 +7,8 @@ A file the pipeline refuses raises ``Rejected`` with a stable reason code and a 
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import msgspec
@@ -40,6 +42,17 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True):
     preview_max_height: int = 720  # video preview for the AI steps: 720p at most
     ffmpeg_timeout_s: float = 300.0
     probe_timeout_s: float = 30.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Limits:
+        """``SHOEBOX_MEDIA_MAX_PIXELS=50000000`` and so on; unset fields keep their defaults."""
+        env = os.environ if env is None else env
+        given = {
+            f: env[f"SHOEBOX_MEDIA_{f.upper()}"]
+            for f in cls.__struct_fields__
+            if f"SHOEBOX_MEDIA_{f.upper()}" in env
+        }
+        return msgspec.convert(given, cls, strict=False)
 
 
 class PhotoResult(msgspec.Struct, frozen=True, kw_only=True):

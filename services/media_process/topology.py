@@ -6,7 +6,7 @@ from shared.events.topology import Consumer
 CONSUMER = Consumer(
     service="media_process",
     handles=(ObjectCreated,),
-    handler_timeout_s=300,
+    handler_timeout_s=900,  # a 30-minute clip's preview; Lambda's own limit
     concurrency=2,  # CPU-bound work (libvips, ffmpeg): one per core
     memory_mb=3008,
     needs_ffmpeg=True,

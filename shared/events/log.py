@@ -53,6 +53,11 @@ class DuplicateEvent(LogError):
     """An event with this ``source + id`` is already in the log: the commit wrote nothing."""
 
 
+class ClaimTaken(LogError):
+    """A read-model item the commit claims (``ViewUpdate.require_absent``) already exists: nothing was
+    written. The caller decides again with what is there now (media_process: the bytes are a duplicate)."""
+
+
 class CommitTooLarge(LogError):
     """The commit needs more items than one transaction can hold."""
 
@@ -187,6 +192,9 @@ class InMemoryEventLog(EventLog):
                 stamped.append(msgspec.structs.replace(e, sequence=seq))
             updates = commit_updates(stamped, views)
             _check_size(stamped, tracking, updates)
+            taken = [u.key for u in updates if u.require_absent and u.key in self._views]
+            if taken:  # the reserved sequence numbers stay used: a gap, as in DynamoDB
+                raise ClaimTaken(f"claimed read-model items exist: {taken}")
             for e in stamped:
                 raw = self.catalogue.encode(e)
                 self._streams.setdefault(e.sessionid, {})[e.sequence] = raw
@@ -384,11 +392,14 @@ class DynamoEventLog(EventLog):
                     }
                 }
             )
+        updates_index = len(items)
         for u in updates:
             expr, names, values = update_expression(u)
+            claim = {"ConditionExpression": "attribute_not_exists(pk)"} if u.require_absent else {}
             items.append(
                 {
                     "Update": {
+                        **claim,  # type: ignore[typeddict-item]
                         "TableName": self.views_table,
                         "Key": {"pk": {"S": u.key.pk}, "sk": {"S": u.key.sk}},
                         "UpdateExpression": expr,
@@ -417,6 +428,8 @@ class DynamoEventLog(EventLog):
                 raise AlreadyProcessed(tracking.key if tracking else "") from None
             if any(i % 2 == 1 for i in failed if i < 2 * len(stamped)):
                 raise DuplicateEvent(f"an event id is already in the log: {sorted(failed)}") from None
+            if any(i >= updates_index for i in failed):
+                raise ClaimTaken(f"claimed read-model items exist: {sorted(failed)}") from None
             if failed:
                 raise _SequenceTaken() from None
             raise

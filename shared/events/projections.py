@@ -44,6 +44,11 @@ def file_key(session_id: str, key: str) -> ViewKey:
     return ViewKey(session_pk(session_id), f"FILE#{key}")
 
 
+def content_key(session_id: str, sha256: str) -> ViewKey:
+    """The first file of a session with these bytes."""
+    return ViewKey(session_pk(session_id), f"HASH#{sha256}")
+
+
 def job_key(session_id: str, job_id: str) -> ViewKey:
     return ViewKey(session_pk(session_id), f"JOB#{job_id}")
 
@@ -122,8 +127,9 @@ def _file(e: Event[Any], key: str, status: str, counter: str, **fields: Any) -> 
 @_projects(c.FileProcessed)
 def _file_processed(e: c.FileProcessed) -> list[ViewUpdate]:
     d = e.data
+    # A claim: two uploads of the same bytes committing at once cannot both be "processed".
     first_of_its_bytes = ViewUpdate(
-        key=ViewKey(session_pk(e.sessionid), f"HASH#{d.sha256}"), set_if_absent={"key": d.file.key}
+        key=content_key(e.sessionid, d.sha256), set={"key": d.file.key}, require_absent=True
     )
     return [
         first_of_its_bytes,

@@ -24,7 +24,7 @@ from shared.events import telemetry
 from shared.events.codec import CATALOGUE, Catalogue, EventDecodeError, derived_event_id, make_event
 from shared.events.envelope import Event, Payload
 from shared.events.inbound import ObjectCreated, session_of
-from shared.events.log import AlreadyProcessed, DuplicateEvent, EventLog, Tracking
+from shared.events.log import AlreadyProcessed, ClaimTaken, DuplicateEvent, EventLog, Tracking
 from shared.events.topology import MAX_RECEIVE_COUNT, Consumer, Handled
 
 if TYPE_CHECKING:
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("shoebox.runtime")
 
+#: how often a handler decides again when its commit finds a read-model claim taken
+CLAIM_ATTEMPTS = 3
 #: the stream of events that belong to no upload session (a malformed message, say)
 SYSTEM_STREAM = "system"
 
@@ -182,24 +184,34 @@ class Processor:
             if d.session_id is None:
                 log.warning("no upload session in this message, ignoring it")
                 return []
-            started = time.perf_counter()
-            try:
-                with anyio.fail_after(self.service.consumer.handler_timeout_s):
-                    outputs = await handler(d.event)
-            except BaseException as exc:
-                span.record_exception(exc)
-                span.set_status(Status(StatusCode.ERROR, str(exc)))
-                self._failed.add(1, {"service": self.service.name, "type": d.event_type})
-                raise
-            finally:
-                self._latency.record(
-                    time.perf_counter() - started, {"service": self.service.name, "type": d.event_type}
-                )
-            events = self._events(d, outputs, salt="out")
-            committed = await self._commit(events, tracking)
-            self._handled.add(1, {"service": self.service.name, "type": d.event_type})
-            log.info("handled", extra={"fields": {"emitted": [type(e).type_name() for e in committed]}})
-            return committed
+            for attempt in range(1, CLAIM_ATTEMPTS + 1):
+                started = time.perf_counter()
+                try:
+                    with anyio.fail_after(self.service.consumer.handler_timeout_s):
+                        outputs = await handler(d.event)
+                except BaseException as exc:
+                    span.record_exception(exc)
+                    span.set_status(Status(StatusCode.ERROR, str(exc)))
+                    self._failed.add(1, {"service": self.service.name, "type": d.event_type})
+                    raise
+                finally:
+                    self._latency.record(
+                        time.perf_counter() - started, {"service": self.service.name, "type": d.event_type}
+                    )
+                events = self._events(d, outputs, salt="out")
+                try:
+                    committed = await self._commit(events, tracking)
+                except ClaimTaken:
+                    # Another message claimed what this one decided on (the same bytes uploaded twice at
+                    # once): decide again, seeing the claim.
+                    if attempt == CLAIM_ATTEMPTS:
+                        raise
+                    log.info("a claim was taken concurrently; handling again")
+                    continue
+                self._handled.add(1, {"service": self.service.name, "type": d.event_type})
+                log.info("handled", extra={"fields": {"emitted": [type(e).type_name() for e in committed]}})
+                return committed
+            raise AssertionError("unreachable")
 
     def _events(self, d: Decoded, outputs: Sequence[Output], *, salt: str) -> list[Event[Any]]:
         traceparent = telemetry.current_traceparent()

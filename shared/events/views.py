@@ -28,6 +28,8 @@ class ViewUpdate(msgspec.Struct, frozen=True, kw_only=True):
     add: dict[str, int] = {}
     set: dict[str, Value] = {}
     set_if_absent: dict[str, Value] = {}
+    #: a claim: the commit fails (``ClaimTaken``) when the item already exists
+    require_absent: bool = False
 
 
 def merge(updates: Iterable[ViewUpdate]) -> list[ViewUpdate]:
@@ -44,7 +46,13 @@ def merge(updates: Iterable[ViewUpdate]) -> list[ViewUpdate]:
         sets = {**prev.set, **u.set}
         # whichever came first, a SET leaves the field set: the set-if-absent has no effect
         set_if_absent = {k: v for k, v in {**u.set_if_absent, **prev.set_if_absent}.items() if k not in sets}
-        merged[u.key] = ViewUpdate(key=u.key, add=add, set=sets, set_if_absent=set_if_absent)
+        merged[u.key] = ViewUpdate(
+            key=u.key,
+            add=add,
+            set=sets,
+            set_if_absent=set_if_absent,
+            require_absent=prev.require_absent or u.require_absent,
+        )
     for u in merged.values():
         clash = (set(u.add) & set(u.set)) | (set(u.add) & set(u.set_if_absent))
         if clash:

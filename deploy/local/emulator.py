@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import os
 import signal
 import socket
@@ -106,6 +107,7 @@ class Emulator:
             from deploy.local import moto_patches
 
             moto_patches.apply()
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per AWS call
 
             server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
             server.start()

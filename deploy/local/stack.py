@@ -57,12 +57,16 @@ class StackConfig(msgspec.Struct, frozen=True, kw_only=True):
     services: tuple[str, ...] | None = None
     run_api: bool = True
     run_relay: bool = True
-    relay_poll_s: float = 0.02
+    relay_poll_s: float = 0.25  # idle re-read; commits in this process wake the relay at once
     worker_wait_s: int = 2  # long-poll length: short, so Ctrl-C is quick (each empty poll is one call)
 
     @property
     def settings(self) -> Settings:
-        return Settings(prefix=self.prefix, aws_endpoint=f"http://127.0.0.1:{self.emulator_port}")
+        return Settings(
+            prefix=self.prefix,
+            aws_endpoint=f"http://127.0.0.1:{self.emulator_port}",
+            tmp_dir=str(Path(self.state_dir).resolve() / "tmp"),
+        )
 
 
 def service_builder(service: str) -> Callable[[Clients], Service] | None:
@@ -166,6 +170,7 @@ async def running_stack(
     """Start everything; on exit stop the workers gracefully, then the API, relay and emulator."""
     state_dir = Path(config.state_dir)
     with stack_lock(state_dir):
+        await anyio.Path(config.settings.tmp_dir or state_dir / "tmp").mkdir(parents=True, exist_ok=True)
         for port, what in ((config.emulator_port, "the AWS emulator"), (config.api_port, "the API")):
             if port_in_use(port) and (port == config.emulator_port or config.run_api):
                 raise StackAlreadyRunning(

@@ -22,6 +22,7 @@ def build(clients: Clients) -> Service:
         store=S3ObjectStore(clients.s3, names.media_bucket),
         log=DynamoEventLog(clients.dynamodb, events_table=names.events_table, views_table=names.views_table),
         limits=Limits.from_env(),
+        tmp_root=clients.settings.tmp_dir,
         pipelines=anyio.CapacityLimiter(CONSUMER.concurrency),
     )
     return Service(

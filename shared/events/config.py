@@ -56,6 +56,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     telemetry_exporter: str = "none"
     log_level: str = "INFO"
     log_format: str = "json"  # "json" | "text"
+    #: where services make their private temp dirs (None: the system's temp dir)
+    tmp_dir: str | None = None
 
     @property
     def names(self) -> Names:

@@ -17,7 +17,7 @@ Two implementations, one contract (``tests/unit/events/test_log_contract.py`` ru
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -76,6 +76,22 @@ class Tracking(msgspec.Struct, frozen=True):
 class Page(msgspec.Struct, frozen=True):
     events: list[AnyEvent]
     next_after: int | None  # pass as ``after`` for the next page; None at the end
+
+
+_commit_listeners: list[Callable[[], None]] = []
+
+
+def on_commit(listener: Callable[[], None]) -> Callable[[], None]:
+    """Call ``listener`` (from any thread) after every successful commit in this process; returns the
+    function that removes it. The embedded stack's relay uses it to read the stream at once instead of
+    polling often (on AWS the stream invokes the relay itself)."""
+    _commit_listeners.append(listener)
+    return lambda: _commit_listeners.remove(listener)
+
+
+def _committed() -> None:
+    for listener in list(_commit_listeners):
+        listener()
 
 
 def stream_pk(session_id: str) -> str:
@@ -433,6 +449,7 @@ class DynamoEventLog(EventLog):
             if failed:
                 raise _SequenceTaken() from None
             raise
+        _committed()
         return stamped
 
     async def read(self, session_id: str, *, after: int = 0, limit: int = 100) -> Page:

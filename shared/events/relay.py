@@ -12,6 +12,7 @@ killed between reading and publishing reads the same records again when it resta
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ import msgspec
 from tenacity import AsyncRetrying, stop_after_attempt, wait_random_exponential
 
 from shared.events.config import Settings
+from shared.events.log import on_commit
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
@@ -157,13 +159,15 @@ class StreamPoller:
         streams: DynamoDBStreamsClient,
         events: EventBridgeClient,
         *,
-        poll_interval_s: float = 0.02,
+        poll_interval_s: float = 0.25,
     ) -> None:
         self.names = settings.names
         self.dynamodb = dynamodb
         self.streams = streams
         self.events = events
+        #: the longest wait between two reads of an idle stream; a commit in this process wakes it at once
         self.poll_interval_s = poll_interval_s
+        self._wakeups: set[anyio.Event] = set()
         self.published = 0
         self._stopping = anyio.Event()
 
@@ -185,7 +189,32 @@ class StreamPoller:
             Item={"pk": {"S": "RELAY"}, "sk": {"S": shard}, "sequence": {"S": sequence}},
         )
 
+    async def _idle(self) -> None:
+        wake = anyio.Event()
+        self._wakeups.add(wake)
+        try:
+            with anyio.move_on_after(self.poll_interval_s):
+                await wake.wait()
+        finally:
+            self._wakeups.discard(wake)
+
+    def _wake_all(self) -> None:
+        for wake in list(self._wakeups):
+            wake.set()
+
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        loop = asyncio.get_running_loop()
+
+        def committed() -> None:  # may run on another thread (a test's, the portal's): hop to our loop
+            loop.call_soon_threadsafe(self._wake_all)
+
+        remove = on_commit(committed)
+        try:
+            await self._run(task_status=task_status)
+        finally:
+            remove()
+
+    async def _run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         table = await self.dynamodb.describe_table(TableName=self.names.events_table)
         stream_arn = table["Table"]["LatestStreamArn"]
         started: set[str] = set()
@@ -240,5 +269,5 @@ class StreamPoller:
                 await self._save_checkpoint(shard, str(records[-1]["dynamodb"]["SequenceNumber"]))
             iterator = page.get("NextShardIterator")
             if not records:
-                await anyio.sleep(self.poll_interval_s)
+                await self._idle()
         return True

@@ -362,6 +362,7 @@ class Worker:
             for m in r.get("Messages", []):
                 self._free -= 1
                 inflight.start_soon(self._handle, m)
+            await anyio.lowlevel.checkpoint()  # let the handlers start before the next long poll
 
     async def _handle(self, m: MessageTypeDef) -> None:
         try:

@@ -1,0 +1,592 @@
+"""The photo pipeline: validate, read metadata, measure, thumbnail and (when needed) convert one photo.
+
+``process_photo`` is synchronous and touches nothing but the file it is given; it returns a ``PhotoResult``
+or raises ``Rejected`` with a stable code and a sentence a person reads.
+
+Order of work (measured facts behind it: ``../shared/docs/media-toolchain.md``):
+
+1. **Header only**: libvips opens the file without decoding pixels (0.3 ms) and the pixel count is checked
+   against ``Limits.max_pixels`` before anything is decoded, so a 50,000 x 50,000 PNG costs a header read.
+2. **Metadata** from the header's EXIF block (``exif.parse_exif``): capture time with offset, GPS, camera,
+   lens, orientation. Width and height are reported as displayed (swapped for EXIF orientations 5-8).
+3. **One decode** to the signal working size (``Limits.signal_px`` on the long side, 1008 = 4032/4 for 12 MP
+   sensors): JPEGs are decoded with libjpeg's DCT-domain shrink-on-load (``jpegload shrink=n``), other
+   formats through ``vips_thumbnail`` (which shrinks on load where the format allows). The image is turned
+   upright (EXIF orientation), converted to 8-bit sRGB (embedded ICC profile honoured, CMYK/grey/16-bit
+   converted, alpha flattened on white) and kept in memory. HEIC/HEIF pixels are decoded by pillow-heif (the
+   pyvips wheel has no HEVC decoder) and wrapped as a libvips image; their rotation comes from the container
+   (``irot``/``imir``, applied by libheif), never from the EXIF tag.
+4. **Signals** from that working image (see ``compute_signals``), then the 400 px **thumbnail** is made from
+   it in memory: a 12 MP JPEG is never decoded at full resolution for either.
+5. **Conversion** (a separate, full-quality decode) only for non-web formats (HEIC/HEIF/TIFF/AVIF/GIF) or
+   photos whose long side is above ``Limits.convert_long_side_px``: a JPEG scaled on the long side (never
+   width-only), upright, sRGB, without metadata.
+
+Process-wide libvips setting made here: the operation cache is off (``pyvips.cache_set_max(0)``). Every file
+is processed once, so the cache would only hold decoded images in memory and could hand back a stale result
+for a reused temp file path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pillow_heif
+import pyvips
+from PIL import Image
+
+from services.media_process.exif import ExifInfo, parse_exif, read_exif
+from services.media_process.model import Limits, PhotoResult, Rejected
+from services.media_process.sniff import HEAD_BYTES, sniff
+from shared.events import catalogue as c
+
+pyvips.cache_set_max(0)
+
+#: the sniffed media types this pipeline reads
+PHOTO_TYPES = frozenset(
+    {
+        "image/jpeg",
+        "image/png",
+        "image/gif",
+        "image/webp",
+        "image/tiff",
+        "image/heic",
+        "image/heif",
+        "image/avif",
+    }
+)
+_HEIF_TYPES = frozenset({"image/heic", "image/heif"})
+_ISOBMFF_TYPES = frozenset({"image/heic", "image/heif", "image/avif"})
+#: formats the AI steps and browsers should not be handed as they are: always get a converted JPEG
+_NON_WEB_TYPES = frozenset({"image/heic", "image/heif", "image/tiff", "image/avif", "image/gif"})
+
+THUMBNAIL_QUALITY = 82
+CONVERTED_QUALITY = 88
+
+_KEEP_NONE = 0  # pyvips.enums.ForeignKeep.NONE: no EXIF, XMP, IPTC or ICC in what we write (pixels are sRGB)
+
+
+@dataclass(frozen=True, slots=True)
+class _Header:
+    """What the file says about itself before any pixel is decoded."""
+
+    width: int
+    height: int
+    orientation: int | None  # as libvips reads it (what autorotation uses); None for HEIF
+    exif: bytes | None
+
+
+# --------------------------------------------------------------------------- entry point
+def process_photo(path: Path, media_type: str, limits: Limits) -> PhotoResult:
+    """Validate, describe, measure and thumbnail one photo; raise ``Rejected`` for a file we refuse."""
+    if media_type not in PHOTO_TYPES:
+        raise Rejected(
+            "unsupported_type", f"The file is {media_type or 'of an unknown type'}, not a photo we read."
+        )
+    size = path.stat().st_size
+    if size == 0:
+        raise Rejected("empty", "The file is empty (0 bytes).")
+    if size > limits.max_photo_bytes:
+        raise Rejected(
+            "too_large",
+            f"The file is {size / 1e6:,.1f} MB; photos are limited to "
+            f"{limits.max_photo_bytes / 1e6:,.0f} MB.",
+        )
+
+    header = _read_header(path, media_type)
+    _check_pixels(header.width, header.height, limits)
+    info = _exif_info(path, media_type, header)
+
+    converted: bytes | None = None
+    if media_type in _HEIF_TYPES:
+        full = _decode_heif(path, media_type)
+        width, height = full.width, full.height  # upright already (the container's rotation is applied)
+        working = _fit(full, limits.signal_px)
+        converted = _jpeg(_fit(full, limits.convert_long_side_px), CONVERTED_QUALITY)
+        del full
+        orientation = info.orientation  # reported as stored, never applied
+    else:
+        orientation = info.orientation if info.orientation is not None else header.orientation
+        width, height = header.width, header.height
+        if header.orientation in (5, 6, 7, 8):
+            width, height = height, width
+        working = _load_for_signals(path, media_type, header, limits.signal_px)
+        if media_type in _NON_WEB_TYPES or max(width, height) > limits.convert_long_side_px:
+            whole = max(working.width, working.height) == max(width, height)  # working = the whole photo
+            if whole:
+                converted = _jpeg(_fit(working, limits.convert_long_side_px), CONVERTED_QUALITY)
+            else:
+                converted = _convert_from_file(path, media_type, limits.convert_long_side_px)
+
+    signals = compute_signals(working)
+    thumbnail = _jpeg(_fit(working, limits.thumbnail_px), THUMBNAIL_QUALITY)
+    metadata = c.MediaMetadata(
+        captured_at=info.captured_at,
+        utc_offset=info.utc_offset,
+        gps=info.gps,
+        make=info.make,
+        model=info.model,
+        lens=info.lens,
+        orientation=orientation,
+        width=width,
+        height=height,
+    )
+    return PhotoResult(
+        media_type=media_type,
+        metadata=metadata,
+        signals=signals,
+        thumbnail=thumbnail,
+        converted=converted,
+        converted_type="image/jpeg" if converted is not None else None,
+    )
+
+
+# --------------------------------------------------------------------------- validation
+def _read_header(path: Path, media_type: str) -> _Header:
+    """Dimensions, orientation and EXIF from the header; no pixel is decoded here."""
+    if media_type in _ISOBMFF_TYPES and _ends_early(path, media_type):
+        # libheif decodes a cut-off grid image without complaint, filling the missing tiles with green
+        raise _rejection(path, media_type, "", opened=False)
+    try:
+        image = pyvips.Image.new_from_file(str(path), access="sequential", fail_on="error")
+    except pyvips.Error as error:
+        if media_type in _HEIF_TYPES:
+            return _read_heif_header(path, media_type, error)
+        raise _rejection(path, media_type, str(error), opened=False) from None
+    exif = _blob(image, "exif-data")
+    orientation = None if media_type in _HEIF_TYPES else _int_field(image, "orientation")
+    return _Header(width=int(image.width), height=int(image.height), orientation=orientation, exif=exif)
+
+
+def _read_heif_header(path: Path, media_type: str, vips_error: pyvips.Error) -> _Header:
+    """libheif's own header reader, for HEIF files libvips' loader refuses."""
+    try:
+        heif = pillow_heif.open_heif(str(path), convert_hdr_to_8bit=True)
+        width, height = heif.size
+        exif = heif.info.get("exif")
+    except Exception as error:
+        raise _rejection(path, media_type, f"{vips_error}\n{error}", opened=False) from None
+    return _Header(width=int(width), height=int(height), orientation=None, exif=exif or None)
+
+
+def _check_pixels(width: int, height: int, limits: Limits) -> None:
+    if width <= 0 or height <= 0:
+        raise Rejected("undecodable", f"The image header gives impossible dimensions ({width} x {height}).")
+    if width * height > limits.max_pixels:
+        raise Rejected(
+            "too_many_pixels",
+            f"The image is {width:,} x {height:,} pixels ({width * height / 1e6:,.0f} megapixels); "
+            f"the limit is {limits.max_pixels / 1e6:,.0f} megapixels.",
+        )
+
+
+def _exif_info(path: Path, media_type: str, header: _Header) -> ExifInfo:
+    if header.exif:
+        return parse_exif(header.exif)
+    if media_type == "image/tiff":
+        # TIFF keeps its camera tags in its own IFDs, which libvips does not hand over as an EXIF block
+        try:
+            with Image.open(path) as im:
+                return read_exif(im.getexif())
+        except Exception:  # metadata is optional; the pixels decide whether the file is good
+            return ExifInfo()
+    return ExifInfo()
+
+
+# --------------------------------------------------------------------------- decoding
+def _load_for_signals(path: Path, media_type: str, header: _Header, long_side: int) -> pyvips.Image:
+    """The working image: upright 8-bit sRGB, long side at most ``long_side``, in memory, from ONE decode.
+
+    JPEG: libjpeg scales in the DCT domain while decoding (``shrink`` = the largest of 8/4/2 that keeps the
+    long side >= ``long_side``), so a 4032 px photo is decoded straight to 1008 px; anything left over is
+    resampled. (``vips_thumbnail`` would pick shrink 2 here and resample 2016 -> 1008: ~20 ms more per
+    12 MP photo.) Other formats go through ``vips_thumbnail``, which uses the loader's own shrink-on-load
+    where there is one.
+    """
+    try:
+        if media_type == "image/jpeg":
+            shrink = _jpeg_shrink(max(header.width, header.height), long_side)
+            image = pyvips.Image.new_from_file(str(path), shrink=shrink, access="sequential", fail_on="error")
+            if max(image.width, image.height) > long_side:
+                image = image.thumbnail_image(long_side, height=long_side, size="down", no_rotate=True)
+            image = _to_srgb8(image).copy_memory()
+            if header.orientation not in (None, 1):
+                image = image.autorot().copy_memory()
+            return image
+        image = pyvips.Image.thumbnail(str(path), long_side, height=long_side, size="down", fail_on="error")
+        return _to_srgb8(image).copy_memory()
+    except pyvips.Error as error:
+        raise _rejection(path, media_type, str(error), opened=True) from None
+
+
+def _jpeg_shrink(long_side: int, target: int) -> int:
+    for factor in (8, 4, 2):
+        if long_side / factor >= target:
+            return factor
+    return 1
+
+
+def _convert_from_file(path: Path, media_type: str, long_side: int) -> bytes:
+    """A full-quality decode scaled so the LONG side is at most ``long_side``, upright, sRGB, as JPEG."""
+    try:
+        image = pyvips.Image.thumbnail(str(path), long_side, height=long_side, size="down", fail_on="error")
+        return _jpeg(_to_srgb8(image), CONVERTED_QUALITY)
+    except pyvips.Error as error:
+        raise _rejection(path, media_type, str(error), opened=True) from None
+
+
+def _decode_heif(path: Path, media_type: str) -> pyvips.Image:
+    """The primary image of a HEIC/HEIF file decoded by libheif (pillow-heif) as an in-memory libvips image.
+
+    libheif applies the container's ``irot``/``imir``/``clap`` transforms, so the pixels are upright as the
+    file means them; the EXIF orientation tag is NOT applied on top (the HEIF spec says to ignore it).
+    """
+    try:
+        heif = pillow_heif.open_heif(str(path), convert_hdr_to_8bit=True)
+        width, height = heif.size
+        mode = heif.mode
+        data = heif.data  # decodes
+        stride = heif.stride
+        icc = heif.info.get("icc_profile") if heif.info.get("icc_profile_type") in ("prof", "rICC") else None
+    except Exception as error:  # pillow-heif raises ValueError/RuntimeError/... with libheif's message
+        raise _rejection(path, media_type, str(error), opened=True) from None
+    bands = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}.get(mode)
+    if bands is None:  # an unusual mode: let Pillow bring it to RGB
+        rgb = heif.to_pillow().convert("RGB")
+        data, stride, bands = rgb.tobytes(), width * 3, 3
+    row = width * bands
+    if stride != row:  # rows are padded: pack them
+        view = memoryview(data)
+        data = b"".join(view[y * stride : y * stride + row] for y in range(height))
+    image = pyvips.Image.new_from_memory(data, width, height, bands, "uchar")
+    image = image.copy(interpretation="b-w" if bands <= 2 else "srgb")
+    if icc:
+        image.set_type(pyvips.GValue.blob_type, "icc-profile-data", bytes(icc))
+    return image
+
+
+# --------------------------------------------------------------------------- pixels out
+def _fit(image: pyvips.Image, long_side: int) -> pyvips.Image:
+    """``image`` scaled down (never up) so its long side is at most ``long_side``; 8-bit sRGB, in memory."""
+    if max(image.width, image.height) > long_side:
+        image = image.thumbnail_image(long_side, height=long_side, size="down", no_rotate=True)
+    return _to_srgb8(image).copy_memory()
+
+
+def _jpeg(image: pyvips.Image, quality: int) -> bytes:
+    data = image.jpegsave_buffer(Q=quality, keep=_KEEP_NONE, optimize_coding=True)
+    return bytes(data)
+
+
+def _to_srgb8(image: pyvips.Image) -> pyvips.Image:
+    """3-band 8-bit sRGB: embedded ICC profile honoured, CMYK/grey/16-bit converted, alpha on white."""
+    icc = _blob(image, "icc-profile-data")
+    if icc is not None and not _icc_is_srgb(icc):
+        with contextlib.suppress(pyvips.Error):  # a broken profile: the numbers are taken as they are
+            image = image.icc_transform("srgb", embedded=True, intent="perceptual")
+    elif image.interpretation == "cmyk":
+        image = image.icc_transform("srgb", input_profile="cmyk", intent="perceptual")
+    if image.interpretation not in ("srgb", "b-w") or image.format != "uchar":
+        with contextlib.suppress(pyvips.Error):
+            image = image.colourspace("srgb")
+    if image.hasalpha():
+        image = image.flatten(background=[255.0] * (image.bands - 1), max_alpha=_max_alpha(image))
+    if image.format != "uchar":
+        image = image.cast("uchar")
+    if image.bands in (1, 2):
+        image = image[0].bandjoin([image[0], image[0]])
+    elif image.bands > 3:
+        image = image.extract_band(0, n=3)
+    return image.copy(interpretation="srgb")
+
+
+def _max_alpha(image: pyvips.Image) -> float:
+    if image.format in ("ushort", "short"):
+        return 65535.0
+    if image.format in ("float", "double"):
+        return 1.0
+    return 255.0
+
+
+def _icc_is_srgb(icc: bytes) -> bool:
+    """True for the usual sRGB profiles (by their description): those need no transform."""
+    return "srgb" in _icc_description(icc).lower()
+
+
+def _icc_description(icc: bytes) -> str:
+    try:
+        count = int.from_bytes(icc[128:132], "big")
+        for i in range(min(count, 256)):
+            entry = 132 + 12 * i
+            if icc[entry : entry + 4] != b"desc":
+                continue
+            start = int.from_bytes(icc[entry + 4 : entry + 8], "big")
+            tag = icc[start : start + int.from_bytes(icc[entry + 8 : entry + 12], "big")]
+            if tag[:4] == b"desc":  # ICC v2: a counted ASCII string
+                length = int.from_bytes(tag[8:12], "big")
+                return tag[12 : 12 + length].split(b"\x00", 1)[0].decode("latin-1")
+            if tag[:4] == b"mluc" and len(tag) >= 28:  # ICC v4: the first localised UTF-16 record
+                length = int.from_bytes(tag[20:24], "big")
+                offset = int.from_bytes(tag[24:28], "big")
+                return tag[offset : offset + length].decode("utf-16-be", errors="replace")
+    except (IndexError, ValueError):
+        pass
+    return ""
+
+
+# --------------------------------------------------------------------------- signals
+_LUMA = [[0.299, 0.587, 0.114]]  # Rec.601 luma of the sRGB-encoded values, 0..255
+_LAPLACIAN_MASK = pyvips.Image.new_from_array([[0, 1, 0], [1, -4, 1], [0, 1, 0]])
+#: grey-level variance floor in the sharpness normalisation (a std of 5 levels): keeps flat, noisy frames
+#: (pocket shots, a black sky) from scoring as sharp because their tiny contrast divides their sensor noise
+_SHARPNESS_VARIANCE_FLOOR = 25.0
+_HASH_SIZE = 32  # pHash: DCT of a 32 x 32 grey image ...
+_HASH_BLOCK = 8  # ... of which the 8 x 8 lowest frequencies (DC row and column excluded) give 64 bits
+_DCT_COS = [
+    [math.cos(math.pi * (2 * x + 1) * u / (2 * _HASH_SIZE)) for x in range(_HASH_SIZE)]
+    for u in range(_HASH_BLOCK + 1)
+]
+
+
+def compute_signals(rgb: pyvips.Image) -> c.PhotoSignals:
+    """Quality signals of an upright 8-bit sRGB image at the working size (long side ~``Limits.signal_px``).
+
+    - ``sharpness`` = var(Laplacian(Y)) / (var(Y) + 25), with Y the Rec.601 luma in 0..255 and the 4-neighbour
+      Laplacian kernel. Dividing by the image's own grey-level variance makes it independent of exposure and
+      contrast (a photo darkened to a third keeps its score); the floor of 25 keeps flat noisy frames low.
+      Dimensionless; at 1008 px sharp photos score ~0.03-3, a σ=4 px blur at 12 MP drops it 5-50x. Compare
+      values computed at the same working size only (small photos are measured at their own size).
+    - ``exposure_mean``: mean luma / 255 (0 black, 1 white).
+    - ``shadows_clipped`` / ``highlights_clipped``: fraction of pixels whose luma rounds to <= 2 / >= 253.
+    - ``colour_cast``: distance of the mean (a*, b*) from neutral in CIELAB (D65), computed on a 4x box-shrunk
+      copy. 0 = grey on average; ~10 is a visible cast; a scene dominated by one colour scores high too.
+    - ``phash``: the classic DCT perceptual hash: Y squashed to 32 x 32, 2-D DCT-II, the 8 x 8 coefficients
+      (u, v) in 1..8 (the DC row and column left out), one bit per coefficient above their median, row-major
+      from the most significant bit, as 16 hex digits. Near-duplicates differ by a few bits; use
+      ``phash_distance``.
+    """
+    grey = rgb.recomb(_LUMA).copy_memory()  # float, one band; used four times below
+    mean, grey_dev = _mean_dev(grey)[0]
+    lap_dev = _mean_dev(grey.conv(_LAPLACIAN_MASK, precision="float"))[0][1]
+    sharpness = lap_dev**2 / (grey_dev**2 + _SHARPNESS_VARIANCE_FLOOR)
+
+    hist = _histogram(grey.cast("uchar"))
+    total = sum(hist) or 1
+    shadows = sum(hist[:3]) / total
+    highlights = sum(hist[253:]) / total
+
+    small = rgb.shrink(4, 4) if min(rgb.width, rgb.height) >= 64 else rgb
+    lab = _mean_dev(small.colourspace("lab"))
+    colour_cast = math.hypot(lab[1][0], lab[2][0])
+
+    return c.PhotoSignals(
+        sharpness=_finite(sharpness),
+        exposure_mean=_finite(mean / 255.0),
+        shadows_clipped=_finite(shadows),
+        highlights_clipped=_finite(highlights),
+        colour_cast=_finite(colour_cast),
+        phash=_phash(grey),
+    )
+
+
+def phash_distance(a: str, b: str) -> int:
+    """Hamming distance between two ``phash`` values (0 = same picture; <= 10 is a near-duplicate)."""
+    return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+def _mean_dev(image: pyvips.Image) -> list[tuple[float, float]]:
+    """(mean, standard deviation) of each band, in one pass (``vips_stats``)."""
+    stats = image.stats()
+    raw = stats.write_to_memory()
+    values = struct.unpack(f"<{len(raw) // 8}d", raw)  # (bands + 1) rows of 10 doubles
+    return [(values[row * 10 + 4], values[row * 10 + 5]) for row in range(1, image.bands + 1)]
+
+
+def _histogram(grey8: pyvips.Image) -> list[int]:
+    hist = grey8.hist_find()
+    raw = hist.cast("uint").write_to_memory()
+    return list(struct.unpack(f"<{len(raw) // 4}I", raw))
+
+
+def _phash(grey: pyvips.Image) -> str:
+    small = grey.resize(_HASH_SIZE / grey.width, vscale=_HASH_SIZE / grey.height, kernel="linear")
+    small = small.cast("float")
+    if small.width != _HASH_SIZE or small.height != _HASH_SIZE:  # rounding: force the exact size
+        small = small.embed(0, 0, _HASH_SIZE, _HASH_SIZE, extend="copy")
+    raw = small.write_to_memory()
+    pixels = struct.unpack(f"<{_HASH_SIZE * _HASH_SIZE}f", raw)
+    rows = [pixels[y * _HASH_SIZE : (y + 1) * _HASH_SIZE] for y in range(_HASH_SIZE)]
+    # separable DCT-II, only the coefficients we keep: first along x for u = 1..8, then along y for v = 1..8
+    along_x = [
+        [sum(p * k for p, k in zip(row, _DCT_COS[u], strict=True)) for u in range(1, 9)] for row in rows
+    ]
+    coeffs = [
+        sum(along_x[y][u] * _DCT_COS[v][y] for y in range(_HASH_SIZE)) for v in range(1, 9) for u in range(8)
+    ]
+    ordered = sorted(coeffs)
+    median = (ordered[31] + ordered[32]) / 2
+    bits = 0
+    for value in coeffs:
+        bits = (bits << 1) | (value > median)
+    return f"{bits:016x}"
+
+
+def _finite(value: float) -> float:
+    return float(value) if math.isfinite(value) else 0.0
+
+
+# --------------------------------------------------------------------------- rejection reasons
+#: decoder messages that mean the data stops early (libjpeg, libspng, libwebp, giflib/nsgif, libtiff, libheif)
+_TRUNCATION_RE = re.compile(
+    r"premature end of jpeg|unexpected end|truncated|end of file|end of stream|end of data\b(?! segment)"
+    r"|bad seek|not enough data|short read|\beof\b",
+    re.IGNORECASE,
+)
+_NOT_KNOWN_RE = re.compile(r"is not a known file format|no known (?:loader|decoder)", re.IGNORECASE)
+_STACK_RE = re.compile(r"^unable to (?:call|copy|write|load)\b")  # libvips' own call-stack lines
+_PREFIX_RE = re.compile(r"^(?:Vips\w*|vips\w*|heif|gifload|webp|tiff2vips|jpeg2vips|png2vips|svgload):\s*")
+
+
+def _rejection(path: Path, media_type: str, detail: str, *, opened: bool) -> Rejected:
+    """Map a decoder failure to a reason code; the message names the problem in plain words."""
+    said = _plain(detail, path)
+    what = _FORMAT_NAMES.get(media_type, "image")
+    if not opened and not _content_is(path, media_type):
+        return Rejected("unsupported_type", f"The file's content is not {what} data{_because(said)}.")
+    ends_early = _ends_early(path, media_type)
+    if ends_early or (ends_early is None and _TRUNCATION_RE.search(detail)):
+        return Rejected(
+            "truncated",
+            f"The {what} file ends before its image data does (it was probably cut off while uploading or "
+            f"copying){_because(said)}.",
+        )
+    if not opened and _NOT_KNOWN_RE.search(detail):
+        return Rejected(
+            "unsupported_type", f"The file looks like {what} but no decoder recognises it{_because(said)}."
+        )
+    return Rejected("undecodable", f"The {what} image data is damaged and cannot be decoded{_because(said)}.")
+
+
+_FORMAT_NAMES = {
+    "image/jpeg": "JPEG",
+    "image/png": "PNG",
+    "image/gif": "GIF",
+    "image/webp": "WebP",
+    "image/tiff": "TIFF",
+    "image/heic": "HEIC",
+    "image/heif": "HEIF",
+    "image/avif": "AVIF",
+}
+
+
+def _because(said: str) -> str:
+    return f" (the decoder said: {said})" if said else ""
+
+
+def _plain(detail: str, path: Path) -> str:
+    """The decoder's own words, without libvips' call-stack lines, loader prefixes or our temp path."""
+    seen: list[str] = []
+    for raw in detail.replace(str(path), "the file").splitlines():
+        line = _PREFIX_RE.sub("", raw.strip()).strip().rstrip(".")
+        if not line or _STACK_RE.match(line) or line in seen:
+            continue
+        seen.append(line)
+    text = "; ".join(seen[:4])
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _content_is(path: Path, media_type: str) -> bool:
+    """Whether the file starts like the format it was sniffed as (callers may pass any type)."""
+    try:
+        with path.open("rb") as f:
+            sniffed = sniff(f.read(HEAD_BYTES))
+    except OSError:
+        return False
+    if sniffed is None:
+        return False
+    return sniffed.media_type == media_type or {sniffed.media_type, media_type} <= _HEIF_TYPES
+
+
+def _ends_early(path: Path, media_type: str) -> bool | None:
+    """Whether the file's own structure says its data continues past the end of the file.
+
+    True: cut short. False: the file ends where its format says it ends (a decoder that "ran out of data" then
+    read garbage lengths: the data is damaged, not cut off). None: the format cannot tell (TIFF with a valid
+    first IFD offset), so the decoder's message decides.
+    """
+    try:
+        with path.open("rb") as f:
+            size = f.seek(0, 2)
+            f.seek(0)
+            head = f.read(64)
+            f.seek(max(0, size - 64))
+            tail = f.read(64)
+            if media_type == "image/jpeg":  # EOI marker last (NUL padding and line ends after it are common)
+                return not tail.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9")
+            if media_type == "image/png":
+                return b"IEND" not in tail
+            if media_type == "image/gif":  # the trailer byte
+                return not tail.rstrip(b"\x00").endswith(b"\x3b")
+            if media_type == "image/webp":
+                return len(head) < 12 or int.from_bytes(head[4:8], "little") + 8 > size
+            if media_type == "image/tiff":
+                return True if _tiff_ends_early(head, size) else None
+            if media_type in _ISOBMFF_TYPES:
+                return _boxes_end_early(f, size)
+    except OSError:
+        return None
+    return None
+
+
+def _tiff_ends_early(head: bytes, size: int) -> bool:
+    if len(head) < 8:
+        return True
+    order: Any = "little" if head[:2] == b"II" else "big"
+    return int.from_bytes(head[4:8], order) >= size
+
+
+def _boxes_end_early(f: Any, size: int) -> bool:
+    """ISO-BMFF: walk the top-level boxes; a box that claims more bytes than the file has means truncation."""
+    pos = 0
+    for _ in range(10_000):
+        if pos >= size:
+            return False
+        f.seek(pos)
+        box = f.read(16)
+        if len(box) < 8:
+            return True
+        length = int.from_bytes(box[:4], "big")
+        if length == 1:
+            if len(box) < 16:
+                return True
+            length = int.from_bytes(box[8:16], "big")
+        elif length == 0:  # extends to the end of the file
+            return False
+        if length < 8:
+            return False  # not a box structure we understand: no opinion
+        pos += length
+        if pos > size:
+            return True
+    return False
+
+
+def _blob(image: pyvips.Image, name: str) -> bytes | None:
+    if image.get_typeof(name) == 0:
+        return None
+    value = image.get(name)
+    return bytes(value) if value else None
+
+
+def _int_field(image: pyvips.Image, name: str) -> int | None:
+    if image.get_typeof(name) == 0:
+        return None
+    try:
+        return int(image.get(name))
+    except (TypeError, ValueError):
+        return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator
 from http import HTTPStatus
@@ -31,7 +32,7 @@ from shared.events.codec import make_event
 from shared.events.config import Settings
 from shared.events.inbound import upload_key
 from shared.events.log import DynamoEventLog, EventLog
-from shared.events.projections import counters_key, meta_key, session_pk
+from shared.events.projections import counters_key, file_key, meta_key, session_pk
 
 log = logging.getLogger("shoebox.api")
 SOURCE = "shoebox/api"
@@ -89,6 +90,8 @@ class FileStatus(msgspec.Struct, frozen=True):
     message: str | None = None
     duplicate_of: str | None = None
     thumbnail: str | None = None
+    #: GET it from this API (relative URL) once the thumbnail exists
+    thumbnail_url: str | None = None
     captured_at: str | None = None
 
 
@@ -180,11 +183,7 @@ async def session_status(session_id: FromPath[str], state: State) -> SessionStat
     meta = await _owned_meta(state, session_id)
     items = await _log(state).query_views(session_pk(session_id))
     counters = next((i for i in items if i["sk"] == counters_key(session_id).sk), {})
-    files = [
-        msgspec.convert({"key": i["sk"].removeprefix("FILE#"), **i}, FileStatus, strict=False)  # type: ignore[union-attr]
-        for i in items
-        if str(i["sk"]).startswith("FILE#")
-    ]
+    files = [_file_status(session_id, i) for i in items if str(i["sk"]).startswith("FILE#")]
     return SessionStatus(
         session_id=session_id,
         context=str(meta.get("context", "")),
@@ -192,6 +191,31 @@ async def session_status(session_id: FromPath[str], state: State) -> SessionStat
         counters=msgspec.convert(counters, Counters, strict=False),
         files=files,
     )
+
+
+def _file_status(session_id: str, item: dict[str, Any]) -> FileStatus:
+    key = str(item["sk"]).removeprefix("FILE#")
+    url = (
+        f"/v1/sessions/{session_id}/files/{urllib.parse.quote(str(item.get('name', '')))}/thumbnail"
+        if item.get("thumbnail")
+        else None
+    )
+    return msgspec.convert({**item, "key": key, "thumbnail_url": url}, FileStatus, strict=False)
+
+
+@get("/v1/sessions/{session_id:str}/files/{name:str}/thumbnail", media_type="image/jpeg")
+async def file_thumbnail(session_id: FromPath[str], name: FromPath[str], state: State) -> Response[bytes]:
+    """The file's 400 px thumbnail (JPEG), once media_process has made it."""
+    await _owned_meta(state, session_id)
+    item = await _log(state).get_view(file_key(session_id, upload_key(session_id, name)))
+    thumbnail = item.get("thumbnail") if item else None
+    if not isinstance(thumbnail, str):
+        raise NotFoundException(detail=f"no thumbnail for {name!r} (yet)")
+    clients: Clients = state.clients
+    r = await clients.s3.get_object(Bucket=state.settings.names.media_bucket, Key=thumbnail)
+    async with r["Body"] as body:
+        data = await body.read()
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
 
 @get("/v1/sessions/{session_id:str}/events")
@@ -273,7 +297,14 @@ def create_app(settings: Settings, *, clients: Clients | None = None) -> Litesta
             yield
 
     return Litestar(
-        route_handlers=[health, create_session, create_upload, session_status, session_events],
+        route_handlers=[
+            health,
+            create_session,
+            create_upload,
+            session_status,
+            file_thumbnail,
+            session_events,
+        ],
         lifespan=[lifespan],
         middleware=[tracing_middleware],
         exception_handlers={HTTPException: _problem, Exception: _internal_error},

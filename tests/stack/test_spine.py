@@ -113,3 +113,16 @@ def test_an_event_appended_by_the_api_continues_the_callers_trace(embedded_stack
     sid = r.json()["session_id"]
     [created] = httpx.get(f"{embedded_stack.api_url}/v1/sessions/{sid}/events").json()["events"]
     assert created["traceparent"].split("-")[1] == trace_id
+
+
+def test_a_processed_photo_has_a_thumbnail_served_by_the_api(embedded_stack: RunningStack) -> None:
+    api = embedded_stack.api_url
+    sid = new_session(api)
+    key = upload(api, sid, "IMG 1 (copy).jpg", (TESTDATA / "photos" / "gps" / "DSCN0027.jpg").read_bytes())
+    status = eventually(lambda: file_status(api, sid, key), what="the file to be decided")
+    assert status["status"] == "processed" and status["thumbnail_url"]
+    r = httpx.get(f"{api}{status['thumbnail_url']}")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    assert r.content[:3] == b"\xff\xd8\xff"
+    missing = httpx.get(f"{api}/v1/sessions/{sid}/files/nope.jpg/thumbnail")
+    assert missing.status_code == 404

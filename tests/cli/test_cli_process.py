@@ -117,8 +117,7 @@ def test_process_uploads_a_folder_and_reports_every_file_once(
     ]
     status = {p: f["status"] for p, f in files.items()}
     assert status == {
-        # the service only sniffs the first bytes for now: a corrupt file that starts like a JPEG passes
-        "broken/corrupted.jpg": "processed",
+        "broken/corrupted.jpg": "rejected",  # starts like a JPEG; its image data is corrupt
         "clip.mp4": "processed",
         "day1/DSCN0010.jpg": "processed",
         "day1/DSCN0012.jpg": "processed",
@@ -138,7 +137,11 @@ def test_process_uploads_a_folder_and_reports_every_file_once(
     assert "not a photo or video type" in files["readme.txt"]["reason"]["message"]
     assert files["readme.txt"]["key"] is None
     assert files["clip.mp4"]["kind"] == "video" and files["day1/DSCN0010.jpg"]["kind"] == "photo"
-    assert document["counts"] == {"files": 8, "processed": 5, "rejected": 2, "duplicate": 1, "missing": 0}
+    assert files["broken/corrupted.jpg"]["reason"]["code"] == "undecodable"
+    assert document["counts"] == {"files": 8, "processed": 4, "rejected": 3, "duplicate": 1, "missing": 0}
+    for path in ("clip.mp4", "day1/DSCN0010.jpg"):  # thumbnails fetched through the API, beside the report
+        thumb = files[path]["thumbnail"]
+        assert thumb and (out / thumb).read_bytes()[:3] == b"\xff\xd8\xff", path
     assert document["session"]["context"] == "Test <trip>"
     # the two files called DSCN0012.jpg were uploaded under two names
     assert files["day1/DSCN0012.jpg"]["key"] != files["day2/DSCN0012.jpg"]["key"]
@@ -206,7 +209,7 @@ def test_an_interrupted_job_resumes_the_same_session_and_uploads_nothing_twice(
         "notes.jpg",
     ]
     assert set(uploads.values()) == {1}
-    assert outcome.report.counts == report.Counts(files=8, processed=5, rejected=2, duplicate=1, missing=0)
+    assert outcome.report.counts == report.Counts(files=8, processed=4, rejected=3, duplicate=1, missing=0)
     assert final_events_per_key(api, first.session_id) == Counter(
         f.key for f in outcome.report.files if f.key
     )

@@ -69,7 +69,7 @@ class MediaMetadata(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PhotoSignals(msgspec.Struct, frozen=True, kw_only=True):
-    sharpness: float  # variance of the Laplacian at ~1000 px
+    sharpness: float  # var(Laplacian of luma) / (var(luma) + 25) at ~1000 px: contrast-normalised
     exposure_mean: float  # 0..1 mean luma
     shadows_clipped: float  # fraction of pixels at the black end
     highlights_clipped: float  # fraction of pixels at the white end

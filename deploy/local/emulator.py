@@ -98,6 +98,19 @@ class Emulator:
         self._server: object | None = None
 
     def start(self) -> Emulator:
+        """Spawn and wait until ready (blocking). From async code: ``spawn()`` on the event loop's thread,
+        then ``ready()`` in a worker thread (see ``spawn``)."""
+        self.spawn()
+        self.ready()
+        return self
+
+    def spawn(self) -> None:
+        """Start the server without waiting for it.
+
+        Call this on a thread that lives as long as the emulator should: the child is sent SIGTERM when
+        the thread that forked it exits (Linux's parent-death signal is per thread), which is what makes
+        it die with a killed parent, and what would kill it early if a pooled worker thread spawned it.
+        """
         if port_in_use(self.port):
             raise EmulatorError(f"port {self.port} is already in use")
         if self.in_process:
@@ -112,19 +125,21 @@ class Emulator:
             server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
             server.start()
             self._server = server
-        else:
-            out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "deploy.local.moto_server", "-H", "127.0.0.1", "-p", str(self.port)],
-                env={**os.environ, "MOTO_PORT": str(self.port)},
-                stdout=out,
-                stderr=out,
-                stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,
-            )
+            return
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "deploy.local.moto_server", "-H", "127.0.0.1", "-p", str(self.port)],
+            env={**os.environ, "MOTO_PORT": str(self.port)},
+            stdout=out,
+            stderr=out,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+        )
+
+    def ready(self) -> None:
+        """Wait until the server answers, then switch on what the stack needs (blocking)."""
         wait_ready(self.endpoint, proc=self._proc, log_path=self.log_path)
         configure(self.endpoint)
-        return self
 
     @property
     def pid(self) -> int | None:

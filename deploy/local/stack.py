@@ -182,8 +182,9 @@ async def running_stack(
             in_process=config.emulator_in_process,
             log_path=str(state_dir / "emulator.log"),
         )
-        await anyio.to_thread.run_sync(emulator.start)
+        emulator.spawn()  # on this (long-lived) thread: see Emulator.spawn
         try:
+            await anyio.to_thread.run_sync(emulator.ready)
             async with Clients(config.settings) as clients:
                 full = Topology(
                     consumers=topology.consumers + tuple(s.consumer for s in extra_services),

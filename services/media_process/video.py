@@ -563,13 +563,30 @@ class _Frame(msgspec.Struct, frozen=True):
     high: float  # YHIGH, 90th percentile
 
 
+#: wall seconds of preview encoding allowed per second of video: 1080p measured at ~0.3x real time on
+#: 2 cores (docs/benchmarks.md); 1.0x leaves room for 4K/HEVC and a loaded machine
+PREVIEW_REAL_TIME_FACTOR = 1.0
+
+
+#: the preview must finish inside media_process's handler timeout (900 s, Lambda's limit) with room for
+#: the download, probe, thumbnail and upload
+PREVIEW_MAX_S = 780.0
+
+
+def preview_deadline_s(probed: Probed, limits: Limits) -> float:
+    """The preview's time limit grows with the clip, so a long clip still gets one (up to PREVIEW_MAX_S:
+    beyond that the file is processed without a preview)."""
+    wanted = max(limits.ffmpeg_timeout_s, (probed.duration_s or 0.0) * PREVIEW_REAL_TIME_FACTOR)
+    return min(wanted, PREVIEW_MAX_S)
+
+
 def make_preview(
     path: Path, probed: Probed, limits: Limits, workdir: Path
 ) -> tuple[Path | None, list[_Frame]]:
     """The preview MP4 (None if ffmpeg failed) and the luma samples taken from the same decode."""
     out = workdir / PREVIEW_NAME
     out.unlink(missing_ok=True)
-    run = tools.run_ffmpeg(_preview_node(path, probed, limits, out), limits.ffmpeg_timeout_s)
+    run = tools.run_ffmpeg(_preview_node(path, probed, limits, out), preview_deadline_s(probed, limits))
     if run.ok and out.is_file() and out.stat().st_size > 0:
         log.debug("preview made in %.2f s", run.elapsed_s)
         return out, parse_signalstats(run.stdout.decode(errors="replace"))

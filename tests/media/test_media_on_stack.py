@@ -274,9 +274,15 @@ def _batch(api: str, photos: list[bytes], label: str) -> tuple[float, int, int]:
     elapsed = time.monotonic() - started
     stop.set()
     sampler.join()
-    counters = httpx.get(f"{api}/v1/sessions/{sid}").json()["counters"]
-    assert counters["processed"] == len(photos)
-    assert counters["rejected"] == counters["duplicate"] == 0
+    status = httpx.get(f"{api}/v1/sessions/{sid}").json()
+    counters = status["counters"]
+    odd = [
+        (f["name"], f["status"], f.get("code"), f.get("message"))
+        for f in status["files"]
+        if f["status"] != "processed"
+    ]
+    assert counters["processed"] == len(photos), (counters, odd[:5])
+    assert counters["rejected"] == counters["duplicate"] == 0, (counters, odd[:5])
     kinds = [e["type"] for e in _events(api, sid)]
     assert kinds.count("shoebox.media.file.processed.v1") == len(photos)
     return elapsed, before, max(samples)

@@ -41,6 +41,10 @@ class ObjectStore(abc.ABC):
     async def put(self, key: str, data: bytes, content_type: str) -> None: ...
 
     @abc.abstractmethod
+    def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+        """Every object under ``prefix``, all pages."""
+
+    @abc.abstractmethod
     async def put_file(self, key: str, path: Path, content_type: str) -> None:
         """Upload a local file without holding it in memory."""
 
@@ -92,6 +96,12 @@ class S3ObjectStore(ObjectStore):
     async def put(self, key: str, data: bytes, content_type: str) -> None:
         await self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
 
+    async def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+        paginator = self.s3.get_paginator("list_objects_v2")
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for o in page.get("Contents", []):
+                yield ObjectInfo(key=o["Key"], size=o["Size"], etag=o["ETag"].strip('"'))
+
     async def put_file(self, key: str, path: Path, content_type: str) -> None:
         with path.open("rb") as f:  # botocore streams a file object in chunks
             await self.s3.put_object(Bucket=self.bucket, Key=key, Body=f, ContentType=content_type)
@@ -132,6 +142,10 @@ class InMemoryObjectStore(ObjectStore):
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
         self.objects[key] = (data, content_type)
+
+    async def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+        for key in sorted(k for k in self.objects if k.startswith(prefix)):
+            yield await self.head(key)
 
     async def put_file(self, key: str, path: Path, content_type: str) -> None:
         self.objects[key] = (await anyio.Path(path).read_bytes(), content_type)

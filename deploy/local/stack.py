@@ -70,15 +70,19 @@ class StackConfig(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def service_builder(service: str) -> Callable[[Clients], Service] | None:
-    """``services.<name>.app.build`` when the service has one yet."""
-    try:
-        module = importlib.import_module(f"services.{service}.app")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"services.{service}.app":
-            return None
-        raise
-    build: Callable[[Clients], Service] = module.build
-    return build
+    """The service's consumer wiring, ``build(clients)``: in ``services.<name>.consumer`` when the service
+    also has another face (the api's HTTP app), else ``services.<name>.app``; None when not built yet."""
+    for module_name in (f"services.{service}.consumer", f"services.{service}.app"):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue
+            raise
+        build = getattr(module, "build", None)
+        if callable(build):
+            return build  # type: ignore[no-any-return]
+    return None
 
 
 @contextlib.contextmanager

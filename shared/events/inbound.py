@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import urllib.parse
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import msgspec
 
@@ -59,6 +59,15 @@ class ObjectCreated(msgspec.Struct, frozen=True, kw_only=True):
     def idempotency_key(self) -> str:
         return f"s3:{self.bucket}/{self.key}@{self.detail.object.tag}"
 
+    @property
+    def session_id(self) -> str | None:
+        where = session_of(self.key)
+        return where[0] if where else None
+
+    @property
+    def type_name(self) -> str:
+        return "aws.s3.object.created"
+
     @classmethod
     def handler_name(cls) -> str:
         return "handle_object_created"
@@ -73,6 +82,52 @@ class ObjectCreated(msgspec.Struct, frozen=True, kw_only=True):
                 "object": {"key": [{"prefix": UPLOADS + "/"}]},
             },
         }
+
+
+class SagaCommandDetail(msgspec.Struct, frozen=True, kw_only=True):
+    command: Literal["request_triage", "triage_timed_out"]
+    session_id: str
+    job_id: str
+    attempt: int
+    timed_out: bool = False
+
+
+class SagaCommand(msgspec.Struct, frozen=True, kw_only=True):
+    """A step of a saga (Step Functions) asking the api service to record what the saga decided.
+
+    The saga sends it straight to the api's queue (``sqs:sendMessage``), shaped like an EventBridge
+    event; the api's handler turns it into events in the session's log (``shoebox.triage.requested``),
+    so every request a saga makes is in the log and goes out through the relay like any other event.
+    """
+
+    source_name: ClassVar[str] = "shoebox.saga"
+    detail_type: ClassVar[str] = "Saga Command"
+
+    id: str  # the execution name and the step: one command per step, whatever the retries
+    detail: SagaCommandDetail
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"saga:{self.id}"
+
+    @property
+    def session_id(self) -> str | None:
+        return self.detail.session_id
+
+    @property
+    def type_name(self) -> str:
+        return f"saga.{self.detail.command}"
+
+    @classmethod
+    def handler_name(cls) -> str:
+        return "handle_saga_command"
+
+
+#: Messages from outside the log, by (source, detail-type).
+INBOUND: dict[tuple[str, str], type[ObjectCreated] | type[SagaCommand]] = {
+    (ObjectCreated.source_name, ObjectCreated.detail_type): ObjectCreated,
+    (SagaCommand.source_name, SagaCommand.detail_type): SagaCommand,
+}
 
 
 #: Top-level prefixes of the media bucket. Only ``uploads/`` triggers processing.

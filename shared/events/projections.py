@@ -220,6 +220,7 @@ def _triage_completed(e: c.TriageCompleted) -> list[ViewUpdate]:
                 "discard": d.discard,
                 "results_key": d.results_key,
                 "provider": d.provider,
+                "result_attempt": d.attempt,  # the saga of this attempt waits for exactly this
             },
         )
     ]
@@ -231,7 +232,8 @@ def _job_failed(e: c.TriageFailed | c.SelectionFailed) -> list[ViewUpdate]:
     d = e.data
     return [
         ViewUpdate(
-            key=job_key(e.sessionid, d.job_id), set={"status": "error", "code": d.code, "message": d.message}
+            key=job_key(e.sessionid, d.job_id),
+            set={"status": "error", "code": d.code, "message": d.message, "result_attempt": d.attempt},
         )
     ]
 

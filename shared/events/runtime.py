@@ -23,7 +23,7 @@ from shared.events import catalogue as c
 from shared.events import telemetry
 from shared.events.codec import CATALOGUE, Catalogue, EventDecodeError, derived_event_id, make_event
 from shared.events.envelope import Event, Payload
-from shared.events.inbound import ObjectCreated, session_of
+from shared.events.inbound import INBOUND, ObjectCreated, SagaCommand
 from shared.events.log import AlreadyProcessed, ClaimTaken, DuplicateEvent, EventLog, Tracking
 from shared.events.topology import MAX_RECEIVE_COUNT, Consumer, Handled
 
@@ -94,7 +94,7 @@ class _BusMessage(msgspec.Struct, frozen=True):
 
 
 class Decoded(msgspec.Struct, frozen=True):
-    event: Event[Any] | ObjectCreated | None  # None: the message could not be read
+    event: Event[Any] | ObjectCreated | SagaCommand | None  # None: the message could not be read
     tracking_key: str
     session_id: str | None
     event_id: str | None
@@ -121,18 +121,18 @@ class Processor:
             msg = msgspec.json.decode(body, type=_BusMessage)
         except msgspec.DecodeError as exc:
             raise PoisonMessage(f"not an EventBridge message: {exc}") from exc
-        if msg.source == ObjectCreated.source_name and msg.detail_type == ObjectCreated.detail_type:
+        inbound = INBOUND.get((msg.source, msg.detail_type))
+        if inbound is not None:
             try:
-                obj = msgspec.json.decode(body, type=ObjectCreated)
+                obj = msgspec.json.decode(body, type=inbound)
             except msgspec.DecodeError as exc:
-                raise PoisonMessage(f"malformed S3 event: {exc}") from exc
-            where = session_of(obj.key)
+                raise PoisonMessage(f"malformed {msg.detail_type!r} message: {exc}") from exc
             return Decoded(
                 event=obj,
                 tracking_key=obj.idempotency_key,
-                session_id=where[0] if where else None,
+                session_id=obj.session_id,
                 event_id=None,
-                event_type="aws.s3.object.created",
+                event_type=obj.type_name,
                 correlation_id=obj.idempotency_key,
                 traceparent=None,
             )

@@ -14,7 +14,7 @@ import msgspec
 
 from shared.events.config import Names
 from shared.events.envelope import Event
-from shared.events.inbound import ObjectCreated
+from shared.events.inbound import ObjectCreated, SagaCommand
 
 #: An SQS message is moved to the DLQ after this many receives.
 MAX_RECEIVE_COUNT = 5
@@ -22,7 +22,7 @@ MAX_RECEIVE_COUNT = 5
 #: Lambda event sources, and room for the worker's own retries of AWS calls).
 VISIBILITY_FACTOR = 6
 
-Handled = type[Event[Any]] | type[ObjectCreated]
+Handled = type[Event[Any]] | type[ObjectCreated] | type[SagaCommand]
 
 
 #: S3 sends its own events to the account's default bus, never to a custom one.

@@ -1,0 +1,22 @@
+"""Wiring: the api's consumer (saga commands) with its real dependencies. The HTTP app is ``app.py``."""
+
+from __future__ import annotations
+
+import functools
+
+from services.api import handlers
+from services.api.topology import CONSUMER
+from shared.events.aws import Clients
+from shared.events.inbound import SagaCommand
+from shared.events.log import DynamoEventLog
+from shared.events.runtime import Service
+from shared.storage import S3ObjectStore
+
+
+def build(clients: Clients) -> Service:
+    names = clients.settings.names
+    deps = handlers.Deps(
+        log=DynamoEventLog(clients.dynamodb, events_table=names.events_table, views_table=names.views_table),
+        store=S3ObjectStore(clients.s3, names.media_bucket),
+    )
+    return Service(CONSUMER, {SagaCommand: functools.partial(handlers.handle_saga_command, deps=deps)})

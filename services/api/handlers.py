@@ -1,0 +1,73 @@
+"""The api's handlers for its sagas' commands: what a saga decided becomes events in the session's log.
+
+The saga (``deploy/sagas/triage.asl.json``) only reads read models and sends commands; recording
+``shoebox.triage.requested`` here keeps every request in the log and sends it out through the relay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import msgspec
+
+from shared.events import catalogue as c
+from shared.events.inbound import UPLOADS, SagaCommand
+from shared.events.log import EventLog
+from shared.events.projections import counters_key, session_pk
+from shared.events.runtime import Output
+from shared.storage import ObjectStore
+
+#: at most this many gap names ride in the event (it must stay small); gaps_count has them all
+MAX_GAPS = 100
+
+
+class Deps(msgspec.Struct, frozen=True):
+    log: EventLog
+    store: ObjectStore
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) else 0
+
+
+async def _gaps(cmd: SagaCommand, deps: Deps, counters: Mapping[str, object]) -> list[str]:
+    """Files the triage will not see: uploads that failed on the client (named at finalize), and objects
+    that arrived but were never decided."""
+    sid = cmd.detail.session_id
+    failed = counters.get("upload_failed")
+    gaps = [str(n) for n in failed] if isinstance(failed, list) else []
+    decided = {
+        str(i["sk"]).removeprefix("FILE#") for i in await deps.log.query_views(session_pk(sid), "FILE#")
+    }
+    async for obj in deps.store.list(f"{UPLOADS}/{sid}/"):
+        if obj.key not in decided:
+            gaps.append(obj.key.rsplit("/", 1)[-1])
+    return gaps
+
+
+async def handle_saga_command(cmd: SagaCommand, deps: Deps) -> Sequence[Output]:
+    d = cmd.detail
+    if d.command == "triage_timed_out":
+        return [
+            c.TriageFailedData(
+                job_id=d.job_id,
+                attempt=d.attempt,
+                code="timed_out",
+                message="No verdicts arrived before the triage deadline; retry the triage to run it again.",
+            )
+        ]
+    counters = await deps.log.get_view(counters_key(d.session_id)) or {}
+    gaps = await _gaps(cmd, deps, counters)
+    return [
+        c.TriageRequestedData(
+            job_id=d.job_id,
+            attempt=d.attempt,
+            expected=_int(counters.get("expected")),
+            processed=_int(counters.get("processed")),
+            rejected=_int(counters.get("rejected")),
+            duplicate=_int(counters.get("duplicate")),
+            gaps=gaps[:MAX_GAPS],
+            gaps_count=len(gaps),
+            timed_out=d.timed_out,
+        )
+    ]

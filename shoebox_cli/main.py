@@ -5,6 +5,11 @@
     shoebox demo                     ``process`` on sample media
     shoebox status SESSION           a session's counters and files
     shoebox events SESSION           a session's event log
+    shoebox dev-token                a bearer token for the local stack (for curl and other clients)
+
+Tokens: ``--token`` when given; against an API on this machine (``--api http://127.0.0.1:…``) without one,
+the commands mint a token from the local stack's key in ``--state-dir`` (``.shoebox``, where ``shoebox up``
+keeps it); ``process`` and ``demo`` without ``--api`` start their own stack and use its issuer.
 
 Exit codes: 0 the command ran (rejected files are results), 1 it could not run (one line on stderr says
 why), 2 bad usage, 130 interrupted.
@@ -72,7 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
             help="use the Shoebox API at this URL (e.g. a `shoebox up`) instead of starting "
             "an embedded stack for the job; running again resumes the same session",
         )
-        p.add_argument("--token", help="bearer token for --api")
+        p.add_argument(
+            "--token",
+            help="bearer token for --api (default for a local --api: one minted from --state-dir's stack)",
+        )
+        p.add_argument(
+            "--state-dir",
+            type=Path,
+            default=Path(".shoebox"),
+            help="the local stack's state folder; its key signs tokens for a local --api (default .shoebox)",
+        )
         p.add_argument("--concurrency", type=_positive_int, default=4, help="uploads in flight (default 4)")
         p.add_argument(
             "--timeout",
@@ -105,8 +119,21 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--api", help="the Shoebox API (default: the running `shoebox up`, else http://127.0.0.1:8000)"
         )
-        p.add_argument("--token", help="bearer token")
+        p.add_argument("--token", help="bearer token (default for a local API: minted from --state-dir)")
+        p.add_argument(
+            "--state-dir", type=Path, default=Path(".shoebox"), help="the local stack's state folder"
+        )
         p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    dev = sub.add_parser(
+        "dev-token",
+        help="print a bearer token for the local stack (signed with the key in its state folder)",
+    )
+    dev.add_argument("--sub", default=None, help="the user the token is for (default: local)")
+    dev.add_argument("--ttl", type=_positive_int, default=3600, help="seconds it is valid (default 3600)")
+    dev.add_argument(
+        "--state-dir", type=Path, default=Path(".shoebox"), help="the stack's state folder (default .shoebox)"
+    )
     return parser
 
 
@@ -118,6 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": cmd_demo,
         "status": cmd_status,
         "events": cmd_events,
+        "dev-token": cmd_dev_token,
     }[args.command]
     try:
         return command(args)
@@ -140,6 +168,11 @@ def _known(exc: BaseException) -> BaseException | None:
         return next((k for k in found if isinstance(k, KeyboardInterrupt)), found[0] if found else None)
     api_error = _loaded("shoebox_cli.client", "ApiError")
     if api_error and isinstance(exc, api_error):
+        if getattr(exc, "status", None) == 401:
+            return CommandError(
+                f"{exc}; pass --token (for a local stack, `shoebox dev-token` prints one, or run this from "
+                "the folder where `shoebox up` runs)"
+            )
         return CommandError(str(exc))
     explained = (
         _loaded("shoebox_cli.process", "ProcessError")
@@ -189,6 +222,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                     f"  AWS emulator  {stack.emulator.endpoint}  (resource prefix {config.prefix!r})\n"
                     f"  workers       {workers}\n"
                     f"Use it: shoebox process DIR --api {stack.api_url}\n"
+                    f"A bearer token for curl or clients: shoebox dev-token --state-dir {args.state_dir}\n"
                     "Press Ctrl-C to stop.",
                     flush=True,
                 )
@@ -202,6 +236,16 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- process and demo
+def _job_token(args: argparse.Namespace) -> str | None:
+    """``--token``, or for a local ``--api`` one minted from the local stack's key (None without --api:
+    the job's own stack makes one)."""
+    if args.api is None:
+        return None
+    from shoebox_cli.tokens import for_api
+
+    return for_api(args.api, args.token, args.state_dir)
+
+
 def cmd_process(args: argparse.Namespace) -> int:
     from shoebox_cli.process import ProcessOptions
 
@@ -211,7 +255,7 @@ def cmd_process(args: argparse.Namespace) -> int:
             out=args.out,
             context=args.context,
             api=args.api,
-            token=args.token,
+            token=_job_token(args),
             concurrency=args.concurrency,
             timeout_s=args.timeout,
         ),
@@ -237,7 +281,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             out=out,
             context="Sample trip",
             api=args.api,
-            token=args.token,
+            token=_job_token(args),
             concurrency=args.concurrency,
             timeout_s=args.timeout,
         ),
@@ -295,19 +339,36 @@ def _print_outcome(outcome: Outcome, job: Job) -> None:
 # --------------------------------------------------------------------------- status and events
 def cmd_status(args: argparse.Namespace) -> int:
     from shoebox_cli.sessions import default_api, show_status
+    from shoebox_cli.tokens import for_api
 
-    api = args.api or default_api()
+    api = args.api or default_api(args.state_dir)
+    token = for_api(api, args.token, args.state_dir)
     with _hint_unreachable(api):
-        anyio.run(lambda: show_status(api, args.session, token=args.token, as_json=args.json))
+        anyio.run(lambda: show_status(api, args.session, token=token, as_json=args.json))
     return EXIT_OK
 
 
 def cmd_events(args: argparse.Namespace) -> int:
     from shoebox_cli.sessions import default_api, show_events
+    from shoebox_cli.tokens import for_api
 
-    api = args.api or default_api()
+    api = args.api or default_api(args.state_dir)
+    token = for_api(api, args.token, args.state_dir)
     with _hint_unreachable(api):
-        anyio.run(lambda: show_events(api, args.session, token=args.token, as_json=args.json))
+        anyio.run(lambda: show_events(api, args.session, token=token, as_json=args.json))
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- dev-token
+def cmd_dev_token(args: argparse.Namespace) -> int:
+    """Print a token signed by the local stack's issuer (the key ``shoebox up`` keeps in its state folder)."""
+    from shoebox_cli.tokens import LOCAL_USER, NoToken, mint
+
+    try:
+        token = mint(args.state_dir, sub=args.sub or LOCAL_USER, ttl_s=args.ttl)
+    except NoToken as exc:
+        raise CommandError(str(exc)) from None
+    print(token)
     return EXIT_OK
 
 

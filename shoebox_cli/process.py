@@ -38,6 +38,7 @@ from shoebox_cli.client import (
 from shoebox_cli.inputs import InputFile
 from shoebox_cli.report import Camera, FileEntry, Gps, Metadata, Reason, Report
 from shoebox_cli.state import JobState, Uploaded
+from shoebox_cli.tokens import JOB_TOKEN_TTL_S, LOCAL_USER
 from shoebox_cli.ui import Ui
 
 log = logging.getLogger("shoebox.cli")
@@ -147,15 +148,15 @@ class Job:
                 f"{'' if len(files) == 1 else 's'})"
             )
         if self.options.api is not None:
-            return await self._run(self.options.api, files)
+            return await self._run(self.options.api, self.options.token, files)
         self.ui.note("Starting the embedded Shoebox stack for this job…")
-        async with embedded_stack(self.options.out / LOG_FILE) as api_url:
+        async with embedded_stack(self.options.out / LOG_FILE) as (api_url, token):
             self.api_url = api_url
-            return await self._run(api_url, files)
+            return await self._run(api_url, token, files)
 
-    async def _run(self, api: str, files: list[InputFile]) -> Outcome:
+    async def _run(self, api: str, token: str | None, files: list[InputFile]) -> Outcome:
         started = time.monotonic()
-        async with ApiClient(api, token=self.options.token) as client:
+        async with ApiClient(api, token=token) as client:
             try:
                 await client.health()
             except ApiUnreachable as exc:
@@ -569,9 +570,9 @@ def _mb(n: int) -> str:
 
 
 @contextlib.asynccontextmanager
-async def embedded_stack(log_path: Path) -> AsyncIterator[str]:
-    """The whole stack on free ports with its state in a temporary folder, for one job; yields the API URL.
-    Its logs go to ``log_path``, not over the progress bars."""
+async def embedded_stack(log_path: Path) -> AsyncIterator[tuple[str, str]]:
+    """The whole stack on free ports with its state in a temporary folder, for one job; yields the API URL
+    and a bearer token from the stack's issuer. Its logs go to ``log_path``, not over the progress bars."""
     settings = Settings.from_env()
     telemetry.setup(
         "stack",
@@ -596,7 +597,7 @@ async def embedded_stack(log_path: Path) -> AsyncIterator[str]:
             )
             async with running_stack(config) as stack:
                 _log_only_to(handler)  # the API's framework installs its own handlers when it starts
-                yield stack.api_url
+                yield stack.api_url, stack.issuer.issue(LOCAL_USER, JOB_TOKEN_TTL_S)
     finally:
         handler.close()
 

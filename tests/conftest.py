@@ -80,6 +80,15 @@ class RunningStack:
         self.observer = observer
         self.settings = stack.settings
         self.api_url = stack.api_url
+        self.issuer = stack.issuer
+
+    def token(self, sub: str = "alice", ttl_s: float = 3600) -> str:
+        """A bearer token the stack's API accepts, for the user ``sub``."""
+        return self.issuer.issue(sub, ttl_s)
+
+    def auth(self, sub: str = "alice") -> dict[str, str]:
+        """The ``Authorization`` header of the user ``sub`` (every test user owns only their sessions)."""
+        return {"Authorization": f"Bearer {self.token(sub)}"}
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ import msgspec
 from deploy.local.emulator import Emulator, port_in_use
 from deploy.local.provision import Provisioned, provision
 from deploy.topology import TOPOLOGY
+from services.api.auth import LocalIssuer
 from shared.events.aws import Clients
 from shared.events.config import Settings
 from shared.events.log import DynamoEventLog
@@ -126,8 +127,11 @@ class Stack:
         clients: Clients,
         resources: Provisioned,
         topology: Topology,
+        issuer: LocalIssuer,
     ) -> None:
         self.config = config
+        #: signs the bearer tokens the API accepts (``stack.issuer.issue("alice")``)
+        self.issuer = issuer
         self.settings = config.settings
         self.emulator = emulator
         self.clients = clients
@@ -174,6 +178,8 @@ async def running_stack(
     """Start everything; on exit stop the workers gracefully, then the API, relay and emulator."""
     state_dir = Path(config.state_dir)
     with stack_lock(state_dir):
+        # the API's token issuer: its key is made on the first start here and kept (auth/issuer.pem, 0600)
+        issuer = await anyio.to_thread.run_sync(LocalIssuer.load_or_create, state_dir)
         await anyio.Path(config.settings.tmp_dir or state_dir / "tmp").mkdir(parents=True, exist_ok=True)
         for port, what in ((config.emulator_port, "the AWS emulator"), (config.api_port, "the API")):
             if port_in_use(port) and (port == config.emulator_port or config.run_api):
@@ -195,7 +201,7 @@ async def running_stack(
                     state_machines=topology.state_machines,
                 )
                 resources = await provision(clients, full)
-                stack = Stack(config, emulator, clients, resources, full)
+                stack = Stack(config, emulator, clients, resources, full, issuer)
                 async with anyio.create_task_group() as tg:
                     if config.run_relay:
                         stack.relay = StreamPoller(
@@ -245,7 +251,7 @@ async def _start_api(stack: Stack, tg: anyio.abc.TaskGroup) -> Any:
 
     from services.api.app import create_app
 
-    app = create_app(stack.settings, clients=stack.clients)
+    app = create_app(stack.settings, clients=stack.clients, issuer=stack.issuer)
     server = uvicorn.Server(
         uvicorn.Config(
             app,

@@ -2,6 +2,11 @@
 
 Litestar with msgspec models; OpenAPI 3.1 at ``/schema``; every error is an RFC 9457 problem document.
 Status reads are one Query on the views table (the read models the log maintains in its transactions).
+
+Every route needs a bearer token (``services.api.auth``) except ``/health``, ``/.well-known/jwks.json`` (the
+embedded stack's issuer keys) and the OpenAPI documents: an app-wide guard refuses the others with 401 unless
+the handler is marked ``opt={PUBLIC: True}``, so a new route is protected by default. The caller (the token's
+``sub``) owns the sessions it creates; another caller's session answers 404 on every route, never 403.
 """
 
 from __future__ import annotations
@@ -15,16 +20,28 @@ from collections.abc import AsyncIterator
 from http import HTTPStatus
 from typing import Annotated, Any
 
+import anyio.to_thread
 import msgspec
-from litestar import Litestar, Request, Response, get, post
+from litestar import Litestar, Request, Response, Router, get, post
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
 from litestar.enums import ScopeType
-from litestar.exceptions import HTTPException, NotFoundException
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    ServiceUnavailableException,
+)
+from litestar.handlers import HTTPRouteHandler
+from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
-from litestar.params import FromPath, JSONBody, Parameter
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.params import FromPath, JSONBody, Parameter, SkipValidation
+from litestar.types import ASGIApp, Guard, Receive, Scope, Send
 from opentelemetry.trace import SpanKind
 
+from services.api.auth import JWKS_PATH, Caller, InvalidToken, KeysUnavailable, LocalIssuer, TokenVerifier
 from shared.events import catalogue as c
 from shared.events import telemetry
 from shared.events.aws import Clients
@@ -36,7 +53,11 @@ from shared.events.projections import counters_key, file_key, meta_key, session_
 
 log = logging.getLogger("shoebox.api")
 SOURCE = "shoebox/api"
-LOCAL_OWNER = "local"  # until bearer tokens arrive (issue 5), every caller is the local user
+#: a route handler's ``opt`` key: the route answers without a token
+PUBLIC = "public"
+BEARER = "BearerToken"  # the OpenAPI security scheme
+#: a handler's ``caller: CallerDep``: who the guard let in (a dependency, never a request parameter)
+CallerDep = NamedDependency[SkipValidation[Caller]]
 MAX_CONTEXT = 2000
 MAX_NAME = 255
 MAX_PHOTO_BYTES = 200 * 1024 * 1024
@@ -118,26 +139,77 @@ def _check_session_id(session_id: str) -> None:
         raise NotFoundException(detail=f"no session {session_id!r}")
 
 
-async def _owned_meta(state: State, session_id: str) -> dict[str, Any]:
+async def _owned_meta(state: State, session_id: str, caller: Caller) -> dict[str, Any]:
     _check_session_id(session_id)
     meta = await _log(state).get_view(meta_key(session_id))
-    if meta is None or meta.get("owner") != LOCAL_OWNER:
+    if meta is None or meta.get("owner") != caller.sub:
         raise NotFoundException(
             detail=f"no session {session_id!r}"
         )  # another owner's session: 404, never 403
     return meta
 
 
-@get("/health", sync_to_thread=False)
+# --------------------------------------------------------------------------- auth
+def _unauthorized(exc: InvalidToken) -> NotAuthorizedException:
+    """401 with RFC 6750's challenge: no error code when no credentials were sent, else invalid_token."""
+    challenge = 'Bearer realm="shoebox"'
+    if not exc.missing:
+        challenge += f', error="invalid_token", error_description="{exc.reason}"'
+    return NotAuthorizedException(detail=exc.reason, headers={"WWW-Authenticate": challenge})
+
+
+def _bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    header = connection.headers.get("authorization")
+    if header is None:
+        raise InvalidToken("this route needs a bearer token (Authorization: Bearer <JWT>)", missing=True)
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidToken("the Authorization header must be 'Bearer <JWT>'")
+    return token.strip()
+
+
+def bearer_guard(verifier: TokenVerifier) -> Guard:
+    """The app-wide guard: verifies the bearer token of every non-public route and puts the ``Caller`` in
+    the scope's ``user`` for the ``caller`` dependency."""
+
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+        if handler.opt.get(PUBLIC) or connection.scope.get("method") == "OPTIONS":
+            return  # OPTIONS: the automatic answer (the allowed methods); CORS preflights carry no token
+        try:
+            token = _bearer(connection)
+            if verifier.keys.may_block:  # a JWKS fetch (cached, but sometimes on the network)
+                caller = await anyio.to_thread.run_sync(verifier.verify, token)
+            else:
+                caller = verifier.verify(token)
+        except InvalidToken as exc:
+            raise _unauthorized(exc) from None
+        except KeysUnavailable as exc:
+            log.error("cannot verify tokens: %s", exc)
+            raise ServiceUnavailableException(detail="cannot verify tokens right now; try again") from None
+        connection.scope["user"] = caller
+
+    return guard
+
+
+def provide_caller(request: Request[Any, Any, Any]) -> Caller:
+    """The ``caller`` dependency: who the guard let in."""
+    caller = request.scope.get("user")
+    if not isinstance(caller, Caller):  # a public route asked for a caller: refuse, never guess
+        raise _unauthorized(InvalidToken("this route needs a bearer token", missing=True))
+    return caller
+
+
+# --------------------------------------------------------------------------- routes
+@get("/health", sync_to_thread=False, opt={PUBLIC: True})
 def health() -> dict[str, str]:
     return {"status": "ok", "service": "shoebox-api"}
 
 
 @post("/v1/sessions", status_code=201)
-async def create_session(data: JSONBody[CreateSession], state: State) -> SessionCreated:
+async def create_session(data: JSONBody[CreateSession], state: State, caller: CallerDep) -> SessionCreated:
     session_id = str(uuid.uuid4())
     event = make_event(
-        c.SessionCreatedV2Data(owner=LOCAL_OWNER, trip=c.Trip(context=data.context, timezone=data.timezone)),
+        c.SessionCreatedV2Data(owner=caller.sub, trip=c.Trip(context=data.context, timezone=data.timezone)),
         source=SOURCE,
         session_id=session_id,
     )
@@ -147,9 +219,9 @@ async def create_session(data: JSONBody[CreateSession], state: State) -> Session
 
 @post("/v1/sessions/{session_id:str}/uploads", status_code=201)
 async def create_upload(
-    session_id: FromPath[str], data: JSONBody[UploadRequest], state: State
+    session_id: FromPath[str], data: JSONBody[UploadRequest], state: State, caller: CallerDep
 ) -> UploadTicket:
-    await _owned_meta(state, session_id)
+    await _owned_meta(state, session_id, caller)
     name = data.name.strip()
     if not _NAME.match(name) or ".." in name:
         raise HTTPException(
@@ -179,11 +251,11 @@ async def create_upload(
 
 
 @get("/v1/sessions/{session_id:str}")
-async def session_status(session_id: FromPath[str], state: State) -> SessionStatus:
-    meta = await _owned_meta(state, session_id)
+async def session_status(session_id: FromPath[str], state: State, caller: CallerDep) -> SessionStatus:
+    meta = await _owned_meta(state, session_id, caller)
     items = await _log(state).query_views(session_pk(session_id))
     counters = next((i for i in items if i["sk"] == counters_key(session_id).sk), {})
-    files = [_file_status(session_id, i) for i in items if str(i["sk"]).startswith("FILE#")]
+    files = [_file_status(session_id, i) for i in items if _is_complete_file(i)]
     return SessionStatus(
         session_id=session_id,
         context=str(meta.get("context", "")),
@@ -191,6 +263,13 @@ async def session_status(session_id: FromPath[str], state: State) -> SessionStat
         counters=msgspec.convert(counters, Counters, strict=False),
         files=files,
     )
+
+
+def _is_complete_file(item: dict[str, Any]) -> bool:
+    """A file's read model, written whole. The embedded emulator (moto) applies an update in place where a
+    concurrent Query can see it half-written (keys only); DynamoDB never shows that. Such an item is a file
+    not decided yet: the next poll has it."""
+    return str(item["sk"]).startswith("FILE#") and isinstance(item.get("status"), str) and "name" in item
 
 
 def _file_status(session_id: str, item: dict[str, Any]) -> FileStatus:
@@ -204,9 +283,11 @@ def _file_status(session_id: str, item: dict[str, Any]) -> FileStatus:
 
 
 @get("/v1/sessions/{session_id:str}/files/{name:str}/thumbnail", media_type="image/jpeg")
-async def file_thumbnail(session_id: FromPath[str], name: FromPath[str], state: State) -> Response[bytes]:
+async def file_thumbnail(
+    session_id: FromPath[str], name: FromPath[str], state: State, caller: CallerDep
+) -> Response[bytes]:
     """The file's 400 px thumbnail (JPEG), once media_process has made it."""
-    await _owned_meta(state, session_id)
+    await _owned_meta(state, session_id, caller)
     item = await _log(state).get_view(file_key(session_id, upload_key(session_id, name)))
     thumbnail = item.get("thumbnail") if item else None
     if not isinstance(thumbnail, str):
@@ -222,10 +303,11 @@ async def file_thumbnail(session_id: FromPath[str], name: FromPath[str], state: 
 async def session_events(
     session_id: FromPath[str],
     state: State,
+    caller: CallerDep,
     after: Annotated[int, Parameter(ge=0)] = 0,
     limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
 ) -> EventPage:
-    await _owned_meta(state, session_id)
+    await _owned_meta(state, session_id, caller)
     page = await _log(state).read(session_id, after=after, limit=limit)
     return EventPage(events=[msgspec.to_builtins(e) for e in page.events], next_after=page.next_after)
 
@@ -280,9 +362,33 @@ def tracing_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
-def create_app(settings: Settings, *, clients: Clients | None = None) -> Litestar:
+def jwks_route(issuer: LocalIssuer) -> HTTPRouteHandler:
+    """``GET /.well-known/jwks.json``: the embedded stack's issuer keys (public); Cognito serves its own."""
+    document = issuer.jwks()
+
+    @get(JWKS_PATH, sync_to_thread=False, opt={PUBLIC: True}, tags=["auth"])
+    def jwks() -> Response[dict[str, Any]]:
+        """The keys that sign the embedded stack's tokens (``shoebox dev-token``), as a JWK Set."""
+        return Response(document, headers={"Cache-Control": "public, max-age=300"})
+
+    return jwks
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clients: Clients | None = None,
+    issuer: LocalIssuer | None = None,
+    verifier: TokenVerifier | None = None,
+) -> Litestar:
     """The ASGI app. With ``clients`` it uses the caller's AWS clients (the embedded stack); without, it
-    opens its own for its lifetime (uvicorn alone, Lambda)."""
+    opens its own for its lifetime (uvicorn alone, Lambda).
+
+    Tokens are verified by ``verifier``; else, with ``issuer`` (the embedded stack's), against that issuer's
+    keys in memory, and its JWKS is served; else against the JWKS the environment names
+    (``TokenVerifier.from_env``: Cognito on AWS)."""
+    if verifier is None:
+        verifier = issuer.verifier() if issuer is not None else TokenVerifier.from_env()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -296,20 +402,37 @@ def create_app(settings: Settings, *, clients: Clients | None = None) -> Litesta
             )
             yield
 
+    # Documented as needing the bearer token; the guard enforces it on every route that is not PUBLIC.
+    protected = Router(
+        "/",
+        route_handlers=[create_session, create_upload, session_status, file_thumbnail, session_events],
+        security=[{BEARER: []}],
+    )
+    public: list[HTTPRouteHandler] = [health] + ([jwks_route(issuer)] if issuer is not None else [])
     return Litestar(
-        route_handlers=[
-            health,
-            create_session,
-            create_upload,
-            session_status,
-            file_thumbnail,
-            session_events,
-        ],
+        route_handlers=[*public, protected],
+        guards=[bearer_guard(verifier)],
+        dependencies={"caller": Provide(provide_caller, sync_to_thread=False)},
         lifespan=[lifespan],
         middleware=[tracing_middleware],
         exception_handlers={HTTPException: _problem, Exception: _internal_error},
         logging_config=None,  # the process's logging (JSON with trace ids) is set up by telemetry
-        openapi_config=OpenAPIConfig(title="Shoebox API", version="0.1.0", path="/schema"),
+        openapi_config=OpenAPIConfig(
+            title="Shoebox API",
+            version="0.1.0",
+            openapi_router=Router("/schema", route_handlers=[], include_in_schema=False, opt={PUBLIC: True}),
+            components=Components(
+                security_schemes={
+                    BEARER: SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        bearer_format="JWT",
+                        description="An RS256 JWT: a Cognito ID or access token on AWS; on the embedded "
+                        "stack one from `shoebox dev-token` (issuer `shoebox-local`, audience `shoebox`).",
+                    )
+                }
+            ),
+        ),
         response_headers=None,
         debug=False,
     )

@@ -50,12 +50,14 @@ def trip(tmp_path: Path) -> Path:
     return d
 
 
-def session_events(api: str, session_id: str) -> list[dict[str, Any]]:
+def session_events(api: str, session_id: str, token: str) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     after = 0
     while True:
         page = httpx.get(
-            f"{api}/v1/sessions/{session_id}/events", params={"after": after, "limit": 100}
+            f"{api}/v1/sessions/{session_id}/events",
+            params={"after": after, "limit": 100},
+            headers={"Authorization": f"Bearer {token}"},
         ).json()
         events += page["events"]
         if page["next_after"] is None:
@@ -63,9 +65,11 @@ def session_events(api: str, session_id: str) -> list[dict[str, Any]]:
         after = page["next_after"]
 
 
-def final_events_per_key(api: str, session_id: str) -> Counter[str]:
+def final_events_per_key(api: str, session_id: str, token: str) -> Counter[str]:
     return Counter(
-        str(e["data"]["file"]["key"]) for e in session_events(api, session_id) if e["type"] in FINAL_EVENTS
+        str(e["data"]["file"]["key"])
+        for e in session_events(api, session_id, token)
+        if e["type"] in FINAL_EVENTS
     )
 
 
@@ -79,12 +83,15 @@ def test_process_uploads_a_folder_and_reports_every_file_once(
 ) -> None:
     monkeypatch.setenv("COLUMNS", "200")  # the status table's width when stdout is not a terminal
     out = tmp_path / "out"
+    token = embedded_stack.token()
     code = main(
         [
             "process",
             str(trip),
             "--api",
             embedded_stack.api_url,
+            "--token",
+            token,
             "--out",
             str(out),
             "--context",
@@ -148,16 +155,16 @@ def test_process_uploads_a_folder_and_reports_every_file_once(
     # exactly one result per uploaded file in the session's log: nothing was uploaded twice
     sid = document["session"]["id"]
     keys = [f["key"] for f in document["files"] if f["key"]]
-    assert final_events_per_key(embedded_stack.api_url, sid) == Counter(keys)
+    assert final_events_per_key(embedded_stack.api_url, sid, token) == Counter(keys)
 
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "Test &lt;trip&gt;" in page and "day2/again.jpg" in page
 
     # status and events show the same session
-    assert main(["status", sid, "--api", embedded_stack.api_url]) == 0
+    assert main(["status", sid, "--api", embedded_stack.api_url, "--token", token]) == 0
     shown = capsys.readouterr().out
     assert "notes.jpg" in shown and "unsupported_type" in shown and "DSCN0012 (2).jpg" in shown
-    assert main(["events", sid, "--api", embedded_stack.api_url]) == 0
+    assert main(["events", sid, "--api", embedded_stack.api_url, "--token", token]) == 0
     shown = capsys.readouterr().out
     assert "session.created.v2" in shown and "media.file.rejected.v1" in shown and "“Test <trip>”" in shown
     assert f"{1 + len(keys)} events" in shown
@@ -169,9 +176,11 @@ def test_an_interrupted_job_resumes_the_same_session_and_uploads_nothing_twice(
     trip: Path,
     tmp_path: Path,
 ) -> None:
-    api = embedded_stack.api_url
+    api, token = embedded_stack.api_url, embedded_stack.token()
     out = tmp_path / "out"
-    options = ProcessOptions(directory=trip, out=out, context="Resumed", api=api, concurrency=1, timeout_s=60)
+    options = ProcessOptions(
+        directory=trip, out=out, context="Resumed", api=api, token=token, concurrency=1, timeout_s=60
+    )
     uploads: Counter[str] = Counter()
 
     async def interrupted_after_two_uploads() -> None:
@@ -210,7 +219,7 @@ def test_an_interrupted_job_resumes_the_same_session_and_uploads_nothing_twice(
     ]
     assert set(uploads.values()) == {1}
     assert outcome.report.counts == report.Counts(files=8, processed=4, rejected=3, duplicate=1, missing=0)
-    assert final_events_per_key(api, first.session_id) == Counter(
+    assert final_events_per_key(api, first.session_id, token) == Counter(
         f.key for f in outcome.report.files if f.key
     )
 
@@ -236,7 +245,20 @@ def test_a_job_that_times_out_reports_what_it_has_and_which_files_are_missing(
 
     monkeypatch.setattr(Job, "_wait_for_results", never_done)
     out = tmp_path / "out"
-    code = main(["process", str(d), "--api", embedded_stack.api_url, "--out", str(out), "--timeout", "2"])
+    code = main(
+        [
+            "process",
+            str(d),
+            "--api",
+            embedded_stack.api_url,
+            "--token",
+            embedded_stack.token(),
+            "--out",
+            str(out),
+            "--timeout",
+            "2",
+        ]
+    )
     printed = capsys.readouterr()
     assert code == 0
     assert "Missing (no result before the job ended): a.jpg, b.jpg" in printed.out

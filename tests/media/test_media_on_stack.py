@@ -9,6 +9,7 @@ import struct
 import threading
 import time
 import zlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,16 +37,18 @@ def _content_type(name: str) -> str:
     return CONTENT_TYPES.get(Path(name).suffix.lower(), "application/octet-stream")
 
 
-def _decided(api: str, sid: str, n: int) -> dict[str, dict[str, Any]] | None:
-    files = httpx.get(f"{api}/v1/sessions/{sid}").json()["files"]
+def _decided(api: str, sid: str, n: int, auth: Mapping[str, str]) -> dict[str, dict[str, Any]] | None:
+    files = httpx.get(f"{api}/v1/sessions/{sid}", headers=auth).json()["files"]
     return {f["name"]: f for f in files} if len(files) >= n else None
 
 
-def _events(api: str, sid: str) -> list[dict[str, Any]]:
+def _events(api: str, sid: str, auth: Mapping[str, str]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     after: int | None = 0
     while after is not None:
-        page = httpx.get(f"{api}/v1/sessions/{sid}/events", params={"after": after, "limit": 500}).json()
+        page = httpx.get(
+            f"{api}/v1/sessions/{sid}/events", params={"after": after, "limit": 500}, headers=auth
+        ).json()
         out += page["events"]
         after = page["next_after"]
     return out
@@ -68,16 +71,18 @@ def testdata_session(
     embedded_stack: RunningStack,
 ) -> tuple[str, dict[str, dict[str, Any]], list[dict[str, Any]]]:
     """Every photo and video under ../shared/testdata uploaded to one session, all decided."""
-    api = embedded_stack.api_url
-    sid = new_session(api, "testdata")
+    api, auth = embedded_stack.api_url, embedded_stack.auth()
+    sid = new_session(api, "testdata", headers=auth)
     files = sorted(p for p in TESTDATA.rglob("*") if p.is_file() and p.suffix.lower() in CONTENT_TYPES)
     names = set()
     for p in files:
         name = p.name if p.name not in names else f"{p.parent.name}-{p.name}"
         names.add(name)
-        upload(api, sid, name, p.read_bytes(), _content_type(p.name))
-    decided = eventually(lambda: _decided(api, sid, len(files)), timeout_s=240, what="every testdata file")
-    return sid, decided, _events(api, sid)
+        upload(api, sid, name, p.read_bytes(), _content_type(p.name), headers=auth)
+    decided = eventually(
+        lambda: _decided(api, sid, len(files), auth), timeout_s=240, what="every testdata file"
+    )
+    return sid, decided, _events(api, sid, auth)
 
 
 def test_every_testdata_file_is_decided_and_no_worker_died(
@@ -188,8 +193,8 @@ class _Listener:
 def test_hostile_input_is_rejected_without_network_or_leftover_temp_files(
     embedded_stack: RunningStack,
 ) -> None:
-    api = embedded_stack.api_url
-    sid = new_session(api, "hostile")
+    api, auth = embedded_stack.api_url, embedded_stack.auth()
+    sid = new_session(api, "hostile", headers=auth)
     listener = _Listener()
     jpeg = (TESTDATA / "photos" / "gps" / "DSCN0025.jpg").read_bytes()
     rng = random.Random(7)
@@ -207,8 +212,10 @@ def test_hostile_input_is_rejected_without_network_or_leftover_temp_files(
     }
     try:
         for name, (data, ctype) in inputs.items():
-            upload(api, sid, name, data, ctype)
-        decided = eventually(lambda: _decided(api, sid, len(inputs)), timeout_s=120, what="hostile files")
+            upload(api, sid, name, data, ctype, headers=auth)
+        decided = eventually(
+            lambda: _decided(api, sid, len(inputs), auth), timeout_s=120, what="hostile files"
+        )
     finally:
         listener.close()
     codes = {n: (f["status"], f.get("code")) for n, f in decided.items()}
@@ -239,12 +246,12 @@ def _photos(n: int, seed: int) -> list[bytes]:
     return out
 
 
-def _batch(api: str, photos: list[bytes], label: str) -> tuple[float, int, int]:
+def _batch(api: str, photos: list[bytes], label: str, auth: Mapping[str, str]) -> tuple[float, int, int]:
     """Upload every photo at once to a new session; wait for all. Returns (seconds, rss before, peak rss)."""
     from concurrent.futures import ThreadPoolExecutor
 
     me = psutil.Process(os.getpid())
-    sid = new_session(api, label)
+    sid = new_session(api, label, headers=auth)
     samples: list[int] = []
     stop = threading.Event()
 
@@ -264,17 +271,18 @@ def _batch(api: str, photos: list[bytes], label: str) -> tuple[float, int, int]:
             r = client.post(
                 f"{api}/v1/sessions/{sid}/uploads",
                 json={"name": f"p{i:03d}.jpg", "content_type": "image/jpeg", "size": size},
+                headers=auth,
             )
             t = r.json()
             assert client.put(t["url"], content=photos[i], headers=t["headers"]).status_code == 200
 
         with ThreadPoolExecutor(16) as pool:
             list(pool.map(put, range(len(photos))))
-    eventually(lambda: _decided(api, sid, len(photos)), timeout_s=600, what=f"{len(photos)} files")
+    eventually(lambda: _decided(api, sid, len(photos), auth), timeout_s=600, what=f"{len(photos)} files")
     elapsed = time.monotonic() - started
     stop.set()
     sampler.join()
-    status = httpx.get(f"{api}/v1/sessions/{sid}").json()
+    status = httpx.get(f"{api}/v1/sessions/{sid}", headers=auth).json()
     counters = status["counters"]
     odd = [
         (f["name"], f["status"], f.get("code"), f.get("message"))
@@ -283,7 +291,7 @@ def _batch(api: str, photos: list[bytes], label: str) -> tuple[float, int, int]:
     ]
     assert counters["processed"] == len(photos), (counters, odd[:5])
     assert counters["rejected"] == counters["duplicate"] == 0, (counters, odd[:5])
-    kinds = [e["type"] for e in _events(api, sid)]
+    kinds = [e["type"] for e in _events(api, sid, auth)]
     assert kinds.count("shoebox.media.file.processed.v1") == len(photos)
     return elapsed, before, max(samples)
 
@@ -291,9 +299,9 @@ def _batch(api: str, photos: list[bytes], label: str) -> tuple[float, int, int]:
 def test_200_files_at_once_are_all_decided_with_exact_counters_and_memory_that_does_not_grow(
     embedded_stack: RunningStack,
 ) -> None:
-    api = embedded_stack.api_url
-    few_s, few_before, few_peak = _batch(api, _photos(40, seed=1000), "forty")
-    many_s, many_before, many_peak = _batch(api, _photos(200, seed=2000), "two hundred")
+    api, auth = embedded_stack.api_url, embedded_stack.auth()
+    few_s, few_before, few_peak = _batch(api, _photos(40, seed=1000), "forty", auth)
+    many_s, many_before, many_peak = _batch(api, _photos(200, seed=2000), "two hundred", auth)
     mb = 1e6
     print(
         f"\n 40 files: {few_s:.1f}s ({40 / few_s:.1f} files/s), "

@@ -63,13 +63,14 @@ def bus_body(event: Any) -> str:
 
 def test_every_message_delivered_twice_is_handled_once(embedded_stack: RunningStack) -> None:
     api, stack, portal = embedded_stack.api_url, embedded_stack.stack, embedded_stack.portal
-    sid = new_session(api)
+    auth = embedded_stack.auth()
+    sid = new_session(api, headers=auth)
     data = PHOTO.read_bytes()
-    key = upload(api, sid, "canon.jpg", data)
+    key = upload(api, sid, "canon.jpg", data, headers=auth)
     [event] = eventually(lambda: embedded_stack.observer.for_key(key), what="first handling")
 
     # 1. the same bytes PUT again: S3 emits another Object Created for the same key and ETag
-    upload(api, sid, "canon.jpg", data)
+    upload(api, sid, "canon.jpg", data, headers=auth)
     # 2. the S3 event delivered again, and 3. media_process's event delivered again to the observer
     names = stack.settings.names
     etag = event.data.file.etag
@@ -84,14 +85,16 @@ def test_every_message_delivered_twice_is_handled_once(embedded_stack: RunningSt
             QueueUrl=stack.queue_url("observer"), MessageBody=bus_body(event)
         )
     )
-    barrier = upload(api, sid, "barrier.jpg", (TESTDATA / "photos" / "gps" / "DSCN0021.jpg").read_bytes())
+    barrier = upload(
+        api, sid, "barrier.jpg", (TESTDATA / "photos" / "gps" / "DSCN0021.jpg").read_bytes(), headers=auth
+    )
     eventually(lambda: embedded_stack.observer.for_key(barrier), what="the barrier upload")
 
     assert embedded_stack.observer.seen[event.id] == 1
     assert len(embedded_stack.observer.for_key(key)) == 1
-    log = httpx.get(f"{api}/v1/sessions/{sid}/events").json()["events"]
+    log = httpx.get(f"{api}/v1/sessions/{sid}/events", headers=auth).json()["events"]
     assert [e["type"] for e in log].count("shoebox.media.file.processed.v1") == 2  # canon + barrier
-    counters = httpx.get(f"{api}/v1/sessions/{sid}").json()["counters"]
+    counters = httpx.get(f"{api}/v1/sessions/{sid}", headers=auth).json()["counters"]
     assert counters["processed"] == 2 and counters["duplicate"] == 0
 
 

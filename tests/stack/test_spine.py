@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 import httpx
@@ -26,16 +26,25 @@ def eventually(probe: Callable[[], T | None], timeout_s: float = 15.0, what: str
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
-def new_session(api: str, context: str = "Weekend in Kyoto") -> str:
-    r = httpx.post(f"{api}/v1/sessions", json={"context": context})
+def new_session(api: str, context: str = "Weekend in Kyoto", *, headers: Mapping[str, str]) -> str:
+    r = httpx.post(f"{api}/v1/sessions", json={"context": context}, headers=headers)
     assert r.status_code == 201, r.text
     return str(r.json()["session_id"])
 
 
-def upload(api: str, session_id: str, name: str, data: bytes, content_type: str = "image/jpeg") -> str:
+def upload(
+    api: str,
+    session_id: str,
+    name: str,
+    data: bytes,
+    content_type: str = "image/jpeg",
+    *,
+    headers: Mapping[str, str],
+) -> str:
     r = httpx.post(
         f"{api}/v1/sessions/{session_id}/uploads",
         json={"name": name, "content_type": content_type, "size": len(data)},
+        headers=headers,
     )
     assert r.status_code == 201, r.text
     ticket = r.json()
@@ -44,18 +53,20 @@ def upload(api: str, session_id: str, name: str, data: bytes, content_type: str 
     return str(ticket["key"])
 
 
-def file_status(api: str, session_id: str, key: str) -> dict[str, object] | None:
-    r = httpx.get(f"{api}/v1/sessions/{session_id}")
+def file_status(
+    api: str, session_id: str, key: str, *, headers: Mapping[str, str]
+) -> dict[str, object] | None:
+    r = httpx.get(f"{api}/v1/sessions/{session_id}", headers=headers)
     assert r.status_code == 200, r.text
     return next((f for f in r.json()["files"] if f["key"] == key), None)
 
 
 def test_an_upload_travels_from_s3_through_every_hop_to_the_api(embedded_stack: RunningStack) -> None:
-    api = embedded_stack.api_url
-    sid = new_session(api)
+    api, auth = embedded_stack.api_url, embedded_stack.auth()
+    sid = new_session(api, headers=auth)
     photo = (TESTDATA / "photos" / "gps" / "DSCN0010.jpg").read_bytes()
     started = time.monotonic()
-    key = upload(api, sid, "DSCN0010.jpg", photo)
+    key = upload(api, sid, "DSCN0010.jpg", photo, headers=auth)
 
     # the observer's queue got media_process's event through relay -> bus -> rule -> queue
     seen = eventually(lambda: embedded_stack.observer.for_key(key), what="the observer to see the event")
@@ -65,12 +76,12 @@ def test_an_upload_travels_from_s3_through_every_hop_to_the_api(embedded_stack: 
     assert event.data.kind == "photo" and event.data.media_type == "image/jpeg"
     assert event.sequence >= 2  # session.created is the stream's first event
     # ... and the API's projection shows the same file
-    status = eventually(lambda: file_status(api, sid, key), what="the API to show the file")
+    status = eventually(lambda: file_status(api, sid, key, headers=auth), what="the API to show the file")
     assert status["status"] == "processed"
     assert status["sha256"] == event.data.sha256
     print(f"upload -> observer handled: {time.monotonic() - started:.3f}s")
 
-    log = httpx.get(f"{api}/v1/sessions/{sid}/events").json()
+    log = httpx.get(f"{api}/v1/sessions/{sid}/events", headers=auth).json()
     assert [e["type"] for e in log["events"]] == [
         "shoebox.session.created.v2",
         "shoebox.media.file.processed.v1",
@@ -78,8 +89,8 @@ def test_an_upload_travels_from_s3_through_every_hop_to_the_api(embedded_stack: 
 
 
 def test_objects_outside_the_uploads_prefix_trigger_nothing(embedded_stack: RunningStack) -> None:
-    api = embedded_stack.api_url
-    sid = new_session(api)
+    api, auth = embedded_stack.api_url, embedded_stack.auth()
+    sid = new_session(api, headers=auth)
     stack = embedded_stack.stack
     bucket = stack.settings.names.media_bucket
     handled_before = stack.workers["media_process"].handled
@@ -88,15 +99,17 @@ def test_objects_outside_the_uploads_prefix_trigger_nothing(embedded_stack: Runn
             lambda k=key: stack.clients.s3.put_object(Bucket=bucket, Key=k, Body=b"\xff\xd8\xff")
         )
     # a later upload is the barrier: once it is handled, anything queued before it would have been too
-    key = upload(api, sid, "barrier.jpg", (TESTDATA / "photos" / "gps" / "DSCN0012.jpg").read_bytes())
+    key = upload(
+        api, sid, "barrier.jpg", (TESTDATA / "photos" / "gps" / "DSCN0012.jpg").read_bytes(), headers=auth
+    )
     eventually(lambda: embedded_stack.observer.for_key(key), what="the barrier upload")
     assert stack.workers["media_process"].handled == handled_before + 1
-    status = httpx.get(f"{api}/v1/sessions/{sid}").json()
+    status = httpx.get(f"{api}/v1/sessions/{sid}", headers=auth).json()
     assert [f["key"] for f in status["files"]] == [key]
 
 
 def test_an_unknown_session_is_not_found(embedded_stack: RunningStack) -> None:
-    r = httpx.get(f"{embedded_stack.api_url}/v1/sessions/{uuid.uuid4()}")
+    r = httpx.get(f"{embedded_stack.api_url}/v1/sessions/{uuid.uuid4()}", headers=embedded_stack.auth())
     assert r.status_code == 404
     assert r.headers["content-type"].startswith("application/problem+json")
     problem = r.json()
@@ -108,21 +121,29 @@ def test_an_event_appended_by_the_api_continues_the_callers_trace(embedded_stack
     r = httpx.post(
         f"{embedded_stack.api_url}/v1/sessions",
         json={"context": "traced"},
-        headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"},
+        headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01", **embedded_stack.auth()},
     )
     sid = r.json()["session_id"]
-    [created] = httpx.get(f"{embedded_stack.api_url}/v1/sessions/{sid}/events").json()["events"]
+    [created] = httpx.get(
+        f"{embedded_stack.api_url}/v1/sessions/{sid}/events", headers=embedded_stack.auth()
+    ).json()["events"]
     assert created["traceparent"].split("-")[1] == trace_id
 
 
 def test_a_processed_photo_has_a_thumbnail_served_by_the_api(embedded_stack: RunningStack) -> None:
-    api = embedded_stack.api_url
-    sid = new_session(api)
-    key = upload(api, sid, "IMG 1 (copy).jpg", (TESTDATA / "photos" / "gps" / "DSCN0027.jpg").read_bytes())
-    status = eventually(lambda: file_status(api, sid, key), what="the file to be decided")
+    api, auth = embedded_stack.api_url, embedded_stack.auth()
+    sid = new_session(api, headers=auth)
+    key = upload(
+        api,
+        sid,
+        "IMG 1 (copy).jpg",
+        (TESTDATA / "photos" / "gps" / "DSCN0027.jpg").read_bytes(),
+        headers=auth,
+    )
+    status = eventually(lambda: file_status(api, sid, key, headers=auth), what="the file to be decided")
     assert status["status"] == "processed" and status["thumbnail_url"]
-    r = httpx.get(f"{api}{status['thumbnail_url']}")
+    r = httpx.get(f"{api}{status['thumbnail_url']}", headers=auth)
     assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
     assert r.content[:3] == b"\xff\xd8\xff"
-    missing = httpx.get(f"{api}/v1/sessions/{sid}/files/nope.jpg/thumbnail")
+    missing = httpx.get(f"{api}/v1/sessions/{sid}/files/nope.jpg/thumbnail", headers=auth)
     assert missing.status_code == 404

@@ -1,0 +1,78 @@
+"""``shoebox dev-token`` and the CLI's tokens for a local API: minted from the key the stack keeps in its
+state folder; a clear line when there is none."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+
+from shoebox_cli.main import main
+from shoebox_cli.tokens import LOCAL_USER, for_api, is_local
+from tests.conftest import RunningStack
+from tests.stack.test_spine import new_session
+
+pytestmark = pytest.mark.stack
+
+
+def test_dev_token_prints_a_token_the_running_stack_accepts(
+    embedded_stack: RunningStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state_dir = embedded_stack.stack.config.state_dir
+    assert main(["dev-token", "--state-dir", state_dir, "--sub", "carol", "--ttl", "120"]) == 0
+    token = capsys.readouterr().out.strip()
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["sub"] == "carol" and claims["exp"] - claims["iat"] == 120
+    api = embedded_stack.api_url
+    sid = new_session(api, "Carol's", headers={"Authorization": f"Bearer {token}"})
+    assert httpx.get(f"{api}/v1/sessions/{sid}", headers={"Authorization": f"Bearer {token}"}).is_success
+    assert httpx.get(f"{api}/v1/sessions/{sid}", headers=embedded_stack.auth("alice")).status_code == 404
+
+    assert main(["dev-token", "--state-dir", state_dir]) == 0  # default: the CLI's local user
+    assert (
+        jwt.decode(capsys.readouterr().out.strip(), options={"verify_signature": False})["sub"] == LOCAL_USER
+    )
+
+
+def test_dev_token_says_in_one_line_when_no_stack_has_run_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["dev-token", "--state-dir", str(tmp_path)]) == 1
+    printed = capsys.readouterr()
+    assert printed.out == ""
+    [line] = printed.err.strip().splitlines()
+    assert line.startswith(f"shoebox: no Shoebox stack has run in {tmp_path}") and "shoebox up" in line
+    assert not (tmp_path / "auth").exists()  # asking made no key
+
+
+def test_status_against_a_local_api_mints_its_token_from_the_state_folder(
+    embedded_stack: RunningStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api, state_dir = embedded_stack.api_url, embedded_stack.stack.config.state_dir
+    sid = new_session(api, "Local user's trip", headers=embedded_stack.auth(LOCAL_USER))
+    assert main(["status", sid, "--api", api, "--state-dir", state_dir]) == 0
+    assert "Local user's trip" in capsys.readouterr().out
+    assert main(["events", sid, "--api", api, "--state-dir", state_dir, "--json"]) == 0
+    assert "session.created" in capsys.readouterr().out
+
+    # no key to mint with: the API refuses, and the line says what to do
+    assert main(["status", sid, "--api", api, "--state-dir", str(tmp_path)]) == 1
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert "401" in line and "--token" in line and "shoebox dev-token" in line
+
+
+def test_tokens_are_minted_only_for_an_api_on_this_machine(embedded_stack: RunningStack) -> None:
+    state_dir = Path(embedded_stack.stack.config.state_dir)
+    assert (
+        is_local("http://127.0.0.1:8000")
+        and is_local("http://localhost:8000/")
+        and is_local("http://[::1]:1")
+    )
+    assert not is_local("https://api.example.com")
+    assert for_api("https://api.example.com", None, state_dir) is None
+    assert for_api("https://api.example.com", "T", state_dir) == "T"
+    assert for_api("http://127.0.0.1:8000", "T", state_dir) == "T"
+    minted = for_api("http://127.0.0.1:8000", None, state_dir)
+    assert minted is not None and embedded_stack.issuer.verifier().verify(minted).sub == LOCAL_USER

@@ -111,7 +111,9 @@ def apply() -> None:
 
     # Single-item writes are atomic in DynamoDB (an ADD counter never loses an increment); in the threaded
     # server they are only as atomic as the GIL makes them. Serialise them with the transactions.
-    for name in ("put_item", "update_item", "delete_item"):
+    # Reads take it too: moto updates an item in place, and an unlocked read could see it half written
+    # (keys only), which DynamoDB never shows.
+    for name in ("put_item", "update_item", "delete_item", "get_item", "query", "scan"):
         original = getattr(DynamoDBBackend, name)
 
         def locked(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:

@@ -43,7 +43,9 @@ async def provision(clients: Clients, topology: Topology) -> Provisioned:
     for consumer in topology.consumers:
         out.update(await _consumer(clients, names, consumer))
     for sm in topology.state_machines:
-        out[names.state_machine(sm.name)] = await _state_machine(clients, names, sm.name, ROOT / sm.definition)
+        out[names.state_machine(sm.name)] = await _state_machine(
+            clients, names, sm.name, ROOT / sm.definition
+        )
     return out
 
 

@@ -16,7 +16,13 @@ def test_terraform_topology_file_matches_the_code() -> None:
 
 
 def test_every_service_folder_declares_its_consumer() -> None:
-    assert {c.service for c in TOPOLOGY.consumers} == {"api", "media_process", "selection", "enhance", "video"}
+    assert {c.service for c in TOPOLOGY.consumers} == {
+        "api",
+        "media_process",
+        "selection",
+        "enhance",
+        "video",
+    }
 
 
 def test_queues_follow_the_redrive_and_visibility_rules() -> None:

@@ -25,7 +25,7 @@ import msgspec
 from litestar import Litestar, Request, Response, Router, get, post
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
+from litestar.di import Provide
 from litestar.enums import ScopeType
 from litestar.exceptions import (
     HTTPException,
@@ -37,10 +37,12 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.params import FromPath, JSONBody, Parameter, SkipValidation
+from litestar.params import FromPath, JSONBody, Parameter
 from litestar.types import ASGIApp, Guard, Receive, Scope, Send
 from opentelemetry.trace import SpanKind
 
+from services.api import triage
+from services.api.access import CallerDep, _log, _owned_meta
 from services.api.auth import JWKS_PATH, Caller, InvalidToken, KeysUnavailable, LocalIssuer, TokenVerifier
 from shared.events import catalogue as c
 from shared.events import telemetry
@@ -48,23 +50,20 @@ from shared.events.aws import Clients
 from shared.events.codec import make_event
 from shared.events.config import Settings
 from shared.events.inbound import upload_key
-from shared.events.log import DynamoEventLog, EventLog
-from shared.events.projections import counters_key, file_key, meta_key, session_pk
+from shared.events.log import DynamoEventLog
+from shared.events.projections import counters_key, file_key, session_pk
 
 log = logging.getLogger("shoebox.api")
 SOURCE = "shoebox/api"
 #: a route handler's ``opt`` key: the route answers without a token
 PUBLIC = "public"
 BEARER = "BearerToken"  # the OpenAPI security scheme
-#: a handler's ``caller: CallerDep``: who the guard let in (a dependency, never a request parameter)
-CallerDep = NamedDependency[SkipValidation[Caller]]
 MAX_CONTEXT = 2000
 MAX_NAME = 255
 MAX_PHOTO_BYTES = 200 * 1024 * 1024
 MAX_VIDEO_BYTES = 5 * 1024 * 1024 * 1024
 UPLOAD_URL_TTL_S = 900
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ ()+-]*$")
-_SESSION = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 ALLOWED_TYPES = ("image/", "video/")
 
 
@@ -127,26 +126,6 @@ class SessionStatus(msgspec.Struct, frozen=True):
 class EventPage(msgspec.Struct, frozen=True):
     events: list[dict[str, Any]]
     next_after: int | None
-
-
-def _log(state: State) -> EventLog:
-    log: EventLog = state.log
-    return log
-
-
-def _check_session_id(session_id: str) -> None:
-    if not _SESSION.match(session_id):
-        raise NotFoundException(detail=f"no session {session_id!r}")
-
-
-async def _owned_meta(state: State, session_id: str, caller: Caller) -> dict[str, Any]:
-    _check_session_id(session_id)
-    meta = await _log(state).get_view(meta_key(session_id))
-    if meta is None or meta.get("owner") != caller.sub:
-        raise NotFoundException(
-            detail=f"no session {session_id!r}"
-        )  # another owner's session: 404, never 403
-    return meta
 
 
 # --------------------------------------------------------------------------- auth
@@ -405,7 +384,14 @@ def create_app(
     # Documented as needing the bearer token; the guard enforces it on every route that is not PUBLIC.
     protected = Router(
         "/",
-        route_handlers=[create_session, create_upload, session_status, file_thumbnail, session_events],
+        route_handlers=[
+            create_session,
+            create_upload,
+            session_status,
+            file_thumbnail,
+            session_events,
+            *triage.ROUTES,
+        ],
         security=[{BEARER: []}],
     )
     public: list[HTTPRouteHandler] = [health] + ([jwks_route(issuer)] if issuer is not None else [])

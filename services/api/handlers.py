@@ -31,16 +31,17 @@ def _int(value: object) -> int:
 
 
 async def _gaps(cmd: SagaCommand, deps: Deps, counters: Mapping[str, object]) -> list[str]:
-    """Files the triage will not see: uploads that failed on the client (named at finalize), and objects
-    that arrived but were never decided."""
+    """Files the triage will not judge: uploads that failed on the client (named at finalize), files
+    media_process rejected, and objects that arrived but were never decided."""
     sid = cmd.detail.session_id
     failed = counters.get("upload_failed")
     gaps = [str(n) for n in failed] if isinstance(failed, list) else []
-    decided = {
-        str(i["sk"]).removeprefix("FILE#") for i in await deps.log.query_views(session_pk(sid), "FILE#")
+    files = {
+        str(i["sk"]).removeprefix("FILE#"): i for i in await deps.log.query_views(session_pk(sid), "FILE#")
     }
+    gaps += sorted(str(i.get("name", k)) for k, i in files.items() if i.get("status") == "rejected")
     async for obj in deps.store.list(f"{UPLOADS}/{sid}/"):
-        if obj.key not in decided:
+        if obj.key not in files:
             gaps.append(obj.key.rsplit("/", 1)[-1])
     return gaps
 

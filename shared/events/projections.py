@@ -84,7 +84,9 @@ def _session_created(e: c.SessionCreatedV2) -> list[ViewUpdate]:
             set={"owner": e.data.owner, "context": e.data.trip.context, "timezone": e.data.trip.timezone},
             set_if_absent={"created_at": e.time.isoformat()},
         ),
-        ViewUpdate(key=counters_key(sid), set_if_absent={f: 0 for f in COUNTER_FIELDS}),
+        ViewUpdate(
+            key=counters_key(sid), set_if_absent={**{f: 0 for f in COUNTER_FIELDS}, "finalized": False}
+        ),
     ]
 
 

@@ -1,0 +1,423 @@
+"""Triage over HTTP: init (starts the saga), finalize, results, retry, confirm, cleanup.
+
+The saga (``deploy/sagas/triage.asl.json``) starts at ``init``, so verdicts arrive without any further
+call once every expected file is decided; ``finalize`` only tells it which uploads failed (they are
+subtracted from the expected count at once) and starts the overall deadline. Executions are named from the
+job and the attempt: a repeated start is the same execution, a retry a new one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+import os
+import uuid
+from typing import Annotated, Any
+
+import msgspec
+from botocore.exceptions import ClientError
+from litestar import Response, delete, get, post
+from litestar.datastructures import State
+from litestar.exceptions import ClientException, NotFoundException
+from litestar.params import FromPath, JSONBody
+
+from services.api.access import CallerDep, _log, _owned_meta
+from shared.events import catalogue as c
+from shared.events.aws import Clients
+from shared.events.codec import make_event
+from shared.events.inbound import ALL_PREFIXES, UPLOADS, upload_key
+from shared.events.log import EventLog
+from shared.events.projections import counters_key, job_key, session_pk
+
+log = logging.getLogger("shoebox.api.triage")
+SOURCE = "shoebox/api"
+MAX_FILES = 5000
+#: the saga polls every 3 s; its budgets are in polls (see the ASL's comment)
+POLL_S = 3
+#: before finalize: how long a session may take to upload (a Standard execution holds 25,000 history
+#: events, ~13 per poll: both budgets together stay well under it)
+UPLOAD_WINDOW_S = int(os.environ.get("SHOEBOX_TRIAGE_UPLOAD_WINDOW_S", 45 * 60))
+#: from finalize: the overall deadline for the last files to be decided
+DEADLINE_S = int(os.environ.get("SHOEBOX_TRIAGE_DEADLINE_S", 30 * 60))
+VERDICT_WAIT_S = int(os.environ.get("SHOEBOX_TRIAGE_VERDICT_WAIT_S", 15 * 60))
+#: a commit holds at most 100 transaction items; each deletion is an event (2) plus two view updates
+DELETIONS_PER_COMMIT = 20
+
+
+class InitTriage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    expected: Annotated[int, msgspec.Meta(ge=1, le=MAX_FILES)]
+    model: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+
+
+class TriageJob(msgspec.Struct, frozen=True):
+    job_id: str
+    session_id: str
+    expected: int
+    attempt: int
+
+
+class Finalize(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    uploaded: Annotated[int, msgspec.Meta(ge=0, le=MAX_FILES)]
+    #: names of the files the client could not upload
+    failed: Annotated[
+        list[Annotated[str, msgspec.Meta(max_length=255)]], msgspec.Meta(max_length=MAX_FILES)
+    ] = []
+
+
+class Confirm(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    delete_keys: Annotated[
+        list[Annotated[str, msgspec.Meta(max_length=600)]], msgspec.Meta(max_length=MAX_FILES)
+    ]
+
+
+class ConfirmResult(msgspec.Struct, frozen=True):
+    deleted: list[str]
+    errors: list[str]
+
+
+class CleanupResult(msgspec.Struct, frozen=True):
+    deleted_objects: int
+
+
+class VerdictOut(msgspec.Struct, frozen=True):
+    key: str
+    name: str
+    verdict: str
+    reason: str
+    confidence: float
+    thumbnail_url: str | None
+
+
+class FileProgress(msgspec.Struct, frozen=True):
+    key: str
+    name: str
+    status: str
+    code: str | None = None
+    message: str | None = None
+    thumbnail_url: str | None = None
+
+
+class TriageResults(msgspec.Struct, frozen=True):
+    job_id: str
+    status: str  # pending | processing | analyzing | complete | error
+    attempt: int
+    expected: int
+    processed: int
+    rejected: int
+    duplicate: int
+    files: list[FileProgress]  # per-file status while files are processing (and after)
+    keep: list[VerdictOut]
+    discard: list[VerdictOut]
+    gaps: list[str]
+    error: str | None = None
+
+
+class _StoredVerdicts(msgspec.Struct):
+    verdicts: list[c.Verdict]
+
+
+def _n(value: object, default: int = 0) -> int:
+    """A number from a read model (items are loosely typed; a missing field is the default)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _s(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _new_job_id() -> str:
+    return "tri-" + uuid.uuid4().hex[:20]
+
+
+def _thumb_url(session_id: str, key: str) -> str:
+    import urllib.parse
+
+    return f"/v1/sessions/{session_id}/files/{urllib.parse.quote(key.rsplit('/', 1)[-1])}/thumbnail"
+
+
+async def _job(log_: EventLog, session_id: str, job_id: str) -> dict[str, Any]:
+    job = await log_.get_view(job_key(session_id, job_id))
+    if job is None or job.get("kind") != "triage":
+        raise NotFoundException(detail=f"no triage job {job_id!r} in this session")
+    return job
+
+
+async def _start_saga(state: State, session_id: str, job_id: str, attempt: int) -> None:
+    clients: Clients = state.clients
+    names = state.settings.names
+    account = await _account(state)
+    arn = f"arn:aws:states:{state.settings.region}:{account}:stateMachine:{names.state_machine('triage')}"
+    queue = (await clients.sqs.get_queue_url(QueueName=names.queue("api")))["QueueUrl"]
+    payload = {
+        "session_id": session_id,
+        "job_id": job_id,
+        "attempt": attempt,
+        "attempt_text": str(attempt),
+        "budget": {"left": math.ceil(UPLOAD_WINDOW_S / POLL_S), "finalized": False},
+        "deadline_polls": math.ceil(DEADLINE_S / POLL_S),
+        "verdict_polls": {"left": math.ceil(VERDICT_WAIT_S / POLL_S)},
+        "views_table": names.views_table,
+        "api_queue_url": queue,
+    }
+    try:
+        await clients.sfn.start_execution(
+            stateMachineArn=arn, name=f"{job_id}-a{attempt}", input=json.dumps(payload)
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+            raise
+        log.info("saga %s-a%d already started", job_id, attempt)
+
+
+async def _account(state: State) -> str:
+    cached = getattr(state, "account_id", None)
+    if isinstance(cached, str):
+        return cached
+    clients: Clients = state.clients
+    machines = await clients.sfn.list_state_machines()
+    wanted = state.settings.names.state_machine("triage")
+    for m in machines["stateMachines"]:
+        if m["name"] == wanted:
+            account = m["stateMachineArn"].split(":")[4]
+            state.account_id = account
+            return account
+    raise ClientException(status_code=503, detail="the triage saga is not deployed")
+
+
+@post("/v1/sessions/{session_id:str}/triage", status_code=202)
+async def init_triage(
+    session_id: FromPath[str], data: JSONBody[InitTriage], state: State, caller: CallerDep
+) -> TriageJob:
+    """Start (or grow) the session's triage: how many files the client will upload. Call it on the first
+    file drop and again when files are added; the saga starts now and waits for them."""
+    await _owned_meta(state, session_id, caller)
+    log_ = _log(state)
+    counters = await log_.get_view(counters_key(session_id)) or {}
+    job_id = counters.get("job_id")
+    if isinstance(job_id, str):
+        previous = _n(counters.get("expected"))
+        if data.expected != previous:
+            await log_.commit(
+                [
+                    make_event(
+                        c.TriageExpectedChangedData(job_id=job_id, expected=data.expected, previous=previous),
+                        source=SOURCE,
+                        session_id=session_id,
+                    )
+                ]
+            )
+        job = await _job(log_, session_id, job_id)
+        attempt = _n(job.get("attempt"), 1)
+    else:
+        job_id, attempt = _new_job_id(), 1
+        await log_.commit(
+            [
+                make_event(
+                    c.TriageInitializedData(job_id=job_id, expected=data.expected, model=data.model),
+                    source=SOURCE,
+                    session_id=session_id,
+                )
+            ]
+        )
+    await _start_saga(state, session_id, job_id, attempt)
+    return TriageJob(job_id=job_id, session_id=session_id, expected=data.expected, attempt=attempt)
+
+
+@post("/v1/sessions/{session_id:str}/triage/{job_id:str}/finalize", status_code=200)
+async def finalize_triage(
+    session_id: FromPath[str],
+    job_id: FromPath[str],
+    data: JSONBody[Finalize],
+    state: State,
+    caller: CallerDep,
+) -> TriageJob:
+    """The client is done uploading: the files it could not upload are no longer expected, and the
+    overall deadline starts."""
+    await _owned_meta(state, session_id, caller)
+    log_ = _log(state)
+    job = await _job(log_, session_id, job_id)
+    counters = await log_.get_view(counters_key(session_id)) or {}
+    if counters.get("finalized") is True:
+        expected = _n(counters.get("expected"))
+    else:
+        deadline = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=DEADLINE_S)
+        await log_.commit(
+            [
+                make_event(
+                    c.UploadFinalizedData(
+                        job_id=job_id, uploaded=data.uploaded, failed=list(data.failed), deadline=deadline
+                    ),
+                    source=SOURCE,
+                    session_id=session_id,
+                )
+            ]
+        )
+        expected = _n(counters.get("expected")) - len(data.failed)
+    return TriageJob(
+        job_id=job_id, session_id=session_id, expected=expected, attempt=_n(job.get("attempt"), 1)
+    )
+
+
+@get("/v1/sessions/{session_id:str}/triage/{job_id:str}")
+async def triage_results(
+    session_id: FromPath[str], job_id: FromPath[str], state: State, caller: CallerDep
+) -> TriageResults:
+    """Per-file progress while files are processing; keep and discard with reasons once triage is done."""
+    await _owned_meta(state, session_id, caller)
+    return await _results(state, session_id, job_id)
+
+
+async def _results(state: State, session_id: str, job_id: str) -> TriageResults:
+    log_ = _log(state)
+    items = await log_.query_views(session_pk(session_id))
+    by_sk = {str(i["sk"]): i for i in items}
+    job = by_sk.get(f"JOB#{job_id}")
+    if job is None or job.get("kind") != "triage":
+        raise NotFoundException(detail=f"no triage job {job_id!r} in this session")
+    counters = by_sk.get("COUNTERS", {})
+    files = [
+        FileProgress(
+            key=sk.removeprefix("FILE#"),
+            name=str(i.get("name", "")),
+            status=str(i.get("status", "")),
+            code=_s(i.get("code")),
+            message=_s(i.get("message")),
+            thumbnail_url=_thumb_url(session_id, sk.removeprefix("FILE#")) if i.get("thumbnail") else None,
+        )
+        for sk, i in by_sk.items()
+        if sk.startswith("FILE#") and "status" in i
+    ]
+    keep: list[VerdictOut] = []
+    discard: list[VerdictOut] = []
+    results_key = job.get("results_key")
+    if job.get("status") == "complete" and isinstance(results_key, str):
+        clients: Clients = state.clients
+        r = await clients.s3.get_object(Bucket=state.settings.names.media_bucket, Key=results_key)
+        async with r["Body"] as body:
+            stored = msgspec.json.decode(await body.read(), type=_StoredVerdicts)
+        thumbs = {
+            k for k, i in ((sk.removeprefix("FILE#"), i) for sk, i in by_sk.items()) if i.get("thumbnail")
+        }
+        for v in stored.verdicts:
+            out = VerdictOut(
+                key=v.key,
+                name=v.key.rsplit("/", 1)[-1],
+                verdict=v.verdict,
+                reason=v.reason,
+                confidence=v.confidence,
+                thumbnail_url=_thumb_url(session_id, v.key) if v.key in thumbs else None,
+            )
+            (keep if v.verdict == "keep" else discard).append(out)
+    gaps = job.get("gaps")
+    return TriageResults(
+        job_id=job_id,
+        status=str(job.get("status", "pending")),
+        attempt=_n(job.get("attempt"), 1),
+        expected=_n(counters.get("expected")),
+        processed=_n(counters.get("processed")),
+        rejected=_n(counters.get("rejected")),
+        duplicate=_n(counters.get("duplicate")),
+        files=sorted(files, key=lambda f: f.name),
+        keep=keep,
+        discard=discard,
+        gaps=[str(g) for g in gaps] if isinstance(gaps, list) else [],
+        error=str(job["message"]) if job.get("status") == "error" and job.get("message") else None,
+    )
+
+
+@post("/v1/sessions/{session_id:str}/triage/{job_id:str}/retry", status_code=202)
+async def retry_triage(
+    session_id: FromPath[str], job_id: FromPath[str], state: State, caller: CallerDep
+) -> TriageJob:
+    """Run a failed or timed-out triage again, without re-uploading: a new attempt, a new execution."""
+    await _owned_meta(state, session_id, caller)
+    log_ = _log(state)
+    job = await _job(log_, session_id, job_id)
+    if job.get("status") != "error":
+        raise ClientException(
+            status_code=409,
+            detail=f"triage {job_id} is {job.get('status')!r}; only a failed "
+            "or timed-out triage can be retried",
+        )
+    attempt = _n(job.get("attempt"), 1) + 1
+    await _start_saga(state, session_id, job_id, attempt)
+    counters = await log_.get_view(counters_key(session_id)) or {}
+    return TriageJob(
+        job_id=job_id, session_id=session_id, expected=_n(counters.get("expected")), attempt=attempt
+    )
+
+
+@post("/v1/sessions/{session_id:str}/triage/{job_id:str}/confirm", status_code=200)
+async def confirm_triage(
+    session_id: FromPath[str], job_id: FromPath[str], data: JSONBody[Confirm], state: State, caller: CallerDep
+) -> ConfirmResult:
+    """Delete the chosen originals: each must be one of this triage's discards."""
+    await _owned_meta(state, session_id, caller)
+    results = await _results(state, session_id, job_id)
+    if results.status != "complete":
+        raise ClientException(status_code=409, detail=f"triage {job_id} is not complete")
+    discards = {v.key for v in results.discard}
+    chosen = list(dict.fromkeys(data.delete_keys))
+    errors = [f"{k}: not one of this triage's discards" for k in chosen if k not in discards]
+    wanted = [k for k in chosen if k in discards]
+    clients: Clients = state.clients
+    bucket = state.settings.names.media_bucket
+    for k in wanted:
+        await clients.s3.delete_object(Bucket=bucket, Key=k)
+    log_ = _log(state)
+    events = [
+        make_event(
+            c.TriageConfirmedData(job_id=job_id, delete_keys=wanted), source=SOURCE, session_id=session_id
+        )
+    ]
+    events += [
+        make_event(c.FileDeletedData(key=k, reason="confirmed"), source=SOURCE, session_id=session_id)
+        for k in wanted
+    ]
+    for i in range(0, len(events), DELETIONS_PER_COMMIT):
+        await log_.commit(events[i : i + DELETIONS_PER_COMMIT])
+    return ConfirmResult(deleted=wanted, errors=errors)
+
+
+@delete("/v1/sessions/{session_id:str}/artifacts", status_code=200)
+async def cleanup_session(
+    session_id: FromPath[str], state: State, caller: CallerDep
+) -> Response[CleanupResult]:
+    """Delete every object of the session (originals, thumbnails, conversions, previews, results), paged
+    over every key. Originals deleted here are recorded as ``media.file.deleted`` (cleanup)."""
+    await _owned_meta(state, session_id, caller)
+    clients: Clients = state.clients
+    bucket = state.settings.names.media_bucket
+    deleted = 0
+    originals: list[str] = []
+    paginator = clients.s3.get_paginator("list_objects_v2")
+    for prefix in ALL_PREFIXES:
+        async for page in paginator.paginate(Bucket=bucket, Prefix=f"{prefix}/{session_id}/"):
+            keys = [o["Key"] for o in page.get("Contents", [])]
+            if not keys:
+                continue
+            await clients.s3.delete_objects(
+                Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}
+            )
+            deleted += len(keys)
+            if prefix == UPLOADS:
+                originals += keys
+    log_ = _log(state)
+    already = {
+        str(i["sk"]).removeprefix("FILE#")
+        for i in await log_.query_views(session_pk(session_id), "FILE#")
+        if i.get("deleted")
+    }
+    events = [
+        make_event(c.FileDeletedData(key=k, reason="cleanup"), source=SOURCE, session_id=session_id)
+        for k in originals
+        if k not in already and k.startswith(upload_key(session_id, ""))
+    ]
+    for i in range(0, len(events), DELETIONS_PER_COMMIT):
+        await log_.commit(events[i : i + DELETIONS_PER_COMMIT])
+    return Response(CleanupResult(deleted_objects=deleted))
+
+
+ROUTES = [init_triage, finalize_triage, triage_results, retry_triage, confirm_triage, cleanup_session]

@@ -1,0 +1,142 @@
+"""The whole triage over the public API: init -> uploads -> per-file progress -> verdicts without any
+further call -> confirm deletes exactly the chosen originals -> cleanup leaves nothing."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pyvips
+
+from tests.conftest import TESTDATA, RunningStack
+from tests.stack.test_spine import eventually, new_session, upload
+
+pytestmark = pytest.mark.stack
+
+
+def _photos(n: int) -> list[Path]:
+    files = sorted((TESTDATA / "photos").glob("gps/*.jpg")) + sorted(
+        (TESTDATA / "photos").glob("cameras/*.jpg")
+    )
+    files += sorted((TESTDATA / "photos").glob("orientation/*.jpg")) + sorted(
+        (TESTDATA / "photos").glob("heic/*")
+    )
+    assert len(files) >= n
+    return files[:n]
+
+
+def _results(api: str, sid: str, job: str, h: dict[str, str]) -> dict[str, Any]:
+    r = httpx.get(f"{api}/v1/sessions/{sid}/triage/{job}", headers=h)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def _objects(stack: RunningStack, sid: str) -> list[str]:
+    s = stack.stack
+
+    async def keys() -> list[str]:
+        out: list[str] = []
+        paginator = s.clients.s3.get_paginator("list_objects_v2")
+        async for page in paginator.paginate(Bucket=s.settings.names.media_bucket):
+            out += [o["Key"] for o in page.get("Contents", []) if f"/{sid}/" in o["Key"]]
+        return out
+
+    return stack.portal.call(keys)
+
+
+def test_triage_end_to_end_over_the_api(embedded_stack: RunningStack) -> None:
+    api, h = embedded_stack.api_url, embedded_stack.auth("trip-owner")
+    sid = new_session(api, "Weekend in Kyoto", headers=h)
+    r = httpx.post(f"{api}/v1/sessions/{sid}/triage", json={"expected": 36}, headers=h)
+    assert r.status_code == 202, r.text
+    job = r.json()["job_id"]
+    started = time.monotonic()
+    seen_progress = False
+    black = pyvips.Image.black(1200, 900, bands=3).jpegsave_buffer(Q=85)
+    blurred = pyvips.Image.new_from_file(str(TESTDATA / "photos" / "gps" / "DSCN0040.jpg")).gaussblur(12)
+    upload(api, sid, "pocket.jpg", bytes(black), "image/jpeg", headers=h)
+    upload(api, sid, "smear.jpg", bytes(blurred.jpegsave_buffer(Q=85)), "image/jpeg", headers=h)
+    for i, p in enumerate(_photos(34)):
+        upload(
+            api,
+            sid,
+            p.name if p.parent.name != "orientation" else f"o-{p.name}",
+            p.read_bytes(),
+            "image/heic" if p.suffix.lower() in (".heic", ".heif") else "image/jpeg",
+            headers=h,
+        )
+        if i == 18:
+            progress = _results(api, sid, job, h)
+            seen_progress = progress["status"] in ("pending", "processing") and len(progress["files"]) <= 21
+    assert seen_progress, "results showed per-file progress while uploading"
+
+    done = eventually(
+        lambda: (res := _results(api, sid, job, h))["status"] == "complete" and res,
+        timeout_s=240,
+        what="verdicts",
+    )
+    assert len(done["keep"]) + len(done["discard"]) == 36
+    print(
+        f"36 files to verdicts in {time.monotonic() - started:.1f}s: {len(done['keep'])} keep, "
+        f"{len(done['discard'])} discard"
+    )
+    assert all(v["reason"] and 0 <= v["confidence"] <= 1 for v in done["keep"] + done["discard"])
+
+    discarded = sorted(v["name"] for v in done["discard"])
+    assert {"pocket.jpg", "smear.jpg"} <= set(discarded), discarded
+    keep_key = done["keep"][0]["key"]
+    r = httpx.post(
+        f"{api}/v1/sessions/{sid}/triage/{job}/confirm", json={"delete_keys": [keep_key]}, headers=h
+    )
+    assert (
+        r.status_code == 200 and r.json()["deleted"] == [] and r.json()["errors"]
+    )  # a keep is never deleted
+    chosen = [v["key"] for v in done["discard"] if v["name"] in ("pocket.jpg", "smear.jpg")]
+    r = httpx.post(f"{api}/v1/sessions/{sid}/triage/{job}/confirm", json={"delete_keys": chosen}, headers=h)
+    assert r.status_code == 200 and sorted(r.json()["deleted"]) == sorted(chosen)
+    remaining = [k for k in _objects(embedded_stack, sid) if k.startswith("uploads/")]
+    assert len(remaining) == 36 - len(chosen) and not set(chosen) & set(remaining)
+
+    r = httpx.delete(f"{api}/v1/sessions/{sid}/artifacts", headers=h)
+    assert r.status_code == 200, r.text
+    assert _objects(embedded_stack, sid) == []
+
+
+def test_two_corrupt_files_and_one_that_never_uploads_end_with_33_verdicts_and_3_named_gaps(
+    embedded_stack: RunningStack,
+) -> None:
+    api, h = embedded_stack.api_url, embedded_stack.auth("gap-owner")
+    sid = new_session(api, "gaps", headers=h)
+    job = httpx.post(f"{api}/v1/sessions/{sid}/triage", json={"expected": 36}, headers=h).json()["job_id"]
+    started = time.monotonic()
+    for p in _photos(33):
+        upload(
+            api,
+            sid,
+            f"{p.parent.name}-{p.name}",
+            p.read_bytes(),
+            "image/heic" if p.suffix.lower() in (".heic", ".heif") else "image/jpeg",
+            headers=h,
+        )
+    corrupt = (TESTDATA / "photos" / "broken" / "corrupted.jpg").read_bytes()
+    upload(api, sid, "corrupt-1.jpg", corrupt, "image/jpeg", headers=h)
+    upload(api, sid, "corrupt-2.jpg", corrupt[: len(corrupt) // 3], "image/jpeg", headers=h)
+    r = httpx.post(
+        f"{api}/v1/sessions/{sid}/triage/{job}/finalize",
+        json={"uploaded": 35, "failed": ["lost.jpg"]},
+        headers=h,
+    )
+    assert r.status_code == 200, r.text
+    done = eventually(
+        lambda: (res := _results(api, sid, job, h))["status"] == "complete" and res,
+        timeout_s=240,
+        what="verdicts",
+    )
+    elapsed = time.monotonic() - started
+    assert len(done["keep"]) + len(done["discard"]) == 33
+    assert sorted(done["gaps"]) == ["corrupt-1.jpg", "corrupt-2.jpg", "lost.jpg"]
+    assert elapsed < 120, f"took {elapsed:.0f}s; the deadline is 30 min"
+    print(f"33 verdicts + 3 gaps in {elapsed:.1f}s")

@@ -42,7 +42,7 @@ from litestar.types import ASGIApp, Guard, Receive, Scope, Send
 from opentelemetry.trace import SpanKind
 
 from services.api import triage
-from services.api.access import CallerDep, _log, _owned_meta
+from services.api.access import CallerDep, _log, _owned_meta, etagged
 from services.api.auth import JWKS_PATH, Caller, InvalidToken, KeysUnavailable, LocalIssuer, TokenVerifier
 from shared.events import catalogue as c
 from shared.events import telemetry
@@ -230,18 +230,22 @@ async def create_upload(
 
 
 @get("/v1/sessions/{session_id:str}")
-async def session_status(session_id: FromPath[str], state: State, caller: CallerDep) -> SessionStatus:
+async def session_status(
+    session_id: FromPath[str], state: State, caller: CallerDep, request: Request[Any, Any, Any]
+) -> Response[SessionStatus]:
+    """The session's counters and per-file status, with an ETag: poll with ``If-None-Match``."""
     meta = await _owned_meta(state, session_id, caller)
     items = await _log(state).query_views(session_pk(session_id))
     counters = next((i for i in items if i["sk"] == counters_key(session_id).sk), {})
     files = [_file_status(session_id, i) for i in items if _is_complete_file(i)]
-    return SessionStatus(
+    status = SessionStatus(
         session_id=session_id,
         context=str(meta.get("context", "")),
         created_at=str(meta.get("created_at", "")),
         counters=msgspec.convert(counters, Counters, strict=False),
         files=files,
     )
+    return etagged(request, status)
 
 
 def _is_complete_file(item: dict[str, Any]) -> bool:

@@ -18,12 +18,12 @@ from typing import Annotated, Any
 
 import msgspec
 from botocore.exceptions import ClientError
-from litestar import Response, delete, get, post
+from litestar import Request, Response, delete, get, post
 from litestar.datastructures import State
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, JSONBody
 
-from services.api.access import CallerDep, _log, _owned_meta
+from services.api.access import CallerDep, _log, _owned_meta, etagged
 from shared.events import catalogue as c
 from shared.events.aws import Clients
 from shared.events.codec import make_event
@@ -262,11 +262,16 @@ async def finalize_triage(
 
 @get("/v1/sessions/{session_id:str}/triage/{job_id:str}")
 async def triage_results(
-    session_id: FromPath[str], job_id: FromPath[str], state: State, caller: CallerDep
-) -> TriageResults:
-    """Per-file progress while files are processing; keep and discard with reasons once triage is done."""
+    session_id: FromPath[str],
+    job_id: FromPath[str],
+    state: State,
+    caller: CallerDep,
+    request: Request[Any, Any, Any],
+) -> Response[TriageResults]:
+    """Per-file progress while files are processing; keep and discard with reasons once triage is done.
+    Poll with ``If-None-Match``: an unchanged answer is a 304."""
     await _owned_meta(state, session_id, caller)
-    return await _results(state, session_id, job_id)
+    return etagged(request, await _results(state, session_id, job_id))
 
 
 async def _results(state: State, session_id: str, job_id: str) -> TriageResults:

@@ -147,3 +147,22 @@ def test_a_processed_photo_has_a_thumbnail_served_by_the_api(embedded_stack: Run
     assert r.content[:3] == b"\xff\xd8\xff"
     missing = httpx.get(f"{api}/v1/sessions/{sid}/files/nope.jpg/thumbnail", headers=auth)
     assert missing.status_code == 404
+
+
+def test_polls_carry_an_etag_and_an_unchanged_session_answers_304(embedded_stack: RunningStack) -> None:
+    api, h = embedded_stack.api_url, embedded_stack.auth()
+    sid = new_session(api, headers=h)
+    first = httpx.get(f"{api}/v1/sessions/{sid}", headers=h)
+    tag = first.headers["etag"]
+    again = httpx.get(f"{api}/v1/sessions/{sid}", headers={**h, "If-None-Match": tag})
+    assert again.status_code == 304 and again.content == b""
+    upload(api, sid, "x.jpg", (TESTDATA / "photos" / "gps" / "DSCN0042.jpg").read_bytes(), headers=h)
+    changed = eventually(
+        lambda: (
+            (r := httpx.get(f"{api}/v1/sessions/{sid}", headers={**h, "If-None-Match": tag})).status_code
+            == 200
+            and r
+        ),
+        what="the session to change",
+    )
+    assert changed.headers["etag"] != tag

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import urllib.parse
 import uuid
 from collections.abc import AsyncIterator
@@ -41,9 +40,18 @@ from litestar.params import FromPath, JSONBody, Parameter
 from litestar.types import ASGIApp, Guard, Receive, Scope, Send
 from opentelemetry.trace import SpanKind
 
-from services.api import triage
-from services.api.access import CallerDep, _log, _owned_meta, etagged
+from services.api import stream, triage, uploads
+from services.api.access import (
+    CallerDep,
+    _log,
+    _owned_meta,
+    etag_headers,
+    not_modified,
+    session_etag,
+    unchanged,
+)
 from services.api.auth import JWKS_PATH, Caller, InvalidToken, KeysUnavailable, LocalIssuer, TokenVerifier
+from services.api.uploads import MAX_NAME, validate_upload
 from shared.events import catalogue as c
 from shared.events import telemetry
 from shared.events.aws import Clients
@@ -59,12 +67,7 @@ SOURCE = "shoebox/api"
 PUBLIC = "public"
 BEARER = "BearerToken"  # the OpenAPI security scheme
 MAX_CONTEXT = 2000
-MAX_NAME = 255
-MAX_PHOTO_BYTES = 200 * 1024 * 1024
-MAX_VIDEO_BYTES = 5 * 1024 * 1024 * 1024
 UPLOAD_URL_TTL_S = 900
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ ()+-]*$")
-ALLOWED_TYPES = ("image/", "video/")
 
 
 class CreateSession(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -201,18 +204,7 @@ async def create_upload(
     session_id: FromPath[str], data: JSONBody[UploadRequest], state: State, caller: CallerDep
 ) -> UploadTicket:
     await _owned_meta(state, session_id, caller)
-    name = data.name.strip()
-    if not _NAME.match(name) or ".." in name:
-        raise HTTPException(
-            status_code=400,
-            detail="the file name must be a plain name: letters, digits, "
-            "'.', '_', '-', ' ', '(', ')', starting with a letter or digit",
-        )
-    if not data.content_type.startswith(ALLOWED_TYPES):
-        raise HTTPException(status_code=400, detail=f"{data.content_type!r} is not a photo or video type")
-    limit = MAX_VIDEO_BYTES if data.content_type.startswith("video/") else MAX_PHOTO_BYTES
-    if data.size > limit:
-        raise HTTPException(status_code=413, detail=f"{name} is {data.size} bytes; the limit is {limit}")
+    name = validate_upload(data.name, data.content_type, data.size)  # the rules multipart follows too
     key = upload_key(session_id, name)
     clients: Clients = state.clients
     url = await clients.s3.generate_presigned_url(
@@ -232,11 +224,16 @@ async def create_upload(
 @get("/v1/sessions/{session_id:str}")
 async def session_status(
     session_id: FromPath[str], state: State, caller: CallerDep, request: Request[Any, Any, Any]
-) -> Response[SessionStatus]:
-    """The session's counters and per-file status, with an ETag: poll with ``If-None-Match``."""
+) -> Response[SessionStatus | None]:
+    """The session's counters and per-file status. Poll with ``If-None-Match``: an unchanged session is
+    a 304 after one GetItem (its ``version``), however many files it has."""
     meta = await _owned_meta(state, session_id, caller)
-    items = await _log(state).query_views(session_pk(session_id))
-    counters = next((i for i in items if i["sk"] == counters_key(session_id).sk), {})
+    log_ = _log(state)
+    counters = await log_.get_view(counters_key(session_id)) or {}
+    etag = session_etag(counters, "status")
+    if not_modified(request, etag):
+        return unchanged(etag)
+    items = await log_.query_views(session_pk(session_id), "FILE#")
     files = [_file_status(session_id, i) for i in items if _is_complete_file(i)]
     status = SessionStatus(
         session_id=session_id,
@@ -245,7 +242,7 @@ async def session_status(
         counters=msgspec.convert(counters, Counters, strict=False),
         files=files,
     )
-    return etagged(request, status)
+    return Response(status, headers=etag_headers(etag))
 
 
 def _is_complete_file(item: dict[str, Any]) -> bool:
@@ -395,6 +392,8 @@ def create_app(
             file_thumbnail,
             session_events,
             *triage.ROUTES,
+            *uploads.ROUTES,
+            *stream.ROUTES,
         ],
         security=[{BEARER: []}],
     )

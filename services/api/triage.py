@@ -23,7 +23,15 @@ from litestar.datastructures import State
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, JSONBody
 
-from services.api.access import CallerDep, _log, _owned_meta, etagged
+from services.api.access import (
+    CallerDep,
+    _log,
+    _owned_meta,
+    etag_headers,
+    not_modified,
+    session_etag,
+    unchanged,
+)
 from shared.events import catalogue as c
 from shared.events.aws import Clients
 from shared.events.codec import make_event
@@ -267,11 +275,14 @@ async def triage_results(
     state: State,
     caller: CallerDep,
     request: Request[Any, Any, Any],
-) -> Response[TriageResults]:
+) -> Response[TriageResults | None]:
     """Per-file progress while files are processing; keep and discard with reasons once triage is done.
     Poll with ``If-None-Match``: an unchanged answer is a 304."""
     await _owned_meta(state, session_id, caller)
-    return etagged(request, await _results(state, session_id, job_id))
+    etag = session_etag(await _log(state).get_view(counters_key(session_id)), f"triage-{job_id}")
+    if not_modified(request, etag):
+        return unchanged(etag)
+    return Response(await _results(state, session_id, job_id), headers=etag_headers(etag))
 
 
 async def _results(state: State, session_id: str, job_id: str) -> TriageResults:

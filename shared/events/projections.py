@@ -9,7 +9,8 @@ Read models (views table, ``pk = SESSION#<id>``):
 ``sk``              content
 ==================  =================================================================================
 ``META``            owner, trip context, created time
-``COUNTERS``        expected, processed, rejected, duplicate, deleted, the current triage job, finalized
+``COUNTERS``        expected, processed, rejected, duplicate, deleted, the current triage job, finalized,
+                    version (+1 per event: the session's ETag)
 ``FILE#<key>``      one uploaded file: status (processed|rejected|duplicate|deleted), reason, keys
 ``JOB#<id>``        one job (triage, selection, enhancement): status, counts, result key
 ``HASH#<sha256>``   the first file with these bytes (duplicate detection)
@@ -66,9 +67,11 @@ def _projects(cls: type[Event[Any]]) -> Callable[[_Projection], _Projection]:
 
 
 def view_updates(event: Event[Any]) -> list[ViewUpdate]:
-    """The read-model changes one (current-version) event causes."""
+    """The read-model changes one (current-version) event causes. Every event also moves the session's
+    ``COUNTERS.version`` on, so a poller learns "nothing changed" from that one item (the API's ETag)."""
     fn = _PROJECTIONS.get(type(event))
-    return fn(event) if fn else []
+    own = fn(event) if fn else []
+    return [*own, ViewUpdate(key=counters_key(event.sessionid), add={"version": 1})]
 
 
 def _seen(event: Event[Any]) -> dict[str, Any]:

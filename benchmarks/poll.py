@@ -1,0 +1,129 @@
+"""A 1,000-file session polled through the API: status and triage results, fresh and with If-None-Match.
+
+The read model answers a poll with one paged Query on the views table (no fold of the log): this measures
+that path on the embedded stack, side by side with the floor of one bare GetItem on the same emulator and
+with folding the session's whole log (what a poll would cost without read models).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from typing import Any
+
+import anyio
+import httpx
+
+from benchmarks._common import summary_ms
+from deploy.local.emulator import free_port
+from deploy.local.stack import StackConfig, running_stack
+from shared.events import catalogue as c
+from shared.events.codec import make_event
+from shared.events.projections import counters_key
+
+
+def add_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--poll-files", type=int, default=1000, help="files in the polled session (default 1000)"
+    )
+    group.add_argument("--poll-samples", type=int, default=30, help="polls timed per kind (default 30)")
+
+
+def _processed(sid: str, i: int) -> Any:
+    name = f"IMG_{i:04d}.jpg"
+    ref = c.FileRef(bucket="b", key=f"uploads/{sid}/{name}", name=name, size=3_000_000, etag=f"e{i}")
+    data = c.FileProcessedData(
+        file=ref,
+        kind="photo",
+        media_type="image/jpeg",
+        sha256=f"{i:064x}",
+        metadata=c.MediaMetadata(width=4032, height=3024, make="Apple", model="iPhone 13 Pro"),
+        keys=c.DerivedKeys(thumbnail=f"thumbnails/{sid}/{name}.jpg"),
+        photo=c.PhotoSignals(
+            sharpness=0.1,
+            exposure_mean=0.5,
+            shadows_clipped=0.0,
+            highlights_clipped=0.0,
+            colour_cast=1.0,
+            phash=f"{i:016x}",
+        ),
+    )
+    return make_event(data, source="shoebox/bench", session_id=sid)
+
+
+async def _measure(files: int, samples: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as state:
+        config = StackConfig(
+            emulator_port=free_port(),
+            api_port=free_port(),
+            prefix="poll",
+            state_dir=state,
+            services=(),
+            run_relay=False,
+        )
+        async with running_stack(config) as stack:
+            owner = "bench"
+            auth = {"Authorization": f"Bearer {stack.issuer.issue(owner, 3600)}"}
+            async with httpx.AsyncClient(base_url=stack.api_url, headers=auth, timeout=60) as http:
+                sid = (await http.post("/v1/sessions", json={"context": "poll bench"})).json()["session_id"]
+                job = (await http.post(f"/v1/sessions/{sid}/triage", json={"expected": files})).json()[
+                    "job_id"
+                ]
+                filled = time.perf_counter()
+                batch = 15  # 2 items per event + 3 view updates each: under 100 transaction items
+                for start in range(0, files, batch):
+                    await stack.log.commit(
+                        [_processed(sid, i) for i in range(start, min(files, start + batch))]
+                    )
+                fill_s = time.perf_counter() - filled
+
+                async def timed(
+                    path: str, headers: dict[str, str] | None = None
+                ) -> tuple[list[float], httpx.Response]:
+                    out = []
+                    r = None
+                    for _ in range(samples):
+                        t = time.perf_counter()
+                        r = await http.get(path, headers=headers)
+                        out.append(time.perf_counter() - t)
+                    assert r is not None
+                    return out, r
+
+                status_t, status_r = await timed(f"/v1/sessions/{sid}")
+                assert len(status_r.json()["files"]) == files
+                cached_t, cached_r = await timed(
+                    f"/v1/sessions/{sid}", {"If-None-Match": status_r.headers["etag"]}
+                )
+                assert cached_r.status_code == 304
+                triage_t, _ = await timed(f"/v1/sessions/{sid}/triage/{job}")
+                floor = []
+                for _ in range(samples):
+                    t = time.perf_counter()
+                    await stack.log.get_view(counters_key(sid))
+                    floor.append(time.perf_counter() - t)
+                fold = []
+                for _ in range(max(3, samples // 10)):
+                    t = time.perf_counter()
+                    events = await stack.log.read_all(sid)
+                    fold.append(time.perf_counter() - t)
+                assert len(events) >= files
+            return {
+                "files": files,
+                "fill_s": round(fill_s, 1),
+                "status_body_bytes": len(status_r.content),
+                "ms": {
+                    "status poll (1 Query, all pages)": summary_ms(status_t),
+                    "status poll, If-None-Match -> 304": summary_ms(cached_t),
+                    "triage results poll": summary_ms(triage_t),
+                    "floor: one GetItem": summary_ms(floor),
+                    "without read models: read the whole log": summary_ms(fold),
+                },
+            }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    files = 200 if args.quick else args.poll_files
+    samples = 10 if args.quick else args.poll_samples
+    result: dict[str, Any] = anyio.run(_measure, files, samples)
+    return result

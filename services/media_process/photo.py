@@ -31,8 +31,10 @@ from __future__ import annotations
 
 import contextlib
 import math
+import operator
 import re
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,7 +109,7 @@ def process_photo(path: Path, media_type: str, limits: Limits) -> PhotoResult:
     if media_type in _HEIF_TYPES:
         full = _decode_heif(path, media_type)
         width, height = full.width, full.height  # upright already (the container's rotation is applied)
-        working = _fit(full, limits.signal_px)
+        working = _pixels_in_memory(_fit(full, limits.signal_px))
         converted = _jpeg(_fit(full, limits.convert_long_side_px), CONVERTED_QUALITY)
         del full
         orientation = info.orientation  # reported as stored, never applied
@@ -215,12 +217,13 @@ def _load_for_signals(path: Path, media_type: str, header: _Header, long_side: i
             image = pyvips.Image.new_from_file(str(path), shrink=shrink, access="sequential", fail_on="error")
             if max(image.width, image.height) > long_side:
                 image = image.thumbnail_image(long_side, height=long_side, size="down", no_rotate=True)
-            image = _to_srgb8(image).copy_memory()
+            image = _to_srgb8(image)
             if header.orientation not in (None, 1):
-                image = image.autorot().copy_memory()
-            return image
+                # rotating needs random access: the sequentially decoded image goes to memory first
+                image = image.copy_memory().autorot()
+            return _pixels_in_memory(image)
         image = pyvips.Image.thumbnail(str(path), long_side, height=long_side, size="down", fail_on="error")
-        return _to_srgb8(image).copy_memory()
+        return _pixels_in_memory(_to_srgb8(image))
     except pyvips.Error as error:
         raise _rejection(path, media_type, str(error), opened=True) from None
 
@@ -273,10 +276,25 @@ def _decode_heif(path: Path, media_type: str) -> pyvips.Image:
 
 # --------------------------------------------------------------------------- pixels out
 def _fit(image: pyvips.Image, long_side: int) -> pyvips.Image:
-    """``image`` scaled down (never up) so its long side is at most ``long_side``; 8-bit sRGB, in memory."""
+    """``image`` scaled down (never up) so its long side is at most ``long_side``; 8-bit sRGB (lazy)."""
     if max(image.width, image.height) > long_side:
         image = image.thumbnail_image(long_side, height=long_side, size="down", no_rotate=True)
-    return _to_srgb8(image).copy_memory()
+    return _to_srgb8(image)
+
+
+def _pixels_in_memory(image: pyvips.Image) -> pyvips.Image:
+    """``image`` computed once into memory, as a bare image: its pixels, size and bands, no metadata.
+
+    Every libvips operation copies its input's metadata to its output; a camera JPEG carries ~80 fields
+    (the EXIF tags one by one, the EXIF thumbnail, XMP), which cost ~0.1 ms per operation, 2-3 ms over
+    the signals and the thumbnail. What is needed from them (orientation, ICC profile) is applied by now.
+    ``write_to_memory`` hands over libvips' buffer without a copy and ``new_from_memory`` keeps it alive.
+    """
+    data = image.write_to_memory()
+    bare = pyvips.Image.new_from_memory(data, image.width, image.height, image.bands, image.format)
+    if bare.interpretation != image.interpretation:
+        bare = bare.copy(interpretation=image.interpretation)
+    return bare
 
 
 def _jpeg(image: pyvips.Image, quality: int) -> bytes:
@@ -303,7 +321,7 @@ def _to_srgb8(image: pyvips.Image) -> pyvips.Image:
         image = image[0].bandjoin([image[0], image[0]])
     elif image.bands > 3:
         image = image.extract_band(0, n=3)
-    return image.copy(interpretation="srgb")
+    return image if image.interpretation == "srgb" else image.copy(interpretation="srgb")
 
 
 def _max_alpha(image: pyvips.Image) -> float:
@@ -348,10 +366,12 @@ _LAPLACIAN_MASK = pyvips.Image.new_from_array([[0, 1, 0], [1, -4, 1], [0, 1, 0]]
 _SHARPNESS_VARIANCE_FLOOR = 25.0
 _HASH_SIZE = 32  # pHash: DCT of a 32 x 32 grey image ...
 _HASH_BLOCK = 8  # ... of which the 8 x 8 lowest frequencies (DC row and column excluded) give 64 bits
+#: cos(pi (2x + 1) u / 64) for u = 1..8 (the frequencies kept), x = 0..31
 _DCT_COS = [
     [math.cos(math.pi * (2 * x + 1) * u / (2 * _HASH_SIZE)) for x in range(_HASH_SIZE)]
-    for u in range(_HASH_BLOCK + 1)
+    for u in range(1, _HASH_BLOCK + 1)
 ]
+_CAST_SHRINK = 4  # colour cast on a 4x box-shrunk copy
 
 
 def compute_signals(rgb: pyvips.Image) -> c.PhotoSignals:
@@ -363,7 +383,8 @@ def compute_signals(rgb: pyvips.Image) -> c.PhotoSignals:
       Dimensionless; at 1008 px sharp photos score ~0.03-3, a σ=4 px blur at 12 MP drops it 5-50x. Compare
       values computed at the same working size only (small photos are measured at their own size).
     - ``exposure_mean``: mean luma / 255 (0 black, 1 white).
-    - ``shadows_clipped`` / ``highlights_clipped``: fraction of pixels whose luma rounds to <= 2 / >= 253.
+    - ``shadows_clipped`` / ``highlights_clipped``: fraction of pixels whose luma is below 3 / at least 253
+      (its integer part, as libvips' cast to 8 bits truncates, is <= 2 / >= 253).
     - ``colour_cast``: distance of the mean (a*, b*) from neutral in CIELAB (D65), computed on a 4x box-shrunk
       copy. 0 = grey on average; ~10 is a visible cast; a scene dominated by one colour scores high too.
     - ``phash``: the classic DCT perceptual hash: Y squashed to 32 x 32, 2-D DCT-II, the 8 x 8 coefficients
@@ -371,17 +392,21 @@ def compute_signals(rgb: pyvips.Image) -> c.PhotoSignals:
       from the most significant bit, as 16 hex digits. Near-duplicates differ by a few bits; use
       ``phash_distance``.
     """
-    grey = rgb.recomb(_LUMA).copy_memory()  # float, one band; used four times below
+    # ~12 ms of CPU at 1008 x 756 (docs/benchmarks.md, "media"), ~3 ms of it fixed: the libvips calls
+    # themselves. Each statement below is one pass over the pixels; grey is read four times, so it is
+    # computed into memory once (in one pipeline libvips would recompute a shared input for each reader).
+    total = rgb.width * rgb.height
+    grey = rgb.recomb(_LUMA).copy_memory()  # float, one band
     mean, grey_dev = _mean_dev(grey)[0]
-    lap_dev = _mean_dev(grey.conv(_LAPLACIAN_MASK, precision="float"))[0][1]
+    laplacian = grey.conv(_LAPLACIAN_MASK, precision="float")
+    lap_dev = float(laplacian.deviate()) if total > 1 else math.nan  # 1 px: no spread (stats say NaN too)
     sharpness = lap_dev**2 / (grey_dev**2 + _SHARPNESS_VARIANCE_FLOOR)
 
     hist = _histogram(grey.cast("uchar"))
-    total = sum(hist) or 1
     shadows = sum(hist[:3]) / total
     highlights = sum(hist[253:]) / total
 
-    small = rgb.shrink(4, 4) if min(rgb.width, rgb.height) >= 64 else rgb
+    small = rgb.shrink(_CAST_SHRINK, _CAST_SHRINK) if min(rgb.width, rgb.height) >= 64 else rgb
     lab = _mean_dev(small.colourspace("lab"))
     colour_cast = math.hypot(lab[1][0], lab[2][0])
 
@@ -408,27 +433,29 @@ def _mean_dev(image: pyvips.Image) -> list[tuple[float, float]]:
     return [(values[row * 10 + 4], values[row * 10 + 5]) for row in range(1, image.bands + 1)]
 
 
-def _histogram(grey8: pyvips.Image) -> list[int]:
-    hist = grey8.hist_find()
-    raw = hist.cast("uint").write_to_memory()
-    return list(struct.unpack(f"<{len(raw) // 4}I", raw))
+def _histogram(grey8: pyvips.Image) -> tuple[int, ...]:
+    raw = grey8.hist_find().write_to_memory()  # 256 x 1, uint
+    return struct.unpack(f"<{len(raw) // 4}I", raw)
 
 
 def _phash(grey: pyvips.Image) -> str:
     small = grey.resize(_HASH_SIZE / grey.width, vscale=_HASH_SIZE / grey.height, kernel="linear")
-    small = small.cast("float")
+    if small.format != "float":
+        small = small.cast("float")
     if small.width != _HASH_SIZE or small.height != _HASH_SIZE:  # rounding: force the exact size
         small = small.embed(0, 0, _HASH_SIZE, _HASH_SIZE, extend="copy")
     raw = small.write_to_memory()
-    pixels = struct.unpack(f"<{_HASH_SIZE * _HASH_SIZE}f", raw)
-    rows = [pixels[y * _HASH_SIZE : (y + 1) * _HASH_SIZE] for y in range(_HASH_SIZE)]
-    # separable DCT-II, only the coefficients we keep: first along x for u = 1..8, then along y for v = 1..8
-    along_x = [
-        [sum(p * k for p, k in zip(row, _DCT_COS[u], strict=True)) for u in range(1, 9)] for row in rows
-    ]
-    coeffs = [
-        sum(along_x[y][u] * _DCT_COS[v][y] for y in range(_HASH_SIZE)) for v in range(1, 9) for u in range(8)
-    ]
+    return phash_of_grey32(struct.unpack(f"<{_HASH_SIZE * _HASH_SIZE}f", raw))
+
+
+def phash_of_grey32(pixels: Sequence[float]) -> str:
+    """The pHash bits of a 32 x 32 grey image given row-major (see ``compute_signals``)."""
+    n = _HASH_SIZE
+    rows = [pixels[y * n : (y + 1) * n] for y in range(n)]
+    # separable DCT-II, only the coefficients kept: along x for u = 1..8 (a column per u), then along y
+    by_row = ([sum(map(operator.mul, row, cos)) for cos in _DCT_COS] for row in rows)
+    along_x = list(zip(*by_row, strict=True))
+    coeffs = [sum(map(operator.mul, column, cos)) for cos in _DCT_COS for column in along_x]  # v-major
     ordered = sorted(coeffs)
     median = (ordered[31] + ordered[32]) / 2
     bits = 0

@@ -140,3 +140,35 @@ def test_two_corrupt_files_and_one_that_never_uploads_end_with_33_verdicts_and_3
     assert sorted(done["gaps"]) == ["corrupt-1.jpg", "corrupt-2.jpg", "lost.jpg"]
     assert elapsed < 120, f"took {elapsed:.0f}s; the deadline is 30 min"
     print(f"33 verdicts + 3 gaps in {elapsed:.1f}s")
+
+
+def test_a_failed_triage_is_retried_without_reuploading(embedded_stack: RunningStack) -> None:
+    from shared.events import catalogue as c
+    from shared.events.codec import make_event
+
+    api, h = embedded_stack.api_url, embedded_stack.auth("retrier")
+    sid = new_session(api, "retry", headers=h)
+    job = httpx.post(f"{api}/v1/sessions/{sid}/triage", json={"expected": 1}, headers=h).json()["job_id"]
+    r = httpx.post(f"{api}/v1/sessions/{sid}/triage/{job}/retry", headers=h)
+    assert r.status_code == 409  # nothing failed yet
+    photo = TESTDATA / "photos" / "gps" / "DSCN0029.jpg"
+    upload(api, sid, photo.name, photo.read_bytes(), headers=h)
+    eventually(lambda: _results(api, sid, job, h)["status"] == "complete", timeout_s=120, what="attempt 1")
+    # the provider failed on a later look (recorded as selection would), and the user asks again
+    failed = make_event(
+        c.TriageFailedData(job_id=job, attempt=1, code="provider_error", message="quota"),
+        source="shoebox/selection",
+        session_id=sid,
+    )
+    embedded_stack.portal.call(lambda: embedded_stack.stack.log.commit([failed]))
+    assert _results(api, sid, job, h)["status"] == "error"
+    r = httpx.post(f"{api}/v1/sessions/{sid}/triage/{job}/retry", headers=h)
+    assert r.status_code == 202 and r.json()["attempt"] == 2, r.text
+    done = eventually(
+        lambda: (res := _results(api, sid, job, h))["status"] == "complete" and res,
+        timeout_s=120,
+        what="attempt 2",
+    )
+    assert done["attempt"] == 2 and len(done["keep"]) + len(done["discard"]) == 1
+    uploads = [k for k in _objects(embedded_stack, sid) if k.startswith("uploads/")]
+    assert uploads == [f"uploads/{sid}/{photo.name}"]  # nothing uploaded again

@@ -237,7 +237,7 @@ def _gradient_noise(width: int, height: int, sigma: float = 12.0) -> pyvips.Imag
         [xy[1] * (255 / height), (xy[0] + xy[1]) * (127 / (width + height)) + 64]
     )
     return (
-        (grad + pyvips.Image.gaussnoise(width, height, sigma=sigma, mean=0))
+        (grad + pyvips.Image.gaussnoise(width, height, sigma=sigma, mean=0, seed=7))
         .cast("uchar")
         .copy(interpretation="srgb")
     )

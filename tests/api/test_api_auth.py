@@ -43,9 +43,29 @@ SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/sessions/{session_id}/triage/{job_id}/finalize"): {"uploaded": 1},
     ("POST", "/v1/sessions/{session_id}/triage/{job_id}/retry"): {},
     ("POST", "/v1/sessions/{session_id}/triage/{job_id}/confirm"): {"delete_keys": []},
+    ("POST", "/v1/sessions/{session_id}/multipart"): {
+        "name": "big.mp4",
+        "content_type": "video/mp4",
+        "size": 12 * 1024 * 1024,
+    },
+    ("POST", "/v1/sessions/{session_id}/multipart/{upload_id}/complete"): {
+        "key": "uploads/elsewhere/big.mp4",
+        "parts": [{"part_number": 1, "etag": "x"}],
+    },
+}
+#: query parameters a route needs: the event stream ends after a second (else it lasts ten minutes)
+SAMPLE_QUERIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("GET", "/v1/sessions/{session_id}/events/stream"): {"max_seconds": 1},
+    ("DELETE", "/v1/sessions/{session_id}/multipart/{upload_id}"): {"key": "uploads/elsewhere/big.mp4"},
 }
 #: what the owner gets where it is not the route's success status: a completed triage cannot be retried
-OWNER_STATUS: dict[tuple[str, str], int] = {("POST", "/v1/sessions/{session_id}/triage/{job_id}/retry"): 409}
+#: the walk makes no multipart upload: the owner gets past the ownership check to the key check (a key of
+#: another session: 400), where another user gets 404
+OWNER_STATUS: dict[tuple[str, str], int] = {
+    ("POST", "/v1/sessions/{session_id}/triage/{job_id}/retry"): 409,
+    ("POST", "/v1/sessions/{session_id}/multipart/{upload_id}/complete"): 400,
+    ("DELETE", "/v1/sessions/{session_id}/multipart/{upload_id}"): 400,
+}
 #: routes that destroy the session's content run on a session of their own
 DESTRUCTIVE = {("DELETE", "/v1/sessions/{session_id}/artifacts")}
 
@@ -126,14 +146,20 @@ def owned(embedded_stack: RunningStack) -> Owned:
 def call(
     api: str, route: Route, owned: Owned, headers: dict[str, str], *, session_id: str | None = None
 ) -> httpx.Response:
-    values = {"session_id": session_id or owned.session_id, "name": owned.name, "job_id": owned.job_id}
+    values = {
+        "session_id": session_id or owned.session_id,
+        "name": owned.name,
+        "job_id": owned.job_id,
+        "upload_id": "no-such-upload",
+    }
     unknown = set(re.findall(r"\{(\w+)\}", route.path)) - set(values)
     assert not unknown, f"{route}: teach this test a value for {unknown}"
     url = api + route.path.format(**values)
     body = SAMPLE_BODIES.get((route.method, route.path))
     if route.method in ("POST", "PUT", "PATCH"):
         assert body is not None, f"{route}: add a sample body to SAMPLE_BODIES"
-    return httpx.request(route.method, url, json=body, headers=headers)
+    params = SAMPLE_QUERIES.get((route.method, route.path))
+    return httpx.request(route.method, url, json=body, params=params, headers=headers)
 
 
 def assert_no_data(r: httpx.Response, status: int) -> dict[str, Any]:

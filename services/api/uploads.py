@@ -1,0 +1,269 @@
+"""Uploads: the rules every upload follows, and S3 multipart uploads for large files (videos).
+
+A single presigned PUT (``POST /v1/sessions/{id}/uploads``, in ``services.api.app``) suits photos and
+small videos; a large file goes up in parts straight to S3:
+
+1. ``POST /v1/sessions/{id}/multipart`` ``{name, content_type, size, part_size?}`` creates the upload and
+   answers 201 with its ``upload_id``, the ``key`` and one presigned ``PUT`` URL per part
+   (``part_size`` bytes each, the last one the rest; the URLs live ``PART_URL_TTL_S``).
+2. The client PUTs each part's bytes to its URL (in parallel if it likes) and keeps each answer's ``ETag``
+   header (the bucket's CORS rule exposes it).
+3. ``POST /v1/sessions/{id}/multipart/{upload_id}/complete`` ``{key, parts: [{part_number, etag}]}``
+   assembles the object (200 ``{key}``); S3 then announces it like any upload and media_process decides it
+   once (S3 may announce a completed multipart upload twice: media_process keys an upload by bucket, key
+   and ETag).
+4. Or ``DELETE /v1/sessions/{id}/multipart/{upload_id}?key=...`` gives up: S3 drops the parts (200
+   ``{status: "aborted"}``). A DELETE with the key in the query, rather than a POST with a body: it is the
+   upload's removal, and repeating it does no harm (the second answers 404: the upload is gone). Uploads
+   nobody completes or aborts are aborted by the bucket's lifecycle rule after a day.
+
+Every route checks that the caller owns the session (404 otherwise, as everywhere) and that the key is an
+upload of this session (``uploads/<session>/<name>``). S3's own refusals of a completion (a wrong ETag, a
+missing part, a part too small) answer 400 with S3's reason; an upload id S3 does not know answers 404.
+
+This module imports nothing from ``services.api.app`` (which imports it for ``validate_upload``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import math
+import re
+from typing import Annotated
+
+import msgspec
+from botocore.exceptions import ClientError
+from litestar import delete, post
+from litestar.datastructures import State
+from litestar.exceptions import ClientException, NotFoundException
+from litestar.params import FromPath, JSONBody, Parameter
+
+from services.api.access import CallerDep, _owned_meta
+from shared.events.aws import Clients
+from shared.events.inbound import session_of, upload_key
+
+log = logging.getLogger("shoebox.api.uploads")
+
+MAX_NAME = 255
+MAX_PHOTO_BYTES = 200 * 1024 * 1024
+MAX_VIDEO_BYTES = 5 * 1024 * 1024 * 1024
+ALLOWED_TYPES = ("image/", "video/")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ ()+-]*$")
+
+MiB = 1024 * 1024
+#: S3's bounds on a part (the last part may be smaller) and on the number of parts
+MIN_PART_BYTES = 5 * MiB
+MAX_PART_BYTES = 100 * MiB
+DEFAULT_PART_BYTES = 10 * MiB
+MAX_PARTS = 10_000
+PART_URL_TTL_S = 3600
+#: S3 upload ids are URL-safe; anything else is not one of ours
+_UPLOAD_ID = re.compile(r"^[A-Za-z0-9._~=+-]{1,1024}$")
+#: S3's refusals of a CompleteMultipartUpload that are the client's doing
+_BAD_COMPLETION = {"InvalidPart", "InvalidPartOrder", "EntityTooSmall", "MalformedXML", "InvalidRequest"}
+
+
+def validate_upload(name: str, content_type: str, size: int) -> str:
+    """The rules of every upload, single or multipart: a plain file name, a photo or video type and a
+    size within the type's limit. Returns the name to store (stripped); raises 400 or 413."""
+    name = name.strip()
+    if len(name) > MAX_NAME:
+        raise ClientException(status_code=400, detail=f"the file name is longer than {MAX_NAME} characters")
+    if not _NAME.match(name) or ".." in name:
+        raise ClientException(
+            status_code=400,
+            detail="the file name must be a plain name: letters, digits, "
+            "'.', '_', '-', ' ', '(', ')', starting with a letter or digit",
+        )
+    if not content_type.startswith(ALLOWED_TYPES):
+        raise ClientException(status_code=400, detail=f"{content_type!r} is not a photo or video type")
+    limit = MAX_VIDEO_BYTES if content_type.startswith("video/") else MAX_PHOTO_BYTES
+    if size > limit:
+        raise ClientException(status_code=413, detail=f"{name} is {size} bytes; the limit is {limit}")
+    return name
+
+
+def part_count(size: int, part_size: int) -> int:
+    """How many parts ``size`` bytes take in ``part_size`` pieces; 400 when S3 would not take them."""
+    if not MIN_PART_BYTES <= part_size <= MAX_PART_BYTES:
+        raise ClientException(
+            status_code=400,
+            detail=f"part_size must be between {MIN_PART_BYTES} bytes (5 MiB) and {MAX_PART_BYTES} bytes "
+            f"(100 MiB); {part_size} is not",
+        )
+    count = max(1, math.ceil(size / part_size))
+    if count > MAX_PARTS:
+        raise ClientException(
+            status_code=400,
+            detail=f"{size} bytes in parts of {part_size} would take {count} parts; S3 takes at most "
+            f"{MAX_PARTS}: use a part_size of at least {math.ceil(size / MAX_PARTS)} bytes",
+        )
+    return count
+
+
+class MultipartRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME)]
+    content_type: Annotated[str, msgspec.Meta(max_length=100)]
+    size: Annotated[int, msgspec.Meta(ge=1)]
+    #: bytes per part (the last part is the rest): 5 MiB to 100 MiB, 10 MiB when not given
+    part_size: int = DEFAULT_PART_BYTES
+
+
+class PartUrl(msgspec.Struct, frozen=True):
+    part_number: int
+    url: str
+
+
+class MultipartTicket(msgspec.Struct, frozen=True):
+    upload_id: str
+    key: str
+    part_size: int
+    #: PUT each part's bytes to its URL; keep the answer's ETag header for ``complete``
+    parts: list[PartUrl]
+    expires_in_s: int
+
+
+class CompletedPart(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    part_number: Annotated[int, msgspec.Meta(ge=1, le=MAX_PARTS)]
+    etag: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class CompleteMultipart(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    key: Annotated[str, msgspec.Meta(max_length=400)]
+    parts: Annotated[list[CompletedPart], msgspec.Meta(min_length=1, max_length=MAX_PARTS)]
+
+
+class Completed(msgspec.Struct, frozen=True):
+    key: str
+
+
+class Aborted(msgspec.Struct, frozen=True):
+    status: str = "aborted"
+
+
+def _session_upload(session_id: str, key: str) -> str:
+    """``key`` when it is an upload of this session (``uploads/<session>/<a valid name>``), else 400."""
+    where = session_of(key)
+    if where is None or where[0] != session_id or not _NAME.match(where[1]) or ".." in where[1]:
+        raise ClientException(
+            status_code=400,
+            detail=f"the key must be an upload of this session: {upload_key(session_id, '')}<name>",
+        )
+    return key
+
+
+def _check_upload_id(upload_id: str) -> None:
+    if not _UPLOAD_ID.match(upload_id):
+        raise NotFoundException(detail=f"no multipart upload {upload_id!r}")
+
+
+def _s3_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _s3_message(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Message", "")) or _s3_code(exc)
+
+
+@post("/v1/sessions/{session_id:str}/multipart", status_code=201)
+async def create_multipart(
+    session_id: FromPath[str], data: JSONBody[MultipartRequest], state: State, caller: CallerDep
+) -> MultipartTicket:
+    """Start a multipart upload (a large video): one presigned PUT URL per part, valid for an hour."""
+    await _owned_meta(state, session_id, caller)
+    name = validate_upload(data.name, data.content_type, data.size)
+    count = part_count(data.size, data.part_size)
+    key = upload_key(session_id, name)
+    clients: Clients = state.clients
+    bucket = state.settings.names.media_bucket
+    created = await clients.s3.create_multipart_upload(Bucket=bucket, Key=key, ContentType=data.content_type)
+    upload_id = created["UploadId"]
+    try:
+        parts = [
+            PartUrl(
+                part_number=n,
+                url=await clients.s3.generate_presigned_url(
+                    "upload_part",
+                    Params={"Bucket": bucket, "Key": key, "UploadId": upload_id, "PartNumber": n},
+                    ExpiresIn=PART_URL_TTL_S,
+                ),
+            )
+            for n in range(1, count + 1)
+        ]
+    except Exception:
+        log.exception("could not presign the parts of %s; aborting the upload", key)
+        with contextlib.suppress(Exception):  # else the bucket's lifecycle rule aborts it after a day
+            await clients.s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+        raise
+    return MultipartTicket(
+        upload_id=upload_id, key=key, part_size=data.part_size, parts=parts, expires_in_s=PART_URL_TTL_S
+    )
+
+
+@post("/v1/sessions/{session_id:str}/multipart/{upload_id:str}/complete", status_code=200)
+async def complete_multipart(
+    session_id: FromPath[str],
+    upload_id: FromPath[str],
+    data: JSONBody[CompleteMultipart],
+    state: State,
+    caller: CallerDep,
+) -> Completed:
+    """Assemble the uploaded parts into the file: every part, with the ETag its PUT answered."""
+    await _owned_meta(state, session_id, caller)
+    _check_upload_id(upload_id)
+    key = _session_upload(session_id, data.key)
+    parts = sorted(data.parts, key=lambda p: p.part_number)
+    for before, after in itertools.pairwise(parts):
+        if before.part_number == after.part_number:
+            raise ClientException(status_code=400, detail=f"part {after.part_number} is listed twice")
+    clients: Clients = state.clients
+    bucket = state.settings.names.media_bucket
+    try:
+        # S3 answers NoSuchUpload to both; the emulator (moto) fails a completion of an unknown upload with
+        # a 500 (a KeyError), so the upload is looked up first: one cheap call per file
+        await clients.s3.list_parts(Bucket=bucket, Key=key, UploadId=upload_id, MaxParts=1)
+        await clients.s3.complete_multipart_upload(
+            Bucket=bucket,
+            Key=key,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": [{"PartNumber": p.part_number, "ETag": p.etag} for p in parts]},
+        )
+    except ClientError as exc:
+        code = _s3_code(exc)
+        if code == "NoSuchUpload":
+            raise NotFoundException(detail=f"no multipart upload {upload_id!r} for {key}") from None
+        if code in _BAD_COMPLETION:
+            raise ClientException(
+                status_code=400, detail=f"S3 refused to complete the upload ({code}): {_s3_message(exc)}"
+            ) from None
+        raise
+    return Completed(key=key)
+
+
+@delete("/v1/sessions/{session_id:str}/multipart/{upload_id:str}", status_code=200)
+async def abort_multipart(
+    session_id: FromPath[str],
+    upload_id: FromPath[str],
+    state: State,
+    caller: CallerDep,
+    key: Annotated[str, Parameter(max_length=400, description="the upload's key")],
+) -> Aborted:
+    """Give up a multipart upload: S3 drops the parts uploaded so far."""
+    await _owned_meta(state, session_id, caller)
+    _check_upload_id(upload_id)
+    key = _session_upload(session_id, key)
+    clients: Clients = state.clients
+    try:
+        await clients.s3.abort_multipart_upload(
+            Bucket=state.settings.names.media_bucket, Key=key, UploadId=upload_id
+        )
+    except ClientError as exc:
+        if _s3_code(exc) == "NoSuchUpload":
+            raise NotFoundException(detail=f"no multipart upload {upload_id!r} for {key}") from None
+        raise
+    return Aborted()
+
+
+ROUTES = [create_multipart, complete_multipart, abort_multipart]

@@ -260,6 +260,7 @@ async def _start_api(stack: Stack, tg: anyio.abc.TaskGroup) -> Any:
             log_config=None,
             lifespan="on",
             access_log=False,
+            timeout_graceful_shutdown=5,  # an open event stream must not hold up Ctrl-C
         )
     )
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]  # the stack owns signals

@@ -23,7 +23,9 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-def test_no_input_makes_the_api_fail_with_a_5xx(case: schemathesis.Case, embedded_stack: RunningStack) -> None:
+def test_no_input_makes_the_api_fail_with_a_5xx(
+    case: schemathesis.Case, embedded_stack: RunningStack
+) -> None:
     for headers in (embedded_stack.auth("fuzzer"), {}):
         response = case.call(headers=headers)
         case.validate_response(response, checks=[not_a_server_error])

@@ -1,0 +1,97 @@
+"""report.html in headless Chromium (Debian's, driven by Playwright): every input file shown once, the
+right counts, and thumbnails that load — opened from disk, offline."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+from shoebox_cli.main import main
+from tests.conftest import TESTDATA, RunningStack
+
+pytestmark = pytest.mark.stack
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-gpu",
+]
+
+
+def test_report_html_shows_every_file_once_with_counts_and_loading_thumbnails(
+    embedded_stack: RunningStack, tmp_path: Path
+) -> None:
+    trip = tmp_path / "trip"
+    for rel in (
+        "photos/gps/DSCN0010.jpg",
+        "photos/orientation/portrait_6.jpg",
+        "photos/heic/IMG_5195.HEIC",
+        "videos/real/bikes.mp4",
+        "photos/broken/corrupted.jpg",
+    ):
+        dest = trip / Path(rel).parent.name / Path(rel).name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(TESTDATA / rel, dest)
+    (trip / "notes.jpg").write_text("not a photo\n")
+    shutil.copy(TESTDATA / "photos/gps/DSCN0010.jpg", trip / "again.jpg")  # an exact duplicate
+    out = tmp_path / "out"
+    code = main(
+        [
+            "process",
+            str(trip),
+            "--api",
+            embedded_stack.api_url,
+            "--token",
+            embedded_stack.token(),
+            "--out",
+            str(out),
+            "--timeout",
+            "120",
+            "--plain",
+        ]
+    )
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    # Playwright's sync API runs an event loop on this thread: start it only after the CLI's has finished
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        try:
+            _check(browser, out, report)
+        finally:
+            browser.close()
+
+
+def _check(browser: Browser, out: Path, report: dict[str, Any]) -> None:
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.route(
+        "**/*", lambda route: route.continue_() if route.request.url.startswith("file:") else route.abort()
+    )
+    page.goto((out / "report.html").as_uri())
+    page.wait_for_load_state("load")
+    for img in page.locator("img.thumb").all():
+        img.scroll_into_view_if_needed()
+    page.wait_for_function("[...document.images].every(i => i.complete)")
+    shown = page.eval_on_selector_all(
+        ".card .name[title], td.path", "els => els.map(e => e.getAttribute('title') || e.textContent.trim())"
+    )
+    assert sorted(shown) == sorted(f["path"] for f in report["files"])  # every input file, once
+    for kind in ("processed", "rejected", "duplicate"):
+        chip = page.locator(f".chip.{kind} b")
+        if report["counts"][kind]:
+            assert chip.inner_text() == str(report["counts"][kind]), kind
+    images = page.eval_on_selector_all(
+        "img.thumb", "els => els.map(e => [e.getAttribute('src'), e.naturalWidth])"
+    )
+    assert len(images) == report["counts"]["processed"] >= 4
+    assert all(width > 0 for _, width in images), images
+    artifacts = Path(__file__).resolve().parents[2] / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    page.screenshot(path=str(artifacts / "report.png"), full_page=True)
+    page.close()

@@ -45,13 +45,6 @@ def derived_key(prefix: str, session_id: str, name: str, suffix: str) -> str:
     return f"{prefix}/{session_id}/{name}{suffix}"
 
 
-def _too_large(kind: Sniffed, size: int, limits: Limits) -> str | None:
-    limit = limits.max_video_bytes if kind.kind == "video" else limits.max_photo_bytes
-    if size > limit:
-        return f"is {size / 1e6:.1f} MB; the limit for a {kind.kind} is {limit / 1e6:.0f} MB"
-    return None
-
-
 async def handle_object_created(event: ObjectCreated, deps: Deps) -> Sequence[Output]:
     where = session_of(event.key)
     if where is None:
@@ -68,7 +61,7 @@ async def handle_object_created(event: ObjectCreated, deps: Deps) -> Sequence[Ou
         return [c.FileRejectedData(file=ref, code=code, message=message)]
 
     if info.size == 0:
-        return rejected("empty", f"{name} is empty (0 bytes).")
+        return rejected("empty", f"{name} is empty (0 bytes).")  # nothing to sniff
     kind = sniff(await deps.store.get_range(event.key, 0, HEAD_BYTES))
     if kind is None:
         return rejected(
@@ -76,8 +69,10 @@ async def handle_object_created(event: ObjectCreated, deps: Deps) -> Sequence[Ou
             f"{name} is not a photo or video format Shoebox reads (its content is not JPEG, PNG, WebP, "
             "HEIC/HEIF, AVIF, TIFF, GIF, MP4, MOV or another video container).",
         )
-    if (why := _too_large(kind, info.size, deps.limits)) is not None:
-        return rejected("too_large", f"{name} {why}.")
+    try:
+        deps.limits.check_size(kind.kind, info.size)  # before downloading a byte of it
+    except Rejected as r:
+        return rejected(r.code, f"{name}: {r.message}")
 
     workdir = Path(tempfile.mkdtemp(prefix="shoebox-media-", dir=deps.tmp_root))
     try:

@@ -54,6 +54,20 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True):
         }
         return msgspec.convert(given, cls, strict=False)
 
+    def check_size(self, kind: c.MediaKind, size: int) -> None:
+        """Refuse an empty or over-limit file from its byte count alone (before any download or decode)."""
+        if size == 0:
+            raise Rejected("empty", "The file is empty (0 bytes).")
+        limit = self.max_video_bytes if kind == "video" else self.max_photo_bytes
+        if size > limit:
+            raise Rejected(
+                "too_large", f"The {kind} is {_size_text(size)}; the limit is {_size_text(limit)}."
+            )
+
+
+def _size_text(n: int) -> str:
+    return f"{n / 1024**3:.1f} GB" if n >= 1024**3 else f"{n / 1024**2:.1f} MB"
+
 
 class PhotoResult(msgspec.Struct, frozen=True, kw_only=True):
     media_type: str  # e.g. "image/jpeg", sniffed

@@ -91,15 +91,7 @@ def process_photo(path: Path, media_type: str, limits: Limits) -> PhotoResult:
         raise Rejected(
             "unsupported_type", f"The file is {media_type or 'of an unknown type'}, not a photo we read."
         )
-    size = path.stat().st_size
-    if size == 0:
-        raise Rejected("empty", "The file is empty (0 bytes).")
-    if size > limits.max_photo_bytes:
-        raise Rejected(
-            "too_large",
-            f"The file is {size / 1e6:,.1f} MB; photos are limited to "
-            f"{limits.max_photo_bytes / 1e6:,.0f} MB.",
-        )
+    limits.check_size("photo", path.stat().st_size)
 
     header = _read_header(path, media_type)
     _check_pixels(header.width, header.height, limits)

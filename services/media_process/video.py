@@ -142,14 +142,7 @@ def process_video(path: Path, media_type: str, limits: Limits, workdir: Path) ->
 
 
 def _process(path: Path, media_type: str, limits: Limits, workdir: Path) -> VideoResult:
-    size = path.stat().st_size
-    if size == 0:
-        raise Rejected("empty", "The file is empty (0 bytes).")
-    if size > limits.max_video_bytes:
-        raise Rejected(
-            "too_large",
-            f"The video is {_size_text(size)}, above the {_size_text(limits.max_video_bytes)} limit.",
-        )
+    limits.check_size("video", path.stat().st_size)
     with path.open("rb") as f:
         head = f.read(HEAD_BYTES)
     sniffed = sniff(head)
@@ -746,12 +739,6 @@ def _ratio(value: Any) -> float | None:
     if n is None or d is None or n <= 0 or d <= 0:
         return None
     return n / d
-
-
-def _size_text(n: int) -> str:
-    if n >= 1024**3:
-        return f"{n / 1024**3:.1f} GB"
-    return f"{n / 1024**2:.0f} MB"
 
 
 def _duration_text(seconds: float) -> str:

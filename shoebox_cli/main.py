@@ -198,12 +198,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from shared.events.config import Settings
 
     settings = Settings.from_env()
-    telemetry.setup(
-        "stack",
-        exporter=settings.telemetry_exporter,
-        log_level=settings.log_level,
-        log_format=settings.log_format,
-    )
+    telemetry.setup_from(settings, "stack")
     config = StackConfig(
         emulator_port=args.emulator_port,
         api_port=args.api_port,

@@ -574,12 +574,7 @@ async def embedded_stack(log_path: Path) -> AsyncIterator[tuple[str, str]]:
     """The whole stack on free ports with its state in a temporary folder, for one job; yields the API URL
     and a bearer token from the stack's issuer. Its logs go to ``log_path``, not over the progress bars."""
     settings = Settings.from_env()
-    telemetry.setup(
-        "stack",
-        exporter=settings.telemetry_exporter,
-        log_level=settings.log_level,
-        log_format=settings.log_format,
-    )
+    telemetry.setup_from(settings, "stack")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(log_path, encoding="utf-8")
     root = logging.getLogger()

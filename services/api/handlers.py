@@ -15,6 +15,7 @@ from shared.events.inbound import UPLOADS, SagaCommand
 from shared.events.log import EventLog
 from shared.events.projections import counters_key, session_pk
 from shared.events.runtime import Output
+from shared.events.views import as_int
 from shared.storage import ObjectStore
 
 #: at most this many gap names ride in the event (it must stay small); gaps_count has them all
@@ -24,10 +25,6 @@ MAX_GAPS = 100
 class Deps(msgspec.Struct, frozen=True):
     log: EventLog
     store: ObjectStore
-
-
-def _int(value: object) -> int:
-    return value if isinstance(value, int) else 0
 
 
 async def _gaps(cmd: SagaCommand, deps: Deps, counters: Mapping[str, object]) -> list[str]:
@@ -63,10 +60,10 @@ async def handle_saga_command(cmd: SagaCommand, deps: Deps) -> Sequence[Output]:
         c.TriageRequestedData(
             job_id=d.job_id,
             attempt=d.attempt,
-            expected=_int(counters.get("expected")),
-            processed=_int(counters.get("processed")),
-            rejected=_int(counters.get("rejected")),
-            duplicate=_int(counters.get("duplicate")),
+            expected=as_int(counters.get("expected")),
+            processed=as_int(counters.get("processed")),
+            rejected=as_int(counters.get("rejected")),
+            duplicate=as_int(counters.get("duplicate")),
             gaps=gaps[:MAX_GAPS],
             gaps_count=len(gaps),
             timed_out=d.timed_out,

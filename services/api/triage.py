@@ -38,6 +38,7 @@ from shared.events.codec import make_event
 from shared.events.inbound import ALL_PREFIXES, UPLOADS, upload_key
 from shared.events.log import EventLog
 from shared.events.projections import counters_key, job_key, session_pk
+from shared.events.views import as_int
 
 log = logging.getLogger("shoebox.api.triage")
 SOURCE = "shoebox/api"
@@ -126,11 +127,6 @@ class _StoredVerdicts(msgspec.Struct):
     verdicts: list[c.Verdict]
 
 
-def _n(value: object, default: int = 0) -> int:
-    """A number from a read model (items are loosely typed; a missing field is the default)."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
-
-
 def _s(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -205,7 +201,7 @@ async def init_triage(
     counters = await log_.get_view(counters_key(session_id)) or {}
     job_id = counters.get("job_id")
     if isinstance(job_id, str):
-        previous = _n(counters.get("expected"))
+        previous = as_int(counters.get("expected"))
         if data.expected != previous:
             await log_.commit(
                 [
@@ -217,7 +213,7 @@ async def init_triage(
                 ]
             )
         job = await _job(log_, session_id, job_id)
-        attempt = _n(job.get("attempt"), 1)
+        attempt = as_int(job.get("attempt"), 1)
     else:
         job_id, attempt = _new_job_id(), 1
         await log_.commit(
@@ -248,7 +244,7 @@ async def finalize_triage(
     job = await _job(log_, session_id, job_id)
     counters = await log_.get_view(counters_key(session_id)) or {}
     if counters.get("finalized") is True:
-        expected = _n(counters.get("expected"))
+        expected = as_int(counters.get("expected"))
     else:
         deadline = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=DEADLINE_S)
         await log_.commit(
@@ -262,9 +258,9 @@ async def finalize_triage(
                 )
             ]
         )
-        expected = _n(counters.get("expected")) - len(data.failed)
+        expected = as_int(counters.get("expected")) - len(data.failed)
     return TriageJob(
-        job_id=job_id, session_id=session_id, expected=expected, attempt=_n(job.get("attempt"), 1)
+        job_id=job_id, session_id=session_id, expected=expected, attempt=as_int(job.get("attempt"), 1)
     )
 
 
@@ -330,11 +326,11 @@ async def _results(state: State, session_id: str, job_id: str) -> TriageResults:
     return TriageResults(
         job_id=job_id,
         status=str(job.get("status", "pending")),
-        attempt=_n(job.get("attempt"), 1),
-        expected=_n(counters.get("expected")),
-        processed=_n(counters.get("processed")),
-        rejected=_n(counters.get("rejected")),
-        duplicate=_n(counters.get("duplicate")),
+        attempt=as_int(job.get("attempt"), 1),
+        expected=as_int(counters.get("expected")),
+        processed=as_int(counters.get("processed")),
+        rejected=as_int(counters.get("rejected")),
+        duplicate=as_int(counters.get("duplicate")),
         files=sorted(files, key=lambda f: f.name),
         keep=keep,
         discard=discard,
@@ -357,11 +353,11 @@ async def retry_triage(
             detail=f"triage {job_id} is {job.get('status')!r}; only a failed "
             "or timed-out triage can be retried",
         )
-    attempt = _n(job.get("attempt"), 1) + 1
+    attempt = as_int(job.get("attempt"), 1) + 1
     await _start_saga(state, session_id, job_id, attempt)
     counters = await log_.get_view(counters_key(session_id)) or {}
     return TriageJob(
-        job_id=job_id, session_id=session_id, expected=_n(counters.get("expected")), attempt=attempt
+        job_id=job_id, session_id=session_id, expected=as_int(counters.get("expected")), attempt=attempt
     )
 
 

@@ -36,7 +36,7 @@ async def lambda_clients() -> Clients:
     global _clients
     if _clients is None:
         settings = Settings.from_env()
-        telemetry.setup("lambda", exporter=settings.telemetry_exporter, log_level=settings.log_level)
+        telemetry.setup_from(settings, "lambda")
         _clients = await Clients(settings).__aenter__()
     return _clients
 

@@ -29,6 +29,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
+from shared.events.config import Settings
+
 _configured = False
 #: ids that every log line written while handling one message carries
 log_context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
@@ -68,6 +70,17 @@ def setup(
         readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter(out=sys.stderr)))
     metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))
     setup_logging(level=log_level, fmt=log_format)
+
+
+def setup_from(settings: Settings, service: str) -> None:
+    """``setup`` with the exporter and logging the process's settings name (``SHOEBOX_TELEMETRY_EXPORTER``,
+    ``SHOEBOX_LOG_LEVEL``, ``SHOEBOX_LOG_FORMAT``)."""
+    setup(
+        service,
+        exporter=settings.telemetry_exporter,
+        log_level=settings.log_level,
+        log_format=settings.log_format,
+    )
 
 
 def tracer() -> trace.Tracer:

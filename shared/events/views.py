@@ -32,6 +32,11 @@ class ViewUpdate(msgspec.Struct, frozen=True, kw_only=True):
     require_absent: bool = False
 
 
+def as_int(value: object, default: int = 0) -> int:
+    """A number from a read-model item (items are loosely typed; a missing field is the default)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
 def merge(updates: Iterable[ViewUpdate]) -> list[ViewUpdate]:
     """One update per item: DynamoDB refuses two operations on one item in a transaction."""
     merged: dict[ViewKey, ViewUpdate] = {}

@@ -148,12 +148,32 @@ async def _job(log_: EventLog, session_id: str, job_id: str) -> dict[str, Any]:
     return job
 
 
-async def _start_saga(state: State, session_id: str, job_id: str, attempt: int) -> None:
+class _SagaTarget(msgspec.Struct, frozen=True):
+    state_machine_arn: str
+    api_queue_url: str
+
+
+async def _saga_target(state: State) -> _SagaTarget:
+    """Where the triage saga runs and where it sends its commands: looked up once per process."""
+    cached = getattr(state, "triage_saga", None)
+    if isinstance(cached, _SagaTarget):
+        return cached
     clients: Clients = state.clients
     names = state.settings.names
-    account = await _account(state)
-    arn = f"arn:aws:states:{state.settings.region}:{account}:stateMachine:{names.state_machine('triage')}"
+    wanted = names.state_machine("triage")
+    arn = None
+    async for page in clients.sfn.get_paginator("list_state_machines").paginate():
+        arn = next((m["stateMachineArn"] for m in page["stateMachines"] if m["name"] == wanted), arn)
+    if arn is None:
+        raise ClientException(status_code=503, detail="the triage saga is not deployed")
     queue = (await clients.sqs.get_queue_url(QueueName=names.queue("api")))["QueueUrl"]
+    target = _SagaTarget(state_machine_arn=arn, api_queue_url=queue)
+    state.triage_saga = target
+    return target
+
+
+async def _start_saga(state: State, session_id: str, job_id: str, attempt: int) -> None:
+    target = await _saga_target(state)
     payload = {
         "session_id": session_id,
         "job_id": job_id,
@@ -162,32 +182,18 @@ async def _start_saga(state: State, session_id: str, job_id: str, attempt: int) 
         "budget": {"left": math.ceil(UPLOAD_WINDOW_S / POLL_S), "finalized": False},
         "deadline_polls": math.ceil(DEADLINE_S / POLL_S),
         "verdict_polls": {"left": math.ceil(VERDICT_WAIT_S / POLL_S)},
-        "views_table": names.views_table,
-        "api_queue_url": queue,
+        "views_table": state.settings.names.views_table,
+        "api_queue_url": target.api_queue_url,
     }
+    clients: Clients = state.clients
     try:
         await clients.sfn.start_execution(
-            stateMachineArn=arn, name=f"{job_id}-a{attempt}", input=json.dumps(payload)
+            stateMachineArn=target.state_machine_arn, name=f"{job_id}-a{attempt}", input=json.dumps(payload)
         )
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
             raise
         log.info("saga %s-a%d already started", job_id, attempt)
-
-
-async def _account(state: State) -> str:
-    cached = getattr(state, "account_id", None)
-    if isinstance(cached, str):
-        return cached
-    clients: Clients = state.clients
-    machines = await clients.sfn.list_state_machines()
-    wanted = state.settings.names.state_machine("triage")
-    for m in machines["stateMachines"]:
-        if m["name"] == wanted:
-            account = m["stateMachineArn"].split(":")[4]
-            state.account_id = account
-            return account
-    raise ClientException(status_code=503, detail="the triage saga is not deployed")
 
 
 @post("/v1/sessions/{session_id:str}/triage", status_code=202)

@@ -247,6 +247,7 @@ class InMemoryEventLog(EventLog):
 
 
 # ----------------------------------------------------------------------------------------- DynamoDB
+_ABSENT = "attribute_not_exists(pk)"
 _ser = TypeSerializer()
 _deser = TypeDeserializer()
 
@@ -354,64 +355,35 @@ class DynamoEventLog(EventLog):
         _check_size(stamped, tracking, updates)
 
         items: list[TransactWriteItemTypeDef] = []
-        absent = "attribute_not_exists(pk)"
         for e in stamped:
-            raw = self.catalogue.encode(e).decode()
             items.append(
-                {
-                    "Put": {
-                        "TableName": self.events_table,
-                        "ConditionExpression": absent,
-                        "Item": {
-                            "pk": {"S": stream_pk(e.sessionid)},
-                            "sk": {"N": str(e.sequence)},
-                            "kind": {"S": "event"},
-                            "id": {"S": e.id},
-                            "source": {"S": e.source},
-                            "type": {"S": type(e).type_name()},
-                            "family": {"S": type(e).family()},
-                            "time": {"S": e.time.isoformat()},
-                            "envelope": {"S": raw},
-                        },
-                    }
-                }
+                self._put_new(
+                    stream_pk(e.sessionid),
+                    e.sequence,
+                    "event",
+                    {
+                        "id": e.id,
+                        "source": e.source,
+                        "type": type(e).type_name(),
+                        "family": type(e).family(),
+                        "time": e.time.isoformat(),
+                        "envelope": self.catalogue.encode(e).decode(),
+                    },
+                )
             )
             items.append(
-                {
-                    "Put": {
-                        "TableName": self.events_table,
-                        "ConditionExpression": absent,
-                        "Item": {
-                            "pk": {"S": _event_guard_pk(e)},
-                            "sk": {"N": "0"},
-                            "kind": {"S": "guard"},
-                            "stream": {"S": e.sessionid},
-                            "sequence": {"N": str(e.sequence)},
-                        },
-                    }
-                }
+                self._put_new(_event_guard_pk(e), 0, "guard", {"stream": e.sessionid}, seq=e.sequence)
             )
         tracking_index = -1
         if tracking:
             tracking_index = len(items)
             items.append(
-                {
-                    "Put": {
-                        "TableName": self.events_table,
-                        "ConditionExpression": absent,
-                        "Item": {
-                            "pk": {"S": _tracking_pk(tracking)},
-                            "sk": {"N": "0"},
-                            "kind": {"S": "tracking"},
-                            "consumer": {"S": tracking.consumer},
-                        },
-                    }
-                }
+                self._put_new(_tracking_pk(tracking), 0, "tracking", {"consumer": tracking.consumer})
             )
         updates_index = len(items)
         for u in updates:
             expr, names, values = update_expression(u)
-            claim = {"ConditionExpression": "attribute_not_exists(pk)"} if u.require_absent else {}
+            claim = {"ConditionExpression": _ABSENT} if u.require_absent else {}
             items.append(
                 {
                     "Update": {
@@ -451,6 +423,16 @@ class DynamoEventLog(EventLog):
             raise
         _committed()
         return stamped
+
+    def _put_new(
+        self, pk: str, sk: int, kind: str, strings: dict[str, str], *, seq: int | None = None
+    ) -> TransactWriteItemTypeDef:
+        """A Put into the events table that fails its transaction if the item already exists."""
+        item: dict[str, Any] = {"pk": {"S": pk}, "sk": {"N": str(sk)}, "kind": {"S": kind}}
+        item.update({k: {"S": v} for k, v in strings.items()})
+        if seq is not None:
+            item["sequence"] = {"N": str(seq)}
+        return {"Put": {"TableName": self.events_table, "ConditionExpression": _ABSENT, "Item": item}}
 
     async def read(self, session_id: str, *, after: int = 0, limit: int = 100) -> Page:
         r = await self.client.query(

@@ -130,12 +130,9 @@ async def test_read_models_rebuild_from_the_log_to_the_same_state(log: EventLog)
         ]
     )
     before = await log.query_views(f"SESSION#{sid}")
-    assert (await log.get_view(counters_key(sid))) == {
-        **(await log.get_view(counters_key(sid)) or {}),
-        "expected": 3,
-        "processed": 2,
-        "rejected": 1,
-    }
+    counters = await log.get_view(counters_key(sid))
+    assert counters is not None
+    assert (counters["expected"], counters["processed"], counters["rejected"]) == (3, 2, 1)
     await log.clear_views(f"SESSION#{sid}")
     assert await log.get_view(file_key(sid, ref.key)) is None
     folded = await log.rebuild_views(sid)

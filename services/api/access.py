@@ -16,6 +16,8 @@ from services.api.auth import Caller
 from shared.events.log import EventLog
 from shared.events.projections import meta_key
 
+#: a route handler's ``opt`` key: the route answers without a token
+PUBLIC = "public"
 #: a handler's ``caller: CallerDep``: who the guard let in (a dependency, never a request parameter)
 CallerDep = NamedDependency[SkipValidation[Caller]]
 _SESSION = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")

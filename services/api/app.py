@@ -40,8 +40,9 @@ from litestar.params import FromPath, JSONBody, Parameter
 from litestar.types import ASGIApp, Guard, Receive, Scope, Send
 from opentelemetry.trace import SpanKind
 
-from services.api import stream, triage, uploads
+from services.api import page, stream, triage, uploads
 from services.api.access import (
+    PUBLIC,
     CallerDep,
     _log,
     _owned_meta,
@@ -63,8 +64,6 @@ from shared.events.projections import counters_key, file_key, session_pk
 
 log = logging.getLogger("shoebox.api")
 SOURCE = "shoebox/api"
-#: a route handler's ``opt`` key: the route answers without a token
-PUBLIC = "public"
 BEARER = "BearerToken"  # the OpenAPI security scheme
 MAX_CONTEXT = 2000
 UPLOAD_URL_TTL_S = 900
@@ -397,7 +396,11 @@ def create_app(
         ],
         security=[{BEARER: []}],
     )
-    public: list[HTTPRouteHandler] = [health] + ([jwks_route(issuer)] if issuer is not None else [])
+    public: list[HTTPRouteHandler] = [
+        health,
+        *([jwks_route(issuer)] if issuer is not None else []),
+        *page.routes(settings, issuer),
+    ]
     return Litestar(
         route_handlers=[*public, protected],
         guards=[bearer_guard(verifier)],

@@ -9,20 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from shoebox_cli.main import main
+from tests.browser.chromium import artifact, chromium
 from tests.conftest import TESTDATA, RunningStack
 
 pytestmark = pytest.mark.stack
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-gpu",
-]
 
 
 def test_report_html_shows_every_file_once_with_counts_and_loading_thumbnails(
@@ -59,13 +52,8 @@ def test_report_html_shows_every_file_once_with_counts_and_loading_thumbnails(
     )
     assert code == 0
     report = json.loads((out / "report.json").read_text())
-    # Playwright's sync API runs an event loop on this thread: start it only after the CLI's has finished
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        try:
-            _check(browser, out, report)
-        finally:
-            browser.close()
+    with chromium() as browser:  # after the CLI's event loop has finished
+        _check(browser, out, report)
 
 
 def _check(browser: Browser, out: Path, report: dict[str, Any]) -> None:
@@ -91,7 +79,5 @@ def _check(browser: Browser, out: Path, report: dict[str, Any]) -> None:
     )
     assert len(images) == report["counts"]["processed"] >= 4
     assert all(width > 0 for _, width in images), images
-    artifacts = Path(__file__).resolve().parents[2] / "test-artifacts"
-    artifacts.mkdir(exist_ok=True)
-    page.screenshot(path=str(artifacts / "report.png"), full_page=True)
+    page.screenshot(path=str(artifact("report.png")), full_page=True)
     page.close()

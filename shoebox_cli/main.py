@@ -213,6 +213,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                 workers = ", ".join(sorted(stack.workers)) or "none"
                 print(
                     f"Shoebox is running (pid {os.getpid()}).\n"
+                    f"  upload page   {stack.api_url}/  (sign in with any name)\n"
                     f"  API           {stack.api_url}  (OpenAPI: {stack.api_url}/schema)\n"
                     f"  AWS emulator  {stack.emulator.endpoint}  (resource prefix {config.prefix!r})\n"
                     f"  workers       {workers}\n"

@@ -243,3 +243,43 @@ def _exists(stack: RunningStack, key: str) -> bool:
         return True
 
     return stack.portal.call(head)
+
+
+def test_with_a_pasted_token_picked_files_go_through_and_a_reload_keeps_the_trip(
+    embedded_stack: RunningStack, page: Page, tmp_path: Path
+) -> None:
+    """The page as it runs on AWS (``/auth/config`` says ``token``): a token is pasted, files are picked
+    rather than dropped, a file that is not media is never uploaded, and a reload brings the trip back."""
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.route(
+        "**/auth/config",
+        lambda route: route.fulfill(json={"mode": "token", "issuer": None}),
+    )
+    page.goto(embedded_stack.api_url + "/")
+    expect(page.locator("#sign-in-token")).to_be_visible()
+    expect(page.locator("#sign-in-local")).to_be_hidden()
+    page.fill("#token-input", embedded_stack.issuer.issue("paster", ttl_s=-60))
+    page.click("#token-sign-in")
+    expect(page.locator("#sign-in-error")).to_have_text("That token has expired.")
+    page.fill("#token-input", "Bearer " + embedded_stack.token("paster"))
+    page.click("#token-sign-in")
+    expect(page.locator("#who-name")).to_have_text("paster")
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a photo\n")
+    page.set_input_files("#picker", [str(TESTDATA / "photos/gps/DSCN0042.jpg"), str(notes)])
+    expect(page.locator("#rows tr[data-name='notes.txt']")).to_have_attribute("data-status", "not uploaded")
+    expect(page.locator("#n-queued")).to_have_text("1")
+    expect(page.locator("#job-status")).to_have_text("complete", timeout=120_000)
+    expect(page.locator("#keep li.card")).to_have_count(1)
+
+    page.reload()  # the trip comes back from the API: the token and the trip are in sessionStorage
+    expect(page.locator("#who-name")).to_have_text("paster")
+    expect(page.locator("#rows tr[data-name='DSCN0042.jpg']")).to_have_attribute("data-status", "processed")
+    expect(page.locator("#keep li.card[data-name='DSCN0042.jpg']")).to_have_count(1)
+    expect(page.locator("#new-trip")).to_be_visible()
+    page.click("#new-trip")
+    expect(page.locator("#rows tr")).to_have_count(0)
+    expect(page.locator("#files")).to_be_hidden()
+    assert not problems, problems

@@ -689,7 +689,10 @@ function saveTrip() {
 
 // After a reload: the same trip's rows come back from the API (files not uploaded yet are lost).
 function resumeTrip() {
-  if (state.session) return;
+  if (state.session) {
+    if (state.job) startPolling(); // signed in again in the middle of a trip
+    return;
+  }
   let trip;
   try {
     trip = JSON.parse(sessionStorage.getItem(TRIP_KEY) || "null");

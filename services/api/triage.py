@@ -106,6 +106,8 @@ class FileProgress(msgspec.Struct, frozen=True):
     code: str | None = None
     message: str | None = None
     thumbnail_url: str | None = None
+    #: a duplicate's original: the key of the upload with the same bytes
+    duplicate_of: str | None = None
 
 
 class TriageResults(msgspec.Struct, frozen=True):
@@ -303,6 +305,7 @@ async def _results(state: State, session_id: str, job_id: str) -> TriageResults:
             code=_s(i.get("code")),
             message=_s(i.get("message")),
             thumbnail_url=_thumb_url(session_id, sk.removeprefix("FILE#")) if i.get("thumbnail") else None,
+            duplicate_of=_s(i.get("duplicate_of")),
         )
         for sk, i in by_sk.items()
         if sk.startswith("FILE#") and "status" in i

@@ -268,16 +268,25 @@ def test_with_a_pasted_token_picked_files_go_through_and_a_reload_keeps_the_trip
 
     notes = tmp_path / "notes.txt"
     notes.write_text("not a photo\n")
-    page.set_input_files("#picker", [str(TESTDATA / "photos/gps/DSCN0042.jpg"), str(notes)])
+    again = tmp_path / "again.jpg"
+    again.write_bytes((TESTDATA / "photos/gps/DSCN0042.jpg").read_bytes())
+    page.set_input_files("#picker", [str(TESTDATA / "photos/gps/DSCN0042.jpg"), str(again), str(notes)])
     expect(page.locator("#rows tr[data-name='notes.txt']")).to_have_attribute("data-status", "not uploaded")
-    expect(page.locator("#n-queued")).to_have_text("1")
+    expect(page.locator("#n-queued")).to_have_text("2")
     expect(page.locator("#job-status")).to_have_text("complete", timeout=120_000)
     expect(page.locator("#keep li.card")).to_have_count(1)
+    expect(page.locator("#n-duplicate")).to_have_text("1")
+    # the same bytes twice: whichever landed first is processed, the other is its duplicate
+    kept = page.locator("#rows tr[data-status=processed]").get_attribute("data-name")
+    assert kept in ("DSCN0042.jpg", "again.jpg")
+    duplicate = page.locator("#rows tr[data-status=duplicate]")
+    expect(duplicate.locator("td.detail")).to_have_text(f"Same bytes as {kept}: not processed again.")
 
     page.reload()  # the trip comes back from the API: the token and the trip are in sessionStorage
     expect(page.locator("#who-name")).to_have_text("paster")
-    expect(page.locator("#rows tr[data-name='DSCN0042.jpg']")).to_have_attribute("data-status", "processed")
-    expect(page.locator("#keep li.card[data-name='DSCN0042.jpg']")).to_have_count(1)
+    expect(page.locator(f"#rows tr[data-name='{kept}']")).to_have_attribute("data-status", "processed")
+    expect(page.locator("#rows tr[data-status=duplicate]")).to_have_count(1)
+    expect(page.locator(f"#keep li.card[data-name='{kept}']")).to_have_count(1)
     expect(page.locator("#new-trip")).to_be_visible()
     page.click("#new-trip")
     expect(page.locator("#rows tr")).to_have_count(0)

@@ -459,7 +459,10 @@ function apply(results) {
     let entry = state.byKey.get(f.key);
     if (!entry) entry = adopt(f); // a file of this trip from before a reload
     entry.server = f.status;
-    const text = f.status === "processed" ? "" : f.message || "";
+    const text =
+      f.status === "duplicate" && f.duplicate_of
+        ? `Same bytes as ${f.duplicate_of.split("/").pop()}: not processed again.`
+        : f.status === "processed" ? "" : f.message || "";
     setStatus(entry, f.status, text);
     if (f.thumbnail_url) showThumb(entry.row.querySelector("td.thumb"), f.thumbnail_url);
   }

@@ -53,6 +53,7 @@ const state = {
   failed: [], // names the page could not upload (told to finalize)
   finalized: false,
   finalizeTimer: null,
+  adding: 0, // drops being added (session, init)
   chain: Promise.resolve(), // drops are handled one after another
   etag: null,
   pollTimer: null,
@@ -249,24 +250,35 @@ function onFiles(files) {
   }
   clearTimeout(state.finalizeTimer);
   const list = [...files];
-  state.chain = state.chain.then(() => addFiles(list)).catch((err) => notice(err.message));
+  state.adding++; // no finalize while a drop is being added
+  state.chain = state.chain
+    .then(() => addFiles(list))
+    .finally(() => {
+      state.adding--;
+      maybeFinalize();
+    });
 }
 
 async function addFiles(files) {
   const entries = files.map(newEntry);
   const uploadable = entries.filter((e) => e.status === "queued");
   renderCounts();
-  if (!uploadable.length) return maybeFinalize();
-  if (!state.session) {
-    state.context = $("context").value.trim() || "A trip";
-    const created = await api("POST", "/v1/sessions", { context: state.context });
-    state.session = created.body.session_id;
-    $("context").disabled = true;
+  if (!uploadable.length) return;
+  try {
+    if (!state.session) {
+      state.context = $("context").value.trim() || "A trip";
+      const created = await api("POST", "/v1/sessions", { context: state.context });
+      state.session = created.body.session_id;
+      $("context").disabled = true;
+    }
+    const expected = state.queued + uploadable.length;
+    const job = await api("POST", `/v1/sessions/${state.session}/triage`, { expected });
+    state.job = job.body.job_id;
+    state.queued = expected;
+  } catch (err) {
+    for (const e of uploadable) setStatus(e, "not uploaded", `Could not start the trip: ${err.message}`);
+    return;
   }
-  const expected = state.queued + uploadable.length;
-  const job = await api("POST", `/v1/sessions/${state.session}/triage`, { expected });
-  state.job = job.body.job_id;
-  state.queued = expected;
   saveTrip();
   $("session-label").textContent = `Trip ${state.session.slice(0, 8)}`;
   $("progress").hidden = false;
@@ -402,12 +414,12 @@ function progress(entry, sent) {
 
 function maybeFinalize() {
   clearTimeout(state.finalizeTimer);
-  if (state.finalized || !state.job || state.active || state.queue.length) return;
+  if (state.finalized || !state.job || state.active || state.queue.length || state.adding) return;
   state.finalizeTimer = setTimeout(finalize, FINALIZE_GRACE_MS);
 }
 
 async function finalize() {
-  if (state.finalized || state.active || state.queue.length) return;
+  if (state.finalized || state.active || state.queue.length || state.adding) return;
   state.finalized = true;
   try {
     await api("POST", `/v1/sessions/${state.session}/triage/${state.job}/finalize`, {

@@ -10,8 +10,9 @@ Order of work (measured facts behind it: ``../shared/docs/media-toolchain.md``):
 2. **Metadata** from the header's EXIF block (``exif.parse_exif``): capture time with offset, GPS, camera,
    lens, orientation. Width and height are reported as displayed (swapped for EXIF orientations 5-8).
 3. **One decode** to the signal working size (``Limits.signal_px`` on the long side, 1008 = 4032/4 for 12 MP
-   sensors): JPEGs are decoded with libjpeg's DCT-domain shrink-on-load (``jpegload shrink=n``), other
-   formats through ``vips_thumbnail`` (which shrinks on load where the format allows). The image is turned
+   sensors): JPEGs are decoded with libjpeg-turbo's DCT-domain scaling (simplejpeg, stopping at the first
+   warning; libvips' ``jpegload shrink=n`` for files it declines: the same pixels), other formats through
+   ``vips_thumbnail`` (which shrinks on load where the format allows). The image is turned
    upright (EXIF orientation), converted to 8-bit sRGB (embedded ICC profile honoured, CMYK/grey/16-bit
    converted, alpha flattened on white) and kept in memory. HEIC/HEIF pixels are decoded by pillow-heif (the
    pyvips wheel has no HEVC decoder) and wrapped as a libvips image; their rotation comes from the container
@@ -24,23 +25,32 @@ Order of work (measured facts behind it: ``../shared/docs/media-toolchain.md``):
 
 Process-wide libvips setting made here: the operation cache is off (``pyvips.cache_set_max(0)``). Every file
 is processed once, so the cache would only hold decoded images in memory and could hand back a stale result
-for a reused temp file path.
+for a reused temp file path. Each thread that computes signals keeps ~16 MB of numpy work arrays
+(``_Scratch``).
+
+Speed (docs/benchmarks.md, "media"): ~50 ms of CPU per 12 MP JPEG, of which ~38 ms is libjpeg-turbo's
+entropy decoding, which no shrink-on-load avoids.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import mmap
 import operator
 import re
 import struct
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pillow_heif
 import pyvips
+import simplejpeg
 from PIL import Image
 
 from services.media_process.exif import ExifInfo, parse_exif, read_exif
@@ -82,6 +92,19 @@ class _Header:
     height: int
     orientation: int | None  # as libvips reads it (what autorotation uses); None for HEIF
     exif: bytes | None
+    icc: bytes | None = None  # the embedded ICC profile (JPEG: applied to the pixels simplejpeg decodes)
+
+
+@dataclass(frozen=True, slots=True)
+class _Working:
+    """The working image (upright 3-band 8-bit sRGB, in memory, no metadata) and its pixels as an array.
+
+    ``pixels`` is the memory ``image`` was made from (height x width x 3, row-major), so the signals read the
+    pixels without asking libvips for a copy.
+    """
+
+    image: pyvips.Image
+    pixels: npt.NDArray[np.uint8]
 
 
 # --------------------------------------------------------------------------- entry point
@@ -112,14 +135,14 @@ def process_photo(path: Path, media_type: str, limits: Limits) -> PhotoResult:
             width, height = height, width
         working = _load_for_signals(path, media_type, header, limits.signal_px)
         if media_type in _NON_WEB_TYPES or max(width, height) > limits.convert_long_side_px:
-            whole = max(working.width, working.height) == max(width, height)  # working = the whole photo
+            whole = max(working.image.width, working.image.height) == max(width, height)  # the whole photo
             if whole:
-                converted = _jpeg(_fit(working, limits.convert_long_side_px), CONVERTED_QUALITY)
+                converted = _jpeg(_fit(working.image, limits.convert_long_side_px), CONVERTED_QUALITY)
             else:
                 converted = _convert_from_file(path, media_type, limits.convert_long_side_px)
 
-    signals = compute_signals(working)
-    thumbnail = _jpeg(_fit(working, limits.thumbnail_px), THUMBNAIL_QUALITY)
+    signals = _signals(working)
+    thumbnail = _jpeg(_fit(working.image, limits.thumbnail_px), THUMBNAIL_QUALITY)
     metadata = c.MediaMetadata(
         captured_at=info.captured_at,
         utc_offset=info.utc_offset,
@@ -155,7 +178,10 @@ def _read_header(path: Path, media_type: str) -> _Header:
         raise _rejection(path, media_type, str(error), opened=False) from None
     exif = _blob(image, "exif-data")
     orientation = None if media_type in _HEIF_TYPES else _int_field(image, "orientation")
-    return _Header(width=int(image.width), height=int(image.height), orientation=orientation, exif=exif)
+    icc = _blob(image, "icc-profile-data")
+    return _Header(
+        width=int(image.width), height=int(image.height), orientation=orientation, exif=exif, icc=icc
+    )
 
 
 def _read_heif_header(path: Path, media_type: str, vips_error: pyvips.Error) -> _Header:
@@ -194,30 +220,83 @@ def _exif_info(path: Path, media_type: str, header: _Header) -> ExifInfo:
 
 
 # --------------------------------------------------------------------------- decoding
-def _load_for_signals(path: Path, media_type: str, header: _Header, long_side: int) -> pyvips.Image:
+def _load_for_signals(path: Path, media_type: str, header: _Header, long_side: int) -> _Working:
     """The working image: upright 8-bit sRGB, long side at most ``long_side``, in memory, from ONE decode.
 
     JPEG: libjpeg scales in the DCT domain while decoding (``shrink`` = the largest of 8/4/2 that keeps the
     long side >= ``long_side``), so a 4032 px photo is decoded straight to 1008 px; anything left over is
     resampled. (``vips_thumbnail`` would pick shrink 2 here and resample 2016 -> 1008: ~20 ms more per
-    12 MP photo.) Other formats go through ``vips_thumbnail``, which uses the loader's own shrink-on-load
+    12 MP photo.) The decode is simplejpeg's (``_decode_jpeg``), and libvips' ``jpegload shrink=n`` where
+    that declines. Other formats go through ``vips_thumbnail``, which uses the loader's own shrink-on-load
     where there is one.
     """
     try:
         if media_type == "image/jpeg":
             shrink = _jpeg_shrink(max(header.width, header.height), long_side)
-            image = pyvips.Image.new_from_file(str(path), shrink=shrink, access="sequential", fail_on="error")
+            decoded = _decode_jpeg(path, header, shrink)
+            if decoded is None:
+                image = pyvips.Image.new_from_file(
+                    str(path), shrink=shrink, access="sequential", fail_on="error"
+                )
+            else:
+                image = decoded.image
             if max(image.width, image.height) > long_side:
                 image = image.thumbnail_image(long_side, height=long_side, size="down", no_rotate=True)
             image = _to_srgb8(image)
             if header.orientation not in (None, 1):
-                # rotating needs random access: the sequentially decoded image goes to memory first
-                image = image.copy_memory().autorot()
+                # rotating needs random access: a sequentially decoded image goes to memory first
+                image = (image if decoded is not None else image.copy_memory()).autorot()
+            if decoded is not None and image is decoded.image:  # nothing to do: its pixels are the array
+                return decoded
             return _pixels_in_memory(image)
         image = pyvips.Image.thumbnail(str(path), long_side, height=long_side, size="down", fail_on="error")
         return _pixels_in_memory(_to_srgb8(image))
     except pyvips.Error as error:
         raise _rejection(path, media_type, str(error), opened=True) from None
+
+
+def _decode_jpeg(path: Path, header: _Header, shrink: int) -> _Working | None:
+    """The JPEG decoded by libjpeg-turbo (simplejpeg) at 1/``shrink``; None where libvips is to decide.
+
+    The same pixels as libvips' ``jpegload shrink=n`` (the same libjpeg-turbo IDCT and upsampling, checked
+    bit for bit on every test photo; its size rounded down as libvips does), at ~39 ms instead of ~45 per
+    12 MP photo. The image carries what libvips' loader would have set and the rest of the pipeline reads:
+    ``icc-profile-data`` and ``orientation`` (from the header).
+
+    Strict: the first libjpeg warning (corrupt data, extraneous bytes, a premature end) stops the decode.
+    Such a file, a CMYK/YCCK one (libvips inverts Adobe CMYK) and anything simplejpeg does not read go to
+    libvips' ``fail_on="error"`` load instead, so which files are refused, and with which reason, is
+    exactly what it was.
+    """
+    width, height = header.width // shrink, header.height // shrink
+    if width < 1 or height < 1:
+        return None
+    try:
+        with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            colourspace = simplejpeg.decode_jpeg_header(data)[2]
+            if colourspace not in ("YCbCr", "RGB", "Gray"):
+                return None
+            pixels = simplejpeg.decode_jpeg(
+                data,
+                colorspace="GRAY" if colourspace == "Gray" else "RGB",
+                min_width=-(-header.width // shrink),  # libjpeg's scaled size: rounded up
+                min_height=-(-header.height // shrink),
+                strict=True,
+            )
+    except (ValueError, OSError):
+        return None
+    if pixels.shape[:2] != (-(-header.height // shrink), -(-header.width // shrink)):
+        return None  # not the scale asked for
+    if pixels.shape[:2] != (height, width):  # libvips drops the partial last row / column
+        pixels = np.ascontiguousarray(pixels[:height, :width])
+    bands = pixels.shape[2]
+    image = pyvips.Image.new_from_memory(pixels, width, height, bands, "uchar")
+    image = image.copy(interpretation="srgb" if bands == 3 else "b-w")
+    if header.icc:
+        image.set_type(pyvips.GValue.blob_type, "icc-profile-data", header.icc)
+    if header.orientation is not None:
+        image.set_type(pyvips.GValue.gint_type, "orientation", header.orientation)
+    return _Working(image, pixels)
 
 
 def _jpeg_shrink(long_side: int, target: int) -> int:
@@ -274,8 +353,8 @@ def _fit(image: pyvips.Image, long_side: int) -> pyvips.Image:
     return _to_srgb8(image)
 
 
-def _pixels_in_memory(image: pyvips.Image) -> pyvips.Image:
-    """``image`` computed once into memory, as a bare image: its pixels, size and bands, no metadata.
+def _pixels_in_memory(image: pyvips.Image) -> _Working:
+    """``image`` (3-band 8-bit) computed once into memory, as a bare image: its pixels, size, no metadata.
 
     Every libvips operation copies its input's metadata to its output; a camera JPEG carries ~80 fields
     (the EXIF tags one by one, the EXIF thumbnail, XMP), which cost ~0.1 ms per operation, 2-3 ms over
@@ -286,7 +365,8 @@ def _pixels_in_memory(image: pyvips.Image) -> pyvips.Image:
     bare = pyvips.Image.new_from_memory(data, image.width, image.height, image.bands, image.format)
     if bare.interpretation != image.interpretation:
         bare = bare.copy(interpretation=image.interpretation)
-    return bare
+    pixels = np.frombuffer(data, np.uint8).reshape(image.height, image.width, image.bands)
+    return _Working(bare, pixels)
 
 
 def _jpeg(image: pyvips.Image, quality: int) -> bytes:
@@ -352,7 +432,6 @@ def _icc_description(icc: bytes) -> str:
 
 # --------------------------------------------------------------------------- signals
 _LUMA = [[0.299, 0.587, 0.114]]  # Rec.601 luma of the sRGB-encoded values, 0..255
-_LAPLACIAN_MASK = pyvips.Image.new_from_array([[0, 1, 0], [1, -4, 1], [0, 1, 0]])
 #: grey-level variance floor in the sharpness normalisation (a std of 5 levels): keeps flat, noisy frames
 #: (pocket shots, a black sky) from scoring as sharp because their tiny contrast divides their sensor noise
 _SHARPNESS_VARIANCE_FLOOR = 25.0
@@ -384,32 +463,93 @@ def compute_signals(rgb: pyvips.Image) -> c.PhotoSignals:
       from the most significant bit, as 16 hex digits. Near-duplicates differ by a few bits; use
       ``phash_distance``.
     """
-    # ~12 ms of CPU at 1008 x 756 (docs/benchmarks.md, "media"), ~3 ms of it fixed: the libvips calls
-    # themselves. Each statement below is one pass over the pixels; grey is read four times, so it is
-    # computed into memory once (in one pipeline libvips would recompute a shared input for each reader).
-    total = rgb.width * rgb.height
-    grey = rgb.recomb(_LUMA).copy_memory()  # float, one band
-    mean, grey_dev = _mean_dev(grey)[0]
-    laplacian = grey.conv(_LAPLACIAN_MASK, precision="float")
-    lap_dev = float(laplacian.deviate()) if total > 1 else math.nan  # 1 px: no spread (stats say NaN too)
-    sharpness = lap_dev**2 / (grey_dev**2 + _SHARPNESS_VARIANCE_FLOOR)
+    rgb = _to_srgb8(rgb)
+    return _signals(_Working(rgb, np.frombuffer(rgb.write_to_memory(), np.uint8)))
 
-    hist = _histogram(grey.cast("uchar"))
-    shadows = sum(hist[:3]) / total
-    highlights = sum(hist[253:]) / total
 
-    small = rgb.shrink(_CAST_SHRINK, _CAST_SHRINK) if min(rgb.width, rgb.height) >= 64 else rgb
+def _signals(working: _Working) -> c.PhotoSignals:
+    """``compute_signals`` of the working image, read from its pixel array.
+
+    numpy does the per-pixel work on the luma (a call costs microseconds where a libvips call costs
+    ~0.1-0.3 ms and each of its sinks 1-4 ms of CPU at this size), in per-thread arrays reused from photo
+    to photo (``_Scratch``). The numbers are libvips' own: the float32 luma is bit for bit
+    ``recomb(_LUMA)`` (checked on all 2^24 colours), and "below 3" / "at least 253" are what truncating
+    it to 8 bits puts in bins 0-2 / 253-255.
+    """
+    rgb = working.image
+    width, height = rgb.width, rgb.height
+    total = width * height
+    pixels = working.pixels.reshape(height, width, 3)
+    # the luma, in the middle of an array one pixel larger all round: the border is the Laplacian's
+    padded = _SCRATCH.array("padded", (height + 2, width + 2), np.float32)
+    grey = padded[1:-1, 1:-1]
+    scratch = _SCRATCH.array("scratch", (height, width), np.float32)
+    # 299 R + 587 G + 114 B is exact in float32 and one division rounds it: libvips' and Pillow's luma
+    np.multiply(pixels[..., 0], np.float32(299), out=grey)
+    np.multiply(pixels[..., 1], np.float32(587), out=scratch)
+    grey += scratch
+    np.multiply(pixels[..., 2], np.float32(114), out=scratch)
+    grey += scratch
+    grey /= np.float32(1000)
+    mean, grey_var = _mean_var(grey, scratch)
+
+    # edge pixels repeated, as libvips' conv extends an image
+    padded[0, 1:-1] = grey[0]
+    padded[-1, 1:-1] = grey[-1]
+    padded[:, 0] = padded[:, 1]
+    padded[:, -1] = padded[:, -2]
+    laplacian = _SCRATCH.array("laplacian", (height, width), np.float32)
+    np.add(padded[:-2, 1:-1], padded[2:, 1:-1], out=laplacian)
+    laplacian += padded[1:-1, :-2]
+    laplacian += padded[1:-1, 2:]
+    np.multiply(grey, np.float32(4), out=scratch)
+    laplacian -= scratch
+    lap_var = _mean_var(laplacian, scratch)[1] if total > 1 else math.nan  # 1 px: no spread (as stats)
+    sharpness = lap_var / (grey_var + _SHARPNESS_VARIANCE_FLOOR)
+
+    mask = _SCRATCH.array("mask", (height, width), np.bool_)
+    shadows = np.count_nonzero(np.less(grey, 3, out=mask)) / total
+    highlights = np.count_nonzero(np.greater_equal(grey, 253, out=mask)) / total
+
+    small = rgb.shrink(_CAST_SHRINK, _CAST_SHRINK) if min(width, height) >= 64 else rgb
     lab = _mean_dev(small.colourspace("lab"))
     colour_cast = math.hypot(lab[1][0], lab[2][0])
 
+    padded_image = pyvips.Image.new_from_memory(padded, width + 2, height + 2, 1, "float")
     return c.PhotoSignals(
         sharpness=_finite(sharpness),
         exposure_mean=_finite(mean / 255.0),
         shadows_clipped=_finite(shadows),
         highlights_clipped=_finite(highlights),
         colour_cast=_finite(colour_cast),
-        phash=_phash(grey),
+        phash=_phash(padded_image.crop(1, 1, width, height)),
     )
+
+
+class _Scratch(threading.local):
+    """Work arrays for the signals, one set per thread, kept from one photo to the next.
+
+    A fresh 3 MB array costs ~1.4 ms of page faults here (~1.8 us per 4 KB page), more than the arithmetic
+    done on it; the signals used to allocate ~18 MB per photo. Arrays for images above ``_SCRATCH_MAX_PX``
+    are not kept (the working size is 1008 x 756, at most 1008 x 1008).
+    """
+
+    def __init__(self) -> None:
+        self.arrays: dict[str, npt.NDArray[Any]] = {}
+
+    def array(self, name: str, shape: tuple[int, int], dtype: type[np.generic]) -> npt.NDArray[Any]:
+        size = shape[0] * shape[1]
+        if size > _SCRATCH_MAX_PX:
+            return np.empty(shape, dtype)
+        flat = self.arrays.get(name)
+        if flat is None or flat.size < size:
+            flat = self.arrays[name] = np.empty(max(size, _SCRATCH_MIN_PX), dtype)
+        return flat[:size].reshape(shape)
+
+
+_SCRATCH_MAX_PX = 1024 * 1024 * 2
+_SCRATCH_MIN_PX = 1010 * 1010
+_SCRATCH = _Scratch()
 
 
 def phash_distance(a: str, b: str) -> int:
@@ -425,9 +565,18 @@ def _mean_dev(image: pyvips.Image) -> list[tuple[float, float]]:
     return [(values[row * 10 + 4], values[row * 10 + 5]) for row in range(1, image.bands + 1)]
 
 
-def _histogram(grey8: pyvips.Image) -> tuple[int, ...]:
-    raw = grey8.hist_find().write_to_memory()  # 256 x 1, uint
-    return struct.unpack(f"<{len(raw) // 4}I", raw)
+def _mean_var(values: npt.NDArray[np.float32], scratch: npt.NDArray[np.float32]) -> tuple[float, float]:
+    """Mean and sample variance (libvips' ``deviate`` squared); ``scratch`` (same shape) is overwritten.
+
+    Two passes of numpy's pairwise float32 sums (~0.2 ms each at 1008 x 756): the deviations are squared
+    after the mean is taken off, so a bright, flat image loses no digits to cancellation.
+    """
+    n = values.size
+    mean = float(values.sum()) / n
+    if n < 2:
+        return mean, math.nan
+    np.subtract(values, np.float32(mean), out=scratch)
+    return mean, float(np.square(scratch, out=scratch).sum()) / (n - 1)
 
 
 def _phash(grey: pyvips.Image) -> str:

@@ -22,6 +22,7 @@ import msgspec
 import psutil
 import pytest
 import pyvips
+import simplejpeg
 
 from services.media_process import photo
 from services.media_process.model import Limits, PhotoResult, Rejected
@@ -261,6 +262,14 @@ def jpeg_12mp_rotated(jpeg_12mp: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def jpeg_odd_size(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2019 x 1513 JPEG: decoded at 1/2, libjpeg makes 1010 x 757 and libvips keeps 1009 x 756."""
+    path = tmp_path_factory.mktemp("photo_odd") / "odd.jpg"
+    _gradient_noise(2019, 1513).jpegsave(str(path), Q=90)
+    return path
+
+
 class _PixelSpy:
     """Records the size of every image any libvips operation (or a copy to memory) is applied to."""
 
@@ -290,25 +299,66 @@ class _PixelSpy:
         return spied
 
 
+class _DecodeSpy:
+    """Records the shape of every array simplejpeg decodes; with ``decline``, refuses every file instead (as
+    it does a damaged one), so libvips' loader takes over."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, decline: bool = False) -> None:
+        self.shapes: list[tuple[int, ...]] = []
+        real = simplejpeg.decode_jpeg
+
+        def decode(data: Any, *args: Any, **kwargs: Any) -> Any:
+            if decline:
+                raise ValueError("Corrupt JPEG data: declined by the test")
+            pixels = real(data, *args, **kwargs)
+            self.shapes.append(pixels.shape)
+            return pixels
+
+        monkeypatch.setattr(simplejpeg, "decode_jpeg", decode)
+
+
+def _full_size(spy: _PixelSpy) -> list[tuple[str, int, int]]:
+    return [t for t in spy.touched if t[1] * t[2] > 4032 * 3024 // 4]
+
+
 def test_a_12mp_jpeg_is_not_fully_decoded_to_make_its_thumbnail_and_signals(
     jpeg_12mp: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     header = photo._read_header(jpeg_12mp, "image/jpeg")
     assert (header.width, header.height) == (4032, 3024)
-    # the working image comes straight out of the decoder at 1/4 scale (DCT-domain shrink-on-load)
-    working = photo._load_for_signals(jpeg_12mp, "image/jpeg", header, LIMITS.signal_px)
-    assert (working.width, working.height) == (1008, 756)
-
+    decodes = _DecodeSpy(monkeypatch)
     spy = _PixelSpy(monkeypatch)
     result = photo.process_photo(jpeg_12mp, "image/jpeg", NO_CONVERT)
     assert (result.metadata.width, result.metadata.height) == (4032, 3024)
+    # ONE decode, and libjpeg-turbo scaled it in the DCT domain: the array it gave back is 1/4 of the photo
+    # (a full decode, or one at 1/2 resampled afterwards, would show here as 3024 x 4032 or 1512 x 2016)
+    assert decodes.shapes == [(756, 1008, 3)]
     # No libvips operation ever saw a full-resolution image: the only image of that size is the header the
-    # loader opened (sequential, pixels never read). new_from_file(...).thumbnail_image(...) or a
-    # copy_memory() of the original would show up here as an operation on a 4032x3024 image.
-    full_size = [t for t in spy.touched if t[1] * t[2] > 4032 * 3024 // 4]
-    assert full_size == [], full_size
-    assert any(kwargs.get("shrink") == 4 for _, kwargs in spy.loads), spy.loads
+    # loader opened (sequential, pixels never read), and no libvips loader decoded the pixels
+    assert _full_size(spy) == [], _full_size(spy)
+    assert not any("shrink" in kwargs for _, kwargs in spy.loads), spy.loads
     assert max(_image(result.thumbnail).width, _image(result.thumbnail).height) == 400
+
+
+@pytest.mark.parametrize("name", ["jpeg_12mp", "jpeg_12mp_rotated", "jpeg_odd_size"])
+def test_where_simplejpeg_declines_libvips_decodes_at_the_same_scale_to_the_same_pixels(
+    name: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path: Path = request.getfixturevalue(name)
+    header = photo._read_header(path, "image/jpeg")
+    fast = photo._load_for_signals(path, "image/jpeg", header, LIMITS.signal_px)
+
+    _DecodeSpy(monkeypatch, decline=True)
+    spy = _PixelSpy(monkeypatch)
+    slow = photo._load_for_signals(path, "image/jpeg", header, LIMITS.signal_px)
+    shrink = photo._jpeg_shrink(max(header.width, header.height), LIMITS.signal_px)
+    assert shrink in (2, 4)
+    assert any(kwargs.get("shrink") == shrink for _, kwargs in spy.loads), spy.loads  # jpegload shrink=n
+    assert _full_size(spy) == [], _full_size(spy)
+    # the same libjpeg-turbo IDCT and upsampling in both, and the size rounded down as libvips does
+    assert (fast.image.width, fast.image.height) == (slow.image.width, slow.image.height)
+    assert fast.pixels.tobytes() == slow.pixels.tobytes()
+    assert photo._signals(fast) == photo._signals(slow)
 
 
 def test_a_12mp_portrait_is_converted_on_its_long_side(jpeg_12mp_rotated: Path) -> None:

@@ -150,3 +150,62 @@ def apply() -> None:
         return original_execute(self, context)
 
     DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
+
+    _s3_sequencers()
+
+
+def _s3_sequencers() -> None:
+    """S3's EventBridge events carry a ``sequencer`` that tells writes of the same key apart (AWS: a hex
+    string that grows with each write; the same write announced twice keeps it). moto 5.2.5 sends one
+    constant, so a key written A, then B, then A again looks like a redelivery of the first write. Here
+    each stored object (moto's ``FakeKey``) gets its own increasing sequencer the first time it is
+    announced, in moto's own event (``moto.s3.notifications._send_event_bridge_message``, rewritten)."""
+    import copy
+    import itertools
+    import time
+
+    from moto.core.utils import unix_time
+    from moto.s3 import notifications
+
+    counter = itertools.count(1)
+    base = time.time_ns()
+
+    def send(account_id: str, bucket: Any, event_name: str, key: Any) -> None:
+        from moto.events.models import events_backends
+        from moto.events.utils import _BASE_EVENT_MESSAGE
+
+        with _LOCK:
+            sequencer = key.__dict__.get("_shoebox_sequencer")
+            if sequencer is None:
+                sequencer = key.__dict__["_shoebox_sequencer"] = f"{base:016X}{next(counter):08X}"
+        event = copy.deepcopy(_BASE_EVENT_MESSAGE)
+        event["detail-type"] = notifications._detail_type(event_name)
+        event["source"] = "aws.s3"
+        event["account"] = account_id
+        event["time"] = unix_time()
+        event["region"] = bucket.region_name
+        event["resources"] = [bucket.arn]
+        event["detail"] = {
+            "version": "0",
+            "bucket": {"name": bucket.name},
+            "object": {
+                "key": key.name,
+                "size": key.size,
+                "eTag": key.etag.replace('"', ""),
+                "version-id": key.version_id,
+                "sequencer": sequencer,
+            },
+            "request-id": "N4N7GDK58NMKJ12R",
+            "requester": "123456789012",
+            "source-ip-address": "1.2.3.4",
+            "reason": event_name.split(":")[1],
+        }
+        try:
+            backend = events_backends[account_id][bucket.region_name]
+            for bus in backend.event_buses.values():
+                for rule in bus.rules.values():
+                    rule.send_to_targets(event, transform_input=False)
+        except Exception:  # as moto: a failed announcement never fails the write (async in AWS)
+            pass
+
+    notifications._send_event_bridge_message = send

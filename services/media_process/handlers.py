@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import anyio
 import msgspec
@@ -22,7 +23,7 @@ from services.media_process.sniff import HEAD_BYTES, Sniffed, sniff
 from shared.events import catalogue as c
 from shared.events.inbound import CONVERTED, PREVIEWS, THUMBNAILS, ObjectCreated, session_of
 from shared.events.log import EventLog
-from shared.events.projections import content_key
+from shared.events.projections import content_key, file_key
 from shared.events.runtime import Output
 from shared.storage import ObjectNotFound, ObjectStore
 
@@ -54,7 +55,14 @@ async def handle_object_created(event: ObjectCreated, deps: Deps) -> Sequence[Ou
         info = await deps.store.head(event.key)
     except ObjectNotFound:
         return []  # deleted before we got to it (a cleanup): nothing to decide
-    ref = c.FileRef(bucket=event.bucket, key=event.key, name=name, size=info.size, etag=info.etag)
+    ref = c.FileRef(
+        bucket=event.bucket,
+        key=event.key,
+        name=name,
+        size=info.size,
+        etag=info.etag,
+        replaces=await _replaced(deps.log, session_id, event.key, info.etag),
+    )
 
     def rejected(code: c.RejectCode, message: str) -> list[Output]:
         log.info("rejected %s: %s", name, code)
@@ -84,7 +92,12 @@ async def handle_object_created(event: ObjectCreated, deps: Deps) -> Sequence[Ou
                 await f.write(chunk)
         sha = digest.hexdigest()
         first = await deps.log.get_view(content_key(session_id, sha))
-        if first is not None and first.get("key") != event.key:
+        if first is not None and first.get("key") == event.key:
+            # these bytes are what this key was processed from (uploaded again with another ETag, as a
+            # multipart upload gives): already decided
+            log.info("%s: the same bytes as its processed upload; nothing new", name)
+            return []
+        if first is not None:
             return [c.FileDuplicateData(file=ref, sha256=sha, duplicate_of=str(first["key"]))]
         try:
             result = await _run_pipeline(local, kind, deps, workdir)
@@ -105,6 +118,26 @@ async def handle_object_created(event: ObjectCreated, deps: Deps) -> Sequence[Ou
         ]
     finally:
         await anyio.to_thread.run_sync(lambda: shutil.rmtree(workdir, ignore_errors=True))
+
+
+_DECIDED: dict[object, Literal["processed", "rejected", "duplicate"]] = {
+    "processed": "processed",
+    "rejected": "rejected",
+    "duplicate": "duplicate",
+}
+
+
+async def _replaced(log_: EventLog, session_id: str, key: str, etag: str) -> c.Replaced | None:
+    """The decided upload of ``key`` that these bytes (``etag``) replace, if any: a re-upload under the
+    same name with other content. The same bytes again (a redelivery) replace nothing."""
+    item = await log_.get_view(file_key(session_id, key))
+    if item is None:
+        return None
+    status, previous = _DECIDED.get(item.get("status")), item.get("etag")
+    if status is None or not isinstance(previous, str) or previous == etag:
+        return None
+    sha = item.get("sha256") if status == "processed" else None
+    return c.Replaced(etag=previous, status=status, sha256=sha if isinstance(sha, str) else None)
 
 
 async def _run_pipeline(local: Path, kind: Sniffed, deps: Deps, workdir: Path) -> PhotoResult | VideoResult:

@@ -34,6 +34,16 @@ FailureCode = Literal["timed_out", "no_files", "provider_error", "invalid_reques
 
 
 # --------------------------------------------------------------------------- shared value types
+class Replaced(msgspec.Struct, frozen=True, kw_only=True):
+    """An earlier upload under the same key, already decided, that new bytes replaced: the session's
+    counters count the key once, as the newest upload was decided."""
+
+    etag: str
+    status: Literal["processed", "rejected", "duplicate"]
+    #: the replaced upload's content hash when it was processed: its duplicate-detection claim is released
+    sha256: str | None = None
+
+
 class FileRef(msgspec.Struct, frozen=True, kw_only=True):
     """One uploaded original: where it is and which upload of it this is."""
 
@@ -42,6 +52,8 @@ class FileRef(msgspec.Struct, frozen=True, kw_only=True):
     name: str  # the file name as uploaded (the key's last part)
     size: int
     etag: str
+    #: set when this upload replaced a decided one of the same key (same name, other bytes)
+    replaces: Replaced | None = None
 
 
 class GeoPoint(msgspec.Struct, frozen=True, kw_only=True):

@@ -57,7 +57,10 @@ class ObjectCreated(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def idempotency_key(self) -> str:
-        return f"s3:{self.bucket}/{self.key}@{self.detail.object.tag}"
+        """One write of one object: its ETag, and S3's sequencer (which tells apart two writes of the same
+        bytes; a redelivered announcement keeps it)."""
+        o = self.detail.object
+        return f"s3:{self.bucket}/{self.key}@{o.tag}" + (f"~{o.sequencer}" if o.sequencer else "")
 
     @property
     def session_id(self) -> str | None:

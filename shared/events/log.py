@@ -243,7 +243,11 @@ class InMemoryEventLog(EventLog):
 
     async def _apply_views(self, updates: Sequence[ViewUpdate]) -> None:
         for u in updates:
-            self._views[u.key] = apply(self._views.get(u.key), u)
+            item = apply(self._views.get(u.key), u)
+            if item is None:
+                self._views.pop(u.key, None)
+            else:
+                self._views[u.key] = item
 
 
 # ----------------------------------------------------------------------------------------- DynamoDB
@@ -382,6 +386,16 @@ class DynamoEventLog(EventLog):
             )
         updates_index = len(items)
         for u in updates:
+            if u.delete:
+                items.append(
+                    {
+                        "Delete": {
+                            "TableName": self.views_table,
+                            "Key": {"pk": {"S": u.key.pk}, "sk": {"S": u.key.sk}},
+                        }
+                    }
+                )
+                continue
             expr, names, values = update_expression(u)
             claim = {"ConditionExpression": _ABSENT} if u.require_absent else {}
             items.append(
@@ -492,6 +506,10 @@ class DynamoEventLog(EventLog):
 
     async def _apply_views(self, updates: Sequence[ViewUpdate]) -> None:
         for u in updates:
+            if u.delete:
+                key = {"pk": {"S": u.key.pk}, "sk": {"S": u.key.sk}}
+                await self.client.delete_item(TableName=self.views_table, Key=key)
+                continue
             expr, names, values = update_expression(u)
             await self.client.update_item(
                 TableName=self.views_table,

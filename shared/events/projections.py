@@ -122,10 +122,46 @@ def _upload_finalized(e: c.UploadFinalized) -> list[ViewUpdate]:
     ]
 
 
-def _file(e: Event[Any], key: str, status: str, counter: str, **fields: Any) -> list[ViewUpdate]:
+#: every field a decided file's read model has; a decision sets them all (None where it has none), so a
+#: replaced upload's thumbnail, reason or hash never outlives it
+_FILE_FIELDS: dict[str, Any] = dict.fromkeys(
+    (
+        "kind",
+        "media_type",
+        "sha256",
+        "thumbnail",
+        "converted",
+        "preview",
+        "captured_at",
+        "code",
+        "message",
+        "duplicate_of",
+    )
+)
+
+
+def _file(e: Event[Any], ref: c.FileRef, status: str, **fields: Any) -> list[ViewUpdate]:
+    """A decided upload: its read model, and the counters. An upload that replaced a decided one of the
+    same key moves the key from the old decision's counter to the new one (counted once)."""
+    add = {status: 1}
+    released: list[ViewUpdate] = []
+    if ref.replaces is not None:
+        add[ref.replaces.status] = add.get(ref.replaces.status, 0) - 1
+        if ref.replaces.sha256 is not None:  # its bytes are no longer in the session under this key
+            released.append(ViewUpdate(key=content_key(e.sessionid, ref.replaces.sha256), delete=True))
+    item = {
+        **_FILE_FIELDS,
+        **fields,
+        "status": status,
+        "event_id": e.id,
+        "name": ref.name,
+        "size": ref.size,
+        "etag": ref.etag,
+    }
     return [
-        ViewUpdate(key=counters_key(e.sessionid), add={counter: 1}, set=_seen(e)),
-        ViewUpdate(key=file_key(e.sessionid, key), set={"status": status, "event_id": e.id, **fields}),
+        ViewUpdate(key=counters_key(e.sessionid), add=add, set=_seen(e)),
+        ViewUpdate(key=file_key(e.sessionid, ref.key), set=item),
+        *released,
     ]
 
 
@@ -140,11 +176,8 @@ def _file_processed(e: c.FileProcessed) -> list[ViewUpdate]:
         first_of_its_bytes,
         *_file(
             e,
-            d.file.key,
+            d.file,
             "processed",
-            "processed",
-            name=d.file.name,
-            size=d.file.size,
             kind=d.kind,
             media_type=d.media_type,
             sha256=d.sha256,
@@ -161,11 +194,8 @@ def _file_rejected(e: c.FileRejected) -> list[ViewUpdate]:
     d = e.data
     return _file(
         e,
-        d.file.key,
+        d.file,
         "rejected",
-        "rejected",
-        name=d.file.name,
-        size=d.file.size,
         code=d.code,
         message=d.message,
     )
@@ -176,11 +206,8 @@ def _file_duplicate(e: c.FileDuplicate) -> list[ViewUpdate]:
     d = e.data
     return _file(
         e,
-        d.file.key,
+        d.file,
         "duplicate",
-        "duplicate",
-        name=d.file.name,
-        size=d.file.size,
         sha256=d.sha256,
         duplicate_of=d.duplicate_of,
     )

@@ -30,6 +30,8 @@ class ViewUpdate(msgspec.Struct, frozen=True, kw_only=True):
     set_if_absent: dict[str, Value] = {}
     #: a claim: the commit fails (``ClaimTaken``) when the item already exists
     require_absent: bool = False
+    #: remove the item (a released claim); nothing else may change it in the same commit
+    delete: bool = False
 
 
 def as_int(value: object, default: int = 0) -> int:
@@ -44,6 +46,10 @@ def merge(updates: Iterable[ViewUpdate]) -> list[ViewUpdate]:
         prev = merged.get(u.key)
         if prev is None:
             merged[u.key] = u
+            continue
+        if prev.delete or u.delete:
+            if not (_is_delete(prev) and _is_delete(u)):
+                raise ValueError(f"{u.key} deleted and changed in one commit")
             continue
         add = dict(prev.add)
         for k, v in u.add.items():
@@ -65,8 +71,15 @@ def merge(updates: Iterable[ViewUpdate]) -> list[ViewUpdate]:
     return sorted(merged.values(), key=lambda u: u.key)
 
 
-def apply(item: dict[str, Value] | None, update: ViewUpdate) -> dict[str, Value]:
-    """The in-memory meaning of an update (what DynamoDB does with the expression we send)."""
+def _is_delete(u: ViewUpdate) -> bool:
+    return u.delete and not (u.add or u.set or u.set_if_absent or u.require_absent)
+
+
+def apply(item: dict[str, Value] | None, update: ViewUpdate) -> dict[str, Value] | None:
+    """The in-memory meaning of an update (what DynamoDB does with the expression we send); None: the
+    item is deleted."""
+    if update.delete:
+        return None
     out: dict[str, Value] = dict(item or {"pk": update.key.pk, "sk": update.key.sk})
     for k, n in update.add.items():
         cur = out.get(k, 0)

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import anyio
+import msgspec
 import pytest
 
 from shared.events import catalogue as c
@@ -19,7 +20,8 @@ from shared.events.log import (
     InMemoryEventLog,
     Tracking,
 )
-from shared.events.projections import counters_key, file_key
+from shared.events.projections import content_key, counters_key, file_key
+from shared.events.views import ViewUpdate, apply, merge
 from tests.conftest import RunningStack
 
 pytestmark = pytest.mark.anyio
@@ -149,3 +151,77 @@ async def test_an_old_version_in_the_log_is_read_as_the_current_one(log: EventLo
     [event] = await log.read_all(sid)
     assert isinstance(event, c.SessionCreatedV2)
     assert event.data.trip.context == "Lisbon in May" and event.id == old.id
+
+
+async def test_a_replaced_upload_is_counted_once_as_its_newest_decision(log: EventLog) -> None:
+    """Same name, other bytes: the key moves from the old decision's counter to the new one, the file's
+    read model holds nothing of the old upload, and the old bytes' duplicate claim is released."""
+    sid = str(uuid.uuid4())
+    key = f"uploads/{sid}/a.jpg"
+    first = processed(sid, "a.jpg")  # etag "e", sha "a.jpga.jpg"
+    first = msgspec.structs.replace(
+        first, data=msgspec.structs.replace(first.data, keys=c.DerivedKeys(thumbnail="thumbnails/x.jpg"))
+    )
+    await log.commit([first])
+    assert await log.get_view(content_key(sid, "a.jpga.jpg")) is not None
+
+    wrong = c.FileRef(
+        bucket="b",
+        key=key,
+        name="a.jpg",
+        size=3,
+        etag="e2",
+        replaces=c.Replaced(etag="e", status="processed", sha256="a.jpga.jpg"),
+    )
+    await log.commit(
+        [
+            make_event(
+                c.FileRejectedData(file=wrong, code="unsupported_type", message="text"),
+                source="t",
+                session_id=sid,
+            )
+        ]
+    )
+    counters = await log.get_view(counters_key(sid))
+    assert counters is not None and (counters["processed"], counters["rejected"]) == (0, 1)
+    item = await log.get_view(file_key(sid, key))
+    assert item is not None
+    assert (item["status"], item["etag"], item["code"]) == ("rejected", "e2", "unsupported_type")
+    assert item.get("thumbnail") is None and item.get("sha256") is None
+    assert await log.get_view(content_key(sid, "a.jpga.jpg")) is None  # released
+
+    again = msgspec.structs.replace(
+        first,
+        id=str(uuid.uuid4()),
+        data=msgspec.structs.replace(
+            first.data,
+            file=c.FileRef(
+                bucket="b",
+                key=key,
+                name="a.jpg",
+                size=10,
+                etag="e3",
+                replaces=c.Replaced(etag="e2", status="rejected"),
+            ),
+        ),
+    )
+    await log.commit([again])  # the old bytes back: claimed again
+    counters = await log.get_view(counters_key(sid))
+    assert counters is not None and (counters["processed"], counters["rejected"]) == (1, 0)
+    claim = await log.get_view(content_key(sid, "a.jpga.jpg"))
+    assert claim is not None and claim["key"] == key
+
+    before = await log.query_views(f"SESSION#{sid}")
+    await log.clear_views(f"SESSION#{sid}")
+    assert await log.rebuild_views(sid) == 3
+    assert await log.query_views(f"SESSION#{sid}") == before
+
+
+def test_a_deleted_view_cannot_also_change_in_the_same_commit() -> None:
+    k = content_key("s", "h")
+    assert merge([ViewUpdate(key=k, delete=True), ViewUpdate(key=k, delete=True)]) == [
+        ViewUpdate(key=k, delete=True)
+    ]
+    with pytest.raises(ValueError, match="deleted and changed"):
+        merge([ViewUpdate(key=k, delete=True), ViewUpdate(key=k, set={"key": "x"})])
+    assert apply({"pk": k.pk, "sk": k.sk, "key": "x"}, ViewUpdate(key=k, delete=True)) is None

@@ -513,7 +513,7 @@ def _scratch() -> Path:
 
 
 def _thumbnail_of(working: pyvips.Image) -> bytes:
-    return photo._jpeg(photo._fit(working, THUMB_PX), photo.THUMBNAIL_QUALITY)
+    return photo._thumbnail(working, THUMB_PX)
 
 
 def _decode_only(path: Path) -> Any:

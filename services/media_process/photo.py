@@ -35,6 +35,7 @@ entropy decoding, which no shrink-on-load avoids.
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import mmap
 import operator
@@ -142,7 +143,7 @@ def process_photo(path: Path, media_type: str, limits: Limits) -> PhotoResult:
                 converted = _convert_from_file(path, media_type, limits.convert_long_side_px)
 
     signals = _signals(working)
-    thumbnail = _jpeg(_fit(working.image, limits.thumbnail_px), THUMBNAIL_QUALITY)
+    thumbnail = _thumbnail(working.image, limits.thumbnail_px)
     metadata = c.MediaMetadata(
         captured_at=info.captured_at,
         utc_offset=info.utc_offset,
@@ -372,6 +373,22 @@ def _pixels_in_memory(image: pyvips.Image) -> _Working:
 def _jpeg(image: pyvips.Image, quality: int) -> bytes:
     data = image.jpegsave_buffer(Q=quality, keep=_KEEP_NONE, optimize_coding=True)
     return bytes(data)
+
+
+def _thumbnail(image: pyvips.Image, long_side: int) -> bytes:
+    """The thumbnail JPEG: libvips' resize into memory, then Pillow's encoder (libjpeg-turbo).
+
+    The same pixels as ``_jpeg`` gives (same quantisation, 4:2:0, Huffman tables optimised; decoded, the
+    two are identical) plus an 18-byte JFIF header, for ~0.5 ms less CPU: at 400 px the encode through a
+    libvips sink costs more than the encode itself.
+    """
+    small = _fit(image, long_side)
+    pixels = small.write_to_memory()
+    out = io.BytesIO()
+    Image.frombuffer("RGB", (small.width, small.height), pixels, "raw", "RGB", 0, 1).save(
+        out, "JPEG", quality=THUMBNAIL_QUALITY, optimize=True
+    )
+    return out.getvalue()
 
 
 def _to_srgb8(image: pyvips.Image) -> pyvips.Image:

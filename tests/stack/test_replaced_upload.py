@@ -21,35 +21,49 @@ def _status(api: str, sid: str, headers: dict[str, str]) -> dict[str, Any]:
     return body
 
 
+def _events(api: str, sid: str, headers: dict[str, str]) -> list[tuple[str, object]]:
+    """The session's log, for a failure message: each event's type and what it says about the file."""
+    r = httpx.get(f"{api}/v1/sessions/{sid}/events", headers=headers)
+    return [(e["type"], (e["data"].get("file") or {})) for e in r.json()["events"]]
+
+
+def _when(api: str, sid: str, h: dict[str, str], name: str, status: str, **counts: int) -> dict[str, Any]:
+    """The session once ``name`` reads ``status`` and the counters ``counts``. The status is two reads
+    (counters, then files), so one poll can fall between the items of a commit: wait for both."""
+
+    def probe() -> dict[str, Any] | None:
+        s = _status(api, sid, h)
+        files = {f["name"]: f["status"] for f in s["files"]}
+        settled = files.get(name) == status and all(s["counters"][k] == v for k, v in counts.items())
+        return s if settled else None
+
+    return eventually(probe, 30, f"{name} {status}, counters {counts}")
+
+
 def test_a_replaced_upload_counts_once_and_shows_only_its_newest_bytes(embedded_stack: RunningStack) -> None:
     api, h = embedded_stack.api_url, embedded_stack.auth("replacer")
     sid = new_session(api, headers=h)
     photo = (TESTDATA / "photos" / "gps" / "DSCN0010.jpg").read_bytes()
 
     key = upload(api, sid, "a.jpg", photo, headers=h)
-    first = eventually(lambda: _status(api, sid, h)["counters"]["processed"] == 1, 30, "the photo")
-    assert first
-    s = _status(api, sid, h)
+    s = _when(api, sid, h, "a.jpg", "processed", processed=1)
     [f] = s["files"]
     assert f["status"] == "processed" and f["thumbnail_url"]
 
     upload(api, sid, "a.jpg", b"not a photo, after all\n", headers=h)  # the wrong file, same name
-    s = eventually(
-        lambda: (x := _status(api, sid, h)) and x["files"][0]["status"] == "rejected" and x, 30, "the text"
-    )
-    assert s["counters"]["processed"] == 0 and s["counters"]["rejected"] == 1
+    s = _when(api, sid, h, "a.jpg", "rejected", rejected=1)
+    assert s["counters"]["processed"] == 0, _events(api, sid, h)
     [f] = s["files"]
-    assert f["key"] == key and f["code"] == "unsupported_type"
+    assert f["key"] == key and f["status"] == "rejected" and f["code"] == "unsupported_type"
     assert f["thumbnail_url"] is None and f["sha256"] is None and f["kind"] is None
 
     upload(api, sid, "a.jpg", photo, headers=h)  # the right one again: processed, not a duplicate of itself
-    s = eventually(
-        lambda: (x := _status(api, sid, h)) and x["files"][0]["status"] == "processed" and x, 30, "the photo"
-    )
-    assert (s["counters"]["processed"], s["counters"]["rejected"], s["counters"]["duplicate"]) == (1, 0, 0)
+    s = _when(api, sid, h, "a.jpg", "processed", processed=1)
+    assert (s["counters"]["rejected"], s["counters"]["duplicate"]) == (0, 0), _events(api, sid, h)
+    assert s["files"][0]["status"] == "processed"
 
     upload(api, sid, "b.jpg", photo, headers=h)  # its bytes under another name: a duplicate of a.jpg
-    s = eventually(lambda: (x := _status(api, sid, h)) and len(x["files"]) == 2 and x, 30, "b.jpg")
+    s = _when(api, sid, h, "b.jpg", "duplicate", duplicate=1)
     b = next(f for f in s["files"] if f["name"] == "b.jpg")
     assert b["status"] == "duplicate" and b["duplicate_of"] == key
-    assert (s["counters"]["processed"], s["counters"]["duplicate"]) == (1, 1)
+    assert s["counters"]["processed"] == 1

@@ -38,7 +38,6 @@ import contextlib
 import io
 import math
 import mmap
-import operator
 import re
 import struct
 import threading
@@ -455,11 +454,14 @@ _SHARPNESS_VARIANCE_FLOOR = 25.0
 _HASH_SIZE = 32  # pHash: DCT of a 32 x 32 grey image ...
 _HASH_BLOCK = 8  # ... of which the 8 x 8 lowest frequencies (DC row and column excluded) give 64 bits
 #: cos(pi (2x + 1) u / 64) for u = 1..8 (the frequencies kept), x = 0..31
-_DCT_COS = [
-    [math.cos(math.pi * (2 * x + 1) * u / (2 * _HASH_SIZE)) for x in range(_HASH_SIZE)]
-    for u in range(1, _HASH_BLOCK + 1)
-]
-_CAST_SHRINK = 4  # colour cast on a 4x box-shrunk copy
+_DCT_COS = np.array(
+    [
+        [math.cos(math.pi * (2 * x + 1) * u / (2 * _HASH_SIZE)) for x in range(_HASH_SIZE)]
+        for u in range(1, _HASH_BLOCK + 1)
+    ]
+)
+#: colour cast on a box-shrunk copy: 8x (126 x 94 at 1008 x 756), 4x under 512 px, as it is under 64 px
+_CAST_SHRINKS = ((512, 8), (64, 4))
 
 
 def compute_signals(rgb: pyvips.Image) -> c.PhotoSignals:
@@ -473,9 +475,11 @@ def compute_signals(rgb: pyvips.Image) -> c.PhotoSignals:
     - ``exposure_mean``: mean luma / 255 (0 black, 1 white).
     - ``shadows_clipped`` / ``highlights_clipped``: fraction of pixels whose luma is below 3 / at least 253
       (its integer part, as libvips' cast to 8 bits truncates, is <= 2 / >= 253).
-    - ``colour_cast``: distance of the mean (a*, b*) from neutral in CIELAB (D65), computed on a 4x box-shrunk
-      copy. 0 = grey on average; ~10 is a visible cast; a scene dominated by one colour scores high too.
-    - ``phash``: the classic DCT perceptual hash: Y squashed to 32 x 32, 2-D DCT-II, the 8 x 8 coefficients
+    - ``colour_cast``: distance of the mean (a*, b*) from neutral in CIELAB (D65), computed on a box-shrunk
+      copy (8x: 126 x 94 means of 8 x 8 blocks at 1008 x 756; 4x under 512 px; none under 64 px). 0 = grey
+      on average; ~10 is a visible cast; a scene dominated by one colour scores high too.
+    - ``phash``: the classic DCT perceptual hash: Y squashed to 32 x 32 (each cell the mean of its block of
+      pixels, the blocks as even as whole pixels allow), 2-D DCT-II, the 8 x 8 coefficients
       (u, v) in 1..8 (the DC row and column left out), one bit per coefficient above their median, row-major
       from the most significant bit, as 16 hex digits. Near-duplicates differ by a few bits; use
       ``phash_distance``.
@@ -521,25 +525,25 @@ def _signals(working: _Working) -> c.PhotoSignals:
     laplacian += padded[1:-1, 2:]
     np.multiply(grey, np.float32(4), out=scratch)
     laplacian -= scratch
-    lap_var = _mean_var(laplacian, scratch)[1] if total > 1 else math.nan  # 1 px: no spread (as stats)
+    lap_var = _spread(laplacian, scratch) if total > 1 else math.nan  # 1 px: no spread (as libvips' stats)
     sharpness = lap_var / (grey_var + _SHARPNESS_VARIANCE_FLOOR)
 
     mask = _SCRATCH.array("mask", (height, width), np.bool_)
     shadows = np.count_nonzero(np.less(grey, 3, out=mask)) / total
     highlights = np.count_nonzero(np.greater_equal(grey, 253, out=mask)) / total
 
-    small = rgb.shrink(_CAST_SHRINK, _CAST_SHRINK) if min(width, height) >= 64 else rgb
+    shrink = next((factor for side, factor in _CAST_SHRINKS if min(width, height) >= side), 1)
+    small = rgb.shrink(shrink, shrink) if shrink > 1 else rgb
     lab = _mean_dev(small.colourspace("lab"))
     colour_cast = math.hypot(lab[1][0], lab[2][0])
 
-    padded_image = pyvips.Image.new_from_memory(padded, width + 2, height + 2, 1, "float")
     return c.PhotoSignals(
         sharpness=_finite(sharpness),
         exposure_mean=_finite(mean / 255.0),
         shadows_clipped=_finite(shadows),
         highlights_clipped=_finite(highlights),
         colour_cast=_finite(colour_cast),
-        phash=_phash(padded_image.crop(1, 1, width, height)),
+        phash=phash_of_grey32(_squash(grey)),
     )
 
 
@@ -596,29 +600,40 @@ def _mean_var(values: npt.NDArray[np.float32], scratch: npt.NDArray[np.float32])
     return mean, float(np.square(scratch, out=scratch).sum()) / (n - 1)
 
 
-def _phash(grey: pyvips.Image) -> str:
-    small = grey.resize(_HASH_SIZE / grey.width, vscale=_HASH_SIZE / grey.height, kernel="linear")
-    if small.format != "float":
-        small = small.cast("float")
-    if small.width != _HASH_SIZE or small.height != _HASH_SIZE:  # rounding: force the exact size
-        small = small.embed(0, 0, _HASH_SIZE, _HASH_SIZE, extend="copy")
-    raw = small.write_to_memory()
-    return phash_of_grey32(struct.unpack(f"<{_HASH_SIZE * _HASH_SIZE}f", raw))
+def _spread(values: npt.NDArray[np.float32], scratch: npt.NDArray[np.float32]) -> float:
+    """Sample variance of values whose mean is ~0 next to their spread (a Laplacian): no second pass to
+    take the mean off first. ``scratch`` (same shape) is overwritten."""
+    n = values.size
+    total = float(values.sum())
+    squares = float(np.square(values, out=scratch).sum())
+    return max(squares - total * total / n, 0.0) / (n - 1)
 
 
-def phash_of_grey32(pixels: Sequence[float]) -> str:
+def _squash(grey: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+    """``grey`` squashed to 32 x 32: the mean of each block (blocks of whole pixels, as even as they can
+    be: 31 or 32 columns by 23 or 24 rows at 1008 x 756). A side under 32 px is stretched instead."""
+    squashed: npt.NDArray[Any] = grey
+    for axis in (1, 0):  # along the rows first: numpy reduces a contiguous axis ~4x faster
+        n = squashed.shape[axis]
+        if n >= _HASH_SIZE:
+            edges = (np.arange(_HASH_SIZE + 1) * n) // _HASH_SIZE
+            sums = np.add.reduceat(squashed, edges[:-1], axis=axis)
+            counts = np.diff(edges).reshape((1, -1) if axis == 1 else (-1, 1))
+            squashed = sums.astype(np.float64) / counts
+        else:
+            squashed = np.take(squashed, (np.arange(_HASH_SIZE) * n) // _HASH_SIZE, axis=axis)
+    return np.asarray(squashed, dtype=np.float64)
+
+
+def phash_of_grey32(pixels: Sequence[float] | npt.NDArray[np.floating[Any]]) -> str:
     """The pHash bits of a 32 x 32 grey image given row-major (see ``compute_signals``)."""
-    n = _HASH_SIZE
-    rows = [pixels[y * n : (y + 1) * n] for y in range(n)]
-    # separable DCT-II, only the coefficients kept: along x for u = 1..8 (a column per u), then along y
-    by_row = ([sum(map(operator.mul, row, cos)) for cos in _DCT_COS] for row in rows)
-    along_x = list(zip(*by_row, strict=True))
-    coeffs = [sum(map(operator.mul, column, cos)) for cos in _DCT_COS for column in along_x]  # v-major
-    ordered = sorted(coeffs)
-    median = (ordered[31] + ordered[32]) / 2
+    grey = np.asarray(pixels, dtype=np.float64).reshape(_HASH_SIZE, _HASH_SIZE)
+    # separable DCT-II, only the coefficients kept: (v, u) = (1..8, 1..8), v-major
+    coeffs = (_DCT_COS @ grey @ _DCT_COS.T).ravel()
+    median = float(np.median(coeffs))
     bits = 0
-    for value in coeffs:
-        bits = (bits << 1) | (value > median)
+    for value in (coeffs > median).tolist():
+        bits = (bits << 1) | value
     return f"{bits:016x}"
 
 

@@ -501,7 +501,7 @@ def breakdown(sets: Mapping[str, Sequence[Path]]) -> dict[str, Any]:
         load = partial(photo._load_for_signals, path, "image/jpeg", header, SIGNAL_PX)
         working = best("decode at 1008 px (+ sRGB, upright)", load)
         best("signals", partial(photo._signals, working))
-        best("400 px thumbnail + JPEG", partial(_thumbnail_of, working.image))
+        best("400 px thumbnail + JPEG", partial(photo._thumbnail, working, THUMB_PX))
         best("whole process_photo", partial(photo.process_photo, path, "image/jpeg", LIMITS))
         best("vipsthumbnail-equivalent", partial(_vips_thumbnail, path, _scratch()))
         best("decode at 1008 px only", partial(_decode_only, path))
@@ -510,10 +510,6 @@ def breakdown(sets: Mapping[str, Sequence[Path]]) -> dict[str, Any]:
 
 def _scratch() -> Path:
     return Path(tempfile.gettempdir()) / f"shoebox-bench-media-{os.getpid()}.jpg"
-
-
-def _thumbnail_of(working: pyvips.Image) -> bytes:
-    return photo._thumbnail(working, THUMB_PX)
 
 
 def _decode_only(path: Path) -> Any:

@@ -28,7 +28,7 @@ from shared.events.aws import Clients
 from shared.events.config import Settings
 from shared.events.log import DynamoEventLog
 from shared.events.relay import StreamPoller
-from shared.events.runtime import Processor, Service, Worker
+from shared.events.runtime import DeadLetterSweeper, Processor, Service, Worker
 from shared.events.topology import Topology
 
 log = logging.getLogger("shoebox.stack")
@@ -138,6 +138,7 @@ class Stack:
         self.resources = resources
         self.topology = topology
         self.workers: dict[str, Worker] = {}
+        self.sweepers: dict[str, DeadLetterSweeper] = {}
         self.relay: StreamPoller | None = None
         self.api_url = f"http://127.0.0.1:{config.api_port}"
         self.log = DynamoEventLog(
@@ -153,20 +154,28 @@ class Stack:
         return self.resources[self.settings.names.dead_letter_queue(service)]
 
     async def start_worker(self, service: Service, tg: anyio.abc.TaskGroup) -> Worker:
+        """The service's worker on its queue, and the sweeper of its dead-letter queue."""
+        processor = Processor(service, self.log)
+        queue, dlq = self.queue_url(service.name), self.dead_letter_queue_url(service.name)
         worker = Worker(
-            Processor(service, self.log),
+            processor,
             self.clients.sqs,
-            queue_url=self.queue_url(service.name),
-            dead_letter_queue_url=self.dead_letter_queue_url(service.name),
+            queue_url=queue,
+            dead_letter_queue_url=dlq,
             wait_time_s=self.config.worker_wait_s,
         )
+        sweeper = DeadLetterSweeper(processor, self.clients.sqs, queue_url=queue, dead_letter_queue_url=dlq)
         await tg.start(worker.run)
+        await tg.start(sweeper.run)
         self.workers[service.name] = worker
+        self.sweepers[service.name] = sweeper
         return worker
 
     def stop(self) -> None:
         for w in self.workers.values():
             w.stop()
+        for s in self.sweepers.values():
+            s.stop()
         if self.relay:
             self.relay.stop()
 

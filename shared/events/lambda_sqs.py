@@ -17,7 +17,13 @@ from shared.events import telemetry
 from shared.events.aws import Clients
 from shared.events.config import Settings
 from shared.events.log import DynamoEventLog
-from shared.events.runtime import PoisonMessage, Processor, Service
+from shared.events.runtime import (
+    DeadLetterSweeper,
+    PoisonMessage,
+    Processor,
+    Service,
+    move_to_dead_letters,
+)
 from shared.events.topology import MAX_RECEIVE_COUNT
 
 T = TypeVar("T")
@@ -71,7 +77,7 @@ async def handle_sqs_batch(
                         queue=queue,
                         dead_letter_queue=dead_letter_queue_url.rsplit("/", 1)[-1],
                     )
-                    await clients.sqs.send_message(QueueUrl=dead_letter_queue_url, MessageBody=body)
+                    await move_to_dead_letters(clients.sqs, dead_letter_queue_url, body)
                     return  # handled: reported as success so SQS deletes it from the source queue
                 failures.append({"itemIdentifier": message_id})
 
@@ -109,5 +115,47 @@ def make_sqs_handler(
 
     def handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
         return run_in_lambda_loop(handle(event))
+
+    return handler
+
+
+#: receives one scheduled sweep makes at most (10 messages each)
+SWEEP_BATCHES = 50
+
+
+def make_dead_letter_sweeper(
+    build: Callable[[Clients], Service],
+) -> Callable[[Mapping[str, Any], object], dict[str, Any]]:
+    """The scheduled Lambda function that sweeps a service's DLQ (``DeadLetterSweeper``): messages the
+    redrive moved there without an outcome are given up, so their failure is on record."""
+    state: dict[str, Any] = {}
+
+    async def handle() -> dict[str, Any]:
+        clients = await lambda_clients()
+        if "sweeper" not in state:
+            service = build(clients)
+            names = clients.settings.names
+            log = DynamoEventLog(
+                clients.dynamodb, events_table=names.events_table, views_table=names.views_table
+            )
+            queue = await clients.sqs.get_queue_url(QueueName=names.queue(service.name))
+            dlq = await clients.sqs.get_queue_url(QueueName=names.dead_letter_queue(service.name))
+            state["sweeper"] = DeadLetterSweeper(
+                Processor(service, log),
+                clients.sqs,
+                queue_url=queue["QueueUrl"],
+                dead_letter_queue_url=dlq["QueueUrl"],
+            )
+        sweeper: DeadLetterSweeper = state["sweeper"]
+        recorded = 0
+        for _ in range(SWEEP_BATCHES):
+            before = sweeper.seen
+            recorded += await sweeper.sweep()
+            if sweeper.seen == before:
+                break
+        return {"recorded": recorded}
+
+    def handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
+        return run_in_lambda_loop(handle())
 
     return handler

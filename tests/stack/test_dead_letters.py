@@ -88,3 +88,74 @@ async def test_a_message_failing_every_receive_lands_in_the_dlq_with_a_failed_ev
         ]
         assert len(poison) == 1 and poison[0].data.error_type == "PoisonMessage"
         assert poison[0].data.receive_count == 1  # no retry can fix a malformed message
+
+
+async def test_a_message_that_kills_every_worker_is_recorded_as_failed_by_the_dead_letter_sweeper(
+    emulator_only: RunningStack,
+) -> None:
+    """Workers that die with the message (received, never acked) leave no failure behind; the queue's
+    redrive moves it to the DLQ after MAX_RECEIVE_COUNT receives, and the sweeper records it: the
+    upload is rejected (media_process's on_give_up), so no saga waits for it. Once only."""
+    from services.media_process.handlers import on_give_up
+    from shared.events.inbound import ObjectCreated
+    from shared.events.runtime import DeadLetterSweeper, WorkerLost, move_to_dead_letters
+    from tests.stack.test_reliability import s3_event_body
+
+    settings = emulator_only.settings
+    names = settings.names
+    consumer = Consumer(service="crashy", handles=(ObjectCreated,), handler_timeout_s=5)
+
+    async def handle_object_created(e: ObjectCreated) -> Sequence[Output]:
+        raise AssertionError("never reached: every worker dies first")
+
+    sid = str(uuid.uuid4())
+    key = f"uploads/{sid}/bomb.heic"
+    async with Clients(settings) as clients:
+        urls = await provision(clients, Topology(consumers=(consumer,)))
+        q, dlq = urls[names.queue("crashy")], urls[names.dead_letter_queue("crashy")]
+        log = DynamoEventLog(clients.dynamodb, events_table=names.events_table, views_table=names.views_table)
+        service = Service(consumer, {ObjectCreated: handle_object_created}, on_give_up=on_give_up)
+        processor = Processor(service, log)
+        await clients.sqs.send_message(QueueUrl=q, MessageBody=s3_event_body("media", key, 123, "e1"))
+        # a message the runtime gave up itself is already on record: the sweeper leaves it alone
+        await move_to_dead_letters(clients.sqs, dlq, s3_event_body("media", f"uploads/{sid}/x.jpg", 1, "e2"))
+
+        # MAX_RECEIVE_COUNT workers receive it and die (no delete, no failure recorded)
+        for _ in range(MAX_RECEIVE_COUNT):
+            with anyio.fail_after(10):
+                while True:
+                    r = await clients.sqs.receive_message(QueueUrl=q, VisibilityTimeout=0, WaitTimeSeconds=1)
+                    if r.get("Messages"):
+                        break
+        # the next receive finds it gone: the redrive policy moved it
+        assert not (await clients.sqs.receive_message(QueueUrl=q, WaitTimeSeconds=1)).get("Messages")
+        assert not await log.read_all(sid)  # nothing says what happened to bomb.heic
+
+        sweeper = DeadLetterSweeper(processor, clients.sqs, queue_url=q, dead_letter_queue_url=dlq)
+        with anyio.fail_after(15):
+            while sweeper.seen < 2:
+                await sweeper.sweep(wait_time_s=1)
+        assert sweeper.recorded == 1
+        events = await log.read_all(sid)
+        [rejected] = [e for e in events if isinstance(e, c.FileRejected)]
+        assert rejected.data.file.key == key and rejected.data.code == "processing_failed"
+        [failed] = [e for e in events if isinstance(e, c.MessageFailed)]
+        assert failed.data.service == "crashy" and failed.data.error_type == "WorkerLost"
+        assert failed.data.queue == names.queue("crashy") and failed.data.receive_count == MAX_RECEIVE_COUNT
+        assert "no worker of crashy finished this message" in failed.data.error
+
+        # the dead letters stay in the DLQ, hidden from the next sweep; and seen again later, the message
+        # is on record already (its tracking record): nothing new
+        again = DeadLetterSweeper(processor, clients.sqs, queue_url=q, dead_letter_queue_url=dlq)
+        assert await again.sweep() == 0 and again.seen == 0
+        assert (
+            dict(await clients.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["All"]))["Attributes"][
+                "ApproximateNumberOfMessagesNotVisible"
+            ]
+            == "2"
+        )
+        lost = WorkerLost("again")
+        body = s3_event_body("media", key, 123, "e1")
+        args = {"message_id": "m", "receive_count": 5, "queue": "q", "dead_letter_queue": "d"}
+        assert await processor.give_up(body, error=lost, **args) == []  # type: ignore[arg-type]
+        assert len(await log.read_all(sid)) == len(events)

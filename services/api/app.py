@@ -11,6 +11,7 @@ the handler is marked ``opt={PUBLIC: True}``, so a new route is protected by def
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import urllib.parse
@@ -359,9 +360,12 @@ def create_app(
     clients: Clients | None = None,
     issuer: LocalIssuer | None = None,
     verifier: TokenVerifier | None = None,
+    keep_clients: bool = False,
 ) -> Litestar:
     """The ASGI app. With ``clients`` it uses the caller's AWS clients (the embedded stack); without, it
-    opens its own for its lifetime (uvicorn alone, Lambda).
+    opens its own for its lifetime (uvicorn alone). With ``keep_clients`` (Lambda, where the adapter runs
+    the lifespan around every invocation) it opens them on the first lifespan and keeps them for the
+    process, so warm invocations reuse their connections.
 
     Tokens are verified by ``verifier``; else, with ``issuer`` (the embedded stack's), against that issuer's
     keys in memory, and its JWKS is served; else against the JWKS the environment names
@@ -369,10 +373,25 @@ def create_app(
     if verifier is None:
         verifier = issuer.verifier() if issuer is not None else TokenVerifier.from_env()
 
+    kept: dict[str, Any] = {}  # keep_clients: the event loop they were opened on, and the clients
+
+    async def kept_clients() -> Clients:
+        loop = asyncio.get_running_loop()
+        if kept.get("loop") is not loop:  # the first lifespan (or a new loop: the old clients are bound)
+            kept["clients"] = await Clients(settings).__aenter__()  # closed with the process
+            kept["loop"] = loop
+        opened: Clients = kept["clients"]
+        return opened
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            own = clients if clients is not None else await stack.enter_async_context(Clients(settings))
+            if clients is not None:
+                own = clients
+            elif keep_clients:
+                own = await kept_clients()
+            else:
+                own = await stack.enter_async_context(Clients(settings))
             names = settings.names
             app.state.settings = settings
             app.state.clients = own

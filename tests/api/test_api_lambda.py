@@ -18,6 +18,7 @@ from mangum.types import ASGI, LambdaCognitoIdentity, LambdaMobileClientContext
 
 from services.api.app import create_app
 from services.api.auth import JWKS_PATH
+from shared.events.aws import Clients
 from tests.conftest import RunningStack
 
 pytestmark = pytest.mark.stack
@@ -126,8 +127,23 @@ def deployed_handler(
         sys.modules.pop("services.api.lambda_function", None)
 
 
+class CountingClients(Clients):
+    opened = 0
+
+    async def __aenter__(self) -> Clients:
+        CountingClients.opened += 1
+        return await super().__aenter__()
+
+
+@pytest.fixture
+def count_clients(monkeypatch: pytest.MonkeyPatch) -> type[CountingClients]:
+    CountingClients.opened = 0
+    monkeypatch.setattr("services.api.app.Clients", CountingClients)
+    return CountingClients
+
+
 def test_the_deployed_handler_answers_api_gateway_v2_events(
-    embedded_stack: RunningStack, deployed_handler: Handler
+    embedded_stack: RunningStack, count_clients: type[CountingClients], deployed_handler: Handler
 ) -> None:
     context = LambdaContext()
     health = deployed_handler(apigw_v2_event("GET", "/health"), context)
@@ -159,6 +175,7 @@ def test_the_deployed_handler_answers_api_gateway_v2_events(
         apigw_v2_event("GET", f"/v1/sessions/{sid}", headers=embedded_stack.auth("bob")), context
     )
     assert bobs["statusCode"] == 404 and "Lambda trip" not in json.dumps(bobs)
+    assert count_clients.opened == 1, "warm invocations reuse the first one's AWS clients"
 
 
 def test_an_app_with_a_verifier_that_trusts_the_local_issuer_behind_the_adapter(

@@ -518,6 +518,30 @@ def test_different_photos_have_distant_phashes(outcomes: dict[str, Outcome]) -> 
     assert 4 <= same_scene <= 20
 
 
+@pytest.mark.parametrize("orientation", range(2, 9))
+def test_signals_and_thumbnail_of_a_stored_orientation_match_the_turned_image(orientation: int) -> None:
+    """A JPEG's working image is kept as stored and its orientation applied to what is made from it; the
+    result must be what the turned image gives."""
+    xy = pyvips.Image.xyz(1008, 756)
+    stored = (_gradient_noise(1008, 756, sigma=20) + (xy[0] * xy[1] % 97)).cast("uchar")
+    stored = stored.copy(interpretation="srgb")
+    deferred = photo._pixels_in_memory(stored, orientation)
+    turned = photo._pixels_in_memory(photo._upright(stored, orientation).copy_memory())
+    assert (turned.image.width, turned.image.height) == ((756, 1008) if orientation >= 5 else (1008, 756))
+    ours, theirs = photo._signals(deferred), photo._signals(turned)
+    assert ours.phash == theirs.phash
+    for field in ("sharpness", "exposure_mean", "shadows_clipped", "highlights_clipped"):
+        assert getattr(ours, field) == pytest.approx(getattr(theirs, field), rel=1e-6), field
+    # the upright image's blocks; a quarter turn box-shrinks rows and columns in the other order
+    assert ours.colour_cast == pytest.approx(theirs.colour_cast, abs=0 if orientation < 5 else 0.01)
+    ours_thumb = _image(photo._thumbnail(deferred, 400))
+    theirs_thumb = _image(photo._thumbnail(turned, 400))
+    assert (ours_thumb.width, ours_thumb.height) == (theirs_thumb.width, theirs_thumb.height)
+    # turned after the resize: identical for flips, ~1.4 levels apart for a quarter turn (libvips' row and
+    # column reducers round differently); a mirrored or wrongly turned thumbnail is ~40 levels off
+    assert _mean_abs_diff(ours_thumb, theirs_thumb) < (0.5 if orientation < 5 else 2.5)
+
+
 def test_exposure_clipping_and_colour_cast_on_known_pixels() -> None:
     half = pyvips.Image.black(512, 512).insert(pyvips.Image.black(256, 512) + 255, 256, 0)
     grey = half.bandjoin([half, half]).cast("uchar").copy(interpretation="srgb")

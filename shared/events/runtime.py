@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import msgspec
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from shared.events import catalogue as c
 from shared.events import telemetry
@@ -115,6 +115,8 @@ class Processor:
         self._handled = m.create_counter("shoebox.messages.handled", description="messages handled")
         self._failed = m.create_counter("shoebox.messages.failed", description="handler failures")
         self._latency = m.create_histogram("shoebox.handler.duration", unit="s")
+        #: tracking keys being handled in this process: a second copy of a message waits for the first
+        self._inflight: dict[str, anyio.Event] = {}
 
     def decode(self, body: str | bytes) -> Decoded:
         try:
@@ -178,40 +180,53 @@ class Processor:
             ) as span,
         ):
             tracking = self.tracking(d)
+            # Two copies of one message at once in this process (S3 announces a completed multipart upload
+            # twice in the emulator; SQS may deliver twice): the second waits for the first and finds it
+            # handled, instead of doing the work again for a commit that would be refused.
+            while (busy := self._inflight.get(tracking.key)) is not None:
+                await busy.wait()
             if await self.log.is_processed(tracking):
                 log.info("already handled, skipping")
                 return []
             if d.session_id is None:
                 log.warning("no upload session in this message, ignoring it")
                 return []
-            for attempt in range(1, CLAIM_ATTEMPTS + 1):
-                started = time.perf_counter()
-                try:
-                    with anyio.fail_after(self.service.consumer.handler_timeout_s):
-                        outputs = await handler(d.event)
-                except BaseException as exc:
-                    span.record_exception(exc)
-                    span.set_status(Status(StatusCode.ERROR, str(exc)))
-                    self._failed.add(1, {"service": self.service.name, "type": d.event_type})
+            done = self._inflight[tracking.key] = anyio.Event()
+            try:
+                return await self._handle(d, handler, tracking, span)
+            finally:
+                del self._inflight[tracking.key]
+                done.set()
+
+    async def _handle(self, d: Decoded, handler: Handler, tracking: Tracking, span: Span) -> list[Event[Any]]:
+        for attempt in range(1, CLAIM_ATTEMPTS + 1):
+            started = time.perf_counter()
+            try:
+                with anyio.fail_after(self.service.consumer.handler_timeout_s):
+                    outputs = await handler(d.event)
+            except BaseException as exc:
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, str(exc)))
+                self._failed.add(1, {"service": self.service.name, "type": d.event_type})
+                raise
+            finally:
+                self._latency.record(
+                    time.perf_counter() - started, {"service": self.service.name, "type": d.event_type}
+                )
+            events = self._events(d, outputs, salt="out")
+            try:
+                committed = await self._commit(events, tracking)
+            except ClaimTaken:
+                # Another message claimed what this one decided on (the same bytes uploaded twice at
+                # once): decide again, seeing the claim.
+                if attempt == CLAIM_ATTEMPTS:
                     raise
-                finally:
-                    self._latency.record(
-                        time.perf_counter() - started, {"service": self.service.name, "type": d.event_type}
-                    )
-                events = self._events(d, outputs, salt="out")
-                try:
-                    committed = await self._commit(events, tracking)
-                except ClaimTaken:
-                    # Another message claimed what this one decided on (the same bytes uploaded twice at
-                    # once): decide again, seeing the claim.
-                    if attempt == CLAIM_ATTEMPTS:
-                        raise
-                    log.info("a claim was taken concurrently; handling again")
-                    continue
-                self._handled.add(1, {"service": self.service.name, "type": d.event_type})
-                log.info("handled", extra={"fields": {"emitted": [type(e).type_name() for e in committed]}})
-                return committed
-            raise AssertionError("unreachable")
+                log.info("a claim was taken concurrently; handling again")
+                continue
+            self._handled.add(1, {"service": self.service.name, "type": d.event_type})
+            log.info("handled", extra={"fields": {"emitted": [type(e).type_name() for e in committed]}})
+            return committed
+        raise AssertionError("unreachable")
 
     def _events(self, d: Decoded, outputs: Sequence[Output], *, salt: str) -> list[Event[Any]]:
         traceparent = telemetry.current_traceparent()

@@ -202,3 +202,38 @@ async def test_a_v1_event_from_yesterdays_producer_is_handled_by_todays_v2_handl
     await processor.process(body)
     assert [type(e) for e in seen] == [c.SessionCreatedV2]
     assert seen[0].data.trip.context == "Porto, 3 days" and seen[0].id == old.id
+
+
+async def test_two_copies_of_one_message_at_once_are_handled_once_in_a_process() -> None:
+    """The second copy waits for the first and finds it handled (the emulator announces a completed
+    multipart upload twice at once): the work is done once, not twice for a refused commit."""
+    import anyio
+
+    consumer = Consumer(service="twice", handles=(c.EnhancementFeedbackRequested,))
+    calls: list[str] = []
+    release = anyio.Event()
+
+    async def handle_enhancement_feedback_requested(e: c.EnhancementFeedbackRequested) -> Sequence[Output]:
+        calls.append(e.data.feedback)
+        await release.wait()
+        return [c.PhotoEnhanceRequestedData(job_id="j", key="k", index=0, feedback=e.data.feedback)]
+
+    service = Service(consumer, {c.EnhancementFeedbackRequested: handle_enhancement_feedback_requested})
+    processor = Processor(service, InMemoryEventLog())
+    event = make_event(
+        c.EnhancementFeedbackRequestedData(job_id="j", key="k", feedback="warmer"),
+        source="shoebox/api",
+        session_id=str(uuid.uuid4()),
+    )
+    results: list[int] = []
+
+    async def deliver() -> None:
+        results.append(len(await processor.process(bus_body(event))))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(deliver)
+        tg.start_soon(deliver)
+        await anyio.wait_all_tasks_blocked()
+        release.set()
+    assert calls == ["warmer"]
+    assert sorted(results) == [0, 1]

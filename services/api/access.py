@@ -14,7 +14,7 @@ from litestar.params import SkipValidation
 
 from services.api.auth import Caller
 from shared.events.log import EventLog
-from shared.events.projections import meta_key
+from shared.events.projections import counters_key, meta_key, session_pk
 
 #: a route handler's ``opt`` key: the route answers without a token
 PUBLIC = "public"
@@ -40,6 +40,32 @@ async def _owned_meta(state: State, session_id: str, caller: Caller) -> dict[str
     if meta is None or meta.get("owner") != caller.sub:
         raise NotFoundException(detail=f"no session {session_id!r}")
     return meta
+
+
+#: reads of a session's read models retried when an event landed in between (see ``snapshot``)
+SNAPSHOT_TRIES = 3
+
+
+async def snapshot(
+    log: EventLog, session_id: str, sk_prefix: str = "", *, counters: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The session's read-model items (those under ``sk_prefix``; always with its ``COUNTERS``) as of one
+    ``version``. A Query is not isolated from a commit that lands while it reads (DynamoDB's reads are
+    read-committed per item; the emulator is the same), so the counters could disagree with the files.
+    The counters are read again after the Query: if an event moved ``version`` on meanwhile, the Query is
+    made again (up to ``SNAPSHOT_TRIES`` reads; under constant change the last one is returned).
+    ``counters``: the session's COUNTERS item when the caller has just read it. Returns the counters the
+    items agree with ({} for none yet) and the items (COUNTERS not among them)."""
+    key = counters_key(session_id)
+    before = counters if counters is not None else (await log.get_view(key) or {})
+    items: list[dict[str, Any]] = []
+    for _ in range(SNAPSHOT_TRIES):
+        items = [i for i in await log.query_views(session_pk(session_id), sk_prefix) if i["sk"] != key.sk]
+        after = await log.get_view(key) or {}
+        if after.get("version") == before.get("version"):
+            break
+        before = after
+    return before, items
 
 
 def session_etag(counters: Mapping[str, Any] | None, what: str) -> str:

@@ -50,6 +50,7 @@ from services.api.access import (
     etag_headers,
     not_modified,
     session_etag,
+    snapshot,
     unchanged,
 )
 from services.api.auth import JWKS_PATH, Caller, InvalidToken, KeysUnavailable, LocalIssuer, TokenVerifier
@@ -61,7 +62,7 @@ from shared.events.codec import make_event
 from shared.events.config import Settings
 from shared.events.inbound import upload_key
 from shared.events.log import DynamoEventLog
-from shared.events.projections import counters_key, file_key, session_pk
+from shared.events.projections import counters_key, file_key
 
 log = logging.getLogger("shoebox.api")
 SOURCE = "shoebox/api"
@@ -233,7 +234,8 @@ async def session_status(
     etag = session_etag(counters, "status")
     if not_modified(request, etag):
         return unchanged(etag)
-    items = await log_.query_views(session_pk(session_id), "FILE#")
+    counters, items = await snapshot(log_, session_id, "FILE#", counters=counters)
+    etag = session_etag(counters, "status")
     files = [_file_status(session_id, i) for i in items if _is_complete_file(i)]
     status = SessionStatus(
         session_id=session_id,

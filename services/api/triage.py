@@ -30,6 +30,7 @@ from services.api.access import (
     etag_headers,
     not_modified,
     session_etag,
+    snapshot,
     unchanged,
 )
 from shared.events import catalogue as c
@@ -283,20 +284,24 @@ async def triage_results(
     """Per-file progress while files are processing; keep and discard with reasons once triage is done.
     Poll with ``If-None-Match``: an unchanged answer is a 304."""
     await _owned_meta(state, session_id, caller)
-    etag = session_etag(await _log(state).get_view(counters_key(session_id)), f"triage-{job_id}")
+    counters = await _log(state).get_view(counters_key(session_id)) or {}
+    etag = session_etag(counters, f"triage-{job_id}")
     if not_modified(request, etag):
         return unchanged(etag)
-    return Response(await _results(state, session_id, job_id), headers=etag_headers(etag))
+    counters, results = await _results(state, session_id, job_id, counters=counters)
+    return Response(results, headers=etag_headers(session_etag(counters, f"triage-{job_id}")))
 
 
-async def _results(state: State, session_id: str, job_id: str) -> TriageResults:
+async def _results(
+    state: State, session_id: str, job_id: str, *, counters: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], TriageResults]:
+    """The job's results, and the session's counters they agree with (``access.snapshot``)."""
     log_ = _log(state)
-    items = await log_.query_views(session_pk(session_id))
+    counters, items = await snapshot(log_, session_id, counters=counters)
     by_sk = {str(i["sk"]): i for i in items}
     job = by_sk.get(f"JOB#{job_id}")
     if job is None or job.get("kind") != "triage":
         raise NotFoundException(detail=f"no triage job {job_id!r} in this session")
-    counters = by_sk.get("COUNTERS", {})
     files = [
         FileProgress(
             key=sk.removeprefix("FILE#"),
@@ -332,7 +337,7 @@ async def _results(state: State, session_id: str, job_id: str) -> TriageResults:
             )
             (keep if v.verdict == "keep" else discard).append(out)
     gaps = job.get("gaps")
-    return TriageResults(
+    return counters, TriageResults(
         job_id=job_id,
         status=str(job.get("status", "pending")),
         attempt=as_int(job.get("attempt"), 1),
@@ -376,7 +381,7 @@ async def confirm_triage(
 ) -> ConfirmResult:
     """Delete the chosen originals: each must be one of this triage's discards."""
     await _owned_meta(state, session_id, caller)
-    results = await _results(state, session_id, job_id)
+    _, results = await _results(state, session_id, job_id)
     if results.status != "complete":
         raise ClientException(status_code=409, detail=f"triage {job_id} is not complete")
     discards = {v.key for v in results.discard}

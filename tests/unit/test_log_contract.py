@@ -27,7 +27,7 @@ from tests.conftest import RunningStack
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=["memory", "dynamodb"])
+@pytest.fixture(params=["memory", pytest.param("dynamodb", marks=pytest.mark.stack)])
 async def log(request: pytest.FixtureRequest) -> AsyncIterator[EventLog]:
     if request.param == "memory":
         yield InMemoryEventLog()

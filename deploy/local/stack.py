@@ -141,11 +141,7 @@ class Stack:
         self.sweepers: dict[str, DeadLetterSweeper] = {}
         self.relay: StreamPoller | None = None
         self.api_url = f"http://127.0.0.1:{config.api_port}"
-        self.log = DynamoEventLog(
-            clients.dynamodb,
-            events_table=self.settings.names.events_table,
-            views_table=self.settings.names.views_table,
-        )
+        self.log = DynamoEventLog.of(clients)
 
     def queue_url(self, service: str) -> str:
         return self.resources[self.settings.names.queue(service)]

@@ -394,12 +394,9 @@ def create_app(
                 own = await kept_clients()
             else:
                 own = await stack.enter_async_context(Clients(settings))
-            names = settings.names
             app.state.settings = settings
             app.state.clients = own
-            app.state.log = DynamoEventLog(
-                own.dynamodb, events_table=names.events_table, views_table=names.views_table
-            )
+            app.state.log = DynamoEventLog.of(own)
             yield
 
     # Documented as needing the bearer token; the guard enforces it on every route that is not PUBLIC.

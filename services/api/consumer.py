@@ -16,7 +16,7 @@ from shared.storage import S3ObjectStore
 def build(clients: Clients) -> Service:
     names = clients.settings.names
     deps = handlers.Deps(
-        log=DynamoEventLog(clients.dynamodb, events_table=names.events_table, views_table=names.views_table),
+        log=DynamoEventLog.of(clients),
         store=S3ObjectStore(clients.s3, names.media_bucket),
     )
     return Service(CONSUMER, {SagaCommand: functools.partial(handlers.handle_saga_command, deps=deps)})

@@ -37,7 +37,7 @@ def build(clients: Clients) -> Service:
     names = clients.settings.names
     deps = handlers.Deps(
         store=S3ObjectStore(clients.s3, names.media_bucket),
-        log=DynamoEventLog(clients.dynamodb, events_table=names.events_table, views_table=names.views_table),
+        log=DynamoEventLog.of(clients),
         provider=triage_provider(),
     )
     return Service(

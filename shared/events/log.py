@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import msgspec
@@ -34,6 +34,8 @@ from shared.events.views import Value, ViewKey, ViewUpdate, apply, merge, update
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
     from types_aiobotocore_dynamodb.type_defs import TransactWriteItemTypeDef
+
+    from shared.events.aws import Clients
 
 AnyEvent = Event[Any]
 
@@ -290,6 +292,9 @@ def _from_dynamo(value: Any) -> Any:
 
 
 def _is_transient(exc: BaseException) -> bool:
+    """A transaction DynamoDB cancelled for a conflict with another one in flight (or throttled inside
+    it): worth trying again. Throttling and 5xx answers to the call itself are botocore's to retry
+    (``aws.py``: standard mode), not ours on top."""
     if not isinstance(exc, ClientError):
         return False
     code = exc.response.get("Error", {}).get("Code", "")
@@ -298,13 +303,7 @@ def _is_transient(exc: BaseException) -> bool:
         return any(r.get("Code") in ("TransactionConflict", "ThrottlingError") for r in reasons) and not any(
             r.get("Code") == "ConditionalCheckFailed" for r in reasons
         )
-    return code in (
-        "TransactionConflictException",
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "InternalServerError",
-        "RequestLimitExceeded",
-    )
+    return code == "TransactionConflictException"
 
 
 class DynamoEventLog(EventLog):
@@ -315,6 +314,27 @@ class DynamoEventLog(EventLog):
         self.client = client
         self.events_table = events_table
         self.views_table = views_table
+
+    @classmethod
+    def of(cls, clients: Clients) -> DynamoEventLog:
+        """The log on the tables ``clients``' settings name."""
+        names = clients.settings.names
+        return cls(clients.dynamodb, events_table=names.events_table, views_table=names.views_table)
+
+    def _view_op(self, u: ViewUpdate) -> tuple[Literal["Update", "Delete"], dict[str, Any]]:
+        """One read-model change as the parameters of an UpdateItem or DeleteItem, which are also those
+        of a transaction's ``Update`` / ``Delete`` item."""
+        op: dict[str, Any] = {
+            "TableName": self.views_table,
+            "Key": {"pk": {"S": u.key.pk}, "sk": {"S": u.key.sk}},
+        }
+        if u.delete:
+            return "Delete", op
+        expr, names, values = update_expression(u)
+        op["UpdateExpression"] = expr
+        op["ExpressionAttributeNames"] = names
+        op["ExpressionAttributeValues"] = {k: to_attr(v) for k, v in values.items()}
+        return "Update", op
 
     async def _reserve(self, session_id: str, n: int) -> int:
         """Reserve ``n`` sequence numbers; returns the first."""
@@ -386,30 +406,10 @@ class DynamoEventLog(EventLog):
             )
         updates_index = len(items)
         for u in updates:
-            if u.delete:
-                items.append(
-                    {
-                        "Delete": {
-                            "TableName": self.views_table,
-                            "Key": {"pk": {"S": u.key.pk}, "sk": {"S": u.key.sk}},
-                        }
-                    }
-                )
-                continue
-            expr, names, values = update_expression(u)
-            claim = {"ConditionExpression": _ABSENT} if u.require_absent else {}
-            items.append(
-                {
-                    "Update": {
-                        **claim,  # type: ignore[typeddict-item]
-                        "TableName": self.views_table,
-                        "Key": {"pk": {"S": u.key.pk}, "sk": {"S": u.key.sk}},
-                        "UpdateExpression": expr,
-                        "ExpressionAttributeNames": names,
-                        "ExpressionAttributeValues": {k: to_attr(v) for k, v in values.items()},
-                    }
-                }
-            )
+            kind, op = self._view_op(u)
+            if u.require_absent:
+                op["ConditionExpression"] = _ABSENT
+            items.append({kind: op})  # type: ignore[misc]
         if not items:
             return []
         try:
@@ -494,27 +494,20 @@ class DynamoEventLog(EventLog):
     async def clear_views(self, pk: str) -> None:
         items = await self.query_views(pk)
         for i in range(0, len(items), 25):
-            chunk = items[i : i + 25]
-            await self.client.batch_write_item(
-                RequestItems={
-                    self.views_table: [
-                        {"DeleteRequest": {"Key": {"pk": {"S": str(it["pk"])}, "sk": {"S": str(it["sk"])}}}}
-                        for it in chunk
-                    ]
-                }
-            )
+            request: Any = {
+                self.views_table: [
+                    {"DeleteRequest": {"Key": {"pk": {"S": str(it["pk"])}, "sk": {"S": str(it["sk"])}}}}
+                    for it in items[i : i + 25]
+                ]
+            }
+            while request:  # what DynamoDB did not get to is sent again: a partial clear would double ADDs
+                r = await self.client.batch_write_item(RequestItems=request)
+                request = r.get("UnprocessedItems") or None
 
     async def _apply_views(self, updates: Sequence[ViewUpdate]) -> None:
         for u in updates:
-            if u.delete:
-                key = {"pk": {"S": u.key.pk}, "sk": {"S": u.key.sk}}
-                await self.client.delete_item(TableName=self.views_table, Key=key)
-                continue
-            expr, names, values = update_expression(u)
-            await self.client.update_item(
-                TableName=self.views_table,
-                Key={"pk": {"S": u.key.pk}, "sk": {"S": u.key.sk}},
-                UpdateExpression=expr,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues={k: to_attr(v) for k, v in values.items()},
-            )
+            kind, op = self._view_op(u)
+            if kind == "Delete":
+                await self.client.delete_item(**op)
+            else:
+                await self.client.update_item(**op)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 import anyio
+import msgspec
 
 from shared.events import telemetry
 from shared.events.aws import Clients
@@ -19,12 +20,11 @@ from shared.events.config import Settings
 from shared.events.log import DynamoEventLog
 from shared.events.runtime import (
     DeadLetterSweeper,
-    PoisonMessage,
     Processor,
     Service,
-    move_to_dead_letters,
+    give_up_to_dead_letters,
+    gives_up,
 )
-from shared.events.topology import MAX_RECEIVE_COUNT
 
 T = TypeVar("T")
 _runner: asyncio.Runner | None = None
@@ -67,19 +67,20 @@ async def handle_sqs_batch(
             try:
                 await processor.process(body)
             except Exception as exc:
-                if isinstance(exc, PoisonMessage) or count >= MAX_RECEIVE_COUNT:
-                    queue = record.get("eventSourceARN", "").rsplit(":", 1)[-1]
-                    await processor.give_up(
-                        body,
-                        error=exc,
-                        message_id=message_id,
-                        receive_count=count,
-                        queue=queue,
-                        dead_letter_queue=dead_letter_queue_url.rsplit("/", 1)[-1],
-                    )
-                    await move_to_dead_letters(clients.sqs, dead_letter_queue_url, body)
-                    return  # handled: reported as success so SQS deletes it from the source queue
-                failures.append({"itemIdentifier": message_id})
+                if not gives_up(exc, count):
+                    failures.append({"itemIdentifier": message_id})
+                    return
+                await give_up_to_dead_letters(
+                    processor,
+                    clients.sqs,
+                    body,
+                    error=exc,
+                    message_id=message_id,
+                    receive_count=count,
+                    queue=record.get("eventSourceARN", "").rsplit(":", 1)[-1],
+                    dead_letter_queue_url=dead_letter_queue_url,
+                )
+                # handled: reported as success, so SQS deletes it from the source queue
 
     async with anyio.create_task_group() as tg:
         for record in event.get("Records", []):
@@ -87,30 +88,41 @@ async def handle_sqs_batch(
     return {"batchItemFailures": failures}
 
 
+class _Wired(msgspec.Struct):
+    """A service's processor and its queues, made once per Lambda execution environment."""
+
+    processor: Processor
+    queue_url: str
+    dead_letter_queue_url: str
+
+
+async def _wire(build: Callable[[Clients], Service], state: dict[str, _Wired]) -> tuple[Clients, _Wired]:
+    clients = await lambda_clients()
+    if "wired" not in state:
+        service = build(clients)
+        names = clients.settings.names
+        queue = await clients.sqs.get_queue_url(QueueName=names.queue(service.name))
+        dlq = await clients.sqs.get_queue_url(QueueName=names.dead_letter_queue(service.name))
+        state["wired"] = _Wired(
+            Processor(service, DynamoEventLog.of(clients)), queue["QueueUrl"], dlq["QueueUrl"]
+        )
+    return clients, state["wired"]
+
+
 def make_sqs_handler(
     build: Callable[[Clients], Service],
 ) -> Callable[[Mapping[str, Any], object], dict[str, Any]]:
     """The Lambda function for a service: ``handler = make_sqs_handler(build_service)``."""
-    state: dict[str, Any] = {}
+    state: dict[str, _Wired] = {}
 
     async def handle(event: Mapping[str, Any]) -> dict[str, Any]:
-        clients = await lambda_clients()
-        if "processor" not in state:
-            service = build(clients)
-            names = clients.settings.names
-            log = DynamoEventLog(
-                clients.dynamodb, events_table=names.events_table, views_table=names.views_table
-            )
-            state["processor"] = Processor(service, log)
-            dlq = await clients.sqs.get_queue_url(QueueName=names.dead_letter_queue(service.name))
-            state["dlq"] = dlq["QueueUrl"]
-        processor: Processor = state["processor"]
+        clients, wired = await _wire(build, state)
         return await handle_sqs_batch(
-            processor,
+            wired.processor,
             clients,
             event,
-            dead_letter_queue_url=state["dlq"],
-            concurrency=processor.service.consumer.concurrency,
+            dead_letter_queue_url=wired.dead_letter_queue_url,
+            concurrency=wired.processor.service.consumer.concurrency,
         )
 
     def handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
@@ -127,26 +139,18 @@ def make_dead_letter_sweeper(
     build: Callable[[Clients], Service],
 ) -> Callable[[Mapping[str, Any], object], dict[str, Any]]:
     """The scheduled Lambda function that sweeps a service's DLQ (``DeadLetterSweeper``): messages the
-    redrive moved there without an outcome are given up, so their failure is on record."""
-    state: dict[str, Any] = {}
+    redrive moved there without an outcome are given up, so their failure is on record. Each service's
+    Lambda module exports it as ``sweep``; the topology gives its schedule (``dead_letter_sweep_minutes``)."""
+    state: dict[str, _Wired] = {}
 
     async def handle() -> dict[str, Any]:
-        clients = await lambda_clients()
-        if "sweeper" not in state:
-            service = build(clients)
-            names = clients.settings.names
-            log = DynamoEventLog(
-                clients.dynamodb, events_table=names.events_table, views_table=names.views_table
-            )
-            queue = await clients.sqs.get_queue_url(QueueName=names.queue(service.name))
-            dlq = await clients.sqs.get_queue_url(QueueName=names.dead_letter_queue(service.name))
-            state["sweeper"] = DeadLetterSweeper(
-                Processor(service, log),
-                clients.sqs,
-                queue_url=queue["QueueUrl"],
-                dead_letter_queue_url=dlq["QueueUrl"],
-            )
-        sweeper: DeadLetterSweeper = state["sweeper"]
+        clients, wired = await _wire(build, state)
+        sweeper = DeadLetterSweeper(
+            wired.processor,
+            clients.sqs,
+            queue_url=wired.queue_url,
+            dead_letter_queue_url=wired.dead_letter_queue_url,
+        )
         recorded = 0
         for _ in range(SWEEP_BATCHES):
             before = sweeper.seen

@@ -185,11 +185,11 @@ class Processor:
             # handled, instead of doing the work again for a commit that would be refused.
             while (busy := self._inflight.get(tracking.key)) is not None:
                 await busy.wait()
-            if await self.log.is_processed(tracking):
-                log.info("already handled, skipping")
-                return []
             if d.session_id is None:
                 log.warning("no upload session in this message, ignoring it")
+                return []
+            if await self.log.is_processed(tracking):
+                log.info("already handled, skipping")
                 return []
             done = self._inflight[tracking.key] = anyio.Event()
             try:
@@ -308,8 +308,39 @@ GIVEN_UP_ATTRIBUTE = "shoebox-given-up"
 DEAD_LETTER_HIDE_S = 12 * 3600 - 300
 
 
-async def move_to_dead_letters(sqs: SQSClient, dead_letter_queue_url: str, body: str) -> None:
-    """Send a given-up message to the DLQ, marked so the sweeper does not record it a second time."""
+def queue_name(url: str) -> str:
+    """An SQS queue's name from its URL."""
+    return url.rsplit("/", 1)[-1]
+
+
+def gives_up(error: Exception, receive_count: int) -> bool:
+    """Whether a failed message is given up now (rather than redelivered): a message no retry can fix,
+    or its last receive before the redrive policy would move it."""
+    return isinstance(error, PoisonMessage) or receive_count >= MAX_RECEIVE_COUNT
+
+
+async def give_up_to_dead_letters(
+    processor: Processor,
+    sqs: SQSClient,
+    body: str,
+    *,
+    error: BaseException,
+    message_id: str,
+    receive_count: int,
+    queue: str,
+    dead_letter_queue_url: str,
+) -> None:
+    """Record the failure (``Processor.give_up``) and move the message to the DLQ ourselves rather than
+    waiting for the redrive's next receive (same place, sooner), marked so the DLQ sweeper does not record
+    it a second time. The caller then deletes it from its queue."""
+    await processor.give_up(
+        body,
+        error=error,
+        message_id=message_id,
+        receive_count=receive_count,
+        queue=queue,
+        dead_letter_queue=queue_name(dead_letter_queue_url),
+    )
     await sqs.send_message(
         QueueUrl=dead_letter_queue_url,
         MessageBody=body,
@@ -344,8 +375,9 @@ class DeadLetterSweeper:
     ) -> None:
         self.processor = processor
         self.sqs = sqs
-        self.queue = queue_url.rsplit("/", 1)[-1]
+        self.queue = queue_name(queue_url)
         self.dlq_url = dead_letter_queue_url
+        self.dlq = queue_name(dead_letter_queue_url)
         self.wait_time_s = wait_time_s
         #: dead letters looked at, and failures recorded, since this sweeper started
         self.seen = 0
@@ -394,13 +426,13 @@ class DeadLetterSweeper:
                     message_id=m.get("MessageId", ""),
                     receive_count=MAX_RECEIVE_COUNT,
                     queue=self.queue,
-                    dead_letter_queue=self.dlq_url.rsplit("/", 1)[-1],
+                    dead_letter_queue=self.dlq,
                 )
                 if events:
                     recorded += 1
                     log.error(
                         "a message reached %s without an outcome: recorded as failed (%s)",
-                        self.dlq_url.rsplit("/", 1)[-1],
+                        self.dlq,
                         ", ".join(type(e).type_name() for e in events),
                     )
             await self.sqs.change_message_visibility(
@@ -514,19 +546,19 @@ class Worker:
         self.handled += 1
 
     async def _failed(self, m: MessageTypeDef, body: str, receipt: str, count: int, exc: Exception) -> None:
-        poison = isinstance(exc, PoisonMessage)
-        if poison or count >= MAX_RECEIVE_COUNT:
+        if gives_up(exc, count):
+            poison = isinstance(exc, PoisonMessage)
             log.error("giving up on message after %d receive(s): %s", count, exc, exc_info=not poison)
-            await self.processor.give_up(
+            await give_up_to_dead_letters(
+                self.processor,
+                self.sqs,
                 body,
                 error=exc,
                 message_id=m.get("MessageId", ""),
                 receive_count=count,
-                queue=self.queue_url.rsplit("/", 1)[-1],
-                dead_letter_queue=self.dlq_url.rsplit("/", 1)[-1],
+                queue=queue_name(self.queue_url),
+                dead_letter_queue_url=self.dlq_url,
             )
-            # Move it ourselves rather than waiting for the redrive's next receive: same place, sooner.
-            await move_to_dead_letters(self.sqs, self.dlq_url, body)
             await self._ack(receipt)
             return
         delay = retry_delay_s(count, self.consumer.retry_base_s)

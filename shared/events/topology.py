@@ -14,10 +14,12 @@ import msgspec
 
 from shared.events.config import Names
 from shared.events.envelope import Event
-from shared.events.inbound import ObjectCreated, SagaCommand
+from shared.events.inbound import UPLOADS, ObjectCreated, SagaCommand
 
 #: An SQS message is moved to the DLQ after this many receives.
 MAX_RECEIVE_COUNT = 5
+#: how often each service's DLQ sweeper runs on AWS (``lambda_sqs.make_dead_letter_sweeper``)
+DEAD_LETTER_SWEEP_MINUTES = 15
 #: The queue's visibility timeout is at least this many times the handler timeout (AWS's guidance for
 #: Lambda event sources, and room for the worker's own retries of AWS calls).
 VISIBILITY_FACTOR = 6
@@ -104,7 +106,7 @@ class Topology(msgspec.Struct, frozen=True, kw_only=True):
             "views_table": names.views_table,
             "media_bucket": names.media_bucket,
             "bus": names.bus,
-            "uploads_prefix": "uploads/",
+            "uploads_prefix": f"{UPLOADS}/",
             "consumers": [
                 {
                     "service": c.service,
@@ -112,6 +114,7 @@ class Topology(msgspec.Struct, frozen=True, kw_only=True):
                     "dead_letter_queue": names.dead_letter_queue(c.service),
                     "visibility_timeout_s": c.visibility_timeout_s,
                     "max_receive_count": MAX_RECEIVE_COUNT,
+                    "dead_letter_sweep_minutes": DEAD_LETTER_SWEEP_MINUTES,
                     "handler_timeout_s": c.handler_timeout_s,
                     "batch_size": c.batch_size,
                     "memory_mb": c.memory_mb,

@@ -98,7 +98,7 @@ async def test_a_message_that_kills_every_worker_is_recorded_as_failed_by_the_de
     upload is rejected (media_process's on_give_up), so no saga waits for it. Once only."""
     from services.media_process.handlers import on_give_up
     from shared.events.inbound import ObjectCreated
-    from shared.events.runtime import DeadLetterSweeper, WorkerLost, move_to_dead_letters
+    from shared.events.runtime import DeadLetterSweeper, WorkerLost, give_up_to_dead_letters
     from tests.stack.test_reliability import s3_event_body
 
     settings = emulator_only.settings
@@ -118,7 +118,17 @@ async def test_a_message_that_kills_every_worker_is_recorded_as_failed_by_the_de
         processor = Processor(service, log)
         await clients.sqs.send_message(QueueUrl=q, MessageBody=s3_event_body("media", key, 123, "e1"))
         # a message the runtime gave up itself is already on record: the sweeper leaves it alone
-        await move_to_dead_letters(clients.sqs, dlq, s3_event_body("media", f"uploads/{sid}/x.jpg", 1, "e2"))
+        await give_up_to_dead_letters(
+            processor,
+            clients.sqs,
+            s3_event_body("media", f"uploads/{sid}/x.jpg", 1, "e2"),
+            error=RuntimeError("handler failed 5 times"),
+            message_id="m0",
+            receive_count=MAX_RECEIVE_COUNT,
+            queue=names.queue("crashy"),
+            dead_letter_queue_url=dlq,
+        )
+        on_record = len(await log.read_all(sid))  # its message.failed and rejection
 
         # MAX_RECEIVE_COUNT workers receive it and die (no delete, no failure recorded)
         for _ in range(MAX_RECEIVE_COUNT):
@@ -129,7 +139,7 @@ async def test_a_message_that_kills_every_worker_is_recorded_as_failed_by_the_de
                         break
         # the next receive finds it gone: the redrive policy moved it
         assert not (await clients.sqs.receive_message(QueueUrl=q, WaitTimeSeconds=1)).get("Messages")
-        assert not await log.read_all(sid)  # nothing says what happened to bomb.heic
+        assert len(await log.read_all(sid)) == on_record  # nothing says what happened to bomb.heic
 
         sweeper = DeadLetterSweeper(processor, clients.sqs, queue_url=q, dead_letter_queue_url=dlq)
         with anyio.fail_after(15):
@@ -137,9 +147,10 @@ async def test_a_message_that_kills_every_worker_is_recorded_as_failed_by_the_de
                 await sweeper.sweep(wait_time_s=1)
         assert sweeper.recorded == 1
         events = await log.read_all(sid)
-        [rejected] = [e for e in events if isinstance(e, c.FileRejected)]
-        assert rejected.data.file.key == key and rejected.data.code == "processing_failed"
-        [failed] = [e for e in events if isinstance(e, c.MessageFailed)]
+        assert len(events) == on_record + 2  # the sweeper's two: x.jpg's were not recorded again
+        [rejected] = [e for e in events if isinstance(e, c.FileRejected) and e.data.file.key == key]
+        assert rejected.data.code == "processing_failed"
+        [failed] = [e for e in events if isinstance(e, c.MessageFailed) and e.data.error_type == "WorkerLost"]
         assert failed.data.service == "crashy" and failed.data.error_type == "WorkerLost"
         assert failed.data.queue == names.queue("crashy") and failed.data.receive_count == MAX_RECEIVE_COUNT
         assert "no worker of crashy finished this message" in failed.data.error

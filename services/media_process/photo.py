@@ -8,7 +8,8 @@ Order of work (measured facts behind it: ``../shared/docs/media-toolchain.md``):
 1. **Header only**: libvips opens the file without decoding pixels (0.3 ms) and the pixel count is checked
    against ``Limits.max_pixels`` before anything is decoded, so a 50,000 x 50,000 PNG costs a header read.
 2. **Metadata** from the header's EXIF block (``exif.parse_exif``): capture time with offset, GPS, camera,
-   lens, orientation. Width and height are reported as displayed (swapped for EXIF orientations 5-8).
+   lens. The orientation is libvips' (what its autorotation applies; for HEIC/HEIF/AVIF the EXIF tag as
+   stored), so width and height, reported as displayed (swapped for orientations 5-8), agree with it.
 3. **One decode** to the signal working size (``Limits.signal_px`` on the long side, 1008 = 4032/4 for 12 MP
    sensors): JPEGs are decoded with libjpeg-turbo's DCT-domain scaling (simplejpeg, stopping at the first
    warning; libvips' ``jpegload shrink=n`` for files it declines: the same pixels), other formats through
@@ -91,7 +92,7 @@ class _Header:
 
     width: int
     height: int
-    orientation: int | None  # as libvips reads it (what autorotation uses); None for HEIF
+    orientation: int | None  # 1-8 as libvips reads it (what autorotation uses); None: none, or HEIF
     exif: bytes | None
     icc: bytes | None = None  # the embedded ICC profile (JPEG: applied to the pixels simplejpeg decodes)
 
@@ -133,9 +134,7 @@ def process_photo(path: Path, media_type: str, limits: Limits) -> PhotoResult:
         working = _pixels_in_memory(_fit(full, limits.signal_px))
         converted = _jpeg(_fit(full, limits.convert_long_side_px), CONVERTED_QUALITY)
         del full
-        orientation = info.orientation  # reported as stored, never applied
     else:
-        orientation = info.orientation if info.orientation is not None else header.orientation
         width, height = header.width, header.height
         if header.orientation in (5, 6, 7, 8):
             width, height = height, width
@@ -157,7 +156,7 @@ def process_photo(path: Path, media_type: str, limits: Limits) -> PhotoResult:
         make=info.make,
         model=info.model,
         lens=info.lens,
-        orientation=orientation,
+        orientation=_reported_orientation(media_type, header, info),
         width=width,
         height=height,
     )
@@ -185,6 +184,8 @@ def _read_header(path: Path, media_type: str) -> _Header:
         raise _rejection(path, media_type, str(error), opened=False) from None
     exif = _blob(image, "exif-data")
     orientation = None if media_type in _HEIF_TYPES else _int_field(image, "orientation")
+    if orientation is not None and not 1 <= orientation <= 8:
+        orientation = None  # libvips' autorotation leaves such an image as it is
     icc = _blob(image, "icc-profile-data")
     return _Header(
         width=int(image.width), height=int(image.height), orientation=orientation, exif=exif, icc=icc
@@ -211,6 +212,19 @@ def _check_pixels(width: int, height: int, limits: Limits) -> None:
             f"The image is {width:,} x {height:,} pixels ({width * height / 1e6:,.0f} megapixels); "
             f"the limit is {limits.max_pixels / 1e6:,.0f} megapixels.",
         )
+
+
+def _reported_orientation(media_type: str, header: _Header, info: ExifInfo) -> int | None:
+    """The EXIF orientation the event reports: libvips' (``header.orientation``), the one its autorotation,
+    the displayed width and height and the JPEG's deferred turn all use, so the event agrees with its
+    dimensions and thumbnail even where Pillow's reader would parse the tag differently.
+
+    HEIC/HEIF/AVIF are turned by their container (``irot``/``imir``, applied by libheif) and libvips gives
+    them no orientation: their EXIF tag (Pillow's parse) is reported as stored, never applied.
+    """
+    if header.orientation is not None:
+        return header.orientation
+    return info.orientation if media_type in _ISOBMFF_TYPES else None
 
 
 def _exif_info(path: Path, media_type: str, header: _Header) -> ExifInfo:
@@ -251,7 +265,7 @@ def _load_for_signals(path: Path, media_type: str, header: _Header, long_side: i
             if max(image.width, image.height) > long_side:
                 image = image.thumbnail_image(long_side, height=long_side, size="down", no_rotate=True)
             image = _to_srgb8(image)
-            orientation = header.orientation if header.orientation and 1 <= header.orientation <= 8 else 1
+            orientation = header.orientation or 1
             if decoded is not None and image is decoded.image:  # nothing to do: its pixels are the array
                 return _Working(decoded.image, decoded.pixels, orientation)
             return _pixels_in_memory(image, orientation)

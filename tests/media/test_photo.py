@@ -23,8 +23,10 @@ import psutil
 import pytest
 import pyvips
 import simplejpeg
+from PIL import Image
 
 from services.media_process import photo
+from services.media_process.exif import parse_exif
 from services.media_process.model import Limits, PhotoResult, Rejected
 from services.media_process.sniff import sniff
 from tests.conftest import TESTDATA
@@ -187,6 +189,57 @@ def test_a_rotated_camera_jpeg_reports_displayed_dimensions(outcomes: dict[str, 
     assert result.metadata.orientation == 6
     assert (result.metadata.width, result.metadata.height) == (1536, 2048)
     assert (_image(result.thumbnail).width, _image(result.thumbnail).height) == (300, 400)
+
+
+def test_the_reported_orientation_agrees_with_the_displayed_dimensions(outcomes: dict[str, Outcome]) -> None:
+    """Orientations 5-8 (and only those) swap the stored width and height, whatever file they come from;
+    HEIC/HEIF/AVIF are left out: their container turns them and their EXIF tag is reported as stored."""
+    checked = 0
+    for name, outcome in outcomes.items():
+        if isinstance(outcome, Rejected) or outcome.media_type in ("image/heic", "image/heif", "image/avif"):
+            continue
+        stored = pyvips.Image.new_from_file(str(PHOTOS / name))
+        meta = outcome.metadata
+        swapped = meta.orientation in (5, 6, 7, 8)
+        assert (meta.width, meta.height) == (
+            (stored.height, stored.width) if swapped else (stored.width, stored.height)
+        ), (name, meta.orientation)
+        thumb = _image(outcome.thumbnail)
+        assert (thumb.width > thumb.height) == (meta.width > meta.height), name
+        checked += 1
+    assert checked >= 35
+
+
+def _exif_with_orientation(kind: int, value: bytes) -> bytes:
+    """An APP1 EXIF payload whose IFD0 holds Make and an Orientation entry of TIFF type ``kind``."""
+    entries = [
+        struct.pack("<HHI", 0x010F, 2, 4) + b"ABC\x00",  # Make, ASCII
+        struct.pack("<HHI", 0x0112, kind, 1) + value.ljust(4, b"\x00"),  # Orientation
+    ]
+    ifd0 = struct.pack("<H", len(entries)) + b"".join(entries) + struct.pack("<I", 0)
+    return b"Exif\x00\x00II*\x00" + struct.pack("<I", 8) + ifd0
+
+
+def test_the_orientation_reported_is_the_one_applied_where_the_exif_readers_disagree(tmp_path: Path) -> None:
+    """Orientation 6 written as a BYTE rather than a SHORT: libvips reads 6 and turns the image, Pillow's
+    reader gives no orientation. The event reports what was applied, with the dimensions as displayed."""
+    path = tmp_path / "byte-orientation.jpg"
+    pixels = _gradient_noise(600, 450).write_to_memory()
+    # Pillow writes the EXIF block byte for byte (libvips would rewrite it)
+    Image.frombytes("RGB", (600, 450), pixels).save(
+        path, "JPEG", quality=90, exif=_exif_with_orientation(1, b"\x06")
+    )
+    header = photo._read_header(path, "image/jpeg")
+    assert header.orientation == 6
+    assert parse_exif(header.exif).orientation is None  # the readers do disagree
+    result = photo.process_photo(path, "image/jpeg", LIMITS)
+    assert result.metadata.make == "ABC"
+    assert result.metadata.orientation == 6
+    assert (result.metadata.width, result.metadata.height) == (450, 600)
+    thumb = _image(result.thumbnail)
+    assert (thumb.width, thumb.height) == (300, 400)
+    # turned: the gradient's red channel grows along the stored x axis, which is displayed top to bottom
+    assert thumb.crop(0, 0, 300, 40)[0].avg() < 60 < 190 < thumb.crop(0, 360, 300, 40)[0].avg()
 
 
 def test_iphone_heic_is_processed_with_metadata_thumbnail_and_a_jpeg_copy(

@@ -70,14 +70,16 @@ def _check(browser: Browser, out: Path, report: dict[str, Any]) -> None:
         ".card .name[title], td.path", "els => els.map(e => e.getAttribute('title') || e.textContent.trim())"
     )
     assert sorted(shown) == sorted(f["path"] for f in report["files"])  # every input file, once
-    for kind in ("processed", "rejected", "duplicate"):
-        chip = page.locator(f".chip.{kind} b")
-        if report["counts"][kind]:
-            assert chip.inner_text() == str(report["counts"][kind]), kind
+    # the inputs fix the counts: 2 photos, a HEIC and a video processed; the corrupt JPEG and the text
+    # file rejected; again.jpg (or its twin) the duplicate
+    expected = {"processed": 4, "rejected": 2, "duplicate": 1}
+    assert {kind: report["counts"][kind] for kind in expected} == expected, report["counts"]
+    for kind, count in expected.items():
+        assert page.locator(f".chip.{kind} b").inner_text() == str(count), kind
     images = page.eval_on_selector_all(
         "img.thumb", "els => els.map(e => [e.getAttribute('src'), e.naturalWidth])"
     )
-    assert len(images) == report["counts"]["processed"] >= 4
+    assert len(images) == expected["processed"], images
     assert all(width > 0 for _, width in images), images
     page.screenshot(path=str(artifact("report.png")), full_page=True)
     page.close()

@@ -144,10 +144,12 @@ def test_the_upload_page_takes_a_drop_through_triage_to_a_confirmed_discard(
 
     # the rows changed while the files were processing: uploading -> processing -> decided, for every file
     history: dict[str, list[str]] = page.evaluate("() => window.__statuses")
+    assert set(history) == {p.name for p in trip}, history  # a history for every file, none skipped
     for name, steps in history.items():
         assert steps[0] == "queued" and "uploading" in steps and steps[-1] in FINAL, (name, steps)
         assert steps.index("uploading") < len(steps) - 1, (name, steps)
-    assert sum("processing" in steps for steps in history.values()) >= 5, history
+    # how many rows are seen processing depends on timing; at least one is (waited for above)
+    assert sum("processing" in steps for steps in history.values()) >= 1, history
 
     # thumbnails arrive in the rows (fetched with the token, shown from blob URLs)
     page.wait_for_function(

@@ -74,13 +74,19 @@ class Observer:
 
 
 class RunningStack:
-    def __init__(self, stack: Stack, portal: BlockingPortal, observer: Observer) -> None:
+    def __init__(self, stack: Stack, portal: BlockingPortal, observer: Observer | None = None) -> None:
         self.stack = stack
         self.portal = portal
-        self.observer = observer
+        self._observer = observer
         self.settings = stack.settings
         self.api_url = stack.api_url
         self.issuer = stack.issuer
+
+    @property
+    def observer(self) -> Observer:
+        """The observer consumer: only ``embedded_stack`` runs one."""
+        assert self._observer is not None, "this stack runs no observer (emulator_only)"
+        return self._observer
 
     def token(self, sub: str = "alice", ttl_s: float = 3600) -> str:
         """A bearer token the stack's API accepts, for the user ``sub``."""
@@ -124,11 +130,10 @@ def emulator_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningS
         run_api=False,
         run_relay=False,
     )
-    observer = Observer()
     with start_blocking_portal("asyncio") as portal:
         cm = portal.wrap_async_context_manager(running_stack(config))
         stack = cm.__enter__()
         try:
-            yield RunningStack(stack, portal, observer)
+            yield RunningStack(stack, portal)
         finally:
             cm.__exit__(None, None, None)

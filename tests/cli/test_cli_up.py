@@ -39,25 +39,24 @@ def _alive(pid: int) -> bool:
 
 
 def _start(tmp_path: Path, emulator: int, api: int, *, log: Path | None = None) -> subprocess.Popen[str]:
-    out = open(log, "w") if log else subprocess.PIPE  # noqa: SIM115  # a file never fills up like a pipe
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "shoebox_cli.main",
-            "up",
-            "--emulator-port",
-            str(emulator),
-            "--api-port",
-            str(api),
-            "--state-dir",
-            str(tmp_path / "state"),
-        ],
-        stdout=out,
-        stderr=out,
-        text=True,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
+    argv = [
+        sys.executable,
+        "-m",
+        "shoebox_cli.main",
+        "up",
+        "--emulator-port",
+        str(emulator),
+        "--api-port",
+        str(api),
+        "--state-dir",
+        str(tmp_path / "state"),
+    ]
+    env = {**os.environ, "NO_COLOR": "1"}
+    if log is None:
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    # a file never fills up like a pipe; the child keeps its own copy of the descriptor
+    with open(log, "w") as out:
+        return subprocess.Popen(argv, stdout=out, stderr=out, text=True, env=env)
 
 
 def _wait_healthy(api: int, proc: subprocess.Popen[str], timeout_s: float = 60) -> None:

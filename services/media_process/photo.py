@@ -55,6 +55,7 @@ import pyvips
 import simplejpeg
 from PIL import Image
 
+from services.media_process import isobmff
 from services.media_process.exif import ExifInfo, parse_exif, read_exif
 from services.media_process.model import Limits, PhotoResult, Rejected
 from services.media_process.sniff import HEAD_BYTES, sniff
@@ -804,7 +805,7 @@ def _ends_early(path: Path, media_type: str) -> bool | None:
             if media_type == "image/tiff":
                 return True if _tiff_ends_early(head, size) else None
             if media_type in _ISOBMFF_TYPES:
-                return _boxes_end_early(f, size)
+                return isobmff.cut_short(f, size)  # a top-level box runs past the end
     except OSError:
         return None
     return None
@@ -815,31 +816,6 @@ def _tiff_ends_early(head: bytes, size: int) -> bool:
         return True
     order: Any = "little" if head[:2] == b"II" else "big"
     return int.from_bytes(head[4:8], order) >= size
-
-
-def _boxes_end_early(f: Any, size: int) -> bool:
-    """ISO-BMFF: walk the top-level boxes; a box that claims more bytes than the file has means truncation."""
-    pos = 0
-    for _ in range(10_000):
-        if pos >= size:
-            return False
-        f.seek(pos)
-        box = f.read(16)
-        if len(box) < 8:
-            return True
-        length = int.from_bytes(box[:4], "big")
-        if length == 1:
-            if len(box) < 16:
-                return True
-            length = int.from_bytes(box[8:16], "big")
-        elif length == 0:  # extends to the end of the file
-            return False
-        if length < 8:
-            return False  # not a box structure we understand: no opinion
-        pos += length
-        if pos > size:
-            return True
-    return False
 
 
 def _blob(image: pyvips.Image, name: str) -> bytes | None:

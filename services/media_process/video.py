@@ -49,16 +49,16 @@ import datetime as dt
 import logging
 import math
 import re
-import struct
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import ffmpeg
 import msgspec
 
 from services.media_process import ffmpeg_tools as tools
+from services.media_process import isobmff
 from services.media_process.model import Limits, Rejected, VideoResult
 from services.media_process.sniff import HEAD_BYTES, sniff
 from shared.events import catalogue as c
@@ -199,7 +199,6 @@ _CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"mvex", b"moof", b"
 #: protected sample entries (ISO/IEC 14496-12 8.12, 23001-7) and Apple FairPlay's
 _PROTECTED_ENTRIES = {b"encv", b"enca", b"enct", b"encs", b"encm", b"encf", b"drmi", b"drms"}
 _MAX_MOOV_BYTES = 64 * 1024 * 1024
-_MAX_TOP_BOXES = 200_000
 
 
 def _is_isobmff(head: bytes) -> bool:
@@ -211,79 +210,33 @@ def scan_isobmff(path: Path) -> BoxScan:
 
     Reads 8 or 16 bytes per top-level box plus the ``moov`` (and the first few ``moof``) payload, never
     ``mdat``. A box header that is not a box (size below its header) ends the walk without a verdict:
-    ffprobe judges such files.
+    ffprobe judges such files (``isobmff.TopLevel``).
     """
-    encrypted = truncated = has_moov = False
-    end = path.stat().st_size
+    encrypted = has_moov = False
     fragments = 0
     with path.open("rb") as f:
-        offset = 0
-        for _ in range(_MAX_TOP_BOXES):
-            if offset + 8 > end:
-                break
-            header = _read_at(f, offset, 16)
-            size, kind = struct.unpack(">I4s", header[:8])
-            header_len = 8
-            if size == 1:
-                if len(header) < 16:
-                    truncated = _is_fourcc(kind)
-                    break
-                size = struct.unpack(">Q", header[8:16])[0]
-                header_len = 16
-            elif size == 0:  # runs to the end of the file
-                size = end - offset
-            if size < header_len:
-                break
-            if offset + size > end:
-                truncated = _is_fourcc(kind)
-                break
-            if kind == b"moov" or (kind == b"moof" and fragments < 4):
-                has_moov = has_moov or kind == b"moov"
-                fragments += kind == b"moof"
-                payload_len = size - header_len
-                if payload_len <= _MAX_MOOV_BYTES:
-                    payload = _read_at(f, offset + header_len, payload_len)
-                    encrypted = encrypted or any(_protected(payload))
-            elif kind == b"pssh":
+        walk = isobmff.TopLevel(f, path.stat().st_size)
+        for box in walk:
+            if box.kind == b"moov" or (box.kind == b"moof" and fragments < 4):
+                has_moov = has_moov or box.kind == b"moov"
+                fragments += box.kind == b"moof"
+                if box.payload_len <= _MAX_MOOV_BYTES:
+                    f.seek(box.payload_start)
+                    encrypted = encrypted or any(_protected(f.read(box.payload_len)))
+            elif box.kind == b"pssh":
                 encrypted = True
-            offset += size
-    return BoxScan(encrypted=encrypted, truncated=truncated, has_moov=has_moov)
+    return BoxScan(encrypted=encrypted, truncated=walk.truncated, has_moov=has_moov)
 
 
 def _protected(data: bytes) -> Iterator[bool]:
     """True for each protected sample entry or ``pssh`` box under these boxes."""
-    for kind, body in _boxes(data):
+    for kind, body in isobmff.child_boxes(data):
         if kind == b"pssh":
             yield True
         elif kind in _CONTAINERS:
             yield from _protected(body)
         elif kind == b"stsd" and len(body) >= 8:  # version/flags, entry count, sample entries
-            yield from (entry in _PROTECTED_ENTRIES for entry, _ in _boxes(body[8:]))
-
-
-def _boxes(data: bytes) -> Iterator[tuple[bytes, bytes]]:
-    offset = 0
-    while offset + 8 <= len(data):
-        size, kind = struct.unpack_from(">I4s", data, offset)
-        header_len = 8
-        if size == 1 and offset + 16 <= len(data):
-            size = struct.unpack_from(">Q", data, offset + 8)[0]
-            header_len = 16
-        elif size == 0:
-            size = len(data) - offset
-        if size < header_len:
-            return
-        yield kind, data[offset + header_len : offset + size]
-        offset += size
-
-
-def _read_at(f: BinaryIO, offset: int, n: int) -> bytes:
-    f.seek(offset)
-    return f.read(n)
-
-
-def _is_fourcc(kind: bytes) -> bool:
-    return all(0x20 <= b < 0x7F for b in kind)
+            yield from (entry in _PROTECTED_ENTRIES for entry, _ in isobmff.child_boxes(body[8:]))
 
 
 # --- 2. probe and metadata ---------------------------------------------------------------------------

@@ -714,6 +714,18 @@ def test_a_file_cut_off_anywhere_is_rejected_as_truncated(tmp_path: Path, fmt: s
     assert media_type.startswith("image/")
 
 
+@pytest.mark.parametrize("padding", [b"\x00", b"\x00" * 7, b"\r\n"])
+def test_a_whole_heic_with_a_few_bytes_after_its_last_box_is_not_cut_short(
+    outcomes: dict[str, Outcome], tmp_path: Path, padding: bytes
+) -> None:
+    """Fewer than 8 bytes after the last box are no box header: the walk gives no verdict on them (as for
+    MP4/MOV) and the decoder decides; this one decodes the whole picture."""
+    path = tmp_path / "padded.heic"
+    path.write_bytes((PHOTOS / "heic" / "IMG_5195.HEIC").read_bytes() + padding)
+    result = photo.process_photo(path, "image/heic", LIMITS)
+    assert result.signals == _result(outcomes, "heic/IMG_5195.HEIC").signals
+
+
 @pytest.mark.parametrize(("fmt", "damage"), [("png", 64), ("gif", 0), ("avif", 64)])
 def test_damaged_data_that_is_not_cut_short_is_undecodable(tmp_path: Path, fmt: str, damage: int) -> None:
     """Random bytes over the middle of the data (64 bytes, or a third of the file for GIF, whose LZW stream

@@ -17,6 +17,7 @@ from typing import Any
 
 from PIL import ExifTags, Image
 
+from services.media_process import values
 from shared.events import catalogue as c
 
 # IFD0 (TIFF) tags
@@ -55,7 +56,6 @@ _DATETIME_RE = re.compile(
     r"(Z|[+-]\d{2}:?\d{2})?\s*$"
 )
 _OFFSET_RE = re.compile(r"^\s*([+-])(\d{2}):?(\d{2})\s*$")
-_MAX_TEXT = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +94,9 @@ def read_exif(exif: Image.Exif) -> ExifInfo:
         captured_at=captured_at,
         utc_offset=utc_offset,
         gps=_gps(gps),
-        make=_text(ifd0.get(_MAKE)),
-        model=_text(ifd0.get(_MODEL)),
-        lens=_text(sub.get(_LENS_MODEL)),
+        make=values.text(ifd0.get(_MAKE)),
+        model=values.text(ifd0.get(_MODEL)),
+        lens=values.text(sub.get(_LENS_MODEL)),
         orientation=_orientation(ifd0.get(_ORIENTATION)),
     )
 
@@ -109,22 +109,7 @@ def _safe_mapping(get: Any) -> Mapping[int, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-# --------------------------------------------------------------------------- strings
-def _text(value: Any) -> str | None:
-    """A camera string without its NUL padding and blanks; None when nothing printable is left."""
-    if isinstance(value, bytes | bytearray):
-        raw = bytes(value).split(b"\x00", 1)[0]
-        try:
-            value = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            value = raw.decode("latin-1")
-    if not isinstance(value, str):
-        return None
-    value = value.split("\x00", 1)[0]
-    value = "".join(ch for ch in value if ch.isprintable()).strip()
-    return value[:_MAX_TEXT] or None
-
-
+# --------------------------------------------------------------------------- orientation
 def _orientation(value: Any) -> int | None:
     if isinstance(value, tuple | list) and value:
         value = value[0]
@@ -139,17 +124,17 @@ def _capture_time(ifd0: Mapping[int, Any], sub: Mapping[int, Any]) -> tuple[dt.d
     for time_tag, offset_tag, subsec_tag in _CAPTURE_TAGS:
         # some writers put the Exif-IFD tags into IFD0; accept them there too
         raw = sub.get(time_tag) if time_tag in sub else ifd0.get(time_tag)
-        parsed = _parse_datetime(_text(raw))
+        parsed = _parse_datetime(values.text(raw))
         if parsed is None:
             continue
         when, inline_offset = parsed
-        micro = _subsec(_text(sub.get(subsec_tag)))
+        micro = _subsec(values.text(sub.get(subsec_tag)))
         if micro is not None and when.microsecond == 0:
             when = when.replace(microsecond=micro)
-        offset = _parse_offset(_text(sub.get(offset_tag))) or inline_offset
+        offset = _parse_offset(values.text(sub.get(offset_tag))) or inline_offset
         if offset is None:
             return when, None
-        return when.replace(tzinfo=dt.timezone(offset)), _format_offset(offset)
+        return when.replace(tzinfo=dt.timezone(offset)), values.offset_text(offset)
     return None, None
 
 
@@ -188,13 +173,6 @@ def _parse_offset(text: str | None) -> dt.timedelta | None:
     return -delta if m.group(1) == "-" else delta
 
 
-def _format_offset(offset: dt.timedelta) -> str:
-    total = int(offset.total_seconds()) // 60
-    sign = "-" if total < 0 else "+"
-    hours, minutes = divmod(abs(total), 60)
-    return f"{sign}{hours:02d}:{minutes:02d}"
-
-
 def _subsec(text: str | None) -> int | None:
     if not text:
         return None
@@ -209,7 +187,7 @@ def _gps(gps: Mapping[int, Any]) -> c.GeoPoint | None:
     """Signed decimal degrees from the GPS IFD; None when absent, void or not on Earth."""
     if not gps:
         return None
-    status = _text(gps.get(_GPS_STATUS))
+    status = values.text(gps.get(_GPS_STATUS))
     if status is not None and status.upper() == "V":  # "measurement void": the receiver had no fix
         return None
     lat = _degrees(gps.get(_GPS_LAT))
@@ -220,23 +198,19 @@ def _gps(gps: Mapping[int, Any]) -> c.GeoPoint | None:
         lat = -lat
     if _ref(gps.get(_GPS_LON_REF)) == "W":
         lon = -lon
-    if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
-        return None
-    if lat == 0.0 and lon == 0.0:  # "null island": what receivers without a fix write
-        return None
-    return c.GeoPoint(lat=round(lat, 7), lon=round(lon, 7), altitude_m=_altitude(gps))
+    return values.geo_point(lat, lon, _altitude(gps))  # None off Earth and at (0, 0)
 
 
 def _degrees(value: Any) -> float | None:
     """(degrees, minutes, seconds) rationals, or a single decimal-degree value."""
     if isinstance(value, tuple | list):
-        parts = [_number(v) for v in value[:3]]
+        parts = [values.number(v) for v in value[:3]]
         if not parts or any(p is None or p < 0 for p in parts):
             return None
         weights = (1.0, 60.0, 3600.0)
         total = sum(p / w for p, w in zip(parts, weights, strict=False) if p is not None)
     else:
-        number = _number(value)
+        number = values.number(value)
         if number is None:
             return None
         total = abs(number)
@@ -244,8 +218,9 @@ def _degrees(value: Any) -> float | None:
 
 
 def _altitude(gps: Mapping[int, Any]) -> float | None:
-    alt = _number(gps.get(_GPS_ALT))
-    if alt is None or not -20_000.0 <= alt <= 100_000.0:
+    """Metres above sea level (negative below it); ``values.geo_point`` drops one out of range."""
+    alt = values.number(gps.get(_GPS_ALT))
+    if alt is None:
         return None
     ref = gps.get(_GPS_ALT_REF)
     if isinstance(ref, bytes | bytearray):
@@ -254,19 +229,9 @@ def _altitude(gps: Mapping[int, Any]) -> float | None:
         ref = ref[0] if ref else 0
     if ref == 1:  # below sea level
         alt = -abs(alt)
-    return round(alt, 2)
+    return alt
 
 
 def _ref(value: Any) -> str | None:
-    text = _text(value)
+    text = values.text(value)
     return text[:1].upper() if text else None
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value)  # IFDRational, int and float all convert; x/0 becomes nan
-    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
-        return None
-    return number if math.isfinite(number) else None

@@ -58,7 +58,7 @@ import ffmpeg
 import msgspec
 
 from services.media_process import ffmpeg_tools as tools
-from services.media_process import isobmff
+from services.media_process import isobmff, values
 from services.media_process.model import Limits, Rejected, VideoResult
 from services.media_process.sniff import HEAD_BYTES, sniff
 from shared.events import catalogue as c
@@ -299,7 +299,7 @@ def describe(data: Mapping[str, Any]) -> Probed:
         display_w, display_h = display_h, display_w
     stream = VideoStream(
         index=_int(main.get("index")) or 0,
-        codec=_str(main.get("codec_name")),
+        codec=values.text(main.get("codec_name")),
         width=width,
         height=height,
         display_width=display_w,
@@ -336,10 +336,10 @@ def rotation_of(stream: Mapping[str, Any]) -> int:
     """
     for side in stream.get("side_data_list") or []:
         if side.get("side_data_type") == "Display Matrix" and side.get("rotation") is not None:
-            degrees = _float(side.get("rotation"))
+            degrees = values.number(side.get("rotation"))
             if degrees is not None:
                 return _quarter(-degrees)
-    tag = _float((stream.get("tags") or {}).get("rotate"))
+    tag = values.number((stream.get("tags") or {}).get("rotate"))
     return _quarter(tag) if tag is not None else 0
 
 
@@ -368,7 +368,7 @@ class _Tags:
     def first(self, *keys: str) -> str | None:
         for key in keys:
             for tags in self._maps:
-                value = _str(tags.get(key))
+                value = values.text(tags.get(key))
                 if value:
                     return value
         return None
@@ -385,7 +385,7 @@ def capture_time(tags: _Tags) -> tuple[dt.datetime | None, str | None]:
     apple = _parse_time(tags.first("com.apple.quicktime.creationdate"))
     if apple is not None:
         offset = apple.utcoffset()
-        return apple, _offset_text(offset) if offset is not None else None
+        return apple, values.offset_text(offset) if offset is not None else None
     created = _parse_time(tags.first("creation_time"))
     if created is not None:
         created = created.replace(tzinfo=dt.UTC) if created.tzinfo is None else created.astimezone(dt.UTC)
@@ -408,12 +408,6 @@ def _parse_time(value: str | None) -> dt.datetime | None:
     return when if aware >= _EARLIEST_CAPTURE else None
 
 
-def _offset_text(offset: dt.timedelta) -> str:
-    minutes = int(offset.total_seconds()) // 60
-    sign = "-" if minutes < 0 else "+"
-    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-
-
 _ISO6709 = re.compile(
     r"^\s*(?P<lat>[+-]\d+(?:\.\d*)?)(?P<lon>[+-]\d+(?:\.\d*)?)(?P<alt>[+-]\d+(?:\.\d*)?)?(?:CRS[^/]*)?/?\s*$"
 )
@@ -428,10 +422,9 @@ def iso6709(value: str | None) -> c.GeoPoint | None:
         return None
     lat = _sexagesimal(m["lat"], 2)
     lon = _sexagesimal(m["lon"], 3)
-    if lat is None or lon is None or abs(lat) > 90 or abs(lon) > 180:
+    if lat is None or lon is None:
         return None
-    alt = float(m["alt"]) if m["alt"] else None
-    return c.GeoPoint(lat=round(lat, 7), lon=round(lon, 7), altitude_m=alt)
+    return values.geo_point(lat, lon, values.number(m["alt"]))  # None off Earth and at (0, 0)
 
 
 def _sexagesimal(text: str, degree_digits: int) -> float | None:
@@ -636,21 +629,21 @@ def _sample_luma(path: Path, probed: Probed, limits: Limits, *, keyframes_only: 
 def parse_signalstats(text: str) -> list[_Frame]:
     """Per-frame YAVG/YLOW/YHIGH from ``metadata=print`` output, scaled to 0..1 (8-bit full range)."""
     frames: list[_Frame] = []
-    values: dict[str, float] = {}
+    stats: dict[str, float] = {}
 
     def flush() -> None:
-        if {"YAVG", "YLOW", "YHIGH"} <= values.keys():
-            frames.append(_Frame(values["YAVG"] / 255, values["YLOW"] / 255, values["YHIGH"] / 255))
-        values.clear()
+        if {"YAVG", "YLOW", "YHIGH"} <= stats.keys():
+            frames.append(_Frame(stats["YAVG"] / 255, stats["YLOW"] / 255, stats["YHIGH"] / 255))
+        stats.clear()
 
     for line in text.splitlines():
         if line.startswith("frame:"):
             flush()
         elif line.startswith("lavfi.signalstats."):
             key, _, value = line[len("lavfi.signalstats.") :].partition("=")
-            number = _float(value)
+            number = values.number(value)
             if number is not None:
-                values[key] = number
+                stats[key] = number
     flush()
     return frames
 
@@ -658,28 +651,13 @@ def parse_signalstats(text: str) -> list[_Frame]:
 # --- helpers -----------------------------------------------------------------------------------------
 
 
-def _str(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip().strip("\x00").strip()
-    return text or None
-
-
-def _float(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _int(value: Any) -> int | None:
-    number = _float(value)
+    number = values.number(value)
     return int(number) if number is not None else None
 
 
 def _positive(value: Any) -> float | None:
-    number = _float(value)
+    number = values.number(value)
     return number if number is not None and number > 0 else None
 
 
@@ -688,7 +666,7 @@ def _ratio(value: Any) -> float | None:
     if value is None:
         return None
     num, sep, den = str(value).replace(":", "/").partition("/")
-    n, d = _float(num), _float(den) if sep else 1.0
+    n, d = values.number(num), values.number(den) if sep else 1.0
     if n is None or d is None or n <= 0 or d <= 0:
         return None
     return n / d

@@ -201,6 +201,9 @@ def test_box_walk_on_made_up_files(tmp_path: Path) -> None:
         ("+4030-07358/", c.GeoPoint(lat=40.5, lon=-73.9666667)),  # DDMM / DDDMM
         ("+403000-0735800/", c.GeoPoint(lat=40.5, lon=-73.9666667)),  # DDMMSS / DDDMMSS
         ("+95.0000+010.0000/", None),
+        ("+00.0000+000.0000+010.000/", None),  # "null island": no fix (the photos' rule)
+        ("+54.5447-003.0169+250000.000/", c.GeoPoint(lat=54.5447, lon=-3.0169)),  # altitude out of range
+        ("+54.5447-003.0169+092.123456/", c.GeoPoint(lat=54.5447, lon=-3.0169, altitude_m=92.12)),
         ("somewhere", None),
         ("", None),
         (None, None),
@@ -269,6 +272,13 @@ def test_frame_rate_and_fields_that_are_missing() -> None:
     assert bare.duration_s is None
     m = bare.metadata
     assert (m.width, m.codec, m.fps, m.gps, m.captured_at) == (64, None, None, None, None)
+
+
+def test_tags_are_read_by_the_photos_rules() -> None:
+    """Text up to its first NUL, printable characters only, at most 200 of them, as from EXIF."""
+    m = _described({"make": " Apple\x00\x00junk", "model": "x" * 300, "location": "+00.0000+000.0000/"})
+    assert (m.metadata.make, m.metadata.model, m.metadata.gps) == ("Apple", "x" * 200, None)
+    assert _described({"make": "\x00"}).metadata.make is None
 
 
 @pytest.mark.parametrize(

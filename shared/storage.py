@@ -37,6 +37,10 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     def stream(self, key: str, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]: ...
 
+    async def get(self, key: str) -> bytes:
+        """A small object whole (a thumbnail, a results document)."""
+        return b"".join([chunk async for chunk in self.stream(key)])
+
     @abc.abstractmethod
     async def put(self, key: str, data: bytes, content_type: str) -> None: ...
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from litestar import Request, Response
@@ -15,6 +15,8 @@ from litestar.params import SkipValidation
 from services.api.auth import Caller
 from shared.events.log import EventLog
 from shared.events.projections import counters_key, meta_key, session_pk
+from shared.events.views import ViewKey
+from shared.storage import ObjectStore
 
 #: a route handler's ``opt`` key: the route answers without a token
 PUBLIC = "public"
@@ -26,6 +28,11 @@ _SESSION = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-
 def _log(state: State) -> EventLog:
     log: EventLog = state.log
     return log
+
+
+def _store(state: State) -> ObjectStore:
+    store: ObjectStore = state.store
+    return store
 
 
 def _check_session_id(session_id: str) -> None:
@@ -47,20 +54,29 @@ SNAPSHOT_TRIES = 3
 
 
 async def snapshot(
-    log: EventLog, session_id: str, sk_prefix: str = "", *, counters: dict[str, Any] | None = None
+    log: EventLog,
+    session_id: str,
+    sk_prefix: str = "",
+    *,
+    counters: dict[str, Any] | None = None,
+    also: Sequence[ViewKey] = (),
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The session's read-model items (those under ``sk_prefix``; always with its ``COUNTERS``) as of one
     ``version``. A Query is not isolated from a commit that lands while it reads (DynamoDB's reads are
     read-committed per item; the emulator is the same), so the counters could disagree with the files.
     The counters are read again after the Query: if an event moved ``version`` on meanwhile, the Query is
     made again (up to ``SNAPSHOT_TRIES`` reads; under constant change the last one is returned).
-    ``counters``: the session's COUNTERS item when the caller has just read it. Returns the counters the
-    items agree with ({} for none yet) and the items (COUNTERS not among them)."""
+    ``counters``: the session's COUNTERS item when the caller has just read it; ``also``: single items
+    to read with the others (a job). Returns the counters the items agree with ({} for none yet) and the
+    items (COUNTERS not among them; those of ``also`` that exist after them)."""
     key = counters_key(session_id)
     before = counters if counters is not None else (await log.get_view(key) or {})
     items: list[dict[str, Any]] = []
     for _ in range(SNAPSHOT_TRIES):
         items = [i for i in await log.query_views(session_pk(session_id), sk_prefix) if i["sk"] != key.sk]
+        for k in also:
+            if (item := await log.get_view(k)) is not None:
+                items.append(item)
         after = await log.get_view(key) or {}
         if after.get("version") == before.get("version"):
             break

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import urllib.parse
 import uuid
 from collections.abc import AsyncIterator
 from http import HTTPStatus
@@ -47,6 +46,7 @@ from services.api.access import (
     CallerDep,
     _log,
     _owned_meta,
+    _store,
     etag_headers,
     not_modified,
     session_etag,
@@ -54,6 +54,7 @@ from services.api.access import (
     unchanged,
 )
 from services.api.auth import JWKS_PATH, Caller, InvalidToken, KeysUnavailable, LocalIssuer, TokenVerifier
+from services.api.files import FileStatus, file_statuses
 from services.api.uploads import MAX_NAME, validate_upload
 from shared.events import catalogue as c
 from shared.events import telemetry
@@ -63,6 +64,7 @@ from shared.events.config import Settings
 from shared.events.inbound import upload_key
 from shared.events.log import DynamoEventLog
 from shared.events.projections import counters_key, file_key
+from shared.storage import ObjectNotFound, S3ObjectStore
 
 log = logging.getLogger("shoebox.api")
 SOURCE = "shoebox/api"
@@ -100,23 +102,6 @@ class Counters(msgspec.Struct, frozen=True):
     rejected: int = 0
     duplicate: int = 0
     deleted: int = 0
-
-
-class FileStatus(msgspec.Struct, frozen=True):
-    key: str
-    name: str
-    status: str
-    kind: str | None = None
-    media_type: str | None = None
-    size: int | None = None
-    sha256: str | None = None
-    code: str | None = None
-    message: str | None = None
-    duplicate_of: str | None = None
-    thumbnail: str | None = None
-    #: GET it from this API (relative URL) once the thumbnail exists
-    thumbnail_url: str | None = None
-    captured_at: str | None = None
 
 
 class SessionStatus(msgspec.Struct, frozen=True):
@@ -236,7 +221,7 @@ async def session_status(
         return unchanged(etag)
     counters, items = await snapshot(log_, session_id, "FILE#", counters=counters)
     etag = session_etag(counters, "status")
-    files = [_file_status(session_id, i) for i in items if _is_complete_file(i)]
+    files = file_statuses(session_id, items)
     status = SessionStatus(
         session_id=session_id,
         context=str(meta.get("context", "")),
@@ -247,23 +232,6 @@ async def session_status(
     return Response(status, headers=etag_headers(etag))
 
 
-def _is_complete_file(item: dict[str, Any]) -> bool:
-    """A file's read model, written whole. The embedded emulator (moto) applies an update in place where a
-    concurrent Query can see it half-written (keys only); DynamoDB never shows that. Such an item is a file
-    not decided yet: the next poll has it."""
-    return str(item["sk"]).startswith("FILE#") and isinstance(item.get("status"), str) and "name" in item
-
-
-def _file_status(session_id: str, item: dict[str, Any]) -> FileStatus:
-    key = str(item["sk"]).removeprefix("FILE#")
-    url = (
-        f"/v1/sessions/{session_id}/files/{urllib.parse.quote(str(item.get('name', '')))}/thumbnail"
-        if item.get("thumbnail")
-        else None
-    )
-    return msgspec.convert({**item, "key": key, "thumbnail_url": url}, FileStatus, strict=False)
-
-
 @get("/v1/sessions/{session_id:str}/files/{name:str}/thumbnail", media_type="image/jpeg")
 async def file_thumbnail(
     session_id: FromPath[str], name: FromPath[str], state: State, caller: CallerDep
@@ -271,13 +239,13 @@ async def file_thumbnail(
     """The file's 400 px thumbnail (JPEG), once media_process has made it."""
     await _owned_meta(state, session_id, caller)
     item = await _log(state).get_view(file_key(session_id, upload_key(session_id, name)))
-    thumbnail = item.get("thumbnail") if item else None
+    thumbnail = item.get("thumbnail") if item and item.get("deleted") is not True else None
     if not isinstance(thumbnail, str):
-        raise NotFoundException(detail=f"no thumbnail for {name!r} (yet)")
-    clients: Clients = state.clients
-    r = await clients.s3.get_object(Bucket=state.settings.names.media_bucket, Key=thumbnail)
-    async with r["Body"] as body:
-        data = await body.read()
+        raise NotFoundException(detail=f"no thumbnail for {name!r} (not made yet, or the file was deleted)")
+    try:
+        data = await _store(state).get(thumbnail)
+    except ObjectNotFound:  # removed by a cleanup the read model has not shown yet
+        raise NotFoundException(detail=f"no thumbnail for {name!r}") from None
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
 
@@ -397,6 +365,7 @@ def create_app(
             app.state.settings = settings
             app.state.clients = own
             app.state.log = DynamoEventLog.of(own)
+            app.state.store = S3ObjectStore(own.s3, settings.names.media_bucket)
             yield
 
     # Documented as needing the bearer token; the guard enforces it on every route that is not PUBLIC.

@@ -27,16 +27,18 @@ from services.api.access import (
     CallerDep,
     _log,
     _owned_meta,
+    _store,
     etag_headers,
     not_modified,
     session_etag,
     snapshot,
     unchanged,
 )
+from services.api.files import FileStatus, file_statuses
 from shared.events import catalogue as c
 from shared.events.aws import Clients
 from shared.events.codec import make_event
-from shared.events.inbound import ALL_PREFIXES, UPLOADS, upload_key
+from shared.events.inbound import ALL_PREFIXES, UPLOADS
 from shared.events.log import EventLog
 from shared.events.projections import counters_key, job_key, session_pk
 from shared.events.views import as_int
@@ -100,17 +102,6 @@ class VerdictOut(msgspec.Struct, frozen=True):
     thumbnail_url: str | None
 
 
-class FileProgress(msgspec.Struct, frozen=True):
-    key: str
-    name: str
-    status: str
-    code: str | None = None
-    message: str | None = None
-    thumbnail_url: str | None = None
-    #: a duplicate's original: the key of the upload with the same bytes
-    duplicate_of: str | None = None
-
-
 class TriageResults(msgspec.Struct, frozen=True):
     job_id: str
     status: str  # pending | processing | analyzing | complete | error
@@ -119,7 +110,7 @@ class TriageResults(msgspec.Struct, frozen=True):
     processed: int
     rejected: int
     duplicate: int
-    files: list[FileProgress]  # per-file status while files are processing (and after)
+    files: list[FileStatus]  # per-file status while files are processing (and after)
     keep: list[VerdictOut]
     discard: list[VerdictOut]
     gaps: list[str]
@@ -130,18 +121,8 @@ class _StoredVerdicts(msgspec.Struct):
     verdicts: list[c.Verdict]
 
 
-def _s(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
 def _new_job_id() -> str:
     return "tri-" + uuid.uuid4().hex[:20]
-
-
-def _thumb_url(session_id: str, key: str) -> str:
-    import urllib.parse
-
-    return f"/v1/sessions/{session_id}/files/{urllib.parse.quote(key.rsplit('/', 1)[-1])}/thumbnail"
 
 
 async def _job(log_: EventLog, session_id: str, job_id: str) -> dict[str, Any]:
@@ -295,47 +276,27 @@ async def triage_results(
 async def _results(
     state: State, session_id: str, job_id: str, *, counters: dict[str, Any] | None = None
 ) -> tuple[dict[str, Any], TriageResults]:
-    """The job's results, and the session's counters they agree with (``access.snapshot``)."""
-    log_ = _log(state)
-    counters, items = await snapshot(log_, session_id, counters=counters)
-    by_sk = {str(i["sk"]): i for i in items}
-    job = by_sk.get(f"JOB#{job_id}")
+    """The job's results, and the session's counters they agree with (``access.snapshot``: the files
+    and the job read as of one version)."""
+    key = job_key(session_id, job_id)
+    counters, items = await snapshot(_log(state), session_id, "FILE#", counters=counters, also=[key])
+    job = next((i for i in items if i["sk"] == key.sk), None)
     if job is None or job.get("kind") != "triage":
         raise NotFoundException(detail=f"no triage job {job_id!r} in this session")
-    files = [
-        FileProgress(
-            key=sk.removeprefix("FILE#"),
-            name=str(i.get("name", "")),
-            status=str(i.get("status", "")),
-            code=_s(i.get("code")),
-            message=_s(i.get("message")),
-            thumbnail_url=_thumb_url(session_id, sk.removeprefix("FILE#")) if i.get("thumbnail") else None,
-            duplicate_of=_s(i.get("duplicate_of")),
-        )
-        for sk, i in by_sk.items()
-        if sk.startswith("FILE#") and "status" in i
-    ]
+    files = file_statuses(session_id, items)
+    thumbnails = {f.key: f.thumbnail_url for f in files}
     keep: list[VerdictOut] = []
     discard: list[VerdictOut] = []
-    results_key = job.get("results_key")
-    if job.get("status") == "complete" and isinstance(results_key, str):
-        clients: Clients = state.clients
-        r = await clients.s3.get_object(Bucket=state.settings.names.media_bucket, Key=results_key)
-        async with r["Body"] as body:
-            stored = msgspec.json.decode(await body.read(), type=_StoredVerdicts)
-        thumbs = {
-            k for k, i in ((sk.removeprefix("FILE#"), i) for sk, i in by_sk.items()) if i.get("thumbnail")
-        }
-        for v in stored.verdicts:
-            out = VerdictOut(
-                key=v.key,
-                name=v.key.rsplit("/", 1)[-1],
-                verdict=v.verdict,
-                reason=v.reason,
-                confidence=v.confidence,
-                thumbnail_url=_thumb_url(session_id, v.key) if v.key in thumbs else None,
-            )
-            (keep if v.verdict == "keep" else discard).append(out)
+    for v in await _verdicts(state, job):
+        out = VerdictOut(
+            key=v.key,
+            name=v.key.rsplit("/", 1)[-1],
+            verdict=v.verdict,
+            reason=v.reason,
+            confidence=v.confidence,
+            thumbnail_url=thumbnails.get(v.key),
+        )
+        (keep if v.verdict == "keep" else discard).append(out)
     gaps = job.get("gaps")
     return counters, TriageResults(
         job_id=job_id,
@@ -345,12 +306,20 @@ async def _results(
         processed=as_int(counters.get("processed")),
         rejected=as_int(counters.get("rejected")),
         duplicate=as_int(counters.get("duplicate")),
-        files=sorted(files, key=lambda f: f.name),
+        files=files,
         keep=keep,
         discard=discard,
         gaps=[str(g) for g in gaps] if isinstance(gaps, list) else [],
         error=str(job["message"]) if job.get("status") == "error" and job.get("message") else None,
     )
+
+
+async def _verdicts(state: State, job: dict[str, Any]) -> list[c.Verdict]:
+    """A complete job's verdicts (the results document selection wrote); none before."""
+    results_key = job.get("results_key")
+    if job.get("status") != "complete" or not isinstance(results_key, str):
+        return []
+    return msgspec.json.decode(await _store(state).get(results_key), type=_StoredVerdicts).verdicts
 
 
 @post("/v1/sessions/{session_id:str}/triage/{job_id:str}/retry", status_code=202)
@@ -381,18 +350,16 @@ async def confirm_triage(
 ) -> ConfirmResult:
     """Delete the chosen originals: each must be one of this triage's discards."""
     await _owned_meta(state, session_id, caller)
-    _, results = await _results(state, session_id, job_id)
-    if results.status != "complete":
+    log_ = _log(state)
+    job = await _job(log_, session_id, job_id)
+    if job.get("status") != "complete":
         raise ClientException(status_code=409, detail=f"triage {job_id} is not complete")
-    discards = {v.key for v in results.discard}
+    discards = {v.key for v in await _verdicts(state, job) if v.verdict == "discard"}
     chosen = list(dict.fromkeys(data.delete_keys))
     errors = [f"{k}: not one of this triage's discards" for k in chosen if k not in discards]
     wanted = [k for k in chosen if k in discards]
-    clients: Clients = state.clients
-    bucket = state.settings.names.media_bucket
     for k in wanted:
-        await clients.s3.delete_object(Bucket=bucket, Key=k)
-    log_ = _log(state)
+        await _store(state).delete(k)
     events = [
         make_event(
             c.TriageConfirmedData(job_id=job_id, delete_keys=wanted), source=SOURCE, session_id=session_id
@@ -439,7 +406,7 @@ async def cleanup_session(
     events = [
         make_event(c.FileDeletedData(key=k, reason="cleanup"), source=SOURCE, session_id=session_id)
         for k in originals
-        if k not in already and k.startswith(upload_key(session_id, ""))
+        if k not in already
     ]
     for i in range(0, len(events), DELETIONS_PER_COMMIT):
         await log_.commit(events[i : i + DELETIONS_PER_COMMIT])

@@ -470,7 +470,11 @@ function apply(results) {
   for (const f of results.files) {
     let entry = state.byKey.get(f.key);
     if (!entry) entry = adopt(f); // a file of this trip from before a reload
-    entry.server = f.status;
+    entry.server = f.deleted ? "deleted" : f.status;
+    if (f.deleted) {
+      setStatus(entry, "deleted", "Deleted after triage.");
+      continue;
+    }
     const text =
       f.status === "duplicate" && f.duplicate_of
         ? `Same bytes as ${f.duplicate_of.split("/").pop()}: not processed again.`

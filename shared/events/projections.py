@@ -157,6 +157,8 @@ def _file(e: Event[Any], ref: c.FileRef, status: str, **fields: Any) -> list[Vie
         "name": ref.name,
         "size": ref.size,
         "etag": ref.etag,
+        "deleted": False,  # a write after a deletion is a live file again
+        "deleted_reason": None,
     }
     return [
         ViewUpdate(key=counters_key(e.sessionid), add=add, set=_seen(e)),

@@ -9,6 +9,7 @@ import anyio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.media_process.handlers import _replaced  # what the handler says about each write
 from shared.events import catalogue as c
 from shared.events.codec import make_event
 from shared.events.envelope import Event
@@ -21,16 +22,6 @@ NAMES = ["a.jpg", "b.jpg", "c.mov", "d.heic"]
 writes = st.lists(
     st.tuples(st.sampled_from(NAMES), st.sampled_from(["processed", "rejected", "duplicate"])), max_size=25
 )
-
-
-async def _replaced(log: InMemoryEventLog, key: str, etag: str) -> c.Replaced | None:
-    """What media_process's handler says about the write it decides (``handlers._replaced``)."""
-    item = await log.get_view(file_key(SID, key))
-    if item is None or item.get("status") not in ("processed", "rejected", "duplicate"):
-        return None
-    status: Decision = item["status"]  # type: ignore[assignment]
-    sha = item.get("sha256") if status == "processed" else None
-    return c.Replaced(etag=str(item["etag"]), status=status, sha256=sha if isinstance(sha, str) else None)
 
 
 def _decision(i: int, ref: c.FileRef, decision: Decision) -> Event[Any]:
@@ -60,7 +51,12 @@ def test_counters_are_the_latest_decision_of_every_file(steps: list[tuple[str, D
             key = f"uploads/{SID}/{name}"
             etag = f"etag-{i}"
             ref = c.FileRef(
-                bucket="b", key=key, name=name, size=i, etag=etag, replaces=await _replaced(log, key, etag)
+                bucket="b",
+                key=key,
+                name=name,
+                size=i,
+                etag=etag,
+                replaces=await _replaced(log, SID, key, etag),
             )
             await log.commit([_decision(i, ref, decision)])
             latest[key] = (decision, i)

@@ -64,6 +64,28 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True):
                 "too_large", f"The {kind} is {_size_text(size)}; the limit is {_size_text(limit)}."
             )
 
+    def check_pixels(self, kind: c.MediaKind, width: int, height: int) -> None:
+        """Refuse an image, or a video's frames, of more than ``max_pixels`` pixels, from the dimensions its
+        header gives (before any pixel is decoded); dimensions below 1 are undecodable."""
+        photo = kind == "photo"
+        if width <= 0 or height <= 0:
+            raise Rejected(
+                "undecodable",
+                f"The {'image' if photo else 'video'} header gives impossible dimensions "
+                f"({width} x {height}).",
+            )
+        if width * height > self.max_pixels:
+            raise Rejected(
+                "too_many_pixels",
+                f"{'The image is' if photo else 'The video frames are'} {width:,} x {height:,} pixels "
+                f"({_megapixels(width * height)} megapixels); the limit is {_megapixels(self.max_pixels)} "
+                "megapixels.",
+            )
+
+
+def _megapixels(n: int) -> str:
+    return f"{n / 1e6:,.1f}".removesuffix(".0")
+
 
 def _size_text(n: int) -> str:
     return f"{n / 1024**3:.1f} GB" if n >= 1024**3 else f"{n / 1024**2:.1f} MB"

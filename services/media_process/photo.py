@@ -125,7 +125,7 @@ def process_photo(path: Path, media_type: str, limits: Limits) -> PhotoResult:
     limits.check_size("photo", path.stat().st_size)
 
     header = _read_header(path, media_type)
-    _check_pixels(header.width, header.height, limits)
+    limits.check_pixels("photo", header.width, header.height)
     info = _exif_info(path, media_type, header)
 
     converted: bytes | None = None
@@ -202,17 +202,6 @@ def _read_heif_header(path: Path, media_type: str, vips_error: pyvips.Error) -> 
     except Exception as error:
         raise _rejection(path, media_type, f"{vips_error}\n{error}", opened=False) from None
     return _Header(width=int(width), height=int(height), orientation=None, exif=exif or None)
-
-
-def _check_pixels(width: int, height: int, limits: Limits) -> None:
-    if width <= 0 or height <= 0:
-        raise Rejected("undecodable", f"The image header gives impossible dimensions ({width} x {height}).")
-    if width * height > limits.max_pixels:
-        raise Rejected(
-            "too_many_pixels",
-            f"The image is {width:,} x {height:,} pixels ({width * height / 1e6:,.0f} megapixels); "
-            f"the limit is {limits.max_pixels / 1e6:,.0f} megapixels.",
-        )
 
 
 def _reported_orientation(media_type: str, header: _Header, info: ExifInfo) -> int | None:

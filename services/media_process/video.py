@@ -157,12 +157,7 @@ def _process(path: Path, media_type: str, limits: Limits, workdir: Path) -> Vide
 
     probed = probe_video(path, limits, scan)
     stream = probed.stream
-    if stream.width * stream.height > limits.max_pixels:
-        raise Rejected(
-            "too_many_pixels",
-            f"The video frames are {stream.width} x {stream.height} pixels, above the "
-            f"{limits.max_pixels / 1e6:g}-megapixel limit.",
-        )
+    limits.check_pixels("video", stream.width, stream.height)
     if probed.duration_s is not None and probed.duration_s > limits.max_video_duration_s:
         raise Rejected(
             "too_long",

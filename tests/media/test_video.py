@@ -349,6 +349,16 @@ def test_too_long(tmp_path: Path) -> None:
     assert outcome.left_in_workdir == []
 
 
+def test_too_many_pixels(tmp_path: Path) -> None:
+    outcome = _process(VIDEOS / "real/bikes.mp4", tmp_path, Limits(max_pixels=100_000))
+    assert outcome.rejected is not None and outcome.rejected.code == "too_many_pixels"
+    assert outcome.rejected.message == (
+        "The video frames are 640 x 272 pixels (0.2 megapixels); the limit is 0.1 megapixels."
+    )
+    assert outcome.left_in_workdir == []
+    assert _process(VIDEOS / "real/bikes.mp4", tmp_path, Limits(max_pixels=640 * 272)).rejected is None
+
+
 def test_empty_and_not_a_video(tmp_path: Path) -> None:
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import functools
 
-import anyio
-
 from services.media_process import handlers
 from services.media_process.model import Limits
 from services.media_process.topology import CONSUMER
@@ -23,7 +21,6 @@ def build(clients: Clients) -> Service:
         log=DynamoEventLog(clients.dynamodb, events_table=names.events_table, views_table=names.views_table),
         limits=Limits.from_env(),
         tmp_root=clients.settings.tmp_dir,
-        pipelines=anyio.CapacityLimiter(CONSUMER.concurrency),
     )
     return Service(
         CONSUMER,

@@ -36,8 +36,6 @@ class Deps(msgspec.Struct, frozen=True):
     limits: Limits = Limits()
     #: where private temp dirs are made (None: the system's); each file's dir is removed when it is done
     tmp_root: str | None = None
-    #: CPU-bound pipelines running at once in this process (libvips and ffmpeg use threads of their own)
-    pipelines: anyio.CapacityLimiter | None = None
 
 
 def derived_key(prefix: str, session_id: str, name: str, suffix: str) -> str:
@@ -141,20 +139,22 @@ async def _replaced(log_: EventLog, session_id: str, key: str, etag: str) -> c.R
 
 
 async def _run_pipeline(local: Path, kind: Sniffed, deps: Deps, workdir: Path) -> PhotoResult | VideoResult:
+    """The file's pipeline in a worker thread. At most ``CONSUMER.concurrency`` run at once in a process:
+    the Worker and the Lambda batch handler run no more messages than that at a time."""
     if kind.kind == "photo":
         from services.media_process.photo import process_photo
 
         def run_photo() -> PhotoResult:
             return process_photo(local, kind.media_type, deps.limits)
 
-        return await anyio.to_thread.run_sync(run_photo, limiter=deps.pipelines)
+        return await anyio.to_thread.run_sync(run_photo)
 
     from services.media_process.video import process_video
 
     def run_video() -> VideoResult:
         return process_video(local, kind.media_type, deps.limits, workdir)
 
-    return await anyio.to_thread.run_sync(run_video, limiter=deps.pipelines)
+    return await anyio.to_thread.run_sync(run_video)
 
 
 async def _store_outputs(

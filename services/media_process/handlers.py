@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import anyio
 import msgspec
@@ -118,11 +118,8 @@ async def handle_object_created(event: ObjectCreated, deps: Deps) -> Sequence[Ou
         await anyio.to_thread.run_sync(lambda: shutil.rmtree(workdir, ignore_errors=True))
 
 
-_DECIDED: dict[object, Literal["processed", "rejected", "duplicate"]] = {
-    "processed": "processed",
-    "rejected": "rejected",
-    "duplicate": "duplicate",
-}
+#: the statuses of a decided upload (``c.Replaced.status``)
+_DECIDED = frozenset({"processed", "rejected", "duplicate"})
 
 
 async def _replaced(log_: EventLog, session_id: str, key: str, etag: str) -> c.Replaced | None:
@@ -131,11 +128,17 @@ async def _replaced(log_: EventLog, session_id: str, key: str, etag: str) -> c.R
     item = await log_.get_view(file_key(session_id, key))
     if item is None:
         return None
-    status, previous = _DECIDED.get(item.get("status")), item.get("etag")
-    if status is None or not isinstance(previous, str) or previous == etag:
+    status, previous = item.get("status"), item.get("etag")
+    if not isinstance(status, str) or status not in _DECIDED:
+        return None
+    if not isinstance(previous, str) or previous == etag:
         return None
     sha = item.get("sha256") if status == "processed" else None
-    return c.Replaced(etag=previous, status=status, sha256=sha if isinstance(sha, str) else None)
+    return c.Replaced(
+        etag=previous,
+        status=cast(Literal["processed", "rejected", "duplicate"], status),
+        sha256=sha if isinstance(sha, str) else None,
+    )
 
 
 async def _run_pipeline(local: Path, kind: Sniffed, deps: Deps, workdir: Path) -> PhotoResult | VideoResult:

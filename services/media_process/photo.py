@@ -467,7 +467,6 @@ def _icc_description(icc: bytes) -> str:
 
 
 # --------------------------------------------------------------------------- signals
-_LUMA = [[0.299, 0.587, 0.114]]  # Rec.601 luma of the sRGB-encoded values, 0..255
 #: grey-level variance floor in the sharpness normalisation (a std of 5 levels): keeps flat, noisy frames
 #: (pocket shots, a black sky) from scoring as sharp because their tiny contrast divides their sensor noise
 _SHARPNESS_VARIANCE_FLOOR = 25.0
@@ -514,9 +513,9 @@ def _signals(working: _Working) -> c.PhotoSignals:
     numpy does the per-pixel work on the luma (a call costs microseconds where a libvips call costs
     ~0.1-0.3 ms and each of its sinks 1-4 ms of CPU at this size), in per-thread arrays reused from photo
     to photo (``_Scratch``). The luma is kept as 1000 Y = 299 R + 587 G + 114 B, whole numbers that float32
-    holds exactly (so is their Laplacian); libvips' float luma ``recomb(_LUMA)`` is that divided by 1000 and
-    rounded, and "below 3" / "at least 253" (what truncating it to 8 bits puts in bins 0-2 / 253-255) are
-    below 3000 / at least 253000 here, exactly.
+    holds exactly (so is their Laplacian); libvips' float luma (Rec.601 of the sRGB-encoded values,
+    ``recomb([[0.299, 0.587, 0.114]])``) is that divided by 1000 and rounded, and "below 3" / "at least 253"
+    (what truncating it to 8 bits puts in bins 0-2 / 253-255) are below 3000 / at least 253000 here, exactly.
     """
     rgb = working.image
     width, height = rgb.width, rgb.height

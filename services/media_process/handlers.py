@@ -169,7 +169,7 @@ async def _store_outputs(
     converted = preview = None
     if isinstance(result, PhotoResult) and result.converted is not None:
         converted = derived_key(CONVERTED, session_id, name, ".jpg")
-        await deps.store.put(converted, result.converted, result.converted_type or "image/jpeg")
+        await deps.store.put(converted, result.converted, "image/jpeg")
     if isinstance(result, VideoResult) and result.preview is not None:
         preview = derived_key(PREVIEWS, session_id, name, ".mp4")
         await deps.store.put_file(preview, result.preview, "video/mp4")

@@ -97,7 +97,6 @@ class PhotoResult(msgspec.Struct, frozen=True, kw_only=True):
     signals: c.PhotoSignals
     thumbnail: bytes  # JPEG, long side = Limits.thumbnail_px (or smaller for smaller images), upright, sRGB
     converted: bytes | None = None  # JPEG when the original is HEIC/HEIF/TIFF/... or larger than the limit
-    converted_type: str | None = None  # "image/jpeg" when converted is set
 
 
 class VideoResult(msgspec.Struct, frozen=True, kw_only=True):

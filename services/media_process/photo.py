@@ -167,7 +167,6 @@ def process_photo(path: Path, media_type: str, limits: Limits) -> PhotoResult:
         signals=signals,
         thumbnail=thumbnail,
         converted=converted,
-        converted_type="image/jpeg" if converted is not None else None,
     )
 
 

@@ -155,16 +155,15 @@ def run(argv: list[str], timeout_s: float) -> ToolRun:
 
 
 def probe_argv(path: Path, formats: str = INPUT_FORMATS) -> list[str]:
-    """``ffprobe`` printing the container and its streams as JSON."""
+    """``ffprobe`` printing the container and its streams as JSON (the input options of ``SAFE_INPUT``,
+    with ``formats`` as the demuxer whitelist)."""
+    options = {**SAFE_INPUT, "format_whitelist": formats}
     return [
         FFPROBE,
         "-hide_banner",
         "-v",
         "error",
-        "-protocol_whitelist",
-        PROTOCOLS,
-        "-format_whitelist",
-        formats,
+        *(arg for name, value in options.items() for arg in (f"-{name}", value)),
         "-print_format",
         "json",
         "-show_format",

@@ -147,7 +147,7 @@ def _process(path: Path, media_type: str, limits: Limits, workdir: Path) -> Vide
         head = f.read(HEAD_BYTES)
     sniffed = sniff(head)
     if sniffed is None or sniffed.kind != "video":
-        raise Rejected("unsupported_type", "The file is not a video container Shoebox reads.")
+        raise Rejected("unsupported_type", _NOT_A_VIDEO)
 
     scan = scan_isobmff(path) if _is_isobmff(head) else BoxScan()
     if scan.encrypted:
@@ -177,6 +177,7 @@ def _process(path: Path, media_type: str, limits: Limits, workdir: Path) -> Vide
     )
 
 
+_NOT_A_VIDEO = "The file is not a video container Shoebox reads."
 _ENCRYPTED = "The video is encrypted (DRM or Common Encryption), so its frames cannot be read."
 _TRUNCATED = (
     "The video file ends before its data does: it looks cut short, like an incomplete copy or upload."
@@ -249,7 +250,7 @@ def probe_video(path: Path, limits: Limits, scan: BoxScan | None = None) -> Prob
         run.raise_for_invocation()
         log.info("ffprobe refused the file: %s", run.describe())
         if "not on whitelist" in run.stderr:
-            raise Rejected("unsupported_type", "The file is not a video container Shoebox reads.")
+            raise Rejected("unsupported_type", _NOT_A_VIDEO)
         if "moov atom not found" in run.stderr and not (scan and scan.has_moov):
             raise Rejected(
                 "truncated",
@@ -265,7 +266,7 @@ def describe(data: Mapping[str, Any]) -> Probed:
     fmt = data.get("format") or {}
     streams = [s for s in data.get("streams") or [] if isinstance(s, dict)]
     if not set(str(fmt.get("format_name", "")).split(",")) & _VIDEO_DEMUXERS:
-        raise Rejected("unsupported_type", "The file is not a video container Shoebox reads.")
+        raise Rejected("unsupported_type", _NOT_A_VIDEO)
     if any(
         side.get("side_data_type") == "Encryption initialization data"
         for s in streams

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import msgspec
 
+from shared.events.inbound import MAX_NAME, NAME_CHARACTERS
+
 OCTET_STREAM = "application/octet-stream"
-MAX_NAME = 255  # the API's limit on an upload's name
 _HASH_CHUNK = 1024 * 1024
 
 # Camera formats the standard table lacks or gets wrong (.3gp is video from a phone, .mts from a camcorder).
@@ -34,7 +35,7 @@ _EXTRA_TYPES = {
     ".rw2": "image/x-panasonic-rw2",
     ".srw": "image/x-samsung-srw",
 }
-_NAME_OK = re.compile(r"[^A-Za-z0-9._ ()+-]")
+_NAME_BAD = re.compile(f"[^{NAME_CHARACTERS}]")
 
 
 class InputFile(msgspec.Struct, frozen=True, kw_only=True):
@@ -88,7 +89,7 @@ def sha256_file(path: str) -> str:
 def plain_name(path: str) -> str:
     """The file's name as the API accepts it: letters, digits, '.', '_', '-', ' ', '(', ')', '+',
     starting with a letter or digit, at most 255 characters."""
-    name = _NAME_OK.sub("_", Path(path).name).strip()
+    name = _NAME_BAD.sub("_", Path(path).name).strip()
     while ".." in name:
         name = name.replace("..", "_.")
     if not name or not name[0].isalnum():

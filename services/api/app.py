@@ -55,13 +55,13 @@ from services.api.access import (
 )
 from services.api.auth import JWKS_PATH, Caller, InvalidToken, KeysUnavailable, LocalIssuer, TokenVerifier
 from services.api.files import FileStatus, file_statuses
-from services.api.uploads import MAX_NAME, validate_upload
+from services.api.uploads import validate_upload
 from shared.events import catalogue as c
 from shared.events import telemetry
 from shared.events.aws import Clients
 from shared.events.codec import make_event
 from shared.events.config import Settings
-from shared.events.inbound import upload_key
+from shared.events.inbound import MAX_NAME, upload_key
 from shared.events.log import DynamoEventLog
 from shared.events.projections import counters_key, file_key
 from shared.storage import ObjectNotFound, S3ObjectStore

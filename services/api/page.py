@@ -30,7 +30,7 @@ from litestar.exceptions import NotFoundException
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, JSONBody
 
-from services.api.access import PUBLIC
+from services.api.access import PUBLIC, not_modified
 from services.api.auth import LocalIssuer
 from shared.events.config import Settings
 
@@ -117,7 +117,7 @@ def routes(settings: Settings, issuer: LocalIssuer | None) -> list[HTTPRouteHand
         if asset is None:
             raise NotFoundException(detail=f"no {name!r} here")
         headers = {**security, "ETag": asset.etag, "Cache-Control": "no-cache"}
-        if request.headers.get("if-none-match") == asset.etag:
+        if not_modified(request, asset.etag):
             return Response(b"", status_code=304, headers=headers)
         return Response(asset.body, media_type=asset.media_type, headers=headers)
 

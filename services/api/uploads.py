@@ -42,15 +42,13 @@ from litestar.params import FromPath, JSONBody, Parameter
 
 from services.api.access import CallerDep, _owned_meta
 from shared.events.aws import Clients
-from shared.events.inbound import session_of, upload_key
+from shared.events.inbound import MAX_NAME, is_plain_name, session_of, upload_key
 
 log = logging.getLogger("shoebox.api.uploads")
 
-MAX_NAME = 255
 MAX_PHOTO_BYTES = 200 * 1024 * 1024
 MAX_VIDEO_BYTES = 5 * 1024 * 1024 * 1024
 ALLOWED_TYPES = ("image/", "video/")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ ()+-]*$")
 
 MiB = 1024 * 1024
 #: S3's bounds on a part (the last part may be smaller) and on the number of parts
@@ -69,13 +67,11 @@ def validate_upload(name: str, content_type: str, size: int) -> str:
     """The rules of every upload, single or multipart: a plain file name, a photo or video type and a
     size within the type's limit. Returns the name to store (stripped); raises 400 or 413."""
     name = name.strip()
-    if len(name) > MAX_NAME:
-        raise ClientException(status_code=400, detail=f"the file name is longer than {MAX_NAME} characters")
-    if not _NAME.match(name) or ".." in name:
+    if not is_plain_name(name):
         raise ClientException(
             status_code=400,
-            detail="the file name must be a plain name: letters, digits, "
-            "'.', '_', '-', ' ', '(', ')', starting with a letter or digit",
+            detail=f"the file name must be a plain name of at most {MAX_NAME} characters: letters, digits, "
+            "'.', '_', '-', '+', ' ', '(', ')', starting with a letter or digit, without '..'",
         )
     if not content_type.startswith(ALLOWED_TYPES):
         raise ClientException(status_code=400, detail=f"{content_type!r} is not a photo or video type")
@@ -146,7 +142,7 @@ class Aborted(msgspec.Struct, frozen=True):
 def _session_upload(session_id: str, key: str) -> str:
     """``key`` when it is an upload of this session (``uploads/<session>/<a valid name>``), else 400."""
     where = session_of(key)
-    if where is None or where[0] != session_id or not _NAME.match(where[1]) or ".." in where[1]:
+    if where is None or where[0] != session_id or not is_plain_name(where[1]):
         raise ClientException(
             status_code=400,
             detail=f"the key must be an upload of this session: {upload_key(session_id, '')}<name>",

@@ -7,6 +7,7 @@ notification id on every event in the emulator: an upload is identified by bucke
 from __future__ import annotations
 
 import datetime as dt
+import re
 import urllib.parse
 from typing import ClassVar, Literal
 
@@ -141,6 +142,18 @@ PREVIEWS = "previews"
 ENHANCED = "enhanced"
 RESULTS = "results"
 ALL_PREFIXES = (UPLOADS, THUMBNAILS, CONVERTED, PREVIEWS, ENHANCED, RESULTS)
+
+
+#: what an upload's name may hold: letters, digits and these, starting with a letter or digit, no ".."
+NAME_CHARACTERS = "A-Za-z0-9._ ()+-"
+MAX_NAME = 255
+_PLAIN_NAME = re.compile(f"^[A-Za-z0-9][{NAME_CHARACTERS}]*$")
+
+
+def is_plain_name(name: str) -> bool:
+    """Whether ``name`` can be an upload's name (the key's last part): the API's rule, which the CLI and
+    the upload page follow when they name files."""
+    return len(name) <= MAX_NAME and bool(_PLAIN_NAME.match(name)) and ".." not in name
 
 
 def upload_key(session_id: str, name: str) -> str:

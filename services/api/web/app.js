@@ -23,7 +23,8 @@ const PUT_ATTEMPTS = 3;
 const TOKEN_KEY = "shoebox.token";
 const TRIP_KEY = "shoebox.trip";
 
-// The same rules as the API's (services/api/uploads.py) and the CLI's (shoebox_cli/inputs.py).
+// The API's name rule (shared/events/inbound.py: NAME_CHARACTERS, MAX_NAME) and the CLI's type table
+// (shoebox_cli/inputs.py), which the CLI shares by import; a browser cannot, so they are written here too.
 const MAX_NAME = 255;
 const NAME_BAD = /[^A-Za-z0-9._ ()+-]/g;
 const TYPES = {
@@ -31,7 +32,9 @@ const TYPES = {
   heic: "image/heic", heif: "image/heif", avif: "image/avif", tif: "image/tiff", tiff: "image/tiff",
   dng: "image/x-adobe-dng", mp4: "video/mp4", m4v: "video/x-m4v", mov: "video/quicktime",
   "3gp": "video/3gpp", mkv: "video/x-matroska", webm: "video/webm", avi: "video/x-msvideo",
-  mts: "video/mp2t", m2ts: "video/mp2t",
+  mts: "video/mp2t", m2ts: "video/mp2t", "3g2": "video/3gpp2", cr2: "image/x-canon-cr2",
+  cr3: "image/x-canon-cr3", nef: "image/x-nikon-nef", arw: "image/x-sony-arw", raf: "image/x-fuji-raf",
+  orf: "image/x-olympus-orf", rw2: "image/x-panasonic-rw2", srw: "image/x-samsung-srw",
 };
 
 const $ = (id) => document.getElementById(id);
@@ -43,7 +46,6 @@ const state = {
   session: null,
   job: null,
   context: "",
-  entries: [], // in drop order
   byKey: new Map(), // S3 key -> entry
   names: new Set(), // lower-cased upload names taken in this trip
   queue: [],
@@ -220,26 +222,24 @@ function contentType(file) {
   return TYPES[ext] || file.type || "application/octet-stream";
 }
 
+// A row of the table. status: queued | uploading | processing | not uploaded, then the API's: processed ...
+function addEntry(fields) {
+  const entry = { file: null, type: "", key: null, status: "queued", detail: "", row: null, ...fields };
+  addRow(entry);
+  return entry;
+}
+
 function newEntry(file) {
-  const entry = {
+  const type = contentType(file);
+  const media = /^(image|video)\//.test(type);
+  return addEntry({
     file,
     original: file.name,
     name: uniqueName(file.name),
-    type: contentType(file),
-    key: null,
-    status: "queued", // queued | uploading | processing | not uploaded, then the API's: processed ...
-    detail: "",
-    sent: 0,
-    thumb: null,
-    row: null,
-  };
-  if (!/^(image|video)\//.test(entry.type)) {
-    entry.status = "not uploaded";
-    entry.detail = "Not a photo or video (by its name and type).";
-  }
-  state.entries.push(entry);
-  addRow(entry);
-  return entry;
+    type,
+    status: media ? "queued" : "not uploaded",
+    detail: media ? "" : "Not a photo or video (by its name and type).",
+  });
 }
 
 function onFiles(files) {
@@ -334,6 +334,7 @@ async function uploadInParts(entry) {
     })
   ).body;
   remember(entry, ticket.key);
+  const upload = `/v1/sessions/${state.session}/multipart/${encodeURIComponent(ticket.upload_id)}`;
   const sent = new Map();
   const done = [];
   const parts = [...ticket.parts];
@@ -353,14 +354,13 @@ async function uploadInParts(entry) {
     };
     await Promise.all(Array.from({ length: CONFIG.partsInFlight }, worker));
     done.sort((a, b) => a.part_number - b.part_number);
-    await api("POST", `/v1/sessions/${state.session}/multipart/${encodeURIComponent(ticket.upload_id)}/complete`, {
+    await api("POST", `${upload}/complete`, {
       key: ticket.key,
       parts: done,
     });
   } catch (err) {
     const q = new URLSearchParams({ key: ticket.key });
-    const path = `/v1/sessions/${state.session}/multipart/${encodeURIComponent(ticket.upload_id)}?${q}`;
-    api("DELETE", path).catch(() => {}); // the bucket's lifecycle rule is the safety net
+    api("DELETE", `${upload}?${q}`).catch(() => {}); // the bucket's lifecycle rule is the safety net
     throw err;
   }
 }
@@ -405,7 +405,6 @@ function putOnce(url, headers, blob, onProgress) {
 }
 
 function progress(entry, sent) {
-  entry.sent = sent;
   if (entry.status === "uploading") {
     const pct = entry.file.size ? Math.min(100, Math.floor((100 * sent) / entry.file.size)) : 100;
     setStatus(entry, "uploading", `${pct}%`);
@@ -490,22 +489,9 @@ function apply(results) {
 }
 
 function adopt(f) {
-  const entry = {
-    file: null,
-    original: f.name,
-    name: f.name,
-    type: "",
-    key: f.key,
-    status: f.status,
-    detail: "",
-    sent: 0,
-    row: null,
-  };
   state.names.add(f.name.toLowerCase());
-  state.entries.push(entry);
-  state.byKey.set(f.key, entry);
-  addRow(entry);
-  entry.row.dataset.key = f.key;
+  const entry = addEntry({ original: f.name, name: f.name, status: f.status });
+  remember(entry, f.key);
   return entry;
 }
 
@@ -642,13 +628,13 @@ function setStatus(entry, status, detail) {
 
 function renderCounts() {
   const r = state.results;
+  const expected = r ? r.expected : state.queued;
   $("n-queued").textContent = state.queued;
   $("n-uploaded").textContent = state.uploaded;
-  $("n-expected").textContent = r ? r.expected : state.queued;
+  $("n-expected").textContent = expected;
   $("n-processed").textContent = r ? r.processed : 0;
   $("n-rejected").textContent = r ? r.rejected : 0;
   $("n-duplicate").textContent = r ? r.duplicate : 0;
-  const expected = r ? r.expected : state.queued;
   const decided = r ? r.processed + r.rejected + r.duplicate : 0;
   $("n-checked").textContent = decided;
   $("bar").max = Math.max(1, expected);

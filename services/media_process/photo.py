@@ -96,6 +96,8 @@ class _Header:
     orientation: int | None  # 1-8 as libvips reads it (what autorotation uses); None: none, or HEIF
     exif: bytes | None
     icc: bytes | None = None  # the embedded ICC profile (JPEG: applied to the pixels simplejpeg decodes)
+    #: a HEIF file libvips' loader refused, as libheif opened it (pixels not decoded yet): decoded from here
+    heif: pillow_heif.HeifFile | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +132,7 @@ def process_photo(path: Path, media_type: str, limits: Limits) -> PhotoResult:
 
     converted: bytes | None = None
     if media_type in _HEIF_TYPES:
-        full = _decode_heif(path, media_type)
+        full = _decode_heif(path, media_type, header.heif)
         width, height = full.width, full.height  # upright already (the container's rotation is applied)
         working = _pixels_in_memory(_fit(full, limits.signal_px))
         converted = _jpeg(_fit(full, limits.convert_long_side_px), CONVERTED_QUALITY)
@@ -200,7 +202,7 @@ def _read_heif_header(path: Path, media_type: str, vips_error: pyvips.Error) -> 
         exif = heif.info.get("exif")
     except Exception as error:
         raise _rejection(path, media_type, f"{vips_error}\n{error}", opened=False) from None
-    return _Header(width=int(width), height=int(height), orientation=None, exif=exif or None)
+    return _Header(width=int(width), height=int(height), orientation=None, exif=exif or None, heif=heif)
 
 
 def _reported_orientation(media_type: str, header: _Header, info: ExifInfo) -> int | None:
@@ -322,14 +324,16 @@ def _convert_from_file(path: Path, media_type: str, long_side: int) -> bytes:
         raise _rejection(path, media_type, str(error), opened=True) from None
 
 
-def _decode_heif(path: Path, media_type: str) -> pyvips.Image:
-    """The primary image of a HEIC/HEIF file decoded by libheif (pillow-heif) as an in-memory libvips image.
+def _decode_heif(path: Path, media_type: str, heif: pillow_heif.HeifFile | None = None) -> pyvips.Image:
+    """The primary image of a HEIC/HEIF file decoded by libheif (pillow-heif) as an in-memory libvips image;
+    ``heif``: the file already opened by pillow-heif (``_read_heif_header``), else it is opened here.
 
     libheif applies the container's ``irot``/``imir``/``clap`` transforms, so the pixels are upright as the
     file means them; the EXIF orientation tag is NOT applied on top (the HEIF spec says to ignore it).
     """
     try:
-        heif = pillow_heif.open_heif(str(path), convert_hdr_to_8bit=True)
+        if heif is None:
+            heif = pillow_heif.open_heif(str(path), convert_hdr_to_8bit=True)
         width, height = heif.size
         mode = heif.mode
         data = heif.data  # decodes

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pillow_heif
 import psutil
 import pytest
 import pyvips
@@ -277,6 +278,30 @@ def test_small_heif_is_converted_without_upscaling(outcomes: dict[str, Outcome])
     assert result.converted is not None
     assert (_image(result.converted).width, _image(result.converted).height) == (640, 426)
     assert (_image(result.thumbnail).width, _image(result.thumbnail).height) == (400, 266)
+
+
+def test_a_heif_libvips_refuses_is_read_by_libheif_which_opens_it_once(
+    outcomes: dict[str, Outcome], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = PHOTOS / "heic" / "IMG_5195.HEIC"
+    real_new_from_file, real_open_heif = pyvips.Image.new_from_file, pillow_heif.open_heif
+    opened: list[str] = []
+
+    def refuse(name: str, **kwargs: Any) -> pyvips.Image:
+        if name == str(path):
+            raise pyvips.Error("heifload: refused by the test")
+        return real_new_from_file(name, **kwargs)
+
+    def open_heif(fp: Any, *args: Any, **kwargs: Any) -> Any:
+        opened.append(str(fp))
+        return real_open_heif(fp, *args, **kwargs)
+
+    monkeypatch.setattr(pyvips.Image, "new_from_file", staticmethod(refuse))
+    monkeypatch.setattr(pillow_heif, "open_heif", open_heif)
+    result = photo.process_photo(path, "image/heic", LIMITS)
+    assert opened == [str(path)]
+    expected = _result(outcomes, "heic/IMG_5195.HEIC")
+    assert (result.metadata, result.signals) == (expected.metadata, expected.signals)
 
 
 def test_web_photos_below_the_size_limit_get_no_converted_copy(outcomes: dict[str, Outcome]) -> None:

@@ -364,7 +364,8 @@ def test_empty_and_not_a_video(tmp_path: Path) -> None:
     empty.write_bytes(b"")
     text = tmp_path / "notes.mp4"
     text.write_text("just some text, named like a video\n" * 10)
-    assert (_process(empty, tmp_path / "w1").rejected or Rejected("empty", "")).code == "empty"
+    rejected = _process(empty, tmp_path / "w1").rejected
+    assert rejected is not None and rejected.code == "empty"
     rejected = _process(text, tmp_path / "w2").rejected
     assert rejected is not None and rejected.code == "unsupported_type"
 

@@ -54,24 +54,33 @@ def test_triage_end_to_end_over_the_api(embedded_stack: RunningStack) -> None:
     assert r.status_code == 202, r.text
     job = r.json()["job_id"]
     started = time.monotonic()
-    seen_progress = False
     black = pyvips.Image.black(1200, 900, bands=3).jpegsave_buffer(Q=85)
     blurred = pyvips.Image.new_from_file(str(TESTDATA / "photos" / "gps" / "DSCN0040.jpg")).gaussblur(12)
     upload(api, sid, "pocket.jpg", bytes(black), "image/jpeg", headers=h)
     upload(api, sid, "smear.jpg", bytes(blurred.jpegsave_buffer(Q=85)), "image/jpeg", headers=h)
+    sent = {"pocket.jpg", "smear.jpg"}
     for i, p in enumerate(_photos(34)):
+        name = p.name if p.parent.name != "orientation" else f"o-{p.name}"
         upload(
             api,
             sid,
-            p.name if p.parent.name != "orientation" else f"o-{p.name}",
+            name,
             p.read_bytes(),
             "image/heic" if p.suffix.lower() in (".heic", ".heif") else "image/jpeg",
             headers=h,
         )
-        if i == 18:
-            progress = _results(api, sid, job, h)
-            seen_progress = progress["status"] in ("pending", "processing") and len(progress["files"]) <= 21
-    assert seen_progress, "results showed per-file progress while uploading"
+        sent.add(name)
+        if i == 18:  # 21 of 36 uploaded: the job cannot complete before the rest arrive
+            progress = eventually(
+                lambda: (
+                    (res := _results(api, sid, job, h))["status"] in ("pending", "processing")
+                    and 1 <= len(res["files"]) < 36
+                    and res
+                ),
+                timeout_s=120,
+                what="per-file progress before the job completes",
+            )
+            assert {f["name"] for f in progress["files"]} <= sent, progress["files"]
 
     done = eventually(
         lambda: (res := _results(api, sid, job, h))["status"] == "complete" and res,

@@ -93,8 +93,8 @@ def test_objects_outside_the_uploads_prefix_trigger_nothing(embedded_stack: Runn
     sid = new_session(api, headers=auth)
     stack = embedded_stack.stack
     bucket = stack.settings.names.media_bucket
-    handled_before = stack.workers["media_process"].handled
-    for key in (f"thumbnails/{sid}/x.jpg", f"converted/{sid}/x.jpg", f"elsewhere/uploads/{sid}/x.jpg"):
+    outside = (f"thumbnails/{sid}/x.jpg", f"converted/{sid}/x.jpg", f"elsewhere/uploads/{sid}/x.jpg")
+    for key in outside:
         embedded_stack.portal.call(
             lambda k=key: stack.clients.s3.put_object(Bucket=bucket, Key=k, Body=b"\xff\xd8\xff")
         )
@@ -103,9 +103,13 @@ def test_objects_outside_the_uploads_prefix_trigger_nothing(embedded_stack: Runn
         api, sid, "barrier.jpg", (TESTDATA / "photos" / "gps" / "DSCN0012.jpg").read_bytes(), headers=auth
     )
     eventually(lambda: embedded_stack.observer.for_key(key), what="the barrier upload")
-    assert stack.workers["media_process"].handled == handled_before + 1
+    # the session's log holds its creation and the barrier's decision only; no file item for the others
+    log = httpx.get(f"{api}/v1/sessions/{sid}/events", headers=auth).json()["events"]
+    assert [e["type"] for e in log] == ["shoebox.session.created.v2", "shoebox.media.file.processed.v1"]
+    assert log[1]["data"]["file"]["key"] == key
     status = httpx.get(f"{api}/v1/sessions/{sid}", headers=auth).json()
     assert [f["key"] for f in status["files"]] == [key]
+    assert all(embedded_stack.observer.for_key(k) == [] for k in outside)
 
 
 def test_an_unknown_session_is_not_found(embedded_stack: RunningStack) -> None:

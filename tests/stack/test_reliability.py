@@ -66,6 +66,8 @@ def test_every_message_delivered_twice_is_handled_once(embedded_stack: RunningSt
     auth = embedded_stack.auth()
     sid = new_session(api, headers=auth)
     data = PHOTO.read_bytes()
+    media, observer = stack.workers["media_process"], stack.workers["observer"]
+    media_before, observer_before = media.handled, observer.handled
     key = upload(api, sid, "canon.jpg", data, headers=auth)
     [event] = eventually(lambda: embedded_stack.observer.for_key(key), what="first handling")
 
@@ -89,6 +91,11 @@ def test_every_message_delivered_twice_is_handled_once(embedded_stack: RunningSt
         api, sid, "barrier.jpg", (TESTDATA / "photos" / "gps" / "DSCN0021.jpg").read_bytes(), headers=auth
     )
     eventually(lambda: embedded_stack.observer.for_key(barrier), what="the barrier upload")
+    # the barrier is no proof the duplicates were taken (S3's event may still be on its way): wait until
+    # media_process acked its four messages (the upload, its two duplicates, the barrier) and the observer
+    # its three (canon's event, its copy, the barrier's event)
+    eventually(lambda: media.handled >= media_before + 4, timeout_s=60, what="the two S3 duplicates")
+    eventually(lambda: observer.handled >= observer_before + 3, timeout_s=60, what="the event's copy")
 
     assert embedded_stack.observer.seen[event.id] == 1
     assert len(embedded_stack.observer.for_key(key)) == 1

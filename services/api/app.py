@@ -190,7 +190,7 @@ async def create_upload(
     session_id: FromPath[str], data: JSONBody[UploadRequest], state: State, caller: CallerDep
 ) -> UploadTicket:
     await _owned_meta(state, session_id, caller)
-    name = validate_upload(data.name, data.content_type, data.size)  # the rules multipart follows too
+    name = validate_upload(data.name, data.content_type, data.size, state.settings)  # multipart's too
     key = upload_key(session_id, name)
     clients: Clients = state.clients
     url = await clients.s3.generate_presigned_url(

@@ -42,12 +42,11 @@ from litestar.params import FromPath, JSONBody, Parameter
 
 from services.api.access import CallerDep, _owned_meta
 from shared.events.aws import Clients
+from shared.events.config import Settings
 from shared.events.inbound import MAX_NAME, is_plain_name, session_of, upload_key
 
 log = logging.getLogger("shoebox.api.uploads")
 
-MAX_PHOTO_BYTES = 200 * 1024 * 1024
-MAX_VIDEO_BYTES = 5 * 1024 * 1024 * 1024
 ALLOWED_TYPES = ("image/", "video/")
 
 MiB = 1024 * 1024
@@ -63,9 +62,10 @@ _UPLOAD_ID = re.compile(r"^[A-Za-z0-9._~=+-]{1,1024}$")
 _BAD_COMPLETION = {"InvalidPart", "InvalidPartOrder", "EntityTooSmall", "MalformedXML", "InvalidRequest"}
 
 
-def validate_upload(name: str, content_type: str, size: int) -> str:
+def validate_upload(name: str, content_type: str, size: int, settings: Settings) -> str:
     """The rules of every upload, single or multipart: a plain file name, a photo or video type and a
-    size within the type's limit. Returns the name to store (stripped); raises 400 or 413."""
+    size within the type's limit (the settings', which media_process applies too). Returns the name to
+    store (stripped); raises 400 or 413."""
     name = name.strip()
     if not is_plain_name(name):
         raise ClientException(
@@ -75,7 +75,8 @@ def validate_upload(name: str, content_type: str, size: int) -> str:
         )
     if not content_type.startswith(ALLOWED_TYPES):
         raise ClientException(status_code=400, detail=f"{content_type!r} is not a photo or video type")
-    limit = MAX_VIDEO_BYTES if content_type.startswith("video/") else MAX_PHOTO_BYTES
+    video = content_type.startswith("video/")
+    limit = settings.media_max_video_bytes if video else settings.media_max_photo_bytes
     if size > limit:
         raise ClientException(status_code=413, detail=f"{name} is {size} bytes; the limit is {limit}")
     return name
@@ -169,7 +170,7 @@ async def create_multipart(
 ) -> MultipartTicket:
     """Start a multipart upload (a large video): one presigned PUT URL per part, valid for an hour."""
     await _owned_meta(state, session_id, caller)
-    name = validate_upload(data.name, data.content_type, data.size)
+    name = validate_upload(data.name, data.content_type, data.size, state.settings)
     count = part_count(data.size, data.part_size)
     key = upload_key(session_id, name)
     clients: Clients = state.clients

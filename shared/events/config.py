@@ -46,6 +46,12 @@ class Names(msgspec.Struct, frozen=True, kw_only=True):
         return f"{self.prefix}-{name}"
 
 
+#: the default largest photo and video (bytes); configurable as ``SHOEBOX_MEDIA_MAX_PHOTO_BYTES`` and
+#: ``SHOEBOX_MEDIA_MAX_VIDEO_BYTES``, which both the API and media_process read
+MAX_PHOTO_BYTES = 200 * 1024 * 1024
+MAX_VIDEO_BYTES = 5 * 1024 * 1024 * 1024
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     prefix: str = "shoebox"
     region: str = "us-east-1"
@@ -58,6 +64,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_format: str = "json"  # "json" | "text"
     #: where services make their private temp dirs (None: the system's temp dir)
     tmp_dir: str | None = None
+    #: the API refuses a larger upload before it is sent; media_process rejects one as ``too_large``
+    media_max_photo_bytes: int = MAX_PHOTO_BYTES
+    media_max_video_bytes: int = MAX_VIDEO_BYTES
 
     @property
     def names(self) -> Names:

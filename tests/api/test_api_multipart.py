@@ -15,6 +15,7 @@ import pytest
 from litestar.exceptions import ClientException
 
 from services.api import uploads
+from shared.events.config import MAX_PHOTO_BYTES, MAX_VIDEO_BYTES
 from tests.conftest import RunningStack
 from tests.stack.test_spine import eventually, file_status, new_session
 
@@ -234,14 +235,14 @@ def test_the_limits_of_a_multipart_upload(embedded_stack: RunningStack) -> None:
 
     assert "part_size must be between" in problem(create(part_size=5 * MiB - 1), 400)
     assert "part_size must be between" in problem(create(part_size=100 * MiB + 1), 400)
-    assert "the limit is" in problem(create(size=uploads.MAX_VIDEO_BYTES + 1), 413)
-    assert "the limit is" in problem(create(content_type="image/jpeg", size=uploads.MAX_PHOTO_BYTES + 1), 413)
+    assert "the limit is" in problem(create(size=MAX_VIDEO_BYTES + 1), 413)
+    assert "the limit is" in problem(create(content_type="image/jpeg", size=MAX_PHOTO_BYTES + 1), 413)
     assert "not a photo or video type" in problem(create(content_type="application/pdf"), 400)
     assert "plain name" in problem(create(name="../etc/passwd"), 400)
     assert "plain name" in problem(create(name="a/b.mp4"), 400)
     problem(create(size=0), 400)
     problem(create(unexpected=1), 400)
-    biggest = create(size=uploads.MAX_VIDEO_BYTES, part_size=5 * MiB)
+    biggest = create(size=MAX_VIDEO_BYTES, part_size=5 * MiB)
     assert biggest.status_code == 201, biggest.text
     assert len(biggest.json()["parts"]) == 1024
     assert biggest.json()["parts"][-1]["part_number"] == 1024

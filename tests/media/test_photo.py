@@ -170,18 +170,22 @@ def test_gps_and_capture_time_are_read_from_the_gps_set(outcomes: dict[str, Outc
         ("Nikon_D70.jpg", "NIKON CORPORATION", "NIKON D70", dt.datetime(2008, 3, 15, 9, 52, 1)),
         ("Panasonic_DMC-FZ30.jpg", "Panasonic", "DMC-FZ30", dt.datetime(2008, 7, 16, 11, 33, 20)),
         ("Pentax_K10D.jpg", "PENTAX Corporation", "PENTAX K10D", dt.datetime(2008, 5, 4, 16, 47, 24)),
-        ("Samsung_Digimax_i50_MP3.jpg", "Samsung Techwin", "<Digimax i50 MP3, Samsung #1 MP3>", None),
+        (
+            "Samsung_Digimax_i50_MP3.jpg",
+            "Samsung Techwin",
+            "<Digimax i50 MP3, Samsung #1 MP3>",
+            dt.datetime(2006, 8, 15, 17, 50, 57),  # DateTimeOriginal, not DateTime (2008-07-31 19:03:37)
+        ),
         ("canon_hdr_NO.jpg", "Canon", "Canon PowerShot SX60 HS", dt.datetime(2015, 2, 9, 22, 47, 44)),
         ("jolla.jpg", "Jolla", "Jolla", dt.datetime(2014, 9, 21, 16, 0, 56)),  # DateTimeOriginal only
     ],
 )
 def test_camera_make_model_and_capture_time(
-    outcomes: dict[str, Outcome], name: str, make: str, model: str, captured: dt.datetime | None
+    outcomes: dict[str, Outcome], name: str, make: str, model: str, captured: dt.datetime
 ) -> None:
     meta = _result(outcomes, f"cameras/{name}").metadata
     assert (meta.make, meta.model) == (make, model)  # NUL padding and trailing blanks stripped
-    if captured is not None:
-        assert meta.captured_at == captured
+    assert meta.captured_at == captured
 
 
 def test_a_rotated_camera_jpeg_reports_displayed_dimensions(outcomes: dict[str, Outcome]) -> None:

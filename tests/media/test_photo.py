@@ -694,7 +694,7 @@ def test_a_jpeg_claiming_65000_by_65000_pixels_is_rejected_from_its_header(tmp_p
     assert _rejected(path, "image/jpeg").code == "too_many_pixels"
 
 
-def test_the_pixel_limit_comes_from_the_limits(outcomes: dict[str, Outcome]) -> None:
+def test_the_pixel_limit_comes_from_the_limits() -> None:
     path = PHOTOS / "gps" / "DSCN0010.jpg"  # 640x480
     assert _rejected(path, "image/jpeg", Limits(max_pixels=640 * 480 - 1)).code == "too_many_pixels"
     photo.process_photo(path, "image/jpeg", Limits(max_pixels=640 * 480))

@@ -18,6 +18,8 @@ from shared.events.projections import counters_key, meta_key, session_pk
 from shared.events.views import ViewKey
 from shared.storage import ObjectStore
 
+#: the ``source`` of the events the API appends
+SOURCE = "shoebox/api"
 #: a route handler's ``opt`` key: the route answers without a token
 PUBLIC = "public"
 #: a handler's ``caller: CallerDep``: who the guard let in (a dependency, never a request parameter)

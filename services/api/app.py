@@ -43,6 +43,7 @@ from opentelemetry.trace import SpanKind
 from services.api import page, stream, triage, uploads
 from services.api.access import (
     PUBLIC,
+    SOURCE,
     CallerDep,
     _log,
     _owned_meta,
@@ -67,7 +68,6 @@ from shared.events.projections import counters_key, file_key
 from shared.storage import ObjectNotFound, S3ObjectStore
 
 log = logging.getLogger("shoebox.api")
-SOURCE = "shoebox/api"
 BEARER = "BearerToken"  # the OpenAPI security scheme
 MAX_CONTEXT = 2000
 UPLOAD_URL_TTL_S = 900

@@ -24,6 +24,7 @@ from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, JSONBody
 
 from services.api.access import (
+    SOURCE,
     CallerDep,
     _log,
     _owned_meta,
@@ -44,7 +45,6 @@ from shared.events.projections import counters_key, job_key, session_pk
 from shared.events.views import as_int
 
 log = logging.getLogger("shoebox.api.triage")
-SOURCE = "shoebox/api"
 MAX_FILES = 5000
 #: the saga polls every 3 s; its budgets are in polls (see the ASL's comment)
 POLL_S = 3
@@ -123,6 +123,13 @@ class _StoredVerdicts(msgspec.Struct):
 
 def _new_job_id() -> str:
     return "tri-" + uuid.uuid4().hex[:20]
+
+
+async def _commit_in_chunks(log_: EventLog, events: list[Any]) -> None:
+    """Deletions are many small events: a commit of DELETIONS_PER_COMMIT at a time stays well inside a
+    transaction's item limit with its read-model updates."""
+    for i in range(0, len(events), DELETIONS_PER_COMMIT):
+        await log_.commit(events[i : i + DELETIONS_PER_COMMIT])
 
 
 async def _job(log_: EventLog, session_id: str, job_id: str) -> dict[str, Any]:
@@ -369,8 +376,7 @@ async def confirm_triage(
         make_event(c.FileDeletedData(key=k, reason="confirmed"), source=SOURCE, session_id=session_id)
         for k in wanted
     ]
-    for i in range(0, len(events), DELETIONS_PER_COMMIT):
-        await log_.commit(events[i : i + DELETIONS_PER_COMMIT])
+    await _commit_in_chunks(log_, events)
     return ConfirmResult(deleted=wanted, errors=errors)
 
 
@@ -408,8 +414,7 @@ async def cleanup_session(
         for k in originals
         if k not in already
     ]
-    for i in range(0, len(events), DELETIONS_PER_COMMIT):
-        await log_.commit(events[i : i + DELETIONS_PER_COMMIT])
+    await _commit_in_chunks(log_, events)
     return Response(CleanupResult(deleted_objects=deleted))
 
 

@@ -331,9 +331,15 @@ class Difference:
         return "\n".join(lines)
 
 
-def differences(directory: Path = DEFAULT_DIR, catalogue: Catalogue = CATALOGUE) -> list[Difference]:
-    """Every committed file in ``directory`` that is missing, changed or stale, with breaking changes."""
-    expected = generated_files(catalogue)
+def differences(
+    directory: Path = DEFAULT_DIR,
+    catalogue: Catalogue = CATALOGUE,
+    *,
+    expected: dict[str, str] | None = None,
+) -> list[Difference]:
+    """Every committed file in ``directory`` that is missing, changed or stale, with breaking changes;
+    against ``expected`` when the caller has generated the files already."""
+    expected = generated_files(catalogue) if expected is None else expected
     out: list[Difference] = []
     for rel, content in expected.items():
         path = directory / rel
@@ -361,7 +367,8 @@ def differences(directory: Path = DEFAULT_DIR, catalogue: Catalogue = CATALOGUE)
 
 def write(directory: Path = DEFAULT_DIR, *, force: bool = False, catalogue: Catalogue = CATALOGUE) -> int:
     """Regenerate every file; refuse (return 1, write nothing) on a breaking change unless ``force``."""
-    diffs = differences(directory, catalogue)
+    expected = generated_files(catalogue)
+    diffs = differences(directory, catalogue, expected=expected)
     breaking = [d for d in diffs if d.breaking]
     if breaking and not force:
         print("refusing to write: a published event version would change incompatibly.", file=sys.stderr)
@@ -373,7 +380,6 @@ def write(directory: Path = DEFAULT_DIR, *, force: bool = False, catalogue: Cata
             file=sys.stderr,
         )
         return 1
-    expected = generated_files(catalogue)
     for d in diffs:
         path = directory / d.path
         if d.status == "stale":
@@ -390,9 +396,10 @@ def write(directory: Path = DEFAULT_DIR, *, force: bool = False, catalogue: Cata
 
 def check(directory: Path = DEFAULT_DIR, *, catalogue: Catalogue = CATALOGUE) -> int:
     """Return 1 (and say which files, and whether it is breaking) when committed files drift from code."""
-    diffs = differences(directory, catalogue)
+    expected = generated_files(catalogue)
+    diffs = differences(directory, catalogue, expected=expected)
     if not diffs:
-        print(f"{len(generated_files(catalogue))} files match the code in {directory}")
+        print(f"{len(expected)} files match the code in {directory}")
         return 0
     for d in diffs:
         print(d.describe())

@@ -9,7 +9,6 @@ execution is switched on through ``/moto-api/config`` (there is no environment v
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import logging
 import os
@@ -18,11 +17,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import httpx
-
-MOTO_VERSION = "5.2.5"  # the version the embedded stack was verified with (pyproject pins it)
 
 
 class EmulatorError(RuntimeError):
@@ -157,15 +153,3 @@ class Emulator:
         if self._server is not None:
             self._server.stop()  # type: ignore[attr-defined]
             self._server = None
-
-    def reset(self) -> None:
-        httpx.post(f"{self.endpoint}/moto-api/reset").raise_for_status()
-
-
-@contextlib.contextmanager
-def running(port: int | None = None, *, in_process: bool = False) -> Iterator[Emulator]:
-    emu = Emulator(port or free_port(), in_process=in_process).start()
-    try:
-        yield emu
-    finally:
-        emu.stop()

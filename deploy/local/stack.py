@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import importlib
-import json
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -273,15 +272,3 @@ async def _start_api(stack: Stack, tg: anyio.abc.TaskGroup) -> Any:
     while not server.started:  # noqa: ASYNC110  # uvicorn offers no event for this
         await anyio.sleep(0.02)
     return server
-
-
-def describe(stack: Stack) -> str:
-    return json.dumps(
-        {
-            "aws_endpoint": stack.emulator.endpoint,
-            "api": stack.api_url,
-            "workers": sorted(stack.workers),
-            "prefix": stack.config.prefix,
-        },
-        indent=2,
-    )

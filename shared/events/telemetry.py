@@ -21,7 +21,6 @@ from opentelemetry.propagate import extract, inject
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
     ConsoleMetricExporter,
-    InMemoryMetricReader,
     MetricReader,
     PeriodicExportingMetricReader,
 )
@@ -149,7 +148,3 @@ def setup_logging(level: str = "INFO", fmt: str = "json") -> None:
     root.setLevel(level.upper())
     for noisy in ("botocore", "aiobotocore", "urllib3", "werkzeug", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-def in_memory_metrics() -> InMemoryMetricReader:
-    return InMemoryMetricReader()

@@ -2,17 +2,23 @@
 
 Each benchmark is a module of this package with ``run(args) -> dict``. Its figures are printed as rich
 tables and written to ``.bench/NAME.json`` (git-ignored), together with a description of the machine.
+
+The modules are found by reading their source (``ast``), not by importing them: ``--list`` imports none,
+and a run imports only the benchmarks named on the command line (all of them when none is named), so
+one benchmark does not pay for the others' imports (pyvips, ImageCms, the stack).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
 import json
 import pkgutil
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -24,16 +30,29 @@ import benchmarks
 from benchmarks._common import ROOT, machine_info
 
 
-def discover() -> dict[str, ModuleType]:
-    """name -> module, for every public module of the package that defines ``run``."""
-    registry: dict[str, ModuleType] = {}
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    summary: str  # the first line of the module's docstring
+
+
+def discover() -> dict[str, Benchmark]:
+    """name -> benchmark, for every public module of the package that defines ``run`` (nothing imported)."""
+    registry: dict[str, Benchmark] = {}
     for info in sorted(pkgutil.iter_modules(benchmarks.__path__), key=lambda i: i.name):
-        if info.name.startswith("_"):
+        path = Path(benchmarks.__path__[0]) / f"{info.name}.py"
+        if info.name.startswith("_") or info.ispkg or not path.is_file():
             continue
-        module = importlib.import_module(f"benchmarks.{info.name}")
-        if callable(getattr(module, "run", None)):
-            registry[info.name] = module
+        tree = ast.parse(path.read_text(), filename=str(path))
+        if any(isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == "run" for n in tree.body):
+            doc = (ast.get_docstring(tree) or "").strip().splitlines()
+            registry[info.name] = Benchmark(info.name, doc[0] if doc else "")
     return registry
+
+
+def load(names: Iterable[str]) -> dict[str, ModuleType]:
+    """name -> imported module, for the benchmarks named."""
+    return {name: importlib.import_module(f"benchmarks.{name}") for name in names}
 
 
 def _flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -54,10 +73,12 @@ def generic_table(name: str, result: Mapping[str, Any]) -> Table:
     return table
 
 
-def parser(registry: Mapping[str, ModuleType]) -> argparse.ArgumentParser:
+def parser(registry: Mapping[str, Benchmark], modules: Mapping[str, ModuleType]) -> argparse.ArgumentParser:
+    """The command line: the common options, and those of the benchmarks in ``modules``."""
     p = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="Run the benchmarks (all of them, or the ones named) and write .bench/NAME.json.",
+        description="Run the benchmarks (all of them, or the ones named) and write .bench/NAME.json. "
+        "--help names the options of the benchmarks named with it (of all when none is).",
     )
     p.add_argument(
         "names", nargs="*", metavar="NAME", help=f"benchmarks to run (default: all): {', '.join(registry)}"
@@ -65,24 +86,36 @@ def parser(registry: Mapping[str, ModuleType]) -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     p.add_argument("--out", type=Path, default=ROOT / ".bench", help="where NAME.json goes (default: .bench)")
     p.add_argument("--quick", action="store_true", help="fewer samples: a smoke run, not figures to quote")
-    for name, module in registry.items():
+    for name, module in modules.items():
         add: Callable[[argparse._ArgumentGroup], None] | None = getattr(module, "add_arguments", None)
         if add is not None:
             add(p.add_argument_group(f"{name} options"))
     return p
 
 
+def _wants_list(argv: Sequence[str]) -> bool:
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    pre.add_argument("--list", action="store_true")
+    return bool(pre.parse_known_args(argv)[0].list)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     registry = discover()
-    args = parser(registry).parse_args(argv)
     console = Console()
     if not console.is_terminal:  # CI logs, a pipe: don't squeeze the tables into 80 columns
         console = Console(width=140)
-    if args.list:
-        for name, module in registry.items():
-            doc = (module.__doc__ or "").strip().splitlines()
-            console.print(f"{name}: {doc[0] if doc else ''}")
+    if _wants_list(argv):
+        for name, bench in registry.items():
+            console.print(f"{name}: {bench.summary}")
         return 0
+    # the benchmarks named on the command line (their options are parsed too); all when none is
+    named = [a for a in dict.fromkeys(argv) if a in registry]
+    modules = load(named or registry)
+    args = parser(registry, modules).parse_args(argv)
+    if not args.names and len(modules) < len(registry):  # a name was an option's value: run them all
+        modules = load(registry)
+        args = parser(registry, modules).parse_args(argv)
     unknown = [n for n in args.names if n not in registry]
     if unknown:
         console.print(
@@ -94,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     machine = machine_info()
     for name in names:
-        module = registry[name]
+        module = modules[name]
         console.rule(f"benchmark: {name}")
         started = time.perf_counter()
         result: dict[str, Any] = module.run(args)

@@ -81,6 +81,7 @@ class Probe:
         self.b_received: dict[str, float] = {}  # pong's ReceiveMessage returned with B
         self.pong_called: dict[str, float] = {}
         self.pong_called_wall: dict[str, float] = {}
+        self.pongs = 0  # distinct A ids pong has been called for: len(pong_called), kept as a counter
         self.pong_duplicates = 0
         self._waiting: dict[str, anyio.Event] = {}
         self._progress = anyio.Event()
@@ -101,6 +102,7 @@ class Probe:
             return
         self.pong_called[a_id] = now
         self.pong_called_wall[a_id] = wall
+        self.pongs += 1
         if (ev := self._waiting.pop(a_id, None)) is not None:
             ev.set()
         self._progress.set()
@@ -243,9 +245,7 @@ async def bare_sqs(sqs: SQSClient, queue_url: str, n: int, warmup: int, wait_s: 
     return samples
 
 
-def _stage(
-    probe: Probe, ids: Sequence[str], frm: Mapping[str, float], to: Mapping[str, float]
-) -> list[float]:
+def _stage(ids: Sequence[str], frm: Mapping[str, float], to: Mapping[str, float]) -> list[float]:
     return [to[i] - frm[i] for i in ids if i in frm and i in to]
 
 
@@ -274,14 +274,14 @@ async def bus_latency(stack: Stack, probe: Probe, n: int, warmup: int) -> dict[s
             ids.append(a.id)
     publish_start = {k: v[0] for k, v in probe.b_publish.items()}
     return {
-        "bus_ms": summary_ms(_stage(probe, ids, probe.b_committed, probe.pong_called)),
-        "bus_from_event_time_ms": summary_ms(_stage(probe, ids, probe.b_time, probe.pong_called_wall)),
-        "first_hop_ms": summary_ms(_stage(probe, ids, injected, probe.ping_called)),
-        "two_hops_ms": summary_ms(_stage(probe, ids, injected, probe.pong_called)),
+        "bus_ms": summary_ms(_stage(ids, probe.b_committed, probe.pong_called)),
+        "bus_from_event_time_ms": summary_ms(_stage(ids, probe.b_time, probe.pong_called_wall)),
+        "first_hop_ms": summary_ms(_stage(ids, injected, probe.ping_called)),
+        "two_hops_ms": summary_ms(_stage(ids, injected, probe.pong_called)),
         "breakdown_ms": {
-            "relay_pickup": summary_ms(_stage(probe, ids, probe.b_committed, publish_start)),
-            "bus_to_receive": summary_ms(_stage(probe, ids, publish_start, probe.b_received)),
-            "receive_to_handler": summary_ms(_stage(probe, ids, probe.b_received, probe.pong_called)),
+            "relay_pickup": summary_ms(_stage(ids, probe.b_committed, publish_start)),
+            "bus_to_receive": summary_ms(_stage(ids, publish_start, probe.b_received)),
+            "receive_to_handler": summary_ms(_stage(ids, probe.b_received, probe.pong_called)),
             "put_events_call": summary_ms(
                 [probe.b_publish[i][1] - probe.b_publish[i][0] for i in ids if i in probe.b_publish]
             ),
@@ -296,9 +296,11 @@ async def throughput(
     sids = [str(uuid.uuid4()) for _ in range(sessions)]
     ids: list[str] = []
     injected_at: dict[str, float] = {}
+    # the latency run before this one waited for each of its events: every pong from here on is for ``ids``
+    pongs_before = probe.pongs
 
     def done() -> int:
-        return sum(1 for i in ids if i in probe.pong_called)
+        return probe.pongs - pongs_before
 
     started = time.perf_counter()
     with anyio.fail_after(timeout_s):
@@ -325,27 +327,37 @@ async def throughput(
         "window": window,
         "batch": batch,
         "sessions": sessions,
-        "two_hops_under_load_ms": summary_ms(_stage(probe, ids, injected_at, probe.pong_called)),
+        "two_hops_under_load_ms": summary_ms(_stage(ids, injected_at, probe.pong_called)),
     }
+
+
+CpuSample = tuple[float | None, float | None]
+
+
+def _cpu_now(stack: Stack) -> CpuSample:
+    """CPU seconds used so far: (the emulator subprocess, None when it runs in this process; this process)."""
+    emulator = None if stack.config.emulator_in_process else cpu_seconds(stack.emulator.pid)
+    return emulator, cpu_seconds()
+
+
+def _cpu_pct(before: CpuSample, after: CpuSample, seconds: float) -> tuple[float | None, float | None]:
+    """% of one core used between two ``_cpu_now`` samples ``seconds`` apart: (emulator, this process)."""
+
+    def pct(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None else round((b - a) / seconds * 100, 1)
+
+    return pct(before[0], after[0]), pct(before[1], after[1])
 
 
 async def idle_cpu(stack: Stack, seconds: float) -> dict[str, float | None]:
     """CPU used while the stack sits idle (the relay polling the stream, the workers long-polling)."""
-    emulator_pid = None if stack.config.emulator_in_process else stack.emulator.pid
-    before = cpu_seconds(emulator_pid), cpu_seconds()
+    before = _cpu_now(stack)
     started = time.perf_counter()
     await anyio.sleep(seconds)
-    after = cpu_seconds(emulator_pid), cpu_seconds()
+    after = _cpu_now(stack)
     elapsed = time.perf_counter() - started
-
-    def pct(a: float | None, b: float | None) -> float | None:
-        return None if a is None or b is None else round((b - a) / elapsed * 100, 1)
-
-    return {
-        "emulator_pct": None if emulator_pid is None else pct(before[0], after[0]),
-        "bench_process_pct": pct(before[1], after[1]),
-        "seconds": round(elapsed, 1),
-    }
+    emulator_pct, bench_pct = _cpu_pct(before, after, elapsed)
+    return {"emulator_pct": emulator_pct, "bench_process_pct": bench_pct, "seconds": round(elapsed, 1)}
 
 
 async def measure(placement: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -390,8 +402,7 @@ async def measure(placement: str, args: argparse.Namespace) -> dict[str, Any]:
             ratio = result["bus_ms"]["p50"] / result["bare_sqs_ms"]["p50"]
             result["ratio_p50"] = round(ratio, 2)
             result["verdict"] = "PASS" if ratio <= TARGET_RATIO else "MISS"
-            emulator_pid = None if in_process else stack.emulator.pid
-            cpu_before = cpu_seconds(emulator_pid) if emulator_pid else None, cpu_seconds()
+            cpu_before = _cpu_now(stack)
             result["throughput"] = await throughput(
                 stack,
                 probe,
@@ -401,13 +412,9 @@ async def measure(placement: str, args: argparse.Namespace) -> dict[str, Any]:
                 args.sessions,
                 timeout_s=args.throughput_timeout_s,
             )
-            cpu_after = cpu_seconds(emulator_pid) if emulator_pid else None, cpu_seconds()
             t = result["throughput"]
-            for key, a, b in (
-                ("emulator_cpu_pct", cpu_before[0], cpu_after[0]),
-                ("bench_process_cpu_pct", cpu_before[1], cpu_after[1]),
-            ):
-                t[key] = None if a is None or b is None else round((b - a) / t["seconds"] * 100, 1)
+            cpu_pct = _cpu_pct(cpu_before, _cpu_now(stack), t["seconds"])
+            t["emulator_cpu_pct"], t["bench_process_cpu_pct"] = cpu_pct
             result["pong_duplicates"] = probe.pong_duplicates
             result["relay_published"] = stack.relay.published
             result["load_1m_after"] = round(os.getloadavg()[0], 2)

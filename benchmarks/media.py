@@ -4,19 +4,23 @@ Issue 4, "task bench -- media". Everything runs IN ONE RUN, on the same files, i
 processes (``ProcessPoolExecutor``, spawn, ``--workers`` 2), one implementation at a time, in rounds whose
 order rotates; each figure is the median over the rounds (a warm-up round first, not counted).
 
-Photo implementations (each takes a path and produces a 400 px JPEG thumbnail):
+Photo implementations (each takes a path and produces a 400 px JPEG thumbnail, encoded into memory):
 
 - **shoebox**: ``sniff`` of the first 4 KB + ``photo.process_photo`` with conversion OFF
   (``Limits(convert_long_side_px=10**9)``): header validation, EXIF metadata, one shrink-on-load decode to
   the 1008 px working image (sRGB), the quality signals, the 400 px upright thumbnail. No emulator, no S3,
   no SHA-256 (the handler hashes while it downloads).
-- **vipsthumbnail-equivalent**: ``pyvips.Image.thumbnail(path, 400).jpegsave(out, Q=85, strip=True)``, what
-  the ``vipsthumbnail`` CLI does (the CLI is not in the pyvips wheel): a thumbnail and nothing else.
+- **vipsthumbnail-equivalent**: ``pyvips.Image.thumbnail(path, 400).jpegsave_buffer(Q=85, strip=True)``,
+  the call the ``vipsthumbnail`` CLI makes (the CLI is not in the pyvips wheel): a thumbnail and nothing
+  else.
+  The encode differs a little from shoebox's (Q 82, optimised Huffman tables) and from the CLI's default
+  (Q 75, metadata kept, and a file written): ``VIPS_JPEG``.
 - **Pillow draft**: the same work as shoebox with Pillow: ``Image.open`` (header), ``getexif`` (metadata,
   the project's own EXIF reader), ``draft("RGB", ...)`` so libjpeg decodes at 1/2, 1/4 or 1/8 scale
   straight to the working size, ``exif_transpose``, the embedded ICC profile applied with ImageCms, the
-  same signals computed with Pillow (``ImageStat``, ``ImageFilter.Kernel``, ``ImageCms`` Lab,
-  ``histogram``) at the same working size, the same pHash DCT, and a 400 px LANCZOS thumbnail, JPEG q82.
+  same signals computed with Pillow (``ImageStat``, ``ImageFilter.Kernel``, ``ImageCms`` Lab on the same
+  box-shrunk copy as shoebox's, ``photo._CAST_SHRINKS``, ``histogram``) at the same working size, the same
+  pHash DCT, and a 400 px LANCZOS thumbnail, JPEG q82 with optimised Huffman tables.
 - **plain Pillow**: the same without ``draft``: a full-resolution decode, then ``resize`` (with
   ``reducing_gap``, Pillow's fast path) to the working size.
 - reference rows on the 12 MP sets, to locate the cost: ``thumbnail(path, 1008)`` (what a bare thumbnail
@@ -35,7 +39,9 @@ Inputs, generated once into ``.bench/media-inputs/`` (git-ignored) and reused:
 
 Video: per clip, ``video.probe_video``, ``video.make_thumbnail`` and ``video.make_preview`` (the preview
 and the luma signals, from one decode) timed on their own, sequentially (ffmpeg uses its own threads),
-reported as wall-clock and as a multiple of the clip's duration.
+reported as wall-clock and as a multiple of the clip's duration. Probe and thumbnail: one untimed run,
+then the median of 2 x ``--video-rounds``; preview: the median of ``--video-rounds`` (the untimed runs
+before it warm the same file).
 """
 
 from __future__ import annotations
@@ -92,6 +98,11 @@ LABELS = {
     REF_1008: "ref: pyvips thumbnail(path, 1008) -> JPEG",
     REF_DECODE: "ref: jpegload shrink=4 (1008 px) + 400 px thumbnail",
 }
+#: the vipsthumbnail-equivalent's encode (and the reference rows'), into memory: Q 85, metadata stripped,
+#: Huffman tables not optimised. Neither the CLI's default (Q 75, metadata kept, written to a file) nor
+#: shoebox's (Q 82, optimised tables, no metadata, Pillow's encoder): at 400 px either encode costs ~0.3 ms
+#: more (of ~50 ms per 12 MP file); docs/benchmarks.md gives the figures.
+VIPS_JPEG: dict[str, Any] = {"Q": 85, "strip": True}
 #: shoebox files/s divided by theirs must reach this (issue 4)
 TARGETS = {VIPS: 0.85, DRAFT: 1.0, PLAIN: 3.0}
 
@@ -246,7 +257,9 @@ def pillow_signals(rgb: Image.Image) -> dict[str, Any]:
     lap_var = ImageStat.Stat(lap).var[0] * 16
     hist = grey.histogram()
     total = sum(hist) or 1
-    small = rgb.reduce(4) if min(rgb.size) >= 64 else rgb
+    # the same box-shrunk copy as shoebox's (photo._CAST_SHRINKS: 8x from 512 px, 4x from 64 px)
+    shrink = next((factor for side, factor in photo._CAST_SHRINKS if min(rgb.size) >= side), 1)
+    small = rgb.reduce(shrink) if shrink > 1 else rgb
     lab = ImageStat.Stat(_to_lab().apply(small))
     a, b = lab.mean[1] - 128, lab.mean[2] - 128  # LAB mode: a*, b* offset by 128
     grey32 = grey.resize((32, 32), Image.Resampling.BILINEAR)
@@ -308,7 +321,8 @@ def pillow_process(path: Path, *, draft: bool) -> tuple[bytes, dict[str, Any]]:
 
 
 # ------------------------------------------------------------------------------ the pool's work
-def _shoebox(path: Path, out: Path) -> int:
+# Every implementation encodes its JPEG into memory and returns its size: none writes a file.
+def _shoebox(path: Path) -> int:
     with path.open("rb") as f:
         sniffed = sniff(f.read(HEAD_BYTES))
     if sniffed is None:
@@ -316,31 +330,28 @@ def _shoebox(path: Path, out: Path) -> int:
     return len(photo.process_photo(path, sniffed.media_type, LIMITS).thumbnail)
 
 
-def _vips_thumbnail(path: Path, out: Path) -> int:
-    pyvips.Image.thumbnail(str(path), THUMB_PX).jpegsave(str(out), Q=85, strip=True)
-    return out.stat().st_size
+def _vips_thumbnail(path: Path) -> int:
+    return len(pyvips.Image.thumbnail(str(path), THUMB_PX).jpegsave_buffer(**VIPS_JPEG))
 
 
-def _pillow_draft(path: Path, out: Path) -> int:
+def _pillow_draft(path: Path) -> int:
     return len(pillow_process(path, draft=True)[0])
 
 
-def _pillow_plain(path: Path, out: Path) -> int:
+def _pillow_plain(path: Path) -> int:
     return len(pillow_process(path, draft=False)[0])
 
 
-def _ref_thumbnail_1008(path: Path, out: Path) -> int:
-    pyvips.Image.thumbnail(str(path), SIGNAL_PX).jpegsave(str(out), Q=85, strip=True)
-    return out.stat().st_size
+def _ref_thumbnail_1008(path: Path) -> int:
+    return len(pyvips.Image.thumbnail(str(path), SIGNAL_PX).jpegsave_buffer(**VIPS_JPEG))
 
 
-def _ref_decode(path: Path, out: Path) -> int:
+def _ref_decode(path: Path) -> int:
     image = pyvips.Image.new_from_file(str(path), shrink=4, access="sequential")
-    image.thumbnail_image(THUMB_PX).jpegsave(str(out), Q=85, strip=True)
-    return out.stat().st_size
+    return len(image.thumbnail_image(THUMB_PX).jpegsave_buffer(**VIPS_JPEG))
 
 
-WORK: dict[str, Callable[[Path, Path], int]] = {
+WORK: dict[str, Callable[[Path], int]] = {
     SHOEBOX: _shoebox,
     VIPS: _vips_thumbnail,
     DRAFT: _pillow_draft,
@@ -352,9 +363,8 @@ WORK: dict[str, Callable[[Path, Path], int]] = {
 
 def _task(impl: str, path: str) -> tuple[float, float]:
     """One file through one implementation, in a pool worker: (wall s, CPU s of this process)."""
-    out = _scratch()
     cpu, wall = time.process_time(), time.perf_counter()
-    WORK[impl](Path(path), out)
+    WORK[impl](Path(path))
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
@@ -504,13 +514,9 @@ def breakdown(sets: Mapping[str, Sequence[Path]]) -> dict[str, Any]:
         best("signals", partial(photo._signals, working))
         best("400 px thumbnail + JPEG", partial(photo._thumbnail, working, THUMB_PX))
         best("whole process_photo", partial(photo.process_photo, path, "image/jpeg", LIMITS))
-        best("vipsthumbnail-equivalent", partial(_vips_thumbnail, path, _scratch()))
+        best("vipsthumbnail-equivalent", partial(_vips_thumbnail, path))
         best("libvips jpegload shrink=4 alone", partial(_decode_only, path))
     return {name: round(statistics.median(v), 1) for name, v in steps.items()}
-
-
-def _scratch() -> Path:
-    return Path(tempfile.gettempdir()) / f"shoebox-bench-media-{os.getpid()}.jpg"
 
 
 def _decode_only(path: Path) -> Any:
@@ -525,9 +531,12 @@ def measure_videos(clips: Sequence[Path], args: argparse.Namespace) -> list[dict
     for clip in clips:
         with tempfile.TemporaryDirectory(prefix="shoebox-bench-video-") as tmp:
             workdir = Path(tmp)
-            started = time.perf_counter()
-            probed = video.probe_video(clip, limits)
-            probe_s = time.perf_counter() - started
+            probed = video.probe_video(clip, limits)  # warm-up (page cache, ffprobe start-up)
+            probes = []
+            for _ in range(args.video_rounds * 2):
+                started = time.perf_counter()
+                video.probe_video(clip, limits)
+                probes.append(time.perf_counter() - started)
             duration = probed.duration_s or float("nan")
             video.make_thumbnail(clip, probed, limits, workdir)  # warm-up (page cache, ffmpeg start-up)
             thumbs = []
@@ -543,6 +552,7 @@ def measure_videos(clips: Sequence[Path], args: argparse.Namespace) -> list[dict
                 previews.append(time.perf_counter() - started)
                 preview_bytes = preview.stat().st_size if preview else 0
             stream = probed.stream
+            probe_s = statistics.median(probes)
             thumb_s, preview_s = statistics.median(thumbs), statistics.median(previews)
             rows.append(
                 {

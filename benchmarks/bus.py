@@ -44,10 +44,10 @@ from deploy.local.stack import Stack, StackConfig, running_stack
 from shared.events import catalogue as c
 from shared.events.codec import make_event
 from shared.events.envelope import Event
-from shared.events.log import DynamoEventLog, Tracking
-from shared.events.runtime import Output, Service, Worker
-from shared.events.topology import Consumer
-from shared.events.views import ViewUpdate
+from shared.runtime.log import DynamoEventLog, Tracking
+from shared.runtime.runtime import Output, Service, Worker
+from shared.runtime.topology import Consumer
+from shared.runtime.views import ViewUpdate
 
 if TYPE_CHECKING:
     from types_aiobotocore_events import EventBridgeClient

@@ -26,11 +26,11 @@ from benchmarks._common import summary_ms
 from deploy.local.emulator import free_port
 from deploy.local.stack import StackConfig, running_stack
 from shared.events import catalogue as c
-from shared.events import projections
 from shared.events.codec import make_event
 from shared.events.envelope import Event
-from shared.events.projections import counters_key
-from shared.events.views import Value, ViewKey, apply, merge
+from shared.runtime import projections
+from shared.runtime.projections import counters_key
+from shared.runtime.views import Value, ViewKey, apply, merge
 
 
 def add_arguments(group: argparse._ArgumentGroup) -> None:

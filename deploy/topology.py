@@ -9,6 +9,6 @@ from services.enhance.topology import CONSUMER as ENHANCE
 from services.media_process.topology import CONSUMER as MEDIA_PROCESS
 from services.selection.topology import CONSUMER as SELECTION
 from services.video.topology import CONSUMER as VIDEO
-from shared.events.topology import Topology
+from shared.runtime.topology import Topology
 
 TOPOLOGY = Topology(consumers=(API, MEDIA_PROCESS, SELECTION, ENHANCE, VIDEO), state_machines=(TRIAGE_SAGA,))

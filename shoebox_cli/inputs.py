@@ -10,7 +10,7 @@ from pathlib import Path
 
 import msgspec
 
-from shared.events.inbound import MAX_NAME, NAME_CHARACTERS
+from shared.runtime.inbound import MAX_NAME, NAME_CHARACTERS
 
 OCTET_STREAM = "application/octet-stream"
 _HASH_CHUNK = 1024 * 1024

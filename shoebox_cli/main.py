@@ -194,8 +194,8 @@ def _loaded(module: str, name: str) -> tuple[type[BaseException], ...]:
 # --------------------------------------------------------------------------- up
 def cmd_up(args: argparse.Namespace) -> int:
     from deploy.local.stack import StackConfig, running_stack
-    from shared.events import telemetry
-    from shared.events.config import Settings
+    from shared.runtime import telemetry
+    from shared.runtime.config import Settings
 
     settings = Settings.from_env()
     telemetry.setup_from(settings, "stack")

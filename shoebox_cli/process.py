@@ -24,8 +24,8 @@ import msgspec
 
 from deploy.local.emulator import free_port
 from deploy.local.stack import StackConfig, running_stack
-from shared.events import telemetry
-from shared.events.config import Settings
+from shared.runtime import telemetry
+from shared.runtime.config import Settings
 from shoebox_cli import inputs, report, state
 from shoebox_cli.client import (
     ApiClient,

@@ -16,8 +16,8 @@ from deploy.local.emulator import free_port
 from deploy.local.stack import Stack, StackConfig, running_stack
 from shared.events import catalogue as c
 from shared.events.envelope import Event
-from shared.events.runtime import Output, Service
-from shared.events.topology import Consumer
+from shared.runtime.runtime import Output, Service
+from shared.runtime.topology import Consumer
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTDATA = ROOT.parent / "shared" / "testdata"

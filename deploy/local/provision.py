@@ -14,9 +14,9 @@ from typing import Any
 import anyio
 from botocore.exceptions import ClientError
 
-from shared.events.aws import Clients
-from shared.events.config import Names
-from shared.events.topology import MAX_RECEIVE_COUNT, Consumer, Topology
+from shared.runtime.aws import Clients
+from shared.runtime.config import Names
+from shared.runtime.topology import MAX_RECEIVE_COUNT, Consumer, Topology
 
 log = logging.getLogger("shoebox.provision")
 ROOT = Path(__file__).resolve().parents[2]

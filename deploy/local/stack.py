@@ -23,12 +23,12 @@ from deploy.local.emulator import Emulator, port_in_use
 from deploy.local.provision import Provisioned, provision
 from deploy.topology import TOPOLOGY
 from services.api.auth import LocalIssuer
-from shared.events.aws import Clients
-from shared.events.config import Settings
-from shared.events.log import DynamoEventLog
-from shared.events.relay import StreamPoller
-from shared.events.runtime import DeadLetterSweeper, Processor, Service, Worker
-from shared.events.topology import Topology
+from shared.runtime.aws import Clients
+from shared.runtime.config import Settings
+from shared.runtime.log import DynamoEventLog
+from shared.runtime.relay import StreamPoller
+from shared.runtime.runtime import DeadLetterSweeper, Processor, Service, Worker
+from shared.runtime.topology import Topology
 
 log = logging.getLogger("shoebox.stack")
 

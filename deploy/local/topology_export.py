@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from deploy.topology import TOPOLOGY
-from shared.events.config import Names
+from shared.runtime.config import Names
 
 TARGET = Path(__file__).resolve().parents[1] / "terraform" / "topology.json"
 

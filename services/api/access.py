@@ -13,10 +13,13 @@ from litestar.exceptions import NotFoundException
 from litestar.params import SkipValidation
 
 from services.api.auth import Caller
-from shared.events.log import EventLog
-from shared.events.projections import counters_key, meta_key, session_pk
-from shared.events.views import ViewKey
-from shared.storage import ObjectStore
+from shared.events.codec import make_event
+from shared.events.envelope import Event, Payload
+from shared.runtime import telemetry
+from shared.runtime.log import EventLog
+from shared.runtime.projections import counters_key, meta_key, session_pk
+from shared.runtime.storage import ObjectStore
+from shared.runtime.views import ViewKey
 
 #: the ``source`` of the events the API appends
 SOURCE = "shoebox/api"
@@ -25,6 +28,14 @@ PUBLIC = "public"
 #: a handler's ``caller: CallerDep``: who the guard let in (a dependency, never a request parameter)
 CallerDep = NamedDependency[SkipValidation[Caller]]
 _SESSION = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+def api_event(payload: Payload, session_id: str) -> Event[Any]:
+    """An event the API appends to ``session_id``'s stream: its source, and the request's trace (the
+    server span's), so what a request starts carries the request's trace onwards."""
+    return make_event(
+        payload, source=SOURCE, session_id=session_id, traceparent=telemetry.current_traceparent()
+    )
 
 
 def _log(state: State) -> EventLog:

@@ -43,11 +43,11 @@ from opentelemetry.trace import SpanKind
 from services.api import page, stream, triage, uploads
 from services.api.access import (
     PUBLIC,
-    SOURCE,
     CallerDep,
     _log,
     _owned_meta,
     _store,
+    api_event,
     etag_headers,
     not_modified,
     session_etag,
@@ -58,14 +58,13 @@ from services.api.auth import JWKS_PATH, Caller, InvalidToken, KeysUnavailable, 
 from services.api.files import FileStatus, file_statuses
 from services.api.uploads import validate_upload
 from shared.events import catalogue as c
-from shared.events import telemetry
-from shared.events.aws import Clients
-from shared.events.codec import make_event
-from shared.events.config import Settings
-from shared.events.inbound import MAX_NAME, upload_key
-from shared.events.log import DynamoEventLog
-from shared.events.projections import counters_key, file_key
-from shared.storage import ObjectNotFound, S3ObjectStore
+from shared.runtime import telemetry
+from shared.runtime.aws import Clients
+from shared.runtime.config import Settings
+from shared.runtime.inbound import MAX_NAME, upload_key
+from shared.runtime.log import DynamoEventLog
+from shared.runtime.projections import counters_key, file_key
+from shared.runtime.storage import ObjectNotFound, S3ObjectStore
 
 log = logging.getLogger("shoebox.api")
 BEARER = "BearerToken"  # the OpenAPI security scheme
@@ -176,10 +175,9 @@ def health() -> dict[str, str]:
 @post("/v1/sessions", status_code=201)
 async def create_session(data: JSONBody[CreateSession], state: State, caller: CallerDep) -> SessionCreated:
     session_id = str(uuid.uuid4())
-    event = make_event(
+    event = api_event(
         c.SessionCreatedV2Data(owner=caller.sub, trip=c.Trip(context=data.context, timezone=data.timezone)),
-        source=SOURCE,
-        session_id=session_id,
+        session_id,
     )
     await _log(state).commit([event])
     return SessionCreated(session_id=session_id)

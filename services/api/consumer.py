@@ -6,11 +6,11 @@ import functools
 
 from services.api import handlers
 from services.api.topology import CONSUMER
-from shared.events.aws import Clients
-from shared.events.inbound import SagaCommand
-from shared.events.log import DynamoEventLog
-from shared.events.runtime import Service
-from shared.storage import S3ObjectStore
+from shared.runtime.aws import Clients
+from shared.runtime.inbound import SagaCommand
+from shared.runtime.log import DynamoEventLog
+from shared.runtime.runtime import Service
+from shared.runtime.storage import S3ObjectStore
 
 
 def build(clients: Clients) -> Service:

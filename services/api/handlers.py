@@ -11,12 +11,12 @@ from collections.abc import Mapping, Sequence
 import msgspec
 
 from shared.events import catalogue as c
-from shared.events.inbound import UPLOADS, SagaCommand
-from shared.events.log import EventLog
-from shared.events.projections import counters_key, session_pk
-from shared.events.runtime import Output
-from shared.events.views import as_int
-from shared.storage import ObjectStore
+from shared.runtime.inbound import UPLOADS, SagaCommand
+from shared.runtime.log import EventLog
+from shared.runtime.projections import counters_key, session_pk
+from shared.runtime.runtime import Output
+from shared.runtime.storage import ObjectStore
+from shared.runtime.views import as_int
 
 #: at most this many gap names ride in the event (it must stay small); gaps_count has them all
 MAX_GAPS = 100

@@ -3,7 +3,7 @@
 Its DLQ sweeper, run on a schedule: ``.sweep``."""
 
 from services.api.consumer import build
-from shared.events.lambda_sqs import make_dead_letter_sweeper, make_sqs_handler
+from shared.runtime.lambda_sqs import make_dead_letter_sweeper, make_sqs_handler
 
 handler = make_sqs_handler(build)
 #: scheduled (the topology's ``dead_letter_sweep_minutes``): failures the redrive moved without a record

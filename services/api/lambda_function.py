@@ -14,7 +14,7 @@ from mangum import Mangum
 from mangum.types import ASGI
 
 from services.api.app import create_app
-from shared.events.config import Settings
+from shared.runtime.config import Settings
 
 # cast: Litestar types its ASGI scope as TypedDicts, Mangum's protocol as plain mappings; the same thing
 handler = Mangum(cast(ASGI, create_app(Settings.from_env(), keep_clients=True)), lifespan="auto")

@@ -32,7 +32,7 @@ from litestar.params import FromPath, JSONBody
 
 from services.api.access import PUBLIC, not_modified
 from services.api.auth import LocalIssuer
-from shared.events.config import Settings
+from shared.runtime.config import Settings
 
 WEB = Path(__file__).with_name("web")
 #: what a name typed on the local sign-in may look like (it becomes the token's ``sub``)

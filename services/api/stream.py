@@ -36,7 +36,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from services.api.access import CallerDep, _log, _owned_meta
 from shared.events.envelope import AnyEvent
-from shared.events.log import EventLog
+from shared.runtime.log import EventLog
 
 log = logging.getLogger("shoebox.api.stream")
 

@@ -1,7 +1,7 @@
 """What the api consumes besides HTTP: its sagas' commands (Step Functions -> SQS, no bus rule)."""
 
-from shared.events.inbound import SagaCommand
-from shared.events.topology import Consumer, StateMachine
+from shared.runtime.inbound import SagaCommand
+from shared.runtime.topology import Consumer, StateMachine
 
 CONSUMER = Consumer(
     service="api",

@@ -24,11 +24,11 @@ from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, JSONBody
 
 from services.api.access import (
-    SOURCE,
     CallerDep,
     _log,
     _owned_meta,
     _store,
+    api_event,
     etag_headers,
     not_modified,
     session_etag,
@@ -37,12 +37,11 @@ from services.api.access import (
 )
 from services.api.files import FileStatus, file_statuses
 from shared.events import catalogue as c
-from shared.events.aws import Clients
-from shared.events.codec import make_event
-from shared.events.inbound import ALL_PREFIXES, UPLOADS
-from shared.events.log import EventLog
-from shared.events.projections import counters_key, job_key, session_pk
-from shared.events.views import as_int
+from shared.runtime.aws import Clients
+from shared.runtime.inbound import ALL_PREFIXES, UPLOADS
+from shared.runtime.log import EventLog
+from shared.runtime.projections import counters_key, job_key, session_pk
+from shared.runtime.views import as_int
 
 log = logging.getLogger("shoebox.api.triage")
 MAX_FILES = 5000
@@ -202,10 +201,9 @@ async def init_triage(
         if data.expected != previous:
             await log_.commit(
                 [
-                    make_event(
+                    api_event(
                         c.TriageExpectedChangedData(job_id=job_id, expected=data.expected, previous=previous),
-                        source=SOURCE,
-                        session_id=session_id,
+                        session_id,
                     )
                 ]
             )
@@ -215,10 +213,9 @@ async def init_triage(
         job_id, attempt = _new_job_id(), 1
         await log_.commit(
             [
-                make_event(
+                api_event(
                     c.TriageInitializedData(job_id=job_id, expected=data.expected, model=data.model),
-                    source=SOURCE,
-                    session_id=session_id,
+                    session_id,
                 )
             ]
         )
@@ -246,12 +243,11 @@ async def finalize_triage(
         deadline = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=DEADLINE_S)
         await log_.commit(
             [
-                make_event(
+                api_event(
                     c.UploadFinalizedData(
                         job_id=job_id, uploaded=data.uploaded, failed=list(data.failed), deadline=deadline
                     ),
-                    source=SOURCE,
-                    session_id=session_id,
+                    session_id,
                 )
             ]
         )
@@ -367,15 +363,8 @@ async def confirm_triage(
     wanted = [k for k in chosen if k in discards]
     for k in wanted:
         await _store(state).delete(k)
-    events = [
-        make_event(
-            c.TriageConfirmedData(job_id=job_id, delete_keys=wanted), source=SOURCE, session_id=session_id
-        )
-    ]
-    events += [
-        make_event(c.FileDeletedData(key=k, reason="confirmed"), source=SOURCE, session_id=session_id)
-        for k in wanted
-    ]
+    events = [api_event(c.TriageConfirmedData(job_id=job_id, delete_keys=wanted), session_id)]
+    events += [api_event(c.FileDeletedData(key=k, reason="confirmed"), session_id) for k in wanted]
     await _commit_in_chunks(log_, events)
     return ConfirmResult(deleted=wanted, errors=errors)
 
@@ -410,7 +399,7 @@ async def cleanup_session(
         if i.get("deleted")
     }
     events = [
-        make_event(c.FileDeletedData(key=k, reason="cleanup"), source=SOURCE, session_id=session_id)
+        api_event(c.FileDeletedData(key=k, reason="cleanup"), session_id)
         for k in originals
         if k not in already
     ]

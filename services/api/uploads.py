@@ -41,9 +41,9 @@ from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, JSONBody, Parameter
 
 from services.api.access import CallerDep, _owned_meta
-from shared.events.aws import Clients
-from shared.events.config import Settings
-from shared.events.inbound import MAX_NAME, is_plain_name, session_of, upload_key
+from shared.runtime.aws import Clients
+from shared.runtime.config import Settings
+from shared.runtime.inbound import MAX_NAME, is_plain_name, session_of, upload_key
 
 log = logging.getLogger("shoebox.api.uploads")
 

@@ -1,7 +1,7 @@
 """What enhance consumes: one photo to enhance (a first pass or another pass with the user's words)."""
 
 from shared.events import catalogue as c
-from shared.events.topology import Consumer
+from shared.runtime.topology import Consumer
 
 CONSUMER = Consumer(
     service="enhance",

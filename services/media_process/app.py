@@ -7,11 +7,11 @@ import functools
 from services.media_process import handlers
 from services.media_process.model import Limits
 from services.media_process.topology import CONSUMER
-from shared.events.aws import Clients
-from shared.events.inbound import ObjectCreated
-from shared.events.log import DynamoEventLog
-from shared.events.runtime import Service
-from shared.storage import S3ObjectStore
+from shared.runtime.aws import Clients
+from shared.runtime.inbound import ObjectCreated
+from shared.runtime.log import DynamoEventLog
+from shared.runtime.runtime import Service
+from shared.runtime.storage import S3ObjectStore
 
 
 def build(clients: Clients) -> Service:

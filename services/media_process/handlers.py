@@ -21,11 +21,11 @@ import msgspec
 from services.media_process.model import Limits, PhotoResult, Rejected, VideoResult
 from services.media_process.sniff import HEAD_BYTES, Sniffed, sniff
 from shared.events import catalogue as c
-from shared.events.inbound import CONVERTED, PREVIEWS, THUMBNAILS, ObjectCreated, session_of
-from shared.events.log import EventLog
-from shared.events.projections import content_key, file_key
-from shared.events.runtime import Output
-from shared.storage import ObjectNotFound, ObjectStore
+from shared.runtime.inbound import CONVERTED, PREVIEWS, THUMBNAILS, ObjectCreated, session_of
+from shared.runtime.log import EventLog
+from shared.runtime.projections import content_key, file_key
+from shared.runtime.runtime import Output
+from shared.runtime.storage import ObjectNotFound, ObjectStore
 
 log = logging.getLogger("shoebox.media_process")
 

@@ -1,7 +1,7 @@
 """What media_process consumes: S3 ``Object Created`` under ``uploads/`` only."""
 
-from shared.events.inbound import ObjectCreated
-from shared.events.topology import Consumer
+from shared.runtime.inbound import ObjectCreated
+from shared.runtime.topology import Consumer
 
 CONSUMER = Consumer(
     service="media_process",

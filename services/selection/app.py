@@ -11,10 +11,10 @@ from services.selection import handlers
 from services.selection.providers import OfflineTriage, TriageProvider
 from services.selection.topology import CONSUMER
 from shared.events import catalogue as c
-from shared.events.aws import Clients
-from shared.events.log import DynamoEventLog
-from shared.events.runtime import Service
-from shared.storage import S3ObjectStore
+from shared.runtime.aws import Clients
+from shared.runtime.log import DynamoEventLog
+from shared.runtime.runtime import Service
+from shared.runtime.storage import S3ObjectStore
 
 log = logging.getLogger("shoebox.selection")
 

@@ -19,11 +19,11 @@ import msgspec
 from services.selection import results
 from services.selection.providers import ProviderError, TriageItem, TriageProvider
 from shared.events import catalogue as c
-from shared.events.log import EventLog
-from shared.events.projections import meta_key, session_pk
-from shared.events.runtime import Output
-from shared.events.views import Value
-from shared.storage import ObjectStore
+from shared.runtime.log import EventLog
+from shared.runtime.projections import meta_key, session_pk
+from shared.runtime.runtime import Output
+from shared.runtime.storage import ObjectStore
+from shared.runtime.views import Value
 
 log = logging.getLogger("shoebox.selection")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import msgspec
 
 from shared.events import catalogue as c
-from shared.events.inbound import RESULTS
+from shared.runtime.inbound import RESULTS
 
 CONTENT_TYPE = "application/json"
 

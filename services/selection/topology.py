@@ -1,7 +1,7 @@
 """What selection consumes: requests for triage verdicts (and, with the selection issue, for a selection)."""
 
 from shared.events import catalogue as c
-from shared.events.topology import Consumer
+from shared.runtime.topology import Consumer
 
 CONSUMER = Consumer(
     service="selection",

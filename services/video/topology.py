@@ -1,7 +1,7 @@
 """What video consumes: one video to enhance."""
 
 from shared.events import catalogue as c
-from shared.events.topology import Consumer
+from shared.runtime.topology import Consumer
 
 CONSUMER = Consumer(
     service="video",

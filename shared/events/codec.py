@@ -167,14 +167,10 @@ def make_event(
     time: dt.datetime | None = None,
     catalogue: Catalogue = CATALOGUE,
 ) -> Event[Any]:
-    """Wrap a payload in the envelope of its event class. The trace context defaults to the current span's,
-    so an event appended while handling a request or another event continues that trace."""
+    """Wrap a payload in the envelope of its event class. ``traceparent`` is the W3C trace context the
+    event continues (the runtime passes the current span's: ``shared.runtime.telemetry``)."""
     cls = catalogue.event_class_for(payload)
     eid = event_id or new_event_id()
-    if traceparent is None:
-        from shared.events.telemetry import current_traceparent
-
-        traceparent = current_traceparent()
     return cls(
         id=eid,
         source=source,

@@ -20,7 +20,7 @@ from litestar.routes import HTTPRoute
 
 from services.api.app import BEARER, PUBLIC, create_app
 from services.api.auth import JWKS_PATH, LocalIssuer
-from shared.events.config import Settings
+from shared.runtime.config import Settings
 from tests.conftest import TESTDATA, RunningStack
 from tests.stack.test_spine import eventually, new_session, upload
 

@@ -18,7 +18,7 @@ from mangum.types import ASGI, LambdaCognitoIdentity, LambdaMobileClientContext
 
 from services.api.app import create_app
 from services.api.auth import JWKS_PATH
-from shared.events.aws import Clients
+from shared.runtime.aws import Clients
 from tests.conftest import RunningStack
 
 pytestmark = pytest.mark.stack

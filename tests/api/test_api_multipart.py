@@ -15,7 +15,7 @@ import pytest
 from litestar.exceptions import ClientException
 
 from services.api import uploads
-from shared.events.config import MAX_PHOTO_BYTES, MAX_VIDEO_BYTES
+from shared.runtime.config import MAX_PHOTO_BYTES, MAX_VIDEO_BYTES
 from tests.conftest import RunningStack
 from tests.stack.test_spine import eventually, file_status, new_session
 

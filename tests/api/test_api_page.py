@@ -10,7 +10,7 @@ from litestar.testing import TestClient
 from services.api.app import create_app
 from services.api.auth import LocalIssuer
 from services.api.page import content_security_policy
-from shared.events.config import Settings
+from shared.runtime.config import Settings
 from tests.conftest import RunningStack
 from tests.stack.test_spine import new_session
 

@@ -17,7 +17,7 @@ from litestar.response import ServerSentEventMessage
 from services.api import stream
 from shared.events import catalogue as c
 from shared.events.codec import make_event
-from shared.events.log import InMemoryEventLog, Page
+from shared.runtime.log import InMemoryEventLog, Page
 from tests.conftest import TESTDATA, RunningStack
 from tests.stack.test_spine import eventually, file_status, new_session, upload
 

@@ -9,7 +9,7 @@ import anyio
 import httpx
 import pytest
 
-from shared.events.inbound import is_plain_name
+from shared.runtime.inbound import is_plain_name
 from shoebox_cli import inputs
 from shoebox_cli.client import ApiClient, ApiUnreachable, Ticket, UploadRefused, problem_message
 

@@ -13,8 +13,8 @@ from services.media_process.handlers import _replaced  # what the handler says a
 from shared.events import catalogue as c
 from shared.events.codec import make_event
 from shared.events.envelope import Event
-from shared.events.log import InMemoryEventLog
-from shared.events.projections import content_key, counters_key, file_key
+from shared.runtime.log import InMemoryEventLog
+from shared.runtime.projections import content_key, counters_key, file_key
 
 SID = "7d1f1b36-2d7b-4c0e-9a51-2b1f0c7e6a10"
 Decision = Literal["processed", "rejected", "duplicate"]

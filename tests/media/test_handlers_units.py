@@ -8,8 +8,8 @@ import pytest
 
 from services.media_process import handlers
 from shared.events import catalogue as c
-from shared.events.log import EventLog
-from shared.events.projections import file_key
+from shared.runtime.log import EventLog
+from shared.runtime.projections import file_key
 
 
 class _Views:

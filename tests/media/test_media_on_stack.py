@@ -18,7 +18,7 @@ import psutil
 import pytest
 import pyvips
 
-from shared.events.runtime import Worker
+from shared.runtime.runtime import Worker
 from tests.conftest import TESTDATA, RunningStack
 from tests.stack.test_spine import eventually, new_session, upload
 

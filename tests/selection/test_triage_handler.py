@@ -19,10 +19,10 @@ from services.selection.topology import CONSUMER
 from shared.events import catalogue as c
 from shared.events.codec import encode, make_event
 from shared.events.envelope import Event, Payload
-from shared.events.log import InMemoryEventLog
-from shared.events.projections import job_key
-from shared.events.runtime import Processor, Service
-from shared.storage import InMemoryObjectStore
+from shared.runtime.log import InMemoryEventLog
+from shared.runtime.projections import job_key
+from shared.runtime.runtime import Processor, Service
+from shared.runtime.storage import InMemoryObjectStore
 
 pytestmark = pytest.mark.anyio
 

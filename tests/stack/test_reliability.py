@@ -14,12 +14,12 @@ import pytest
 
 from services.media_process.app import build as build_media_process
 from shared.events import catalogue as c
-from shared.events.aws import Clients
 from shared.events.codec import encode, make_event
-from shared.events.log import DynamoEventLog
-from shared.events.projections import counters_key
-from shared.events.relay import StreamPoller
-from shared.events.runtime import Processor, Worker
+from shared.runtime.aws import Clients
+from shared.runtime.log import DynamoEventLog
+from shared.runtime.projections import counters_key
+from shared.runtime.relay import StreamPoller
+from shared.runtime.runtime import Processor, Worker
 from tests.conftest import TESTDATA, Observer, RunningStack
 from tests.stack.test_spine import eventually, new_session, upload
 
@@ -223,7 +223,7 @@ async def test_a_relay_killed_between_read_and_publish_publishes_on_restart(
         observer = Observer()
         svc = observer.service()
         consumer = msgspec.structs.replace(svc.consumer, handles=(c.TriageRequested,))
-        from shared.events.runtime import Service
+        from shared.runtime.runtime import Service
 
         async def handle_triage_requested(e: c.TriageRequested) -> list[Any]:
             observer.seen[e.id] += 1

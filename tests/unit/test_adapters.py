@@ -15,13 +15,13 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared.events import catalogue as c
-from shared.events.aws import Clients
 from shared.events.codec import encode, make_event
-from shared.events.lambda_sqs import handle_sqs_batch
-from shared.events.log import InMemoryEventLog
-from shared.events.relay import PublishError, outgoing, publish_records
-from shared.events.runtime import Output, Processor, Service
-from shared.events.topology import Consumer
+from shared.runtime.aws import Clients
+from shared.runtime.lambda_sqs import handle_sqs_batch
+from shared.runtime.log import InMemoryEventLog
+from shared.runtime.relay import PublishError, outgoing, publish_records
+from shared.runtime.runtime import Output, Processor, Service
+from shared.runtime.topology import Consumer
 from tests.conftest import RunningStack
 from tests.stack.test_reliability import bus_body
 
@@ -157,7 +157,7 @@ async def test_a_handler_continues_the_trace_of_the_event_it_handles() -> None:
     processor = Processor(_service(fail_on="never"), log)
     sid = str(uuid.uuid4())
     with trace.use_span(tracer.start_span("POST /v1/feedback"), end_on_exit=True) as api_span:
-        from shared.events.telemetry import current_traceparent
+        from shared.runtime.telemetry import current_traceparent
 
         request = make_event(
             c.EnhancementFeedbackRequestedData(job_id="j", key="k", feedback="warmer"),

@@ -10,9 +10,9 @@ import msgspec
 import pytest
 
 from shared.events import catalogue as c
-from shared.events.aws import Clients
 from shared.events.codec import make_event
-from shared.events.log import (
+from shared.runtime.aws import Clients
+from shared.runtime.log import (
     AlreadyProcessed,
     DuplicateEvent,
     DynamoEventLog,
@@ -20,8 +20,8 @@ from shared.events.log import (
     InMemoryEventLog,
     Tracking,
 )
-from shared.events.projections import content_key, counters_key, file_key
-from shared.events.views import ViewUpdate, apply, merge
+from shared.runtime.projections import content_key, counters_key, file_key
+from shared.runtime.views import ViewUpdate, apply, merge
 from tests.conftest import RunningStack
 
 pytestmark = pytest.mark.anyio

@@ -11,8 +11,8 @@ import pytest
 from services.api.access import SNAPSHOT_TRIES, snapshot
 from shared.events import catalogue as c
 from shared.events.codec import make_event
-from shared.events.log import InMemoryEventLog
-from shared.events.projections import counters_key
+from shared.runtime.log import InMemoryEventLog
+from shared.runtime.projections import counters_key
 
 pytestmark = pytest.mark.anyio
 

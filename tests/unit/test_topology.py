@@ -7,8 +7,8 @@ import importlib
 
 from deploy.local import topology_export
 from deploy.topology import TOPOLOGY
-from shared.events.config import Names
-from shared.events.topology import MAX_RECEIVE_COUNT, VISIBILITY_FACTOR
+from shared.runtime.config import Names
+from shared.runtime.topology import MAX_RECEIVE_COUNT, VISIBILITY_FACTOR
 
 
 def test_terraform_topology_file_matches_the_code() -> None:

@@ -23,7 +23,7 @@ const PUT_ATTEMPTS = 3;
 const TOKEN_KEY = "shoebox.token";
 const TRIP_KEY = "shoebox.trip";
 
-// The API's name rule (shared/events/inbound.py: NAME_CHARACTERS, MAX_NAME) and the CLI's type table
+// The API's name rule (shared/runtime/inbound.py: NAME_CHARACTERS, MAX_NAME) and the CLI's type table
 // (shoebox_cli/inputs.py), which the CLI shares by import; a browser cannot, so they are written here too.
 const MAX_NAME = 255;
 const NAME_BAD = /[^A-Za-z0-9._ ()+-]/g;

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from aiobotocore.session import get_session
 from botocore.config import Config
 
-from shared.events.config import Settings
+from shared.runtime.config import Settings
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient

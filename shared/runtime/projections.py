@@ -24,7 +24,7 @@ from typing import Any
 
 from shared.events import catalogue as c
 from shared.events.envelope import Event
-from shared.events.views import ViewKey, ViewUpdate
+from shared.runtime.views import ViewKey, ViewUpdate
 
 COUNTER_FIELDS = ("expected", "processed", "rejected", "duplicate", "deleted")
 

@@ -20,12 +20,12 @@ import msgspec
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from shared.events import catalogue as c
-from shared.events import telemetry
 from shared.events.codec import CATALOGUE, Catalogue, EventDecodeError, derived_event_id, make_event
 from shared.events.envelope import Event, Payload
-from shared.events.inbound import INBOUND, ObjectCreated, SagaCommand
-from shared.events.log import AlreadyProcessed, ClaimTaken, DuplicateEvent, EventLog, Tracking
-from shared.events.topology import MAX_RECEIVE_COUNT, Consumer, Handled
+from shared.runtime import telemetry
+from shared.runtime.inbound import INBOUND, ObjectCreated, SagaCommand
+from shared.runtime.log import AlreadyProcessed, ClaimTaken, DuplicateEvent, EventLog, Tracking
+from shared.runtime.topology import MAX_RECEIVE_COUNT, Consumer, Handled
 
 if TYPE_CHECKING:
     from types_aiobotocore_sqs import SQSClient

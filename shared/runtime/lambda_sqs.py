@@ -14,11 +14,11 @@ from typing import Any, TypeVar
 import anyio
 import msgspec
 
-from shared.events import telemetry
-from shared.events.aws import Clients
-from shared.events.config import Settings
-from shared.events.log import DynamoEventLog
-from shared.events.runtime import (
+from shared.runtime import telemetry
+from shared.runtime.aws import Clients
+from shared.runtime.config import Settings
+from shared.runtime.log import DynamoEventLog
+from shared.runtime.runtime import (
     DeadLetterSweeper,
     Processor,
     Service,

@@ -13,7 +13,7 @@ from typing import ClassVar, Literal
 
 import msgspec
 
-from shared.events.config import Names
+from shared.runtime.config import Names
 
 
 class S3Bucket(msgspec.Struct, frozen=True):

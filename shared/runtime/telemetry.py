@@ -28,7 +28,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
-from shared.events.config import Settings
+from shared.runtime.config import Settings
 
 _configured = False
 #: ids that every log line written while handling one message carries

@@ -26,16 +26,16 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from shared.events import projections
 from shared.events.codec import CATALOGUE, Catalogue
 from shared.events.envelope import Event
-from shared.events.views import Value, ViewKey, ViewUpdate, apply, merge, update_expression
+from shared.runtime import projections
+from shared.runtime.views import Value, ViewKey, ViewUpdate, apply, merge, update_expression
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
     from types_aiobotocore_dynamodb.type_defs import TransactWriteItemTypeDef
 
-    from shared.events.aws import Clients
+    from shared.runtime.aws import Clients
 
 AnyEvent = Event[Any]
 

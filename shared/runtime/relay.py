@@ -21,8 +21,8 @@ import anyio
 import msgspec
 from tenacity import AsyncRetrying, stop_after_attempt, wait_random_exponential
 
-from shared.events.config import Settings
-from shared.events.log import on_commit
+from shared.runtime.config import Settings
+from shared.runtime.log import on_commit
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
@@ -131,13 +131,13 @@ async def publish_records(
 # ------------------------------------------------------------------------------------------ Lambda
 def lambda_handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:  # pragma: no cover - AWS
     """DynamoDB stream -> bus, in AWS. Returns partial batch failures (ReportBatchItemFailures)."""
-    from shared.events.lambda_sqs import run_in_lambda_loop
+    from shared.runtime.lambda_sqs import run_in_lambda_loop
 
     return run_in_lambda_loop(_lambda_publish(event))
 
 
 async def _lambda_publish(event: Mapping[str, Any]) -> dict[str, Any]:
-    from shared.events.lambda_sqs import lambda_clients
+    from shared.runtime.lambda_sqs import lambda_clients
 
     clients = await lambda_clients()
     try:

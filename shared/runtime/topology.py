@@ -12,9 +12,9 @@ from typing import Any
 
 import msgspec
 
-from shared.events.config import Names
 from shared.events.envelope import Event
-from shared.events.inbound import UPLOADS, ObjectCreated, SagaCommand
+from shared.runtime.config import Names
+from shared.runtime.inbound import UPLOADS, ObjectCreated, SagaCommand
 
 #: An SQS message is moved to the DLQ after this many receives.
 MAX_RECEIVE_COUNT = 5

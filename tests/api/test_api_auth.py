@@ -21,8 +21,10 @@ from litestar.routes import HTTPRoute
 from services.api.app import BEARER, PUBLIC, create_app
 from services.api.auth import JWKS_PATH, LocalIssuer
 from shared.runtime.config import Settings
-from tests.conftest import TESTDATA, RunningStack
-from tests.stack.test_spine import eventually, new_session, upload
+from tests.support.api import new_session, upload
+from tests.support.paths import TESTDATA
+from tests.support.stack import RunningStack
+from tests.support.wait import eventually
 
 pytestmark = pytest.mark.stack
 

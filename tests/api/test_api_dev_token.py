@@ -11,8 +11,8 @@ import pytest
 
 from shoebox_cli.main import main
 from shoebox_cli.tokens import LOCAL_USER, for_api, is_local
-from tests.conftest import RunningStack
-from tests.stack.test_spine import new_session
+from tests.support.api import new_session
+from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.stack
 

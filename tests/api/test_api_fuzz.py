@@ -8,7 +8,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
-from tests.conftest import RunningStack
+from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.stack
 

@@ -19,7 +19,7 @@ from mangum.types import ASGI, LambdaCognitoIdentity, LambdaMobileClientContext
 from services.api.app import create_app
 from services.api.auth import JWKS_PATH
 from shared.runtime.aws import Clients
-from tests.conftest import RunningStack
+from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.stack
 

@@ -16,8 +16,9 @@ from litestar.exceptions import ClientException
 
 from services.api import uploads
 from shared.runtime.config import MAX_PHOTO_BYTES, MAX_VIDEO_BYTES
-from tests.conftest import RunningStack
-from tests.stack.test_spine import eventually, file_status, new_session
+from tests.support.api import file_status, new_session
+from tests.support.stack import RunningStack
+from tests.support.wait import eventually
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client

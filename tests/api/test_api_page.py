@@ -11,8 +11,8 @@ from services.api.app import create_app
 from services.api.auth import LocalIssuer
 from services.api.page import content_security_policy
 from shared.runtime.config import Settings
-from tests.conftest import RunningStack
-from tests.stack.test_spine import new_session
+from tests.support.api import new_session
+from tests.support.stack import RunningStack
 
 
 @pytest.mark.stack

@@ -18,8 +18,10 @@ from services.api import stream
 from shared.events import catalogue as c
 from shared.events.codec import make_event
 from shared.runtime.log import InMemoryEventLog, Page
-from tests.conftest import TESTDATA, RunningStack
-from tests.stack.test_spine import eventually, file_status, new_session, upload
+from tests.support.api import file_status, new_session, upload
+from tests.support.paths import TESTDATA
+from tests.support.stack import RunningStack
+from tests.support.wait import eventually
 
 PROCESSED = "shoebox.media.file.processed.v1"
 PHOTOS = TESTDATA / "photos" / "gps"

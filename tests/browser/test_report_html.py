@@ -13,7 +13,8 @@ from playwright.sync_api import Browser
 
 from shoebox_cli.main import main
 from tests.browser.chromium import artifact, chromium
-from tests.conftest import TESTDATA, RunningStack
+from tests.support.paths import TESTDATA
+from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.stack
 

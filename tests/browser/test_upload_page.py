@@ -16,7 +16,8 @@ from botocore.exceptions import ClientError
 from playwright.sync_api import ConsoleMessage, Page, expect
 
 from tests.browser.chromium import artifact, chromium
-from tests.conftest import TESTDATA, RunningStack
+from tests.support.paths import TESTDATA
+from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.stack
 MiB = 1024 * 1024

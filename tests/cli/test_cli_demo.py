@@ -13,7 +13,7 @@ import pytest
 import pyvips
 
 from shoebox_cli import samples
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 
 def test_the_sample_trip_has_each_kind_of_file(tmp_path: Path) -> None:

@@ -19,7 +19,8 @@ from shoebox_cli import report, state
 from shoebox_cli.main import main
 from shoebox_cli.process import Hooks, Job, ProcessOptions
 from shoebox_cli.ui import PlainUi
-from tests.conftest import TESTDATA, RunningStack
+from tests.support.paths import TESTDATA
+from tests.support.stack import RunningStack
 
 FINAL_EVENTS = (
     "shoebox.media.file.processed.v1",

@@ -29,7 +29,7 @@ from services.media_process import photo
 from services.media_process.exif import parse_exif
 from services.media_process.model import Limits, PhotoResult, Rejected
 from services.media_process.sniff import sniff
-from tests.conftest import TESTDATA
+from tests.support.paths import TESTDATA
 
 PHOTOS = TESTDATA / "photos"
 LIMITS = Limits()

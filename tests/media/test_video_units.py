@@ -18,7 +18,7 @@ from services.media_process import ffmpeg_tools as tools
 from services.media_process import video
 from services.media_process.model import Limits, Rejected
 from shared.events import catalogue as c
-from tests.conftest import TESTDATA
+from tests.support.paths import TESTDATA
 
 VIDEOS = TESTDATA / "videos"
 

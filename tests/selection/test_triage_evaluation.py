@@ -35,7 +35,7 @@ from services.media_process.model import Limits
 from services.media_process.photo import process_photo
 from services.selection.providers import OfflineTriage, TriageItem
 from shared.events import catalogue as c
-from tests.conftest import TESTDATA
+from tests.support.paths import TESTDATA
 
 PHOTOS = TESTDATA / "photos"
 WORKING_LONG_SIDE = 1280

@@ -13,7 +13,8 @@ import pyvips
 from services.selection import results
 from shared.events import catalogue as c
 from shared.events.codec import make_event
-from tests.conftest import TESTDATA, RunningStack
+from tests.support.paths import TESTDATA
+from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.stack
 

@@ -16,8 +16,8 @@ from shared.runtime.aws import Clients
 from shared.runtime.log import DynamoEventLog
 from shared.runtime.runtime import SYSTEM_STREAM, Output, Processor, Service, Worker
 from shared.runtime.topology import MAX_RECEIVE_COUNT, Consumer, Topology
-from tests.conftest import RunningStack
-from tests.stack.test_reliability import bus_body
+from tests.support.messages import bus_body
+from tests.support.stack import RunningStack
 
 pytestmark = [pytest.mark.stack, pytest.mark.anyio]
 
@@ -99,7 +99,7 @@ async def test_a_message_that_kills_every_worker_is_recorded_as_failed_by_the_de
     from services.media_process.handlers import on_give_up
     from shared.runtime.inbound import ObjectCreated
     from shared.runtime.runtime import DeadLetterSweeper, WorkerLost, give_up_to_dead_letters
-    from tests.stack.test_reliability import s3_event_body
+    from tests.support.messages import s3_event_body
 
     settings = emulator_only.settings
     names = settings.names

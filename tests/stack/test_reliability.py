@@ -14,51 +14,20 @@ import pytest
 
 from services.media_process.app import build as build_media_process
 from shared.events import catalogue as c
-from shared.events.codec import encode, make_event
+from shared.events.codec import make_event
 from shared.runtime.aws import Clients
 from shared.runtime.log import DynamoEventLog
 from shared.runtime.projections import counters_key
 from shared.runtime.relay import StreamPoller
 from shared.runtime.runtime import Processor, Worker
-from tests.conftest import TESTDATA, Observer, RunningStack
-from tests.stack.test_spine import eventually, new_session, upload
+from tests.support.api import new_session, upload
+from tests.support.messages import bus_body, s3_event_body
+from tests.support.paths import TESTDATA
+from tests.support.stack import Observer, RunningStack
+from tests.support.wait import eventually
 
 pytestmark = pytest.mark.stack
 PHOTO = TESTDATA / "photos" / "cameras" / "Canon_40D.jpg"
-
-
-def s3_event_body(bucket: str, key: str, size: int, etag: str) -> str:
-    """The body EventBridge delivers to SQS for an S3 Object Created (the emulator's shape)."""
-    return json.dumps(
-        {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "Object Created",
-            "source": "aws.s3",
-            "account": "123456789012",
-            "time": "2026-11-23T14:06:43Z",
-            "region": "us-east-1",
-            "resources": [f"arn:aws:s3:::{bucket}"],
-            "detail": {
-                "version": "0",
-                "bucket": {"name": bucket},
-                "object": {"key": key, "size": size, "eTag": etag, "sequencer": "1"},
-                "reason": "PutObject",
-            },
-        }
-    )
-
-
-def bus_body(event: Any) -> str:
-    return json.dumps(
-        {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": type(event).family(),
-            "source": event.source,
-            "detail": json.loads(encode(event)),
-        }
-    )
 
 
 def test_every_message_delivered_twice_is_handled_once(embedded_stack: RunningStack) -> None:

@@ -4,61 +4,16 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from typing import TypeVar
 
 import httpx
 import pytest
 
-from tests.conftest import TESTDATA, RunningStack
+from tests.support.api import file_status, new_session, upload
+from tests.support.paths import TESTDATA
+from tests.support.stack import RunningStack
+from tests.support.wait import eventually
 
 pytestmark = pytest.mark.stack
-T = TypeVar("T")
-
-
-def eventually(probe: Callable[[], T | None], timeout_s: float = 15.0, what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-
-
-def new_session(api: str, context: str = "Weekend in Kyoto", *, headers: Mapping[str, str]) -> str:
-    r = httpx.post(f"{api}/v1/sessions", json={"context": context}, headers=headers)
-    assert r.status_code == 201, r.text
-    return str(r.json()["session_id"])
-
-
-def upload(
-    api: str,
-    session_id: str,
-    name: str,
-    data: bytes,
-    content_type: str = "image/jpeg",
-    *,
-    headers: Mapping[str, str],
-) -> str:
-    r = httpx.post(
-        f"{api}/v1/sessions/{session_id}/uploads",
-        json={"name": name, "content_type": content_type, "size": len(data)},
-        headers=headers,
-    )
-    assert r.status_code == 201, r.text
-    ticket = r.json()
-    put = httpx.put(ticket["url"], content=data, headers=ticket["headers"])
-    assert put.status_code == 200, put.text
-    return str(ticket["key"])
-
-
-def file_status(
-    api: str, session_id: str, key: str, *, headers: Mapping[str, str]
-) -> dict[str, object] | None:
-    r = httpx.get(f"{api}/v1/sessions/{session_id}", headers=headers)
-    assert r.status_code == 200, r.text
-    return next((f for f in r.json()["files"] if f["key"] == key), None)
 
 
 def test_an_upload_travels_from_s3_through_every_hop_to_the_api(embedded_stack: RunningStack) -> None:

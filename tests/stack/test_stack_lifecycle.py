@@ -9,7 +9,7 @@ from anyio.from_thread import start_blocking_portal
 
 from deploy.local.emulator import free_port
 from deploy.local.stack import StackAlreadyRunning, StackConfig, read_info, running_stack
-from tests.conftest import RunningStack
+from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.stack
 

@@ -11,8 +11,10 @@ import httpx
 import pytest
 import pyvips
 
-from tests.conftest import TESTDATA, RunningStack
-from tests.stack.test_spine import eventually, new_session, upload
+from tests.support.api import new_session, upload
+from tests.support.paths import TESTDATA
+from tests.support.stack import RunningStack
+from tests.support.wait import eventually
 
 pytestmark = pytest.mark.stack
 

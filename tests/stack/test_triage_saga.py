@@ -12,7 +12,8 @@ import pytest
 
 from shared.events import catalogue as c
 from shared.events.codec import make_event
-from tests.conftest import TESTDATA, RunningStack
+from tests.support.paths import TESTDATA
+from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.stack
 

@@ -22,8 +22,8 @@ from shared.runtime.log import InMemoryEventLog
 from shared.runtime.relay import PublishError, outgoing, publish_records
 from shared.runtime.runtime import Output, Processor, Service
 from shared.runtime.topology import Consumer
-from tests.conftest import RunningStack
-from tests.stack.test_reliability import bus_body
+from tests.support.messages import bus_body
+from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.anyio
 

@@ -22,7 +22,7 @@ from shared.runtime.log import (
 )
 from shared.runtime.projections import content_key, counters_key, file_key
 from shared.runtime.views import ViewUpdate, apply, merge
-from tests.conftest import RunningStack
+from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.anyio
 

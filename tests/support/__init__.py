@@ -1,0 +1,1 @@
+"""What the tests share: paths, waiting, API calls, bus message bodies, the running stack."""

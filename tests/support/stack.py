@@ -1,0 +1,85 @@
+"""The embedded stack as the tests hold it, and an observer consumer that stands for another team's."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from anyio.from_thread import BlockingPortal
+
+from deploy.local.stack import Stack
+from shared.events import catalogue as c
+from shared.events.envelope import Event
+from shared.runtime.runtime import Output, Service
+from shared.runtime.topology import Consumer
+
+
+class Observer:
+    """Another team's consumer: it subscribes to media events and remembers what it was given."""
+
+    def __init__(self) -> None:
+        self.seen: Counter[str] = Counter()
+        self.events: list[Event[Any]] = []
+        self._lock = threading.Lock()
+
+    def service(self) -> Service:
+        consumer = Consumer(
+            service="observer",
+            handles=(c.FileProcessed, c.FileRejected, c.FileDuplicate),
+            handler_timeout_s=10,
+            retry_base_s=0,
+        )
+
+        async def record(event: Event[Any]) -> Sequence[Output]:
+            with self._lock:
+                self.seen[event.id] += 1
+                self.events.append(event)
+            return []
+
+        async def handle_media_file_processed(event: c.FileProcessed) -> Sequence[Output]:
+            return await record(event)
+
+        async def handle_media_file_rejected(event: c.FileRejected) -> Sequence[Output]:
+            return await record(event)
+
+        async def handle_media_file_duplicate(event: c.FileDuplicate) -> Sequence[Output]:
+            return await record(event)
+
+        return Service(
+            consumer,
+            {
+                c.FileProcessed: handle_media_file_processed,
+                c.FileRejected: handle_media_file_rejected,
+                c.FileDuplicate: handle_media_file_duplicate,
+            },
+        )
+
+    def for_key(self, key: str) -> list[Event[Any]]:
+        with self._lock:
+            return [e for e in self.events if getattr(e.data, "file", None) and e.data.file.key == key]
+
+
+class RunningStack:
+    def __init__(self, stack: Stack, portal: BlockingPortal, observer: Observer | None = None) -> None:
+        self.stack = stack
+        self.portal = portal
+        self._observer = observer
+        self.settings = stack.settings
+        self.api_url = stack.api_url
+        self.issuer = stack.issuer
+
+    @property
+    def observer(self) -> Observer:
+        """The observer consumer: only ``embedded_stack`` runs one."""
+        assert self._observer is not None, "this stack runs no observer (emulator_only)"
+        return self._observer
+
+    def token(self, sub: str = "alice", ttl_s: float = 3600) -> str:
+        """A bearer token the stack's API accepts, for the user ``sub``."""
+        return self.issuer.issue(sub, ttl_s)
+
+    def auth(self, sub: str = "alice") -> dict[str, str]:
+        """The ``Authorization`` header of the user ``sub`` (every test user owns only their sessions)."""
+        return {"Authorization": f"Bearer {self.token(sub)}"}

@@ -45,9 +45,10 @@ from shared.events import catalogue as c
 from shared.events.codec import make_event
 from shared.events.envelope import Event
 from shared.runtime.log import DynamoEventLog, Tracking
-from shared.runtime.runtime import Output, Service, Worker
+from shared.runtime.service import Output, Service
 from shared.runtime.topology import Consumer
 from shared.runtime.views import ViewUpdate
+from shared.runtime.worker import Worker
 
 if TYPE_CHECKING:
     from types_aiobotocore_events import EventBridgeClient

@@ -25,10 +25,13 @@ from deploy.topology import TOPOLOGY
 from services.api.auth import LocalIssuer
 from shared.runtime.aws import Clients
 from shared.runtime.config import Settings
+from shared.runtime.dead_letters import DeadLetterSweeper
 from shared.runtime.log import DynamoEventLog
+from shared.runtime.processor import Processor
 from shared.runtime.relay import StreamPoller
-from shared.runtime.runtime import DeadLetterSweeper, Processor, Service, Worker
+from shared.runtime.service import Service
 from shared.runtime.topology import Topology
+from shared.runtime.worker import Worker
 
 log = logging.getLogger("shoebox.stack")
 

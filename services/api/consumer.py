@@ -9,7 +9,7 @@ from services.api.topology import CONSUMER
 from shared.runtime.aws import Clients
 from shared.runtime.inbound import SagaCommand
 from shared.runtime.log import DynamoEventLog
-from shared.runtime.runtime import Service
+from shared.runtime.service import Service
 from shared.runtime.storage import S3ObjectStore
 
 

@@ -14,7 +14,7 @@ from shared.events import catalogue as c
 from shared.runtime.inbound import UPLOADS, SagaCommand
 from shared.runtime.log import EventLog
 from shared.runtime.projections import counters_key, session_pk
-from shared.runtime.runtime import Output
+from shared.runtime.service import Output
 from shared.runtime.storage import ObjectStore
 from shared.runtime.views import as_int
 

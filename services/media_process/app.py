@@ -10,7 +10,7 @@ from services.media_process.topology import CONSUMER
 from shared.runtime.aws import Clients
 from shared.runtime.inbound import ObjectCreated
 from shared.runtime.log import DynamoEventLog
-from shared.runtime.runtime import Service
+from shared.runtime.service import Service
 from shared.runtime.storage import S3ObjectStore
 
 

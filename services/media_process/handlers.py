@@ -24,7 +24,7 @@ from shared.events import catalogue as c
 from shared.runtime.inbound import CONVERTED, PREVIEWS, THUMBNAILS, ObjectCreated, session_of
 from shared.runtime.log import EventLog
 from shared.runtime.projections import content_key, file_key
-from shared.runtime.runtime import Output
+from shared.runtime.service import Output
 from shared.runtime.storage import ObjectNotFound, ObjectStore
 
 log = logging.getLogger("shoebox.media_process")

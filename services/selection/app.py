@@ -13,7 +13,7 @@ from services.selection.topology import CONSUMER
 from shared.events import catalogue as c
 from shared.runtime.aws import Clients
 from shared.runtime.log import DynamoEventLog
-from shared.runtime.runtime import Service
+from shared.runtime.service import Service
 from shared.runtime.storage import S3ObjectStore
 
 log = logging.getLogger("shoebox.selection")

@@ -21,7 +21,7 @@ from services.selection.providers import ProviderError, TriageItem, TriageProvid
 from shared.events import catalogue as c
 from shared.runtime.log import EventLog
 from shared.runtime.projections import meta_key, session_pk
-from shared.runtime.runtime import Output
+from shared.runtime.service import Output
 from shared.runtime.storage import ObjectStore
 from shared.runtime.views import Value
 

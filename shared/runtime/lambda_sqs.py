@@ -17,14 +17,10 @@ import msgspec
 from shared.runtime import telemetry
 from shared.runtime.aws import Clients
 from shared.runtime.config import Settings
+from shared.runtime.dead_letters import DeadLetterSweeper, give_up_to_dead_letters, gives_up
 from shared.runtime.log import DynamoEventLog
-from shared.runtime.runtime import (
-    DeadLetterSweeper,
-    Processor,
-    Service,
-    give_up_to_dead_letters,
-    gives_up,
-)
+from shared.runtime.processor import Processor
+from shared.runtime.service import Service
 
 T = TypeVar("T")
 _runner: asyncio.Runner | None = None

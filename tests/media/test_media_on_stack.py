@@ -18,7 +18,7 @@ import psutil
 import pytest
 import pyvips
 
-from shared.runtime.runtime import Worker
+from shared.runtime.worker import Worker
 from tests.support.api import new_session, upload
 from tests.support.paths import TESTDATA
 from tests.support.stack import RunningStack

@@ -20,8 +20,9 @@ from shared.events import catalogue as c
 from shared.events.codec import encode, make_event
 from shared.events.envelope import Event, Payload
 from shared.runtime.log import InMemoryEventLog
+from shared.runtime.processor import Processor
 from shared.runtime.projections import job_key
-from shared.runtime.runtime import Processor, Service
+from shared.runtime.service import Service
 from shared.runtime.storage import InMemoryObjectStore
 
 pytestmark = pytest.mark.anyio

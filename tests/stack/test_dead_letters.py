@@ -14,8 +14,10 @@ from shared.events import catalogue as c
 from shared.events.codec import make_event
 from shared.runtime.aws import Clients
 from shared.runtime.log import DynamoEventLog
-from shared.runtime.runtime import SYSTEM_STREAM, Output, Processor, Service, Worker
+from shared.runtime.processor import SYSTEM_STREAM, Processor
+from shared.runtime.service import Output, Service
 from shared.runtime.topology import MAX_RECEIVE_COUNT, Consumer, Topology
+from shared.runtime.worker import Worker
 from tests.support.messages import bus_body
 from tests.support.stack import RunningStack
 
@@ -97,8 +99,8 @@ async def test_a_message_that_kills_every_worker_is_recorded_as_failed_by_the_de
     redrive moves it to the DLQ after MAX_RECEIVE_COUNT receives, and the sweeper records it: the
     upload is rejected (media_process's on_give_up), so no saga waits for it. Once only."""
     from services.media_process.handlers import on_give_up
+    from shared.runtime.dead_letters import DeadLetterSweeper, WorkerLost, give_up_to_dead_letters
     from shared.runtime.inbound import ObjectCreated
-    from shared.runtime.runtime import DeadLetterSweeper, WorkerLost, give_up_to_dead_letters
     from tests.support.messages import s3_event_body
 
     settings = emulator_only.settings

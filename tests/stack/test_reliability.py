@@ -17,9 +17,10 @@ from shared.events import catalogue as c
 from shared.events.codec import make_event
 from shared.runtime.aws import Clients
 from shared.runtime.log import DynamoEventLog
+from shared.runtime.processor import Processor
 from shared.runtime.projections import counters_key
 from shared.runtime.relay import StreamPoller
-from shared.runtime.runtime import Processor, Worker
+from shared.runtime.worker import Worker
 from tests.support.api import new_session, upload
 from tests.support.messages import bus_body, s3_event_body
 from tests.support.paths import TESTDATA
@@ -192,7 +193,7 @@ async def test_a_relay_killed_between_read_and_publish_publishes_on_restart(
         observer = Observer()
         svc = observer.service()
         consumer = msgspec.structs.replace(svc.consumer, handles=(c.TriageRequested,))
-        from shared.runtime.runtime import Service
+        from shared.runtime.service import Service
 
         async def handle_triage_requested(e: c.TriageRequested) -> list[Any]:
             observer.seen[e.id] += 1

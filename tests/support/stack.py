@@ -12,7 +12,7 @@ from anyio.from_thread import BlockingPortal
 from deploy.local.stack import Stack
 from shared.events import catalogue as c
 from shared.events.envelope import Event
-from shared.runtime.runtime import Output, Service
+from shared.runtime.service import Output, Service
 from shared.runtime.topology import Consumer
 
 

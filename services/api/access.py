@@ -38,12 +38,12 @@ def api_event(payload: Payload, session_id: str) -> Event[Any]:
     )
 
 
-def _log(state: State) -> EventLog:
+def event_log(state: State) -> EventLog:
     log: EventLog = state.log
     return log
 
 
-def _store(state: State) -> ObjectStore:
+def object_store(state: State) -> ObjectStore:
     store: ObjectStore = state.store
     return store
 
@@ -53,10 +53,10 @@ def _check_session_id(session_id: str) -> None:
         raise NotFoundException(detail=f"no session {session_id!r}")
 
 
-async def _owned_meta(state: State, session_id: str, caller: Caller) -> dict[str, Any]:
+async def owned_meta(state: State, session_id: str, caller: Caller) -> dict[str, Any]:
     """The session's META view, or 404 when it does not exist or is another caller's (never 403)."""
     _check_session_id(session_id)
-    meta = await _log(state).get_view(meta_key(session_id))
+    meta = await event_log(state).get_view(meta_key(session_id))
     if meta is None or meta.get("owner") != caller.sub:
         raise NotFoundException(detail=f"no session {session_id!r}")
     return meta

@@ -44,12 +44,12 @@ from services.api import page, stream, triage, uploads
 from services.api.access import (
     PUBLIC,
     CallerDep,
-    _log,
-    _owned_meta,
-    _store,
     api_event,
     etag_headers,
+    event_log,
     not_modified,
+    object_store,
+    owned_meta,
     session_etag,
     snapshot,
     unchanged,
@@ -179,7 +179,7 @@ async def create_session(data: JSONBody[CreateSession], state: State, caller: Ca
         c.SessionCreatedV2Data(owner=caller.sub, trip=c.Trip(context=data.context, timezone=data.timezone)),
         session_id,
     )
-    await _log(state).commit([event])
+    await event_log(state).commit([event])
     return SessionCreated(session_id=session_id)
 
 
@@ -187,7 +187,7 @@ async def create_session(data: JSONBody[CreateSession], state: State, caller: Ca
 async def create_upload(
     session_id: FromPath[str], data: JSONBody[UploadRequest], state: State, caller: CallerDep
 ) -> UploadTicket:
-    await _owned_meta(state, session_id, caller)
+    await owned_meta(state, session_id, caller)
     name = validate_upload(data.name, data.content_type, data.size, state.settings)  # multipart's too
     key = upload_key(session_id, name)
     clients: Clients = state.clients
@@ -211,8 +211,8 @@ async def session_status(
 ) -> Response[SessionStatus | None]:
     """The session's counters and per-file status. Poll with ``If-None-Match``: an unchanged session is
     a 304 after one GetItem (its ``version``), however many files it has."""
-    meta = await _owned_meta(state, session_id, caller)
-    log_ = _log(state)
+    meta = await owned_meta(state, session_id, caller)
+    log_ = event_log(state)
     counters = await log_.get_view(counters_key(session_id)) or {}
     etag = session_etag(counters, "status")
     if not_modified(request, etag):
@@ -235,13 +235,13 @@ async def file_thumbnail(
     session_id: FromPath[str], name: FromPath[str], state: State, caller: CallerDep
 ) -> Response[bytes]:
     """The file's 400 px thumbnail (JPEG), once media_process has made it."""
-    await _owned_meta(state, session_id, caller)
-    item = await _log(state).get_view(file_key(session_id, upload_key(session_id, name)))
+    await owned_meta(state, session_id, caller)
+    item = await event_log(state).get_view(file_key(session_id, upload_key(session_id, name)))
     thumbnail = item.get("thumbnail") if item and item.get("deleted") is not True else None
     if not isinstance(thumbnail, str):
         raise NotFoundException(detail=f"no thumbnail for {name!r} (not made yet, or the file was deleted)")
     try:
-        data = await _store(state).get(thumbnail)
+        data = await object_store(state).get(thumbnail)
     except ObjectNotFound:  # removed by a cleanup the read model has not shown yet
         raise NotFoundException(detail=f"no thumbnail for {name!r}") from None
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
@@ -255,8 +255,8 @@ async def session_events(
     after: Annotated[int, Parameter(ge=0)] = 0,
     limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
 ) -> EventPage:
-    await _owned_meta(state, session_id, caller)
-    page = await _log(state).read(session_id, after=after, limit=limit)
+    await owned_meta(state, session_id, caller)
+    page = await event_log(state).read(session_id, after=after, limit=limit)
     return EventPage(events=[msgspec.to_builtins(e) for e in page.events], next_after=page.next_after)
 
 

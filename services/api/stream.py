@@ -34,7 +34,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, HeaderParameter, Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from services.api.access import CallerDep, _log, _owned_meta
+from services.api.access import CallerDep, event_log, owned_meta
 from shared.events.envelope import AnyEvent
 from shared.runtime.log import EventLog
 
@@ -114,9 +114,9 @@ async def stream_events(
 ) -> ServerSentEvent:
     """The session's events as Server-Sent Events, from ``Last-Event-ID`` (or ``after``) onwards, old and
     new, until ``max_seconds``: then reconnect with ``Last-Event-ID``."""
-    await _owned_meta(state, session_id, caller)
+    await owned_meta(state, session_id, caller)
     messages = session_stream(
-        _log(state),
+        event_log(state),
         session_id,
         after=after if last_event_id is None else last_event_id,
         seconds=MAX_S if max_seconds is None else min(max_seconds, MAX_S),

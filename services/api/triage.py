@@ -25,12 +25,12 @@ from litestar.params import FromPath, JSONBody
 
 from services.api.access import (
     CallerDep,
-    _log,
-    _owned_meta,
-    _store,
     api_event,
     etag_headers,
+    event_log,
     not_modified,
+    object_store,
+    owned_meta,
     session_etag,
     snapshot,
     unchanged,
@@ -192,8 +192,8 @@ async def init_triage(
 ) -> TriageJob:
     """Start (or grow) the session's triage: how many files the client will upload. Call it on the first
     file drop and again when files are added; the saga starts now and waits for them."""
-    await _owned_meta(state, session_id, caller)
-    log_ = _log(state)
+    await owned_meta(state, session_id, caller)
+    log_ = event_log(state)
     counters = await log_.get_view(counters_key(session_id)) or {}
     job_id = counters.get("job_id")
     if isinstance(job_id, str):
@@ -233,8 +233,8 @@ async def finalize_triage(
 ) -> TriageJob:
     """The client is done uploading: the files it could not upload are no longer expected, and the
     overall deadline starts."""
-    await _owned_meta(state, session_id, caller)
-    log_ = _log(state)
+    await owned_meta(state, session_id, caller)
+    log_ = event_log(state)
     job = await _job(log_, session_id, job_id)
     counters = await log_.get_view(counters_key(session_id)) or {}
     if counters.get("finalized") is True:
@@ -267,8 +267,8 @@ async def triage_results(
 ) -> Response[TriageResults | None]:
     """Per-file progress while files are processing; keep and discard with reasons once triage is done.
     Poll with ``If-None-Match``: an unchanged answer is a 304."""
-    await _owned_meta(state, session_id, caller)
-    counters = await _log(state).get_view(counters_key(session_id)) or {}
+    await owned_meta(state, session_id, caller)
+    counters = await event_log(state).get_view(counters_key(session_id)) or {}
     etag = session_etag(counters, f"triage-{job_id}")
     if not_modified(request, etag):
         return unchanged(etag)
@@ -282,7 +282,7 @@ async def _results(
     """The job's results, and the session's counters they agree with (``access.snapshot``: the files
     and the job read as of one version)."""
     key = job_key(session_id, job_id)
-    counters, items = await snapshot(_log(state), session_id, "FILE#", counters=counters, also=[key])
+    counters, items = await snapshot(event_log(state), session_id, "FILE#", counters=counters, also=[key])
     job = next((i for i in items if i["sk"] == key.sk), None)
     if job is None or job.get("kind") != "triage":
         raise NotFoundException(detail=f"no triage job {job_id!r} in this session")
@@ -322,7 +322,7 @@ async def _verdicts(state: State, job: dict[str, Any]) -> list[c.Verdict]:
     results_key = job.get("results_key")
     if job.get("status") != "complete" or not isinstance(results_key, str):
         return []
-    return msgspec.json.decode(await _store(state).get(results_key), type=_StoredVerdicts).verdicts
+    return msgspec.json.decode(await object_store(state).get(results_key), type=_StoredVerdicts).verdicts
 
 
 @post("/v1/sessions/{session_id:str}/triage/{job_id:str}/retry", status_code=202)
@@ -330,8 +330,8 @@ async def retry_triage(
     session_id: FromPath[str], job_id: FromPath[str], state: State, caller: CallerDep
 ) -> TriageJob:
     """Run a failed or timed-out triage again, without re-uploading: a new attempt, a new execution."""
-    await _owned_meta(state, session_id, caller)
-    log_ = _log(state)
+    await owned_meta(state, session_id, caller)
+    log_ = event_log(state)
     job = await _job(log_, session_id, job_id)
     if job.get("status") != "error":
         raise ClientException(
@@ -352,8 +352,8 @@ async def confirm_triage(
     session_id: FromPath[str], job_id: FromPath[str], data: JSONBody[Confirm], state: State, caller: CallerDep
 ) -> ConfirmResult:
     """Delete the chosen originals: each must be one of this triage's discards."""
-    await _owned_meta(state, session_id, caller)
-    log_ = _log(state)
+    await owned_meta(state, session_id, caller)
+    log_ = event_log(state)
     job = await _job(log_, session_id, job_id)
     if job.get("status") != "complete":
         raise ClientException(status_code=409, detail=f"triage {job_id} is not complete")
@@ -362,7 +362,7 @@ async def confirm_triage(
     errors = [f"{k}: not one of this triage's discards" for k in chosen if k not in discards]
     wanted = [k for k in chosen if k in discards]
     for k in wanted:
-        await _store(state).delete(k)
+        await object_store(state).delete(k)
     events = [api_event(c.TriageConfirmedData(job_id=job_id, delete_keys=wanted), session_id)]
     events += [api_event(c.FileDeletedData(key=k, reason="confirmed"), session_id) for k in wanted]
     await _commit_in_chunks(log_, events)
@@ -375,7 +375,7 @@ async def cleanup_session(
 ) -> Response[CleanupResult]:
     """Delete every object of the session (originals, thumbnails, conversions, previews, results), paged
     over every key. Originals deleted here are recorded as ``media.file.deleted`` (cleanup)."""
-    await _owned_meta(state, session_id, caller)
+    await owned_meta(state, session_id, caller)
     clients: Clients = state.clients
     bucket = state.settings.names.media_bucket
     deleted = 0
@@ -392,7 +392,7 @@ async def cleanup_session(
             deleted += len(keys)
             if prefix == UPLOADS:
                 originals += keys
-    log_ = _log(state)
+    log_ = event_log(state)
     already = {
         str(i["sk"]).removeprefix("FILE#")
         for i in await log_.query_views(session_pk(session_id), "FILE#")

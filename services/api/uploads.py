@@ -40,7 +40,7 @@ from litestar.datastructures import State
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, JSONBody, Parameter
 
-from services.api.access import CallerDep, _owned_meta
+from services.api.access import CallerDep, owned_meta
 from shared.runtime.aws import Clients
 from shared.runtime.config import Settings
 from shared.runtime.inbound import MAX_NAME, is_plain_name, session_of, upload_key
@@ -169,7 +169,7 @@ async def create_multipart(
     session_id: FromPath[str], data: JSONBody[MultipartRequest], state: State, caller: CallerDep
 ) -> MultipartTicket:
     """Start a multipart upload (a large video): one presigned PUT URL per part, valid for an hour."""
-    await _owned_meta(state, session_id, caller)
+    await owned_meta(state, session_id, caller)
     name = validate_upload(data.name, data.content_type, data.size, state.settings)
     count = part_count(data.size, data.part_size)
     key = upload_key(session_id, name)
@@ -208,7 +208,7 @@ async def complete_multipart(
     caller: CallerDep,
 ) -> Completed:
     """Assemble the uploaded parts into the file: every part, with the ETag its PUT answered."""
-    await _owned_meta(state, session_id, caller)
+    await owned_meta(state, session_id, caller)
     _check_upload_id(upload_id)
     key = _session_upload(session_id, data.key)
     parts = sorted(data.parts, key=lambda p: p.part_number)
@@ -248,7 +248,7 @@ async def abort_multipart(
     key: Annotated[str, Parameter(max_length=400, description="the upload's key")],
 ) -> Aborted:
     """Give up a multipart upload: S3 drops the parts uploaded so far."""
-    await _owned_meta(state, session_id, caller)
+    await owned_meta(state, session_id, caller)
     _check_upload_id(upload_id)
     key = _session_upload(session_id, key)
     clients: Clients = state.clients

@@ -59,7 +59,7 @@ async def handle_object_created(event: ObjectCreated, deps: Deps) -> Sequence[Ou
         name=name,
         size=info.size,
         etag=info.etag,
-        replaces=await _replaced(deps.log, session_id, event.key, info.etag),
+        replaces=await replaced_upload(deps.log, session_id, event.key, info.etag),
     )
 
     def rejected(code: c.RejectCode, message: str) -> list[Output]:
@@ -122,7 +122,7 @@ async def handle_object_created(event: ObjectCreated, deps: Deps) -> Sequence[Ou
 _DECIDED = frozenset({"processed", "rejected", "duplicate"})
 
 
-async def _replaced(log_: EventLog, session_id: str, key: str, etag: str) -> c.Replaced | None:
+async def replaced_upload(log_: EventLog, session_id: str, key: str, etag: str) -> c.Replaced | None:
     """The decided upload of ``key`` that these bytes (``etag``) replace, if any: a re-upload under the
     same name with other content. The same bytes again (a redelivery) replace nothing."""
     item = await log_.get_view(file_key(session_id, key))

@@ -9,7 +9,7 @@ import anyio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.media_process.handlers import _replaced  # what the handler says about each write
+from services.media_process.handlers import replaced_upload  # what the handler says about each write
 from shared.events import catalogue as c
 from shared.events.codec import make_event
 from shared.events.envelope import Event
@@ -56,7 +56,7 @@ def test_counters_are_the_latest_decision_of_every_file(steps: list[tuple[str, D
                 name=name,
                 size=i,
                 etag=etag,
-                replaces=await _replaced(log, SID, key, etag),
+                replaces=await replaced_upload(log, SID, key, etag),
             )
             await log.commit([_decision(i, ref, decision)])
             latest[key] = (decision, i)

@@ -13,7 +13,7 @@ from shared.runtime.projections import file_key
 
 
 class _Views:
-    """The one read-model item ``_replaced`` looks at (an EventLog for ``get_view`` only)."""
+    """The one read-model item ``replaced_upload`` looks at (an EventLog for ``get_view`` only)."""
 
     def __init__(self, item: dict[str, Any] | None) -> None:
         self.item = item
@@ -46,4 +46,4 @@ async def test_replaced_names_the_decided_upload_new_bytes_replace(
     item: dict[str, Any] | None, expected: c.Replaced | None
 ) -> None:
     views = cast(EventLog, _Views(item))
-    assert await handlers._replaced(views, "s1", "uploads/s1/a.jpg", "new") == expected
+    assert await handlers.replaced_upload(views, "s1", "uploads/s1/a.jpg", "new") == expected

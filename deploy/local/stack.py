@@ -257,8 +257,9 @@ async def _start_api(stack: Stack, tg: anyio.abc.TaskGroup) -> Any:
     import uvicorn
 
     from services.api.app import create_app
+    from services.api.wiring import on_aws
 
-    app = create_app(stack.settings, clients=stack.clients, issuer=stack.issuer)
+    app = create_app(stack.settings, collaborators=on_aws(stack.clients), issuer=stack.issuer)
     server = uvicorn.Server(
         uvicorn.Config(
             app,

@@ -18,6 +18,7 @@ from shared.events.envelope import Event, Payload
 from shared.runtime import telemetry
 from shared.runtime.log import EventLog
 from shared.runtime.projections import counters_key, meta_key, session_pk
+from shared.runtime.sagas import CommandQueue, SagaStarter
 from shared.runtime.storage import ObjectStore
 from shared.runtime.views import ViewKey
 
@@ -46,6 +47,16 @@ def event_log(state: State) -> EventLog:
 def object_store(state: State) -> ObjectStore:
     store: ObjectStore = state.store
     return store
+
+
+def saga_starter(state: State) -> SagaStarter:
+    sagas: SagaStarter = state.sagas
+    return sagas
+
+
+def command_queue(state: State) -> CommandQueue:
+    commands: CommandQueue = state.commands
+    return commands
 
 
 def _check_session_id(session_id: str) -> None:

@@ -11,7 +11,6 @@ the handler is marked ``opt={PUBLIC: True}``, so a new route is protected by def
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import uuid
@@ -57,14 +56,13 @@ from services.api.access import (
 from services.api.auth import JWKS_PATH, Caller, InvalidToken, KeysUnavailable, LocalIssuer, TokenVerifier
 from services.api.files import FileStatus, file_statuses
 from services.api.uploads import validate_upload
+from services.api.wiring import Collaborators, Opener, per_lifespan
 from shared.events import catalogue as c
 from shared.runtime import telemetry
-from shared.runtime.aws import Clients
 from shared.runtime.config import Settings
 from shared.runtime.inbound import MAX_NAME, upload_key
-from shared.runtime.log import DynamoEventLog
 from shared.runtime.projections import counters_key, file_key
-from shared.runtime.storage import ObjectNotFound, S3ObjectStore
+from shared.runtime.storage import ObjectNotFound
 
 log = logging.getLogger("shoebox.api")
 BEARER = "BearerToken"  # the OpenAPI security scheme
@@ -190,12 +188,7 @@ async def create_upload(
     await owned_meta(state, session_id, caller)
     name = validate_upload(data.name, data.content_type, data.size, state.settings)  # multipart's too
     key = upload_key(session_id, name)
-    clients: Clients = state.clients
-    url = await clients.s3.generate_presigned_url(
-        "put_object",
-        Params={"Bucket": state.settings.names.media_bucket, "Key": key, "ContentType": data.content_type},
-        ExpiresIn=UPLOAD_URL_TTL_S,
-    )
+    url = await object_store(state).presign_put(key, data.content_type, UPLOAD_URL_TTL_S)
     return UploadTicket(
         key=key,
         url=url,
@@ -322,49 +315,47 @@ def jwks_route(issuer: LocalIssuer) -> HTTPRouteHandler:
     return jwks
 
 
+def _state(settings: Settings, given: Collaborators) -> dict[str, Any]:
+    """What the routes find in ``State`` (read through ``services.api.access``)."""
+    return {
+        "settings": settings,
+        "log": given.log,
+        "store": given.store,
+        "sagas": given.sagas,
+        "commands": given.commands,
+    }
+
+
 def create_app(
     settings: Settings,
     *,
-    clients: Clients | None = None,
+    collaborators: Collaborators | Opener | None = None,
     issuer: LocalIssuer | None = None,
     verifier: TokenVerifier | None = None,
-    keep_clients: bool = False,
 ) -> Litestar:
-    """The ASGI app. With ``clients`` it uses the caller's AWS clients (the embedded stack); without, it
-    opens its own for its lifetime (uvicorn alone). With ``keep_clients`` (Lambda, where the adapter runs
-    the lifespan around every invocation) it opens them on the first lifespan and keeps them for the
-    process, so warm invocations reuse their connections.
+    """The ASGI app, working with ``collaborators`` (``services.api.wiring``): given ones (the embedded
+    stack's, on its AWS clients; tests' in memory) are the app's from the start; an ``Opener`` opens them
+    around each lifespan (``wiring.once_per_process`` on Lambda); without, it opens AWS clients for its
+    lifetime (``wiring.per_lifespan``: uvicorn on its own).
 
     Tokens are verified by ``verifier``; else, with ``issuer`` (the embedded stack's), against that issuer's
     keys in memory, and its JWKS is served; else against the JWKS the environment names
     (``TokenVerifier.from_env``: Cognito on AWS)."""
     if verifier is None:
         verifier = issuer.verifier() if issuer is not None else TokenVerifier.from_env()
+    opener = per_lifespan(settings) if collaborators is None else collaborators
+    lifespans = []
+    if not isinstance(opener, Collaborators):
+        open_them = opener
 
-    kept: dict[str, Any] = {}  # keep_clients: the event loop they were opened on, and the clients
+        @contextlib.asynccontextmanager
+        async def lifespan(app: Litestar) -> AsyncIterator[None]:
+            async with open_them() as given:
+                for name, value in _state(settings, given).items():
+                    app.state[name] = value
+                yield
 
-    async def kept_clients() -> Clients:
-        loop = asyncio.get_running_loop()
-        if kept.get("loop") is not loop:  # the first lifespan (or a new loop: the old clients are bound)
-            kept["clients"] = await Clients(settings).__aenter__()  # closed with the process
-            kept["loop"] = loop
-        opened: Clients = kept["clients"]
-        return opened
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with contextlib.AsyncExitStack() as stack:
-            if clients is not None:
-                own = clients
-            elif keep_clients:
-                own = await kept_clients()
-            else:
-                own = await stack.enter_async_context(Clients(settings))
-            app.state.settings = settings
-            app.state.clients = own
-            app.state.log = DynamoEventLog.of(own)
-            app.state.store = S3ObjectStore(own.s3, settings.names.media_bucket)
-            yield
+        lifespans.append(lifespan)
 
     # Documented as needing the bearer token; the guard enforces it on every route that is not PUBLIC.
     protected = Router(
@@ -390,7 +381,8 @@ def create_app(
         route_handlers=[*public, protected],
         guards=[bearer_guard(verifier)],
         dependencies={"caller": Provide(provide_caller, sync_to_thread=False)},
-        lifespan=[lifespan],
+        state=State(_state(settings, opener) if isinstance(opener, Collaborators) else {}),
+        lifespan=lifespans,
         middleware=[tracing_middleware],
         exception_handlers={HTTPException: _problem, Exception: _internal_error},
         logging_config=None,  # the process's logging (JSON with trace ids) is set up by telemetry

@@ -9,7 +9,6 @@ job and the attempt: a repeated start is the same execution, a retry a new one.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import math
 import os
@@ -17,7 +16,6 @@ import uuid
 from typing import Annotated, Any
 
 import msgspec
-from botocore.exceptions import ClientError
 from litestar import Request, Response, delete, get, post
 from litestar.datastructures import State
 from litestar.exceptions import ClientException, NotFoundException
@@ -26,21 +24,24 @@ from litestar.params import FromPath, JSONBody
 from services.api.access import (
     CallerDep,
     api_event,
+    command_queue,
     etag_headers,
     event_log,
     not_modified,
     object_store,
     owned_meta,
+    saga_starter,
     session_etag,
     snapshot,
     unchanged,
 )
 from services.api.files import FileStatus, file_statuses
+from services.api.topology import TRIAGE_SAGA
 from shared.events import catalogue as c
-from shared.runtime.aws import Clients
 from shared.runtime.inbound import ALL_PREFIXES, UPLOADS
 from shared.runtime.log import EventLog
 from shared.runtime.projections import counters_key, job_key, session_pk
+from shared.runtime.sagas import SagaNotDeployed
 from shared.runtime.views import as_int
 
 log = logging.getLogger("shoebox.api.triage")
@@ -138,32 +139,8 @@ async def _job(log_: EventLog, session_id: str, job_id: str) -> dict[str, Any]:
     return job
 
 
-class _SagaTarget(msgspec.Struct, frozen=True):
-    state_machine_arn: str
-    api_queue_url: str
-
-
-async def _saga_target(state: State) -> _SagaTarget:
-    """Where the triage saga runs and where it sends its commands: looked up once per process."""
-    cached = getattr(state, "triage_saga", None)
-    if isinstance(cached, _SagaTarget):
-        return cached
-    clients: Clients = state.clients
-    names = state.settings.names
-    wanted = names.state_machine("triage")
-    arn = None
-    async for page in clients.sfn.get_paginator("list_state_machines").paginate():
-        arn = next((m["stateMachineArn"] for m in page["stateMachines"] if m["name"] == wanted), arn)
-    if arn is None:
-        raise ClientException(status_code=503, detail="the triage saga is not deployed")
-    queue = (await clients.sqs.get_queue_url(QueueName=names.queue("api")))["QueueUrl"]
-    target = _SagaTarget(state_machine_arn=arn, api_queue_url=queue)
-    state.triage_saga = target
-    return target
-
-
 async def _start_saga(state: State, session_id: str, job_id: str, attempt: int) -> None:
-    target = await _saga_target(state)
+    """The job's saga, attempt ``attempt``: named from both, so a repeated start is the same execution."""
     payload = {
         "session_id": session_id,
         "job_id": job_id,
@@ -173,17 +150,12 @@ async def _start_saga(state: State, session_id: str, job_id: str, attempt: int) 
         "deadline_polls": math.ceil(DEADLINE_S / POLL_S),
         "verdict_polls": {"left": math.ceil(VERDICT_WAIT_S / POLL_S)},
         "views_table": state.settings.names.views_table,
-        "api_queue_url": target.api_queue_url,
+        "api_queue_url": await command_queue(state).url(),
     }
-    clients: Clients = state.clients
     try:
-        await clients.sfn.start_execution(
-            stateMachineArn=target.state_machine_arn, name=f"{job_id}-a{attempt}", input=json.dumps(payload)
-        )
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
-            raise
-        log.info("saga %s-a%d already started", job_id, attempt)
+        await saga_starter(state).start(TRIAGE_SAGA.name, f"{job_id}-a{attempt}", payload)
+    except SagaNotDeployed:
+        raise ClientException(status_code=503, detail="the triage saga is not deployed") from None
 
 
 @post("/v1/sessions/{session_id:str}/triage", status_code=202)
@@ -376,22 +348,15 @@ async def cleanup_session(
     """Delete every object of the session (originals, thumbnails, conversions, previews, results), paged
     over every key. Originals deleted here are recorded as ``media.file.deleted`` (cleanup)."""
     await owned_meta(state, session_id, caller)
-    clients: Clients = state.clients
-    bucket = state.settings.names.media_bucket
+    store = object_store(state)
     deleted = 0
     originals: list[str] = []
-    paginator = clients.s3.get_paginator("list_objects_v2")
     for prefix in ALL_PREFIXES:
-        async for page in paginator.paginate(Bucket=bucket, Prefix=f"{prefix}/{session_id}/"):
-            keys = [o["Key"] for o in page.get("Contents", [])]
-            if not keys:
-                continue
-            await clients.s3.delete_objects(
-                Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}
-            )
-            deleted += len(keys)
-            if prefix == UPLOADS:
-                originals += keys
+        keys = [o.key async for o in store.list(f"{prefix}/{session_id}/")]
+        await store.delete_many(keys)
+        deleted += len(keys)
+        if prefix == UPLOADS:
+            originals += keys
     log_ = event_log(state)
     already = {
         str(i["sk"]).removeprefix("FILE#")

@@ -34,32 +34,29 @@ import re
 from typing import Annotated
 
 import msgspec
-from botocore.exceptions import ClientError
 from litestar import delete, post
 from litestar.datastructures import State
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, JSONBody, Parameter
 
-from services.api.access import CallerDep, owned_meta
-from shared.runtime.aws import Clients
+from services.api.access import CallerDep, object_store, owned_meta
 from shared.runtime.config import Settings
 from shared.runtime.inbound import MAX_NAME, is_plain_name, session_of, upload_key
+from shared.runtime.storage import MIN_PART_BYTES, PartsRefused, UploadedPart, UploadNotFound
 
 log = logging.getLogger("shoebox.api.uploads")
 
 ALLOWED_TYPES = ("image/", "video/")
 
 MiB = 1024 * 1024
-#: S3's bounds on a part (the last part may be smaller) and on the number of parts
-MIN_PART_BYTES = 5 * MiB
+#: S3's bounds on a part (the last part may be smaller: ``MIN_PART_BYTES`` is the store's) and on the
+#: number of parts
 MAX_PART_BYTES = 100 * MiB
 DEFAULT_PART_BYTES = 10 * MiB
 MAX_PARTS = 10_000
 PART_URL_TTL_S = 3600
 #: S3 upload ids are URL-safe; anything else is not one of ours
 _UPLOAD_ID = re.compile(r"^[A-Za-z0-9._~=+-]{1,1024}$")
-#: S3's refusals of a CompleteMultipartUpload that are the client's doing
-_BAD_COMPLETION = {"InvalidPart", "InvalidPartOrder", "EntityTooSmall", "MalformedXML", "InvalidRequest"}
 
 
 def validate_upload(name: str, content_type: str, size: int, settings: Settings) -> str:
@@ -156,14 +153,6 @@ def _check_upload_id(upload_id: str) -> None:
         raise NotFoundException(detail=f"no multipart upload {upload_id!r}")
 
 
-def _s3_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _s3_message(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Message", "")) or _s3_code(exc)
-
-
 @post("/v1/sessions/{session_id:str}/multipart", status_code=201)
 async def create_multipart(
     session_id: FromPath[str], data: JSONBody[MultipartRequest], state: State, caller: CallerDep
@@ -173,26 +162,17 @@ async def create_multipart(
     name = validate_upload(data.name, data.content_type, data.size, state.settings)
     count = part_count(data.size, data.part_size)
     key = upload_key(session_id, name)
-    clients: Clients = state.clients
-    bucket = state.settings.names.media_bucket
-    created = await clients.s3.create_multipart_upload(Bucket=bucket, Key=key, ContentType=data.content_type)
-    upload_id = created["UploadId"]
+    store = object_store(state)
+    upload_id = await store.create_multipart(key, data.content_type)
     try:
         parts = [
-            PartUrl(
-                part_number=n,
-                url=await clients.s3.generate_presigned_url(
-                    "upload_part",
-                    Params={"Bucket": bucket, "Key": key, "UploadId": upload_id, "PartNumber": n},
-                    ExpiresIn=PART_URL_TTL_S,
-                ),
-            )
+            PartUrl(part_number=n, url=await store.presign_part(key, upload_id, n, PART_URL_TTL_S))
             for n in range(1, count + 1)
         ]
     except Exception:
         log.exception("could not presign the parts of %s; aborting the upload", key)
         with contextlib.suppress(Exception):  # else the bucket's lifecycle rule aborts it after a day
-            await clients.s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+            await store.abort_multipart(key, upload_id)
         raise
     return MultipartTicket(
         upload_id=upload_id, key=key, part_size=data.part_size, parts=parts, expires_in_s=PART_URL_TTL_S
@@ -215,27 +195,16 @@ async def complete_multipart(
     for before, after in itertools.pairwise(parts):
         if before.part_number == after.part_number:
             raise ClientException(status_code=400, detail=f"part {after.part_number} is listed twice")
-    clients: Clients = state.clients
-    bucket = state.settings.names.media_bucket
     try:
-        # S3 answers NoSuchUpload to both; the emulator (moto) fails a completion of an unknown upload with
-        # a 500 (a KeyError), so the upload is looked up first: one cheap call per file
-        await clients.s3.list_parts(Bucket=bucket, Key=key, UploadId=upload_id, MaxParts=1)
-        await clients.s3.complete_multipart_upload(
-            Bucket=bucket,
-            Key=key,
-            UploadId=upload_id,
-            MultipartUpload={"Parts": [{"PartNumber": p.part_number, "ETag": p.etag} for p in parts]},
+        await object_store(state).complete_multipart(
+            key, upload_id, [UploadedPart(p.part_number, p.etag) for p in parts]
         )
-    except ClientError as exc:
-        code = _s3_code(exc)
-        if code == "NoSuchUpload":
-            raise NotFoundException(detail=f"no multipart upload {upload_id!r} for {key}") from None
-        if code in _BAD_COMPLETION:
-            raise ClientException(
-                status_code=400, detail=f"S3 refused to complete the upload ({code}): {_s3_message(exc)}"
-            ) from None
-        raise
+    except UploadNotFound:
+        raise NotFoundException(detail=f"no multipart upload {upload_id!r} for {key}") from None
+    except PartsRefused as refused:
+        raise ClientException(
+            status_code=400, detail=f"S3 refused to complete the upload ({refused.code}): {refused.message}"
+        ) from None
     return Completed(key=key)
 
 
@@ -251,15 +220,10 @@ async def abort_multipart(
     await owned_meta(state, session_id, caller)
     _check_upload_id(upload_id)
     key = _session_upload(session_id, key)
-    clients: Clients = state.clients
     try:
-        await clients.s3.abort_multipart_upload(
-            Bucket=state.settings.names.media_bucket, Key=key, UploadId=upload_id
-        )
-    except ClientError as exc:
-        if _s3_code(exc) == "NoSuchUpload":
-            raise NotFoundException(detail=f"no multipart upload {upload_id!r} for {key}") from None
-        raise
+        await object_store(state).abort_multipart(key, upload_id)
+    except UploadNotFound:
+        raise NotFoundException(detail=f"no multipart upload {upload_id!r} for {key}") from None
     return Aborted()
 
 

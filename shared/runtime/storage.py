@@ -1,21 +1,63 @@
-"""The object store every service is given: a small interface, S3 behind it, a dict in unit tests."""
+"""The object store every service is given: a small interface, S3 behind it, a dict in unit tests.
+
+Besides reading and writing objects, it hands out presigned URLs (a client uploads straight to the store,
+in one PUT or in parts) and assembles or drops multipart uploads. ``InMemoryObjectStore`` follows S3's
+rules for those (part sizes, ETags, unknown uploads), so the API's upload routes are tested without S3;
+``tests/unit/test_store_contract.py`` holds both to the same behaviour.
+"""
 
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator
+import hashlib
+import urllib.parse
+import uuid
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
 import msgspec
+from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
 
+MiB = 1024 * 1024
+#: S3's smallest part (every part of a multipart upload but the last)
+MIN_PART_BYTES = 5 * MiB
+#: S3's limit on the keys one DeleteObjects call takes
+DELETE_BATCH = 1000
+#: S3's refusals of a CompleteMultipartUpload that are the client's doing
+REFUSED_COMPLETIONS = frozenset(
+    {"InvalidPart", "InvalidPartOrder", "EntityTooSmall", "MalformedXML", "InvalidRequest"}
+)
+
 
 class ObjectNotFound(KeyError):
     """No object under that key (deleted, or never uploaded)."""
+
+
+class UploadNotFound(KeyError):
+    """No multipart upload with that id for that key: never started, completed or aborted."""
+
+
+class PartsRefused(Exception):
+    """The store refused to assemble the parts, for the client's reason: ``code`` is S3's (``InvalidPart``:
+    a part missing or its ETag wrong, ``InvalidPartOrder``, ``EntityTooSmall``: a part but the last under
+    5 MiB ...), ``message`` its explanation."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class UploadedPart(msgspec.Struct, frozen=True):
+    """One part of a multipart upload, as its PUT answered: its number and its ETag."""
+
+    part_number: int
+    etag: str
 
 
 class ObjectInfo(msgspec.Struct, frozen=True):
@@ -54,6 +96,35 @@ class ObjectStore(abc.ABC):
 
     @abc.abstractmethod
     async def delete(self, key: str) -> None: ...
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        """Delete every key of ``keys`` (those already gone are no error)."""
+        for key in keys:
+            await self.delete(key)
+
+    @abc.abstractmethod
+    async def presign_put(self, key: str, content_type: str, expires_in_s: int) -> str:
+        """A URL that takes one ``PUT`` of the object's bytes (with this ``Content-Type``) for a while."""
+
+    @abc.abstractmethod
+    async def create_multipart(self, key: str, content_type: str) -> str:
+        """Start a multipart upload of ``key``; returns its upload id."""
+
+    @abc.abstractmethod
+    async def presign_part(self, key: str, upload_id: str, part_number: int, expires_in_s: int) -> str:
+        """A URL that takes one ``PUT`` of part ``part_number``'s bytes; its answer's ``ETag`` names it."""
+
+    @abc.abstractmethod
+    async def complete_multipart(self, key: str, upload_id: str, parts: Sequence[UploadedPart]) -> None:
+        """Assemble the parts (in order) into the object. Raises ``UploadNotFound`` or ``PartsRefused``."""
+
+    @abc.abstractmethod
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        """Drop the upload and its parts. Raises ``UploadNotFound``."""
+
+
+def _s3_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 class S3ObjectStore(ObjectStore):
@@ -113,11 +184,84 @@ class S3ObjectStore(ObjectStore):
     async def delete(self, key: str) -> None:
         await self.s3.delete_object(Bucket=self.bucket, Key=key)
 
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        for i in range(0, len(keys), DELETE_BATCH):
+            batch = keys[i : i + DELETE_BATCH]
+            await self.s3.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True}
+            )
+
+    async def presign_put(self, key: str, content_type: str, expires_in_s: int) -> str:
+        return await self.s3.generate_presigned_url(
+            "put_object",
+            Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type},
+            ExpiresIn=expires_in_s,
+        )
+
+    async def create_multipart(self, key: str, content_type: str) -> str:
+        created = await self.s3.create_multipart_upload(Bucket=self.bucket, Key=key, ContentType=content_type)
+        return created["UploadId"]
+
+    async def presign_part(self, key: str, upload_id: str, part_number: int, expires_in_s: int) -> str:
+        return await self.s3.generate_presigned_url(
+            "upload_part",
+            Params={"Bucket": self.bucket, "Key": key, "UploadId": upload_id, "PartNumber": part_number},
+            ExpiresIn=expires_in_s,
+        )
+
+    async def complete_multipart(self, key: str, upload_id: str, parts: Sequence[UploadedPart]) -> None:
+        try:
+            # S3 answers NoSuchUpload to both; the emulator (moto) fails a completion of an unknown upload
+            # with a 500 (a KeyError), so the upload is looked up first: one cheap call per file
+            await self.s3.list_parts(Bucket=self.bucket, Key=key, UploadId=upload_id, MaxParts=1)
+            await self.s3.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": [{"PartNumber": p.part_number, "ETag": p.etag} for p in parts]},
+            )
+        except ClientError as exc:
+            code = _s3_code(exc)
+            if code == "NoSuchUpload":
+                raise UploadNotFound(upload_id) from None
+            if code in REFUSED_COMPLETIONS:
+                message = str(exc.response.get("Error", {}).get("Message", "")) or code
+                raise PartsRefused(code, message) from None
+            raise
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        try:
+            await self.s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except ClientError as exc:
+            if _s3_code(exc) == "NoSuchUpload":
+                raise UploadNotFound(upload_id) from None
+            raise
+
+
+class _Multipart(msgspec.Struct):
+    key: str
+    content_type: str
+    #: part number -> (bytes, ETag as its PUT answered it: quoted)
+    parts: dict[int, tuple[bytes, str]] = msgspec.field(default_factory=dict)
+
+
+#: the scheme of the in-memory store's presigned URLs
+MEMORY_SCHEME = "memory"
+
+
+def _quoted_md5(data: bytes) -> str:
+    return f'"{hashlib.md5(data).hexdigest()}"'
+
 
 class InMemoryObjectStore(ObjectStore):
+    """The store in a dict. Its presigned URLs (``memory://<bucket>/<key>?...``) are taken by
+    ``put_presigned``, which stands for the client's PUT; multipart uploads follow S3's rules."""
+
     def __init__(self, bucket: str = "test") -> None:
         self.bucket = bucket
         self.objects: dict[str, tuple[bytes, str]] = {}
+        #: multipart uploads neither completed nor aborted, by upload id
+        self.uploads: dict[str, _Multipart] = {}
 
     def _get(self, key: str) -> bytes:
         try:
@@ -126,8 +270,6 @@ class InMemoryObjectStore(ObjectStore):
             raise ObjectNotFound(key) from None
 
     async def head(self, key: str) -> ObjectInfo:
-        import hashlib
-
         data = self._get(key)
         return ObjectInfo(
             key=key,
@@ -156,3 +298,63 @@ class InMemoryObjectStore(ObjectStore):
 
     async def delete(self, key: str) -> None:
         self.objects.pop(key, None)
+
+    def _url(self, key: str, query: dict[str, str]) -> str:
+        path = urllib.parse.quote(key)
+        return f"{MEMORY_SCHEME}://{self.bucket}/{path}?{urllib.parse.urlencode(query)}"
+
+    async def presign_put(self, key: str, content_type: str, expires_in_s: int) -> str:
+        return self._url(key, {"content-type": content_type, "expires": str(expires_in_s)})
+
+    async def create_multipart(self, key: str, content_type: str) -> str:
+        upload_id = uuid.uuid4().hex
+        self.uploads[upload_id] = _Multipart(key=key, content_type=content_type)
+        return upload_id
+
+    async def presign_part(self, key: str, upload_id: str, part_number: int, expires_in_s: int) -> str:
+        query = {"uploadId": upload_id, "partNumber": str(part_number), "expires": str(expires_in_s)}
+        return self._url(key, query)
+
+    def put_presigned(self, url: str, data: bytes) -> str:
+        """What a client's PUT to a URL this store presigned does: store the object (or the part); returns
+        the answer's ``ETag`` header. Raises ``UploadNotFound`` for a part of an upload that is gone."""
+        u = urllib.parse.urlsplit(url)
+        if u.scheme != MEMORY_SCHEME or u.netloc != self.bucket:
+            raise ValueError(f"not a URL of this store: {url}")
+        key = urllib.parse.unquote(u.path.removeprefix("/"))
+        query = dict(urllib.parse.parse_qsl(u.query))
+        etag = _quoted_md5(data)
+        if "uploadId" not in query:
+            self.objects[key] = (data, query.get("content-type", "application/octet-stream"))
+            return etag
+        upload = self.uploads.get(query["uploadId"])
+        if upload is None or upload.key != key:
+            raise UploadNotFound(query["uploadId"])
+        upload.parts[int(query["partNumber"])] = (data, etag)
+        return etag
+
+    def _upload(self, key: str, upload_id: str) -> _Multipart:
+        upload = self.uploads.get(upload_id)
+        if upload is None or upload.key != key:
+            raise UploadNotFound(upload_id)
+        return upload
+
+    async def complete_multipart(self, key: str, upload_id: str, parts: Sequence[UploadedPart]) -> None:
+        upload = self._upload(key, upload_id)
+        numbers = [p.part_number for p in parts]
+        if not parts or numbers != sorted(set(numbers)):
+            raise PartsRefused("InvalidPartOrder", "the parts must be listed in ascending order, each once")
+        chunks = []
+        for i, p in enumerate(parts):
+            stored = upload.parts.get(p.part_number)
+            if stored is None or stored[1].strip('"') != p.etag.strip('"'):
+                raise PartsRefused("InvalidPart", f"part {p.part_number} was not uploaded with that ETag")
+            if i < len(parts) - 1 and len(stored[0]) < MIN_PART_BYTES:
+                raise PartsRefused("EntityTooSmall", f"part {p.part_number} is smaller than 5 MiB")
+            chunks.append(stored[0])
+        self.objects[key] = (b"".join(chunks), upload.content_type)
+        del self.uploads[upload_id]
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        self._upload(key, upload_id)
+        del self.uploads[upload_id]

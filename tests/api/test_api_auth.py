@@ -1,6 +1,7 @@
 """Every route of the API, found by walking the app's route handlers (a new route is covered without editing
 this file, or the test says what it needs): without a valid token it answers 401 with a problem document and
-no data; another user's session answers 404 exactly as a session that does not exist; the owner gets 2xx."""
+no data; another user's session answers 404 exactly as a session that does not exist; the owner gets 2xx.
+In process, on the in-memory collaborators (``conftest.api``)."""
 
 from __future__ import annotations
 
@@ -18,15 +19,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from litestar.handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute
 
-from services.api.app import BEARER, PUBLIC, create_app
+from services.api.app import BEARER, PUBLIC
 from services.api.auth import JWKS_PATH, LocalIssuer
-from shared.runtime.config import Settings
-from tests.support.api import new_session, upload
-from tests.support.paths import TESTDATA
-from tests.support.stack import RunningStack
-from tests.support.wait import eventually
-
-pytestmark = pytest.mark.stack
+from shared.events import catalogue as c
+from tests.api.conftest import Api, in_memory_app
 
 ALICE, BOB = "alice", "bob"
 CONTEXT = "Alice's secret trip to Lisbon"
@@ -88,7 +84,7 @@ class Route:
 
 def protected_routes() -> list[Route]:
     """Every (method, path) of the app that is not public, from the app's own route handlers."""
-    app = create_app(Settings(), issuer=LocalIssuer.generate())  # the same routes as the running stack's
+    app, _ = in_memory_app(LocalIssuer.generate())  # the same routes as the running stack's
     routes = []
     for route in app.routes:
         if not isinstance(route, HTTPRoute):
@@ -124,29 +120,20 @@ class Owned:
 
 
 @pytest.fixture(scope="module")
-def owned(embedded_stack: RunningStack) -> Owned:
-    """Alice's session with one processed photo (so even its thumbnail route has something to show)."""
-    api, auth = embedded_stack.api_url, embedded_stack.auth(ALICE)
-    sid = new_session(api, CONTEXT, headers=auth)
-    upload(api, sid, PHOTO_NAME, (TESTDATA / "photos" / "gps" / PHOTO_NAME).read_bytes(), headers=auth)
-
-    def thumbnail_ready() -> bool:
-        files = httpx.get(f"{api}/v1/sessions/{sid}", headers=auth).json()["files"]
-        return bool(files and files[0].get("thumbnail_url"))
-
-    eventually(thumbnail_ready, timeout_s=60, what="the photo's thumbnail")
-    job = httpx.post(f"{api}/v1/sessions/{sid}/triage", json={"expected": 1}, headers=auth).json()["job_id"]
-
-    def triaged() -> bool:
-        r = httpx.get(f"{api}/v1/sessions/{sid}/triage/{job}", headers=auth)
-        return r.json().get("status") == "complete"
-
-    eventually(triaged, timeout_s=90, what="the triage verdicts")
+def owned(api: Api) -> Owned:
+    """Alice's session with one processed photo (so even its thumbnail route has something to show) and
+    a completed triage."""
+    sid = api.new_session(CONTEXT, sub=ALICE)
+    key = api.processed(sid, PHOTO_NAME)
+    r = api.client.post(f"/v1/sessions/{sid}/triage", json={"expected": 1}, headers=api.auth(ALICE))
+    assert r.status_code == 202, r.text
+    job = r.json()["job_id"]
+    api.verdicts(sid, job, c.Verdict(key=key, verdict="keep", reason="sharp and well lit", confidence=0.9))
     return Owned(sid, PHOTO_NAME, job)
 
 
 def call(
-    api: str, route: Route, owned: Owned, headers: dict[str, str], *, session_id: str | None = None
+    api: Api, route: Route, owned: Owned, headers: dict[str, str], *, session_id: str | None = None
 ) -> httpx.Response:
     values = {
         "session_id": session_id or owned.session_id,
@@ -156,12 +143,12 @@ def call(
     }
     unknown = set(re.findall(r"\{(\w+)\}", route.path)) - set(values)
     assert not unknown, f"{route}: teach this test a value for {unknown}"
-    url = api + route.path.format(**values)
+    url = route.path.format(**values)
     body = SAMPLE_BODIES.get((route.method, route.path))
     if route.method in ("POST", "PUT", "PATCH"):
         assert body is not None, f"{route}: add a sample body to SAMPLE_BODIES"
     params = SAMPLE_QUERIES.get((route.method, route.path))
-    return httpx.request(route.method, url, json=body, params=params, headers=headers)
+    return api.client.request(route.method, url, json=body, params=params, headers=headers)
 
 
 def assert_no_data(r: httpx.Response, status: int) -> dict[str, Any]:
@@ -181,9 +168,9 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def bad_credentials(stack: RunningStack) -> dict[str, dict[str, str]]:
+@pytest.fixture(scope="module")
+def bad_credentials(issuer: LocalIssuer) -> dict[str, dict[str, str]]:
     """Requests that must all be refused with 401, by what is wrong with them."""
-    issuer = stack.issuer
     now = time.time()
     impostor_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     forged = jwt.encode(  # another key, claiming the stack issuer's key id
@@ -206,10 +193,10 @@ def bad_credentials(stack: RunningStack) -> dict[str, dict[str, str]]:
 
 @pytest.mark.parametrize("route", ROUTES, ids=str)
 def test_every_route_refuses_a_missing_or_bad_token_with_401_and_no_data(
-    embedded_stack: RunningStack, owned: Owned, route: Route
+    api: Api, owned: Owned, bad_credentials: dict[str, dict[str, str]], route: Route
 ) -> None:
-    for what, headers in bad_credentials(embedded_stack).items():
-        r = call(embedded_stack.api_url, route, owned, headers)
+    for what, headers in bad_credentials.items():
+        r = call(api, route, owned, headers)
         problem = assert_no_data(r, 401)
         challenge = r.headers["www-authenticate"]
         assert challenge.startswith("Bearer "), (what, challenge)
@@ -222,72 +209,98 @@ def test_every_route_refuses_a_missing_or_bad_token_with_401_and_no_data(
 
 @pytest.mark.parametrize("route", [r for r in ROUTES if r.session_scoped], ids=str)
 def test_another_users_session_is_not_found_on_every_session_route(
-    embedded_stack: RunningStack, owned: Owned, route: Route
+    api: Api, owned: Owned, route: Route
 ) -> None:
-    api = embedded_stack.api_url
-    foreign = call(api, route, owned, embedded_stack.auth(BOB))
+    written = (len(api.log.published), dict(api.store.objects), dict(api.sagas.executions))
+    foreign = call(api, route, owned, api.auth(BOB))
     problem = assert_no_data(foreign, 404)
     # exactly what a session that does not exist answers: nothing tells bob that alice's session is there
     missing_id = str(uuid.uuid4())
-    missing = call(api, route, owned, embedded_stack.auth(BOB), session_id=missing_id)
+    missing = call(api, route, owned, api.auth(BOB), session_id=missing_id)
     assert missing.status_code == 404
     assert problem == {
         k: v.replace(missing_id, owned.session_id) if isinstance(v, str) else v
         for k, v in missing.json().items()
     }
+    # and nothing was done to alice's session: no event, no object, no saga started
+    assert (len(api.log.published), api.store.objects, api.sagas.executions) == written
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=str)
-def test_the_owner_is_served(embedded_stack: RunningStack, owned: Owned, route: Route) -> None:
+def test_the_owner_is_served(api: Api, owned: Owned, route: Route) -> None:
     key = (route.method, route.path)
-    auth = embedded_stack.auth(ALICE)
-    other = new_session(embedded_stack.api_url, "scratch", headers=auth) if key in DESTRUCTIVE else None
-    r = call(embedded_stack.api_url, route, owned, auth, session_id=other)
+    other = api.new_session("scratch", sub=ALICE) if key in DESTRUCTIVE else None
+    r = call(api, route, owned, api.auth(ALICE), session_id=other)
     assert r.status_code == OWNER_STATUS.get(key, route.status_code), r.text
 
 
-def test_bob_sees_only_his_own_sessions(embedded_stack: RunningStack, owned: Owned) -> None:
-    api = embedded_stack.api_url
-    bobs = new_session(api, "Bob's trip", headers=embedded_stack.auth(BOB))
-    assert httpx.get(f"{api}/v1/sessions/{bobs}", headers=embedded_stack.auth(BOB)).json()["context"] == (
-        "Bob's trip"
-    )
-    assert httpx.get(f"{api}/v1/sessions/{bobs}", headers=embedded_stack.auth(ALICE)).status_code == 404
+def test_bob_sees_only_his_own_sessions(api: Api, owned: Owned) -> None:
+    bobs = api.new_session("Bob's trip", sub=BOB)
+    assert api.client.get(f"/v1/sessions/{bobs}", headers=api.auth(BOB)).json()["context"] == "Bob's trip"
+    assert api.client.get(f"/v1/sessions/{bobs}", headers=api.auth(ALICE)).status_code == 404
     # a token that is about to expire still works; the caller is its sub, whatever else it says
-    token = embedded_stack.issuer.issue(BOB, 30, extra={"name": ALICE, "email": "alice@example.com"})
-    assert httpx.get(f"{api}/v1/sessions/{bobs}", headers=bearer(token)).status_code == 200
-    assert httpx.get(f"{api}/v1/sessions/{owned.session_id}", headers=bearer(token)).status_code == 404
+    token = api.issuer.issue(BOB, 30, extra={"name": ALICE, "email": "alice@example.com"})
+    assert api.client.get(f"/v1/sessions/{bobs}", headers=bearer(token)).status_code == 200
+    assert api.client.get(f"/v1/sessions/{owned.session_id}", headers=bearer(token)).status_code == 404
 
 
-def test_the_token_is_checked_before_the_request_is_read(embedded_stack: RunningStack) -> None:
-    r = httpx.post(
-        f"{embedded_stack.api_url}/v1/sessions",
-        content=b"{not json",
-        headers={"Content-Type": "application/json"},
-    )
+def test_the_token_is_checked_before_the_request_is_read(api: Api) -> None:
+    before = len(api.log.published)
+    r = api.client.post("/v1/sessions", content=b"{not json", headers={"Content-Type": "application/json"})
     assert_no_data(r, 401)
+    assert len(api.log.published) == before
 
 
-def test_public_routes_answer_without_a_token(embedded_stack: RunningStack) -> None:
-    api = embedded_stack.api_url
-    assert httpx.get(f"{api}/health").json()["status"] == "ok"
-    jwks = httpx.get(f"{api}{JWKS_PATH}")
+@pytest.mark.parametrize(
+    ("header", "refused"),
+    [
+        ("Bearer", "must be 'Bearer <JWT>'"),
+        ("Bearer   ", "must be 'Bearer <JWT>'"),
+        ("Token {token}", "must be 'Bearer <JWT>'"),
+        ("{token}", "must be 'Bearer <JWT>'"),
+        ("Bearer {token}x", "malformed"),
+    ],
+)
+def test_the_authorization_header_is_parsed_strictly(api: Api, header: str, refused: str) -> None:
+    token = api.issuer.issue(ALICE)
+    r = api.client.post(
+        "/v1/sessions", json={"context": "x"}, headers={"Authorization": header.format(token=token)}
+    )
+    problem = assert_no_data(r, 401)
+    assert refused in problem["detail"], problem
+    assert 'error="invalid_token"' in r.headers["www-authenticate"]
+
+
+@pytest.mark.parametrize("header", ["bearer {token}", "BEARER {token}", "  Bearer   {token}  "])
+def test_the_scheme_is_case_insensitive_and_blanks_around_the_token_do_not_matter(
+    api: Api, header: str
+) -> None:
+    r = api.client.post(
+        "/v1/sessions",
+        json={"context": "x"},
+        headers={"Authorization": header.format(token=api.issuer.issue(ALICE))},
+    )
+    assert r.status_code == 201, r.text
+
+
+def test_public_routes_answer_without_a_token(api: Api) -> None:
+    client = api.client
+    assert client.get("/health").json()["status"] == "ok"
+    jwks = client.get(JWKS_PATH)
     assert jwks.status_code == 200
     [key] = jwt.PyJWKSet.from_dict(jwks.json()).keys
-    assert key.key_id == embedded_stack.issuer.kid
+    assert key.key_id == api.issuer.kid
     assert "d" not in jwks.json()["keys"][0]  # the public half only
-    token = embedded_stack.token()
+    token = api.issuer.issue(ALICE)
     assert jwt.decode(token, key=key, algorithms=["RS256"], audience="shoebox")["sub"] == ALICE
-    assert httpx.get(f"{api}/schema/openapi.json").status_code == 200
-    assert httpx.get(f"{api}/schema/swagger").status_code == 200
-    options = httpx.options(f"{api}/v1/sessions")  # the automatic answer: allowed methods, no data
+    assert client.get("/schema/openapi.json").status_code == 200
+    assert client.get("/schema/swagger").status_code == 200
+    options = client.options("/v1/sessions")  # the automatic answer: allowed methods, no data
     assert options.status_code == 204 and options.content == b""
 
 
-def test_the_openapi_document_describes_the_bearer_scheme_on_every_protected_operation(
-    embedded_stack: RunningStack,
-) -> None:
-    spec = httpx.get(f"{embedded_stack.api_url}/schema/openapi.json").json()
+def test_the_openapi_document_describes_the_bearer_scheme_on_every_protected_operation(api: Api) -> None:
+    spec = api.client.get("/schema/openapi.json").json()
     assert spec["components"]["securitySchemes"][BEARER] == {
         "type": "http",
         "scheme": "bearer",

@@ -5,30 +5,34 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import jwt
 import pytest
 
+from services.api.auth import LocalIssuer
 from shoebox_cli.main import main
 from shoebox_cli.tokens import LOCAL_USER, for_api, is_local
+from tests.api.conftest import running
 from tests.support.api import new_session
 from tests.support.stack import RunningStack
 
-pytestmark = pytest.mark.stack
 
-
-def test_dev_token_prints_a_token_the_running_stack_accepts(
-    embedded_stack: RunningStack, capsys: pytest.CaptureFixture[str]
+def test_dev_token_prints_a_token_the_stacks_api_accepts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    state_dir = embedded_stack.stack.config.state_dir
+    issuer = LocalIssuer.load_or_create(tmp_path)  # what a stack's first start leaves in its state folder
+    state_dir = str(tmp_path)
     assert main(["dev-token", "--state-dir", state_dir, "--sub", "carol", "--ttl", "120"]) == 0
     token = capsys.readouterr().out.strip()
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["sub"] == "carol" and claims["exp"] - claims["iat"] == 120
-    api = embedded_stack.api_url
-    sid = new_session(api, "Carol's", headers={"Authorization": f"Bearer {token}"})
-    assert httpx.get(f"{api}/v1/sessions/{sid}", headers={"Authorization": f"Bearer {token}"}).is_success
-    assert httpx.get(f"{api}/v1/sessions/{sid}", headers=embedded_stack.auth("alice")).status_code == 404
+    carol = {"Authorization": f"Bearer {token}"}
+    with running(LocalIssuer.load(tmp_path)) as api:  # the API of a stack started in that folder
+        created = api.client.post("/v1/sessions", json={"context": "Carol's"}, headers=carol)
+        assert created.status_code == 201, created.text
+        sid = created.json()["session_id"]
+        assert api.client.get(f"/v1/sessions/{sid}", headers=carol).is_success
+        alice = {"Authorization": f"Bearer {issuer.issue('alice')}"}
+        assert api.client.get(f"/v1/sessions/{sid}", headers=alice).status_code == 404
 
     assert main(["dev-token", "--state-dir", state_dir]) == 0  # default: the CLI's local user
     assert (
@@ -47,6 +51,7 @@ def test_dev_token_says_in_one_line_when_no_stack_has_run_there(
     assert not (tmp_path / "auth").exists()  # asking made no key
 
 
+@pytest.mark.stack
 def test_status_against_a_local_api_mints_its_token_from_the_state_folder(
     embedded_stack: RunningStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -63,8 +68,9 @@ def test_status_against_a_local_api_mints_its_token_from_the_state_folder(
     assert "401" in line and "--token" in line and "shoebox dev-token" in line
 
 
-def test_tokens_are_minted_only_for_an_api_on_this_machine(embedded_stack: RunningStack) -> None:
-    state_dir = Path(embedded_stack.stack.config.state_dir)
+def test_tokens_are_minted_only_for_an_api_on_this_machine(tmp_path: Path) -> None:
+    state_dir = tmp_path
+    issuer = LocalIssuer.load_or_create(state_dir)
     assert (
         is_local("http://127.0.0.1:8000")
         and is_local("http://localhost:8000/")
@@ -75,4 +81,4 @@ def test_tokens_are_minted_only_for_an_api_on_this_machine(embedded_stack: Runni
     assert for_api("https://api.example.com", "T", state_dir) == "T"
     assert for_api("http://127.0.0.1:8000", "T", state_dir) == "T"
     minted = for_api("http://127.0.0.1:8000", None, state_dir)
-    assert minted is not None and embedded_stack.issuer.verifier().verify(minted).sub == LOCAL_USER
+    assert minted is not None and issuer.verifier().verify(minted).sub == LOCAL_USER

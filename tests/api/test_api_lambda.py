@@ -1,6 +1,7 @@
-"""The Lambda entrypoint, called the way API Gateway (HTTP API, payload format 2.0) calls it, against the
-embedded stack's emulator: the deployed module as configured from the environment (its JWKS fetched over
-HTTP from the running local API, as Cognito's would be), and an app built with a verifier in memory."""
+"""The Lambda entrypoint, called the way API Gateway (HTTP API, payload format 2.0) calls it: the deployed
+module as configured from the environment, against the embedded stack's emulator (its JWKS fetched over
+HTTP from the running local API, as Cognito's would be), and an app on the in-memory collaborators with a
+verifier in memory behind the same adapter."""
 
 from __future__ import annotations
 
@@ -16,12 +17,10 @@ import pytest
 from mangum import Mangum
 from mangum.types import ASGI, LambdaCognitoIdentity, LambdaMobileClientContext
 
-from services.api.app import create_app
-from services.api.auth import JWKS_PATH
+from services.api.auth import JWKS_PATH, LocalIssuer
 from shared.runtime.aws import Clients
+from tests.api.conftest import in_memory_app
 from tests.support.stack import RunningStack
-
-pytestmark = pytest.mark.stack
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -138,10 +137,11 @@ class CountingClients(Clients):
 @pytest.fixture
 def count_clients(monkeypatch: pytest.MonkeyPatch) -> type[CountingClients]:
     CountingClients.opened = 0
-    monkeypatch.setattr("services.api.app.Clients", CountingClients)
+    monkeypatch.setattr("services.api.wiring.Clients", CountingClients)
     return CountingClients
 
 
+@pytest.mark.stack
 def test_the_deployed_handler_answers_api_gateway_v2_events(
     embedded_stack: RunningStack, count_clients: type[CountingClients], deployed_handler: Handler
 ) -> None:
@@ -179,18 +179,18 @@ def test_the_deployed_handler_answers_api_gateway_v2_events(
 
 
 def test_an_app_with_a_verifier_that_trusts_the_local_issuer_behind_the_adapter(
-    embedded_stack: RunningStack, event_loop_of_this_thread: None
+    issuer: LocalIssuer, event_loop_of_this_thread: None
 ) -> None:
-    app = create_app(embedded_stack.settings, verifier=embedded_stack.issuer.verifier())
+    app, _ = in_memory_app(None, verifier=issuer.verifier())
     handler = Mangum(cast(ASGI, app), lifespan="auto")
-    alice = embedded_stack.auth("alice")
+    alice = {"Authorization": f"Bearer {issuer.issue('alice')}"}
     created = handler(
         apigw_v2_event("POST", "/v1/sessions", headers=alice, body={"context": "In memory"}), LambdaContext()
     )
     sid = json_body(created)["session_id"]
     status = handler(apigw_v2_event("GET", f"/v1/sessions/{sid}", headers=alice), LambdaContext())
     assert status["statusCode"] == 200 and json_body(status)["context"] == "In memory"
-    expired = embedded_stack.issuer.issue("alice", 60, now=0)
+    expired = issuer.issue("alice", 60, now=0)
     refused = handler(
         apigw_v2_event("GET", f"/v1/sessions/{sid}", headers={"authorization": f"Bearer {expired}"}),
         LambdaContext(),

@@ -1,55 +1,61 @@
-"""The upload page's routes: the page and its files, how a browser signs in, and the local sign-in that
-exists on the embedded stack only."""
+"""The upload page's routes, in process: the page and its files, how a browser signs in, and the local
+sign-in that exists on the embedded stack only (an app made with the local issuer)."""
 
 from __future__ import annotations
 
-import httpx
 import pytest
 from litestar.testing import TestClient
 
-from services.api.app import create_app
 from services.api.auth import LocalIssuer
 from services.api.page import content_security_policy
 from shared.runtime.config import Settings
-from tests.support.api import new_session
-from tests.support.stack import RunningStack
+from tests.api.conftest import Api, in_memory_app
 
 
-@pytest.mark.stack
-def test_local_sign_in_gives_a_token_the_api_accepts(embedded_stack: RunningStack) -> None:
-    api = embedded_stack.api_url
-    r = httpx.post(f"{api}/auth/local/sign-in", json={"name": "carol"})
+def test_local_sign_in_gives_a_token_the_api_accepts(api: Api) -> None:
+    r = api.client.post("/auth/local/sign-in", json={"name": "carol"})
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["sub"] == "carol" and body["expires_in_s"] > 3600
-    sid = new_session(api, "page trip", headers={"Authorization": f"Bearer {body['token']}"})
-    mine = httpx.get(f"{api}/v1/sessions/{sid}", headers={"Authorization": f"Bearer {body['token']}"})
-    assert mine.status_code == 200
+    carol = {"Authorization": f"Bearer {body['token']}"}
+    created = api.client.post("/v1/sessions", json={"context": "page trip"}, headers=carol)
+    assert created.status_code == 201, created.text
+    sid = created.json()["session_id"]
+    assert api.client.get(f"/v1/sessions/{sid}", headers=carol).status_code == 200
     # another name is another user
-    assert httpx.get(f"{api}/v1/sessions/{sid}", headers=embedded_stack.auth("dave")).status_code == 404
+    assert api.client.get(f"/v1/sessions/{sid}", headers=api.auth("dave")).status_code == 404
+    assert api.client.get("/auth/config").json() == {"mode": "local", "issuer": api.issuer.issuer}
 
 
-@pytest.mark.stack
 @pytest.mark.parametrize(
     "body", [{"name": ""}, {"name": "../x"}, {"name": "a" * 65}, {"who": "x"}, {"name": 3}]
 )
-def test_local_sign_in_refuses_names_that_are_not_plain(embedded_stack: RunningStack, body: object) -> None:
-    r = httpx.post(f"{embedded_stack.api_url}/auth/local/sign-in", json=body)
+def test_local_sign_in_refuses_names_that_are_not_plain(api: Api, body: object) -> None:
+    r = api.client.post("/auth/local/sign-in", json=body)
     assert r.status_code == 400, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     assert "token" not in r.json()
 
 
-@pytest.mark.stack
-def test_local_sign_in_defaults_to_the_user_dev_token_signs_for(embedded_stack: RunningStack) -> None:
-    r = httpx.post(f"{embedded_stack.api_url}/auth/local/sign-in", json={})
+def test_local_sign_in_defaults_to_the_user_dev_token_signs_for(api: Api) -> None:
+    r = api.client.post("/auth/local/sign-in", json={})
     assert r.status_code == 200 and r.json()["sub"] == "local"
+
+
+def test_the_page_and_its_files_carry_a_strong_etag(api: Api) -> None:
+    page = api.client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    tag = page.headers["etag"]
+    again = api.client.get("/", headers={"If-None-Match": tag})
+    assert again.status_code == 304 and again.content == b""
+    assert api.client.get("/static/index.html").status_code == 404  # the page is at /
+    assert api.client.get("/static/nope.js").status_code == 404
 
 
 def test_without_the_local_issuer_the_page_asks_for_a_token_and_nobody_can_sign_in() -> None:
     """On AWS (no local issuer) there is no sign-in route: the page takes a token from the person."""
     trusted = LocalIssuer.generate()  # stands in for Cognito's keys
-    app = create_app(Settings(), verifier=trusted.verifier())
+    app, _ = in_memory_app(None, verifier=trusted.verifier())
     with TestClient(app) as client:
         assert client.get("/auth/config").json() == {"mode": "token", "issuer": None}
         assert client.post("/auth/local/sign-in", json={"name": "x"}).status_code in (404, 405)

@@ -1,30 +1,29 @@
-"""The session's events as Server-Sent Events: old and new events in order, each once; a reconnection with
-``Last-Event-ID`` resumes after it; keep-alive comments; the stream ends by itself; refusals come before it
-starts."""
+"""The session's events as Server-Sent Events, in process: old and new events in order, each once; a
+reconnection with ``Last-Event-ID`` resumes after it; keep-alive comments; the stream ends by itself;
+refusals come before it starts."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from litestar.response import ServerSentEventMessage
 
 from services.api import stream
+from services.api.auth import LocalIssuer
+from services.api.wiring import Collaborators
 from shared.events import catalogue as c
 from shared.events.codec import make_event
+from shared.events.envelope import Event
 from shared.runtime.log import InMemoryEventLog, Page
-from tests.support.api import file_status, new_session, upload
-from tests.support.paths import TESTDATA
-from tests.support.stack import RunningStack
-from tests.support.wait import eventually
+from tests.api.conftest import SETTINGS, Api, running
 
 PROCESSED = "shoebox.media.file.processed.v1"
-PHOTOS = TESTDATA / "photos" / "gps"
 
 
 @dataclasses.dataclass
@@ -62,16 +61,18 @@ def messages(lines: Iterator[str]) -> Iterator[Message]:
             m.retry = int(value)
 
 
-def url(api: str, session_id: str) -> str:
-    return f"{api}/v1/sessions/{session_id}/events/stream"
+def url(session_id: str) -> str:
+    return f"/v1/sessions/{session_id}/events/stream"
 
 
 def read_all(
-    api: str, session_id: str, headers: dict[str, str], params: dict[str, Any] | None = None
+    api: Api, session_id: str, headers: dict[str, str], params: dict[str, Any] | None = None
 ) -> list[Message]:
     """A stream read to its end (give it ``max_seconds``)."""
-    with httpx.stream("GET", url(api, session_id), headers=headers, params=params, timeout=30) as r:
+    with api.client.stream("GET", url(session_id), headers=headers, params=params) as r:
         assert r.status_code == 200, r.read()
+        assert r.headers["content-type"].startswith("text/event-stream")
+        assert r.headers["cache-control"] == "no-store"
         return list(messages(r.iter_lines()))
 
 
@@ -79,95 +80,104 @@ def events(ms: Sequence[Message]) -> list[Message]:
     return [m for m in ms if m.event is not None]
 
 
-@pytest.mark.stack
-def test_the_stream_delivers_old_and_new_events_and_resumes_after_the_last_id(
-    embedded_stack: RunningStack,
-) -> None:
-    api, auth = embedded_stack.api_url, embedded_stack.auth()
-    sid = new_session(api, "Listening", headers=auth)
-    received: list[Message] = []
-    key = ""
-    with httpx.stream("GET", url(api, sid), headers=auth, timeout=httpx.Timeout(10, read=30)) as r:
-        assert r.status_code == 200
-        assert r.headers["content-type"].startswith("text/event-stream")
-        assert r.headers["cache-control"] == "no-store"
-        deadline = time.monotonic() + 90
-        for m in messages(r.iter_lines()):
-            assert time.monotonic() < deadline, f"no {PROCESSED} in time: {received}"
-            if m.retry is not None:
-                assert m.retry == stream.RETRY_MS
-            if m.event is None:
-                continue
-            received.append(m)
-            if m.event == "shoebox.session.created.v2" and not key:
-                # the stream is open and caught up with the log: now something happens in the session
-                key = upload(api, sid, "DSCN0010.jpg", (PHOTOS / "DSCN0010.jpg").read_bytes(), headers=auth)
-            if m.event == PROCESSED:
-                break
-    assert [m.event for m in received] == ["shoebox.session.created.v2", PROCESSED]
-    assert [m.id for m in received] == ["1", "2"]
-    for m in received:
-        envelope = m.json
-        assert envelope["type"] == m.event and str(envelope["sequence"]) == m.id
-        assert envelope["sessionid"] == sid
-    assert received[1].json["data"]["file"]["key"] == key
-    # the same envelopes as the paged log
-    paged = httpx.get(f"{api}/v1/sessions/{sid}/events", headers=auth).json()["events"]
-    assert [m.json for m in received] == paged
-
-    # more happens while nobody listens; the client reconnects from the last event it received
-    later = upload(api, sid, "DSCN0012.jpg", (PHOTOS / "DSCN0012.jpg").read_bytes(), headers=auth)
-    eventually(lambda: file_status(api, sid, later, headers=auth), timeout_s=60, what="the second photo")
-    resumed = events(
-        read_all(
-            api,
-            sid,
-            {**auth, "Last-Event-ID": received[-1].id or ""},
-            {"after": 0, "max_seconds": 1},  # the header wins over the URL a browser repeats
-        )
+def processed(sid: str, name: str) -> Event[Any]:
+    ref = c.FileRef(bucket="b", key=f"uploads/{sid}/{name}", name=name, size=1, etag=name)
+    return make_event(
+        c.FileProcessedData(file=ref, kind="photo", media_type="image/jpeg", sha256=name),
+        source="shoebox/media_process",
+        session_id=sid,
     )
-    assert [(m.id, m.event) for m in resumed] == [("3", PROCESSED)]
-    assert resumed[0].json["data"]["file"]["key"] == later
-    # ?after= alone does the same for a client that is not an EventSource
-    assert [m.id for m in events(read_all(api, sid, auth, {"after": 1, "max_seconds": 1}))] == ["2", "3"]
 
 
-@pytest.mark.stack
-def test_a_quiet_stream_sends_keep_alives_and_ends_by_itself(
-    embedded_stack: RunningStack, monkeypatch: pytest.MonkeyPatch
+class Appending(InMemoryEventLog):
+    """A log where the next of ``later`` lands as soon as a stream has caught up (a read found nothing
+    new): an event appended while the stream is open, at a known point."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.later: list[Event[Any]] = []
+
+    async def read(self, session_id: str, *, after: int = 0, limit: int = 100) -> Page:
+        page = await super().read(session_id, after=after, limit=limit)
+        if not page.events and self.later:
+            await self.commit([self.later.pop(0)])
+        return page
+
+
+@pytest.fixture
+def fast_polls(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stream, "POLL_S", 0.05)
+
+
+def test_the_stream_delivers_old_and_new_events_and_resumes_after_the_last_id(
+    issuer: LocalIssuer, fast_polls: None
 ) -> None:
-    api, auth = embedded_stack.api_url, embedded_stack.auth()
-    sid = new_session(api, headers=auth)
-    monkeypatch.setattr(stream, "KEEPALIVE_S", 0.2)  # the API runs in this process
-    started = time.monotonic()
-    ms = read_all(api, sid, {**auth, "Last-Event-ID": "1"}, {"max_seconds": 2})
-    took = time.monotonic() - started
-    assert took >= 2, took  # the stream lasted its max_seconds
+    log = Appending()
+    with running(issuer, msgspec.structs.replace(Collaborators.in_memory(SETTINGS), log=log)) as api:
+        auth = api.auth()
+        sid = api.new_session("Listening")
+        log.later.append(processed(sid, "DSCN0010.jpg"))  # lands once the stream has sent what there was
+        ms = read_all(api, sid, auth, {"max_seconds": 1})
+        assert ms[0].retry == stream.RETRY_MS
+        received = events(ms)
+        assert [m.event for m in received] == ["shoebox.session.created.v2", PROCESSED]
+        assert [m.id for m in received] == ["1", "2"]
+        assert log.later == []
+        for m in received:
+            envelope = m.json
+            assert envelope["type"] == m.event and str(envelope["sequence"]) == m.id
+            assert envelope["sessionid"] == sid
+        assert received[1].json["data"]["file"]["key"] == f"uploads/{sid}/DSCN0010.jpg"
+        # the same envelopes as the paged log
+        paged = api.client.get(f"/v1/sessions/{sid}/events", headers=auth).json()["events"]
+        assert [m.json for m in received] == paged
+
+        # more happens while nobody listens; the client reconnects from the last event it received
+        api.run(log.commit, [processed(sid, "DSCN0012.jpg")])
+        resumed = events(
+            read_all(
+                api,
+                sid,
+                {**auth, "Last-Event-ID": received[-1].id or ""},
+                {"after": 0, "max_seconds": 1},  # the header wins over the URL a browser repeats
+            )
+        )
+        assert [(m.id, m.event) for m in resumed] == [("3", PROCESSED)]
+        assert resumed[0].json["data"]["file"]["key"] == f"uploads/{sid}/DSCN0012.jpg"
+        # ?after= alone does the same for a client that is not an EventSource
+        assert [m.id for m in events(read_all(api, sid, auth, {"after": 1, "max_seconds": 1}))] == ["2", "3"]
+
+
+def test_a_quiet_stream_sends_keep_alives_and_ends_by_itself(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sid = api.new_session()
+    monkeypatch.setattr(stream, "KEEPALIVE_S", 0.2)
+    ms = read_all(api, sid, {**api.auth(), "Last-Event-ID": "1"}, {"max_seconds": 1})
     assert ms[0].retry == stream.RETRY_MS and ms[0].comments == [f"events of session {sid} after 1"]
     assert events(ms) == []  # session.created is sequence 1: nothing after it
     keepalives = [m for m in ms if m.comments == ["keep-alive"]]
     assert len(keepalives) >= 1, ms  # when the log is polled (POLL_S) after a quiet KEEPALIVE_S
-    assert ms[-1].comments == ["the stream ends after 2 s; reconnect with Last-Event-ID: 1"]
+    assert ms[-1].comments == ["the stream ends after 1 s; reconnect with Last-Event-ID: 1"]
 
 
-@pytest.mark.stack
-def test_the_stream_is_refused_before_it_starts(embedded_stack: RunningStack) -> None:
-    api = embedded_stack.api_url
-    sid = new_session(api, "Alice's", headers=embedded_stack.auth("alice"))
+def test_the_stream_is_refused_before_it_starts(api: Api) -> None:
+    sid = api.new_session("Alice's", sub="alice")
 
     def refused(r: httpx.Response, status: int) -> None:
         assert r.status_code == status, r.text
         assert r.headers["content-type"].startswith("application/problem+json")
         assert "Alice's" not in r.text and "event:" not in r.text
 
+    get = api.client.get
     params = {"max_seconds": 1}
-    refused(httpx.get(url(api, sid), params=params), 401)
-    refused(httpx.get(url(api, sid), params=params, headers=embedded_stack.auth("bob")), 404)
-    alice = embedded_stack.auth("alice")
-    refused(httpx.get(url(api, sid), params={"max_seconds": 0}, headers=alice), 400)
-    refused(httpx.get(url(api, sid), params={"max_seconds": stream.MAX_S + 1}, headers=alice), 400)
-    refused(httpx.get(url(api, sid), params={"after": -1, "max_seconds": 1}, headers=alice), 400)
-    refused(httpx.get(url(api, sid), params=params, headers={**alice, "Last-Event-ID": "nope"}), 400)
+    refused(get(url(sid), params=params), 401)
+    refused(get(url(sid), params=params, headers=api.auth("bob")), 404)
+    alice = api.auth("alice")
+    refused(get(url(sid), params={"max_seconds": 0}, headers=alice), 400)
+    refused(get(url(sid), params={"max_seconds": stream.MAX_S + 1}, headers=alice), 400)
+    refused(get(url(sid), params={"after": -1, "max_seconds": 1}, headers=alice), 400)
+    refused(get(url(sid), params=params, headers={**alice, "Last-Event-ID": "nope"}), 400)
 
 
 # --------------------------------------------------------------------------- the generator alone

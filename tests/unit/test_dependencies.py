@@ -350,12 +350,13 @@ def reached(name: str) -> set[str]:
 
 
 def test_every_import_resolves() -> None:
-    assert graph().problems == []
+    problems = graph().problems
+    assert not problems, "\n".join(problems)
 
 
 def test_every_module_has_an_area() -> None:
     missing = [m.path.as_posix() for m in graph().modules.values() if area_of(m) is None]
-    assert missing == [], "add these to AREAS in tests/unit/test_dependencies.py"
+    assert not missing, "add these to AREAS in tests/unit/test_dependencies.py: " + ", ".join(missing)
 
 
 def test_every_area_and_set_exists() -> None:
@@ -392,7 +393,8 @@ def violations() -> list[str]:
 
 
 def test_modules_import_only_their_groups() -> None:
-    assert violations() == []
+    found = violations()
+    assert not found, "declare these in the module's group, or move the import:\n" + "\n".join(found)
 
 
 def test_contracts_need_msgspec_alone() -> None:
@@ -436,7 +438,7 @@ def test_every_declared_distribution_is_imported() -> None:
                 continue
             if not provided(req) & used[set_name]:
                 unused.append(f"{set_name}: {req.name}")
-    assert unused == [], "drop them, or import them from a module of that group"
+    assert not unused, "drop these, or import them from a module of their group: " + ", ".join(unused)
 
 
 @pytest.mark.parametrize(

@@ -56,7 +56,8 @@ def setup(
     if span_exporter is None and exporter == "console":
         span_exporter = ConsoleSpanExporter(out=sys.stderr)
     elif span_exporter is None and exporter == "otlp":  # pragma: no cover - needs a collector
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore[import-not-found]
+        # the `otlp` extra: only an image that exports to a collector installs it
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         span_exporter = OTLPSpanExporter()
     if span_exporter is not None:

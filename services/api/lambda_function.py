@@ -14,7 +14,6 @@ from mangum import Mangum
 from mangum.types import ASGI, LambdaContext, LambdaEvent
 
 from services.api.app import create_app
-from shared.runtime import telemetry
 from shared.runtime.config import Settings
 
 #: the adapter around the app, built by the first invocation
@@ -25,7 +24,6 @@ def handler(event: LambdaEvent, context: LambdaContext) -> dict[str, Any]:
     """The Lambda function: the first call (the cold start) reads the settings and builds the app."""
     if not _adapter:
         settings = Settings.from_env()
-        telemetry.setup_from(settings, "api")
         # cast: Litestar types its ASGI scope as TypedDicts, Mangum's protocol as plain mappings; the same
         app = cast(ASGI, create_app(settings, keep_clients=True))
         _adapter.append(Mangum(app, lifespan="auto"))

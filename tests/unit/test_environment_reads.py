@@ -8,6 +8,9 @@ finds each kind of read.
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -213,3 +216,34 @@ def test_the_checker_finds_each_kind_of_read(source: str, expected: list[str]) -
 def test_config_may_read_the_environment_but_not_on_import() -> None:
     assert problems("import os\ndef from_env():\n    return os.environ\n", CONFIG) == []
     assert problems("import os\nENV = dict(os.environ)\n", CONFIG) != []
+
+
+# --------------------------------------------------------------------------- and by running it
+IMPORT_ALL = """
+import importlib, sys
+from shared.runtime.config import ConfigError
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+from services.api.lambda_function import handler
+try:
+    handler({}, None)
+except ConfigError as exc:
+    print(exc)
+"""
+
+
+def test_every_module_imports_with_every_variable_invalid_and_the_first_invocation_refuses_them() -> None:
+    """Behaviour to the static check's structure: with every SHOEBOX_* variable set to nonsense, every
+    product module imports (none reads the configuration then); the API Lambda's first invocation is what
+    reads it, and refuses it naming the variables."""
+    from shared.runtime.config import VARIABLES
+
+    modules = [".".join(p.relative_to(ROOT).with_suffix("").parts) for p in product_modules()]
+    modules = [m.removesuffix(".__init__") for m in modules]
+    env = {**os.environ, **{v.name: "%invalid%" for v in VARIABLES}}
+    run = subprocess.run(
+        [sys.executable, "-c", IMPORT_ALL, *modules], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert "SHOEBOX_MEDIA_MAX_PHOTO_BYTES='%invalid%'" in run.stdout
+    assert "SHOEBOX_API_STREAM_MAX_S='%invalid%'" in run.stdout

@@ -426,8 +426,8 @@ async def embedded_stack(log_path: Path) -> AsyncIterator[tuple[str, str]]:
                 emulator_port=free_port(),
                 api_port=free_port(),
                 state_dir=state_dir,
-                prefix=settings.prefix,
                 worker_wait_s=1,
+                base=settings,
             )
             async with running_stack(config) as stack:
                 _log_only_to(handler)  # the API's framework installs its own handlers when it starts

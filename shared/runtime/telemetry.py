@@ -73,13 +73,13 @@ def setup(
 
 
 def setup_from(settings: Settings, service: str) -> None:
-    """``setup`` with the exporter and logging the process's settings name (``SHOEBOX_TELEMETRY_EXPORTER``,
-    ``SHOEBOX_LOG_LEVEL``, ``SHOEBOX_LOG_FORMAT``)."""
+    """``setup`` with the exporter and logging the process's settings name (``settings.telemetry`` and
+    ``settings.log``: ``SHOEBOX_TELEMETRY_EXPORTER``, ``SHOEBOX_LOG_LEVEL``, ``SHOEBOX_LOG_FORMAT``)."""
     setup(
         service,
-        exporter=settings.telemetry_exporter,
-        log_level=settings.log_level,
-        log_format=settings.log_format,
+        exporter=settings.telemetry.exporter,
+        log_level=settings.log.level,
+        log_format=settings.log.format,
     )
 
 

@@ -13,7 +13,7 @@ from litestar.testing import TestClient
 from services.api.app import create_app
 from services.api.auth import LocalIssuer
 from services.api.page import WEB, content_security_policy
-from shared.runtime.config import Settings
+from shared.runtime.config import AwsSettings, Settings
 from tests.support.api import new_session
 from tests.support.stack import RunningStack
 
@@ -62,7 +62,7 @@ def test_without_the_local_issuer_the_page_asks_for_a_token_and_nobody_can_sign_
 
 
 def test_the_content_security_policy_lets_the_page_reach_only_the_api_and_storage() -> None:
-    csp = content_security_policy(Settings(aws_endpoint="http://127.0.0.1:4566/"))
+    csp = content_security_policy(Settings(aws=AwsSettings(endpoint="http://127.0.0.1:4566/")))
     directives = dict(d.split(" ", 1) for d in csp.split("; "))
     assert directives["default-src"] == "'none'"
     assert directives["script-src"] == "'self'"  # no inline script, no eval

@@ -140,7 +140,9 @@ def test_every_internal_ref_in_the_asyncapi_document_resolves(asyncapi: Any) -> 
 
 
 def test_every_family_has_a_send_operation_naming_its_producer(asyncapi: Any) -> None:
-    assert sorted(PRODUCERS) == FAMILIES, "PRODUCERS in shared/events/schemas/asyncapi.py must list every family"
+    assert sorted(PRODUCERS) == FAMILIES, (
+        "PRODUCERS in shared/events/schemas/asyncapi.py must list every family"
+    )
     by_family: dict[str, Any] = {}
     for operation in asyncapi["operations"].values():
         assert operation["action"] == "send"

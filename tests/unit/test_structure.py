@@ -29,11 +29,6 @@ PRODUCT_DIRS = ("shared", "services", "deploy", "shoebox_cli")
 PRODUCT_SUFFIXES = (".py", ".js")
 MAX_LINES = 600
 
-#: TEMPORARY, for the lead to empty at merge: violations in files another branch ("views") is rewriting
-#: (services/media_process/handlers.py, services/api readers, shared/runtime/{views,projections,log}.py)
-#: and this branch must not touch. Each entry is ``"<file>: <name>"`` exactly as the test reports it.
-TEMPORARY: frozenset[str] = frozenset()
-
 #: Calls that read or patch a module attribute named by a string: ``f(module, "name", ...)``.
 BY_NAME_CALLS = frozenset({"setattr", "getattr", "hasattr", "delattr", "object"})
 #: Calls that patch a dotted target named by a string: ``f("pkg.module.name", ...)``.
@@ -156,12 +151,10 @@ def private_uses(path: Path) -> Iterator[Violation]:
 
 def test_no_module_uses_another_modules_private_names() -> None:
     found = [v for path in MODULES.values() for v in private_uses(path)]
-    offending = [v for v in found if v.key() not in TEMPORARY]
+    offending = list(found)
     assert not offending, "private names used across modules (make them public where they live):\n" + (
         "\n".join(f"{v.file}:{v.line}: {v.name}" for v in offending)
     )
-    # The exemptions must stay true: an entry that no longer matches anything is to be removed.
-    assert TEMPORARY <= {v.key() for v in found}, f"stale TEMPORARY entries: {TEMPORARY - {v.key() for v in found}}"
 
 
 def test_product_modules_stay_small() -> None:

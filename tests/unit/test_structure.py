@@ -62,9 +62,6 @@ class Violation:
     line: int
     name: str  # the private name, qualified by its module
 
-    def key(self) -> str:
-        return f"{self.file}: {self.name}"
-
 
 def resolve_from(module: str, is_package: bool, node: ast.ImportFrom) -> str:
     """The absolute module a ``from ... import`` reads from (relative imports resolved)."""

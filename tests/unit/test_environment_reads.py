@@ -239,7 +239,8 @@ def test_every_module_imports_with_every_variable_invalid_and_the_first_invocati
     from shared.runtime.config import VARIABLES
 
     modules = [".".join(p.relative_to(ROOT).with_suffix("").parts) for p in product_modules()]
-    modules = [m.removesuffix(".__init__") for m in modules]
+    # A package's __main__ runs its command line on import; its imports are checked through the package.
+    modules = [m.removesuffix(".__init__") for m in modules if not m.endswith(".__main__")]
     env = {**os.environ, **{v.name: "%invalid%" for v in VARIABLES}}
     run = subprocess.run(
         [sys.executable, "-c", IMPORT_ALL, *modules], cwd=ROOT, env=env, capture_output=True, text=True

@@ -315,6 +315,7 @@ def _batch(api: str, photos: list[bytes], label: str, auth: Mapping[str, str]) -
     return elapsed, before, max(samples)
 
 
+@pytest.mark.slow
 def test_200_files_at_once_are_all_decided_with_exact_counters_and_memory_that_does_not_grow(
     embedded_stack: RunningStack,
 ) -> None:

@@ -5,7 +5,7 @@ where its thumbnail is) plus the trip context, and returns exactly one keep/disc
 with a one-line reason and a confidence in 0..1. The Gemini provider (a later issue) implements the same
 ``TriageProvider`` protocol; ``OfflineTriage`` is the default when no API key is configured.
 
-The offline rules follow the reference system's criteria (reference-system.md §5.3): discard the
+The offline rules follow the reference system's criteria (../shared/docs/reference-system.md §5.3): discard the
 unrecoverably dark, the blurred beyond recognition, the accidental (pocket, floor, black frame), the blown
 out; videos under 2 s and near-uniform footage; keep when in doubt. A discard's confidence grows with how far
 past its threshold the signal is; a keep's with how far it is from the nearest discard threshold.

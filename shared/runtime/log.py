@@ -10,7 +10,7 @@ Sequence numbers are reserved from a per-stream counter before the transaction. 
 after reserving leaves a gap, never a duplicate: readers tolerate gaps. 32 appenders on one stream never
 contend on a condition, only on the counter's atomic ADD.
 
-Two implementations, one contract (``tests/unit/events/test_log_contract.py`` runs against both):
+Two implementations, one contract (``tests/unit/test_log_contract.py`` runs against both):
 ``InMemoryEventLog`` for handler tests, ``DynamoEventLog`` for everything else.
 """
 

@@ -26,8 +26,8 @@ CONTENT_TYPE = "application/cloudevents+json"
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
-#: Who emits each event family (../shared/docs/architecture.md, "Event catalogue"). Every family in the catalogue
-#: needs an entry: the AsyncAPI ``send`` operation of the family names it.
+#: Who emits each event family (../shared/docs/architecture.md, "Event catalogue"). Every family in the
+#: catalogue needs an entry: the AsyncAPI ``send`` operation of the family names it.
 PRODUCERS: dict[str, str] = {
     "shoebox.session.created": "api",
     "shoebox.triage.initialized": "api",

@@ -339,10 +339,10 @@ def create_app(
     lifetime (``wiring.per_lifespan``: uvicorn on its own).
 
     Tokens are verified by ``verifier``; else, with ``issuer`` (the embedded stack's), against that issuer's
-    keys in memory, and its JWKS is served; else against the JWKS the environment names
-    (``TokenVerifier.from_env``: Cognito on AWS)."""
+    keys in memory, and its JWKS is served; else against the JWKS ``settings.auth`` names
+    (``TokenVerifier.configured``: Cognito on AWS)."""
     if verifier is None:
-        verifier = issuer.verifier() if issuer is not None else TokenVerifier.from_env()
+        verifier = issuer.verifier() if issuer is not None else TokenVerifier.configured(settings.auth)
     opener = per_lifespan(settings) if collaborators is None else collaborators
     lifespans = []
     if not isinstance(opener, Collaborators):

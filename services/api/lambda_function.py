@@ -1,23 +1,31 @@
 """AWS Lambda entrypoint behind API Gateway (HTTP API, payload 2.0): ``services.api.lambda_function.handler``.
 
-A thin ASGI adapter (Mangum) around the same app uvicorn serves locally. The app and its token verifier are
-built once per Lambda container (on import), so the JWKS cache outlives single invocations. Mangum runs the
-app's lifespan around each invocation (``lifespan="auto"``); the AWS clients are opened by the first one
-and kept (``wiring.once_per_process``), so warm invocations reuse their connections. Configuration comes
-from the environment: ``Settings.from_env()`` and ``SHOEBOX_AUTH_ISSUER``/``_AUDIENCE``/``_JWKS_URL``
-(``services.api.auth``).
+A thin ASGI adapter (Mangum) around the same app uvicorn serves locally. The configuration is read from the
+environment (``Settings.from_env()``: the AWS resources, ``settings.auth`` for the token verifier, the
+triage and stream budgets) on the first invocation, not on import, and the app and its token verifier are
+built then, once per Lambda container, so the JWKS cache outlives single invocations. Mangum runs the app's
+lifespan around each invocation (``lifespan="auto"``); the AWS clients are opened by the first one and kept
+(``wiring.once_per_process``), so warm invocations reuse their connections.
 """
 
-from typing import cast
+from typing import Any, cast
 
 from mangum import Mangum
-from mangum.types import ASGI
+from mangum.types import ASGI, LambdaContext, LambdaEvent
 
 from services.api.app import create_app
 from services.api.wiring import once_per_process
 from shared.runtime.config import Settings
 
-settings = Settings.from_env()
-app = create_app(settings, collaborators=once_per_process(settings))
-# cast: Litestar types its ASGI scope as TypedDicts, Mangum's protocol as plain mappings; the same thing
-handler = Mangum(cast(ASGI, app), lifespan="auto")
+#: the adapter around the app, built by the first invocation
+_adapter: list[Mangum] = []
+
+
+def handler(event: LambdaEvent, context: LambdaContext) -> dict[str, Any]:
+    """The Lambda function: the first call (the cold start) reads the settings and builds the app."""
+    if not _adapter:
+        settings = Settings.from_env()
+        app = create_app(settings, collaborators=once_per_process(settings))
+        # cast: Litestar types its ASGI scope as TypedDicts, Mangum's protocol as plain mappings; the same
+        _adapter.append(Mangum(cast(ASGI, app), lifespan="auto"))
+    return _adapter[0](event, context)

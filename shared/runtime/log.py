@@ -10,7 +10,7 @@ Sequence numbers are reserved from a per-stream counter before the transaction. 
 after reserving leaves a gap, never a duplicate: readers tolerate gaps. 32 appenders on one stream never
 contend on a condition, only on the counter's atomic ADD.
 
-Two implementations, one contract (``tests/unit/events/test_log_contract.py`` runs against both):
+Two implementations, one contract (``tests/unit/test_log_contract.py`` runs against both):
 ``InMemoryEventLog`` for handler tests, ``DynamoEventLog`` for everything else.
 """
 
@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import msgspec
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from shared.events.codec import CATALOGUE, Catalogue
 from shared.events.envelope import Event
 from shared.runtime import projections
+from shared.runtime.attributes import from_item, to_attr
 from shared.runtime.views import Value, ViewKey, ViewUpdate, apply, merge, update_expression
 
 if TYPE_CHECKING:
@@ -254,41 +254,6 @@ class InMemoryEventLog(EventLog):
 
 # ----------------------------------------------------------------------------------------- DynamoDB
 _ABSENT = "attribute_not_exists(pk)"
-_ser = TypeSerializer()
-_deser = TypeDeserializer()
-
-
-def to_attr(value: Any) -> Any:
-    return _ser.serialize(_to_dynamo(value))
-
-
-def _to_dynamo(value: Any) -> Any:
-    # DynamoDB numbers are Decimals; floats go through str to keep their shortest repr.
-    from decimal import Decimal
-
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    if isinstance(value, dict):
-        return {k: _to_dynamo(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_to_dynamo(v) for v in value]
-    return value
-
-
-def from_item(item: dict[str, Any]) -> dict[str, Value]:
-    return {k: _from_dynamo(_deser.deserialize(v)) for k, v in item.items()}
-
-
-def _from_dynamo(value: Any) -> Any:
-    from decimal import Decimal
-
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _from_dynamo(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_from_dynamo(v) for v in value]
-    return value
 
 
 def _is_transient(exc: BaseException) -> bool:

@@ -20,7 +20,7 @@ from services.api.wiring import Collaborators
 from shared.events import catalogue as c
 from shared.events.codec import make_event
 from shared.events.envelope import Payload
-from shared.runtime.config import Settings
+from shared.runtime.config import AwsSettings, Settings
 from shared.runtime.inbound import THUMBNAILS, upload_key
 from shared.runtime.log import InMemoryEventLog
 from shared.runtime.sagas import InMemorySagaStarter
@@ -28,7 +28,7 @@ from shared.runtime.storage import InMemoryObjectStore
 
 T = TypeVar("T")
 #: the settings of every in-process app (their bucket is the in-memory store's)
-SETTINGS = Settings(prefix="inproc")
+SETTINGS = Settings(aws=AwsSettings(prefix="inproc"))
 
 
 @dataclasses.dataclass

@@ -11,6 +11,8 @@ from schemathesis.checks import not_a_server_error
 from services.api.auth import LocalIssuer
 from tests.api.conftest import in_memory_app
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def api_schema(issuer: LocalIssuer) -> schemathesis.BaseSchema:

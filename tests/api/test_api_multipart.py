@@ -145,7 +145,7 @@ def test_a_large_video_goes_up_in_parts_and_is_decided_once(
     )
     # the emulator announces a completed multipart upload twice: wait until media_process took both
     eventually(lambda: worker.handled >= handled_before + 2, timeout_s=60, what="both S3 events")
-    decisions = eventually(lambda: embedded_stack.observer.for_key(key), what="the observer")
+    decisions = embedded_stack.observer.wait_for(key)
     assert len(decisions) == 1, decisions
     events = httpx.get(f"{api}/v1/sessions/{sid}/events", headers=auth).json()["events"]
     media = [e for e in events if e["type"].startswith(MEDIA_FILE)]

@@ -11,7 +11,6 @@ import pytest
 from litestar.exceptions import ClientException
 
 from services.api import uploads
-from shared.runtime.config import MAX_PHOTO_BYTES, MAX_VIDEO_BYTES
 from tests.api.conftest import Api
 
 MiB = 1024 * 1024
@@ -121,6 +120,7 @@ def test_a_part_smaller_than_the_minimum_is_refused_at_completion(api: Api) -> N
 
 
 def test_the_limits_of_a_multipart_upload(api: Api) -> None:
+    media = api.settings.media  # the limits the app runs with
     sid = api.new_session()
     url = f"/v1/sessions/{sid}/multipart"
 
@@ -133,15 +133,15 @@ def test_the_limits_of_a_multipart_upload(api: Api) -> None:
 
     assert "part_size must be between" in problem(create(part_size=5 * MiB - 1), 400)
     assert "part_size must be between" in problem(create(part_size=100 * MiB + 1), 400)
-    assert "the limit is" in problem(create(size=MAX_VIDEO_BYTES + 1), 413)
-    assert "the limit is" in problem(create(content_type="image/jpeg", size=MAX_PHOTO_BYTES + 1), 413)
+    assert "the limit is" in problem(create(size=media.max_video_bytes + 1), 413)
+    assert "the limit is" in problem(create(content_type="image/jpeg", size=media.max_photo_bytes + 1), 413)
     assert "not a photo or video type" in problem(create(content_type="application/pdf"), 400)
     assert "plain name" in problem(create(name="../etc/passwd"), 400)
     assert "plain name" in problem(create(name="a/b.mp4"), 400)
     problem(create(size=0), 400)
     problem(create(unexpected=1), 400)
     assert not any(u.key.startswith(f"uploads/{sid}/") for u in api.store.uploads.values())
-    biggest = create(size=MAX_VIDEO_BYTES, part_size=5 * MiB)
+    biggest = create(size=media.max_video_bytes, part_size=5 * MiB)
     assert biggest.status_code == 201, biggest.text
     assert len(biggest.json()["parts"]) == 1024
     assert biggest.json()["parts"][-1]["part_number"] == 1024

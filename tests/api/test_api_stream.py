@@ -175,7 +175,7 @@ def test_the_stream_is_refused_before_it_starts(api: Api) -> None:
     refused(get(url(sid), params=params, headers=api.auth("bob")), 404)
     alice = api.auth("alice")
     refused(get(url(sid), params={"max_seconds": 0}, headers=alice), 400)
-    refused(get(url(sid), params={"max_seconds": stream.MAX_S + 1}, headers=alice), 400)
+    refused(get(url(sid), params={"max_seconds": api.settings.stream.max_s + 1}, headers=alice), 400)
     refused(get(url(sid), params={"after": -1, "max_seconds": 1}, headers=alice), 400)
     refused(get(url(sid), params=params, headers={**alice, "Last-Event-ID": "nope"}), 400)
 

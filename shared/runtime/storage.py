@@ -262,6 +262,9 @@ class InMemoryObjectStore(ObjectStore):
         self.objects: dict[str, tuple[bytes, str]] = {}
         #: multipart uploads neither completed nor aborted, by upload id
         self.uploads: dict[str, _Multipart] = {}
+        #: the ETags of objects assembled from parts (S3's ``<md5 of the parts' md5s>-<parts>``); an
+        #: object written whole has the MD5 of its bytes
+        self.multipart_etags: dict[str, str] = {}
 
     def _get(self, key: str) -> bytes:
         try:
@@ -274,7 +277,7 @@ class InMemoryObjectStore(ObjectStore):
         return ObjectInfo(
             key=key,
             size=len(data),
-            etag=hashlib.md5(data).hexdigest(),
+            etag=self.multipart_etags.get(key) or hashlib.md5(data).hexdigest(),
             content_type=self.objects[key][1],
         )
 
@@ -287,17 +290,25 @@ class InMemoryObjectStore(ObjectStore):
             yield data[i : i + chunk_size]
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
+        self._write(key, data, content_type)
+
+    def _write(self, key: str, data: bytes, content_type: str, *, multipart_etag: str | None = None) -> None:
         self.objects[key] = (data, content_type)
+        if multipart_etag is None:
+            self.multipart_etags.pop(key, None)
+        else:
+            self.multipart_etags[key] = multipart_etag
 
     async def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
         for key in sorted(k for k in self.objects if k.startswith(prefix)):
             yield await self.head(key)
 
     async def put_file(self, key: str, path: Path, content_type: str) -> None:
-        self.objects[key] = (await anyio.Path(path).read_bytes(), content_type)
+        self._write(key, await anyio.Path(path).read_bytes(), content_type)
 
     async def delete(self, key: str) -> None:
         self.objects.pop(key, None)
+        self.multipart_etags.pop(key, None)
 
     def _url(self, key: str, query: dict[str, str]) -> str:
         path = urllib.parse.quote(key)
@@ -325,7 +336,7 @@ class InMemoryObjectStore(ObjectStore):
         query = dict(urllib.parse.parse_qsl(u.query))
         etag = _quoted_md5(data)
         if "uploadId" not in query:
-            self.objects[key] = (data, query.get("content-type", "application/octet-stream"))
+            self._write(key, data, query.get("content-type", "application/octet-stream"))
             return etag
         upload = self.uploads.get(query["uploadId"])
         if upload is None or upload.key != key:
@@ -352,7 +363,9 @@ class InMemoryObjectStore(ObjectStore):
             if i < len(parts) - 1 and len(stored[0]) < MIN_PART_BYTES:
                 raise PartsRefused("EntityTooSmall", f"part {p.part_number} is smaller than 5 MiB")
             chunks.append(stored[0])
-        self.objects[key] = (b"".join(chunks), upload.content_type)
+        digests = b"".join(hashlib.md5(chunk).digest() for chunk in chunks)
+        etag = f"{hashlib.md5(digests).hexdigest()}-{len(chunks)}"
+        self._write(key, b"".join(chunks), upload.content_type, multipart_etag=etag)
         del self.uploads[upload_id]
 
     async def abort_multipart(self, key: str, upload_id: str) -> None:

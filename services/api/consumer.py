@@ -1,4 +1,5 @@
-"""Wiring: the api's consumer (saga commands) with its real dependencies. The HTTP app is ``app.py``."""
+"""Wiring: the api's consumer (saga commands) with its real dependencies (``build``), or with the ones it is
+given (``service``: tests run it on the in-memory log and store). The HTTP app is ``app.py``."""
 
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ from shared.runtime.service import Service
 from shared.runtime.storage import S3ObjectStore
 
 
+def service(deps: handlers.Deps) -> Service:
+    """The consumer on ``deps``: its sagas' commands to ``handle_saga_command``."""
+    return Service(CONSUMER, {SagaCommand: functools.partial(handlers.handle_saga_command, deps=deps)})
+
+
 def build(clients: Clients) -> Service:
     names = clients.settings.names
-    deps = handlers.Deps(
-        log=DynamoEventLog.of(clients),
-        store=S3ObjectStore(clients.s3, names.media_bucket),
+    return service(
+        handlers.Deps(log=DynamoEventLog.of(clients), store=S3ObjectStore(clients.s3, names.media_bucket))
     )
-    return Service(CONSUMER, {SagaCommand: functools.partial(handlers.handle_saga_command, deps=deps)})

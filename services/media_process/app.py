@@ -1,4 +1,5 @@
-"""Wiring: the media_process service with its real dependencies."""
+"""Wiring: the media_process service with its real dependencies (``build``), or with the ones it is given
+(``service``: tests run it on the in-memory log and store)."""
 
 from __future__ import annotations
 
@@ -14,16 +15,24 @@ from shared.runtime.service import Service
 from shared.runtime.storage import S3ObjectStore
 
 
-def build(clients: Clients) -> Service:
-    names = clients.settings.names
-    deps = handlers.Deps(
-        store=S3ObjectStore(clients.s3, names.media_bucket),
-        log=DynamoEventLog(clients.dynamodb, events_table=names.events_table, views_table=names.views_table),
-        limits=Limits.of(clients.settings.media),
-        tmp_root=clients.settings.tmp_dir,
-    )
+def service(deps: handlers.Deps) -> Service:
+    """The service on ``deps``: S3's Object Created events to ``handle_object_created``."""
     return Service(
         CONSUMER,
         {ObjectCreated: functools.partial(handlers.handle_object_created, deps=deps)},
         on_give_up=handlers.on_give_up,
+    )
+
+
+def build(clients: Clients) -> Service:
+    names = clients.settings.names
+    return service(
+        handlers.Deps(
+            store=S3ObjectStore(clients.s3, names.media_bucket),
+            log=DynamoEventLog(
+                clients.dynamodb, events_table=names.events_table, views_table=names.views_table
+            ),
+            limits=Limits.of(clients.settings.media),
+            tmp_root=clients.settings.tmp_dir,
+        )
     )

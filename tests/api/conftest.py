@@ -1,6 +1,8 @@
 """The API in this process: the app on its in-memory collaborators (log, store, saga starter, command
-queue) and an issuer of its own, called through Litestar's ``TestClient``. Routes, tokens, ownership,
-validation and ETags are tested here; the stack tests keep what needs the stack."""
+queue) and an issuer of its own, called through Litestar's ``TestClient``, with media_process and the api's
+consumer on the same log and store (``tests.support.inproc``). Routes, tokens, ownership, validation and
+ETags are tested here; the stack tests keep what needs the stack (S3's notifications, the bus, the saga,
+the relay)."""
 
 from __future__ import annotations
 
@@ -19,12 +21,13 @@ from services.api.auth import LocalIssuer
 from services.api.wiring import Collaborators
 from shared.events import catalogue as c
 from shared.events.codec import make_event
-from shared.events.envelope import Payload
+from shared.events.envelope import Event, Payload
 from shared.runtime.config import AwsSettings, Settings
 from shared.runtime.inbound import THUMBNAILS, upload_key
 from shared.runtime.log import InMemoryEventLog
 from shared.runtime.sagas import InMemorySagaStarter
 from shared.runtime.storage import InMemoryObjectStore
+from tests.support.inproc import Consumers
 
 T = TypeVar("T")
 #: the settings of every in-process app (their bucket is the in-memory store's)
@@ -41,6 +44,9 @@ class Api:
     store: InMemoryObjectStore
     sagas: InMemorySagaStarter
     settings: Settings = SETTINGS
+
+    def __post_init__(self) -> None:
+        self.consumers = Consumers(self.log, self.store, self.settings)
 
     def auth(self, sub: str = "alice") -> dict[str, str]:
         """The ``Authorization`` header of the user ``sub``."""
@@ -73,6 +79,11 @@ class Api:
         ticket = r.json()
         self.store.put_presigned(ticket["url"], data)
         return str(ticket["key"])
+
+    def decide(self, key: str) -> list[Event[Any]]:
+        """What media_process does when S3 announces the object now under ``key``: the events it
+        committed."""
+        return self.run(self.consumers.object_created, key)
 
     def processed(self, sid: str, name: str, data: bytes = b"\xff\xd8\xff photo") -> str:
         """An original and its thumbnail in the store, and media_process's decision in the log."""

@@ -1,9 +1,10 @@
-"""One event travels the whole way: S3 -> media_process -> log -> relay -> bus -> another queue -> API."""
+"""One event travels the whole way: S3 -> media_process -> log -> relay -> bus -> another queue -> API; and
+S3's notifications reach media_process for uploads only. What the API makes of a session (unknown
+sessions, traces, ETags, thumbnails, cleanups) is tested in process (``tests/api/test_api_sessions.py``)."""
 
 from __future__ import annotations
 
 import time
-import uuid
 
 import httpx
 import pytest
@@ -34,6 +35,10 @@ def test_an_upload_travels_from_s3_through_every_hop_to_the_api(embedded_stack: 
     status = eventually(lambda: file_status(api, sid, key, headers=auth), what="the API to show the file")
     assert status["status"] == "processed"
     assert status["sha256"] == event.data.sha256
+    # ... and serves the thumbnail media_process wrote to S3
+    thumbnail = httpx.get(f"{api}{status['thumbnail_url']}", headers=auth)
+    assert thumbnail.status_code == 200 and thumbnail.headers["content-type"] == "image/jpeg"
+    assert thumbnail.content[:3] == b"\xff\xd8\xff"
     print(f"upload -> observer handled: {time.monotonic() - started:.3f}s")
 
     log = httpx.get(f"{api}/v1/sessions/{sid}/events", headers=auth).json()
@@ -65,63 +70,3 @@ def test_objects_outside_the_uploads_prefix_trigger_nothing(embedded_stack: Runn
     status = httpx.get(f"{api}/v1/sessions/{sid}", headers=auth).json()
     assert [f["key"] for f in status["files"]] == [key]
     assert all(embedded_stack.observer.for_key(k) == [] for k in outside)
-
-
-def test_an_unknown_session_is_not_found(embedded_stack: RunningStack) -> None:
-    r = httpx.get(f"{embedded_stack.api_url}/v1/sessions/{uuid.uuid4()}", headers=embedded_stack.auth())
-    assert r.status_code == 404
-    assert r.headers["content-type"].startswith("application/problem+json")
-    problem = r.json()
-    assert problem["title"] == "Not Found" and problem["status"] == 404 and "no session" in problem["detail"]
-
-
-def test_an_event_appended_by_the_api_continues_the_callers_trace(embedded_stack: RunningStack) -> None:
-    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
-    r = httpx.post(
-        f"{embedded_stack.api_url}/v1/sessions",
-        json={"context": "traced"},
-        headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01", **embedded_stack.auth()},
-    )
-    sid = r.json()["session_id"]
-    [created] = httpx.get(
-        f"{embedded_stack.api_url}/v1/sessions/{sid}/events", headers=embedded_stack.auth()
-    ).json()["events"]
-    assert created["traceparent"].split("-")[1] == trace_id
-
-
-def test_a_processed_photo_has_a_thumbnail_served_by_the_api(embedded_stack: RunningStack) -> None:
-    api, auth = embedded_stack.api_url, embedded_stack.auth()
-    sid = new_session(api, headers=auth)
-    key = upload(
-        api,
-        sid,
-        "IMG 1 (copy).jpg",
-        (TESTDATA / "photos" / "gps" / "DSCN0027.jpg").read_bytes(),
-        headers=auth,
-    )
-    status = eventually(lambda: file_status(api, sid, key, headers=auth), what="the file to be decided")
-    assert status["status"] == "processed" and status["thumbnail_url"]
-    r = httpx.get(f"{api}{status['thumbnail_url']}", headers=auth)
-    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
-    assert r.content[:3] == b"\xff\xd8\xff"
-    missing = httpx.get(f"{api}/v1/sessions/{sid}/files/nope.jpg/thumbnail", headers=auth)
-    assert missing.status_code == 404
-
-
-def test_polls_carry_an_etag_and_an_unchanged_session_answers_304(embedded_stack: RunningStack) -> None:
-    api, h = embedded_stack.api_url, embedded_stack.auth()
-    sid = new_session(api, headers=h)
-    first = httpx.get(f"{api}/v1/sessions/{sid}", headers=h)
-    tag = first.headers["etag"]
-    again = httpx.get(f"{api}/v1/sessions/{sid}", headers={**h, "If-None-Match": tag})
-    assert again.status_code == 304 and again.content == b""
-    upload(api, sid, "x.jpg", (TESTDATA / "photos" / "gps" / "DSCN0042.jpg").read_bytes(), headers=h)
-    changed = eventually(
-        lambda: (
-            (r := httpx.get(f"{api}/v1/sessions/{sid}", headers={**h, "If-None-Match": tag})).status_code
-            == 200
-            and r
-        ),
-        what="the session to change",
-    )
-    assert changed.headers["etag"] != tag

@@ -1,5 +1,7 @@
 """The triage saga on the embedded stack's Step Functions: fan-in by polling the counters item, the
-request recorded in the log by the api's consumer, a deadline that never hangs."""
+request recorded in the log by the api's consumer, a deadline that never hangs. That a repeated start is
+the same execution and a retry a new one is the starter's contract (``tests/unit/test_saga_contract.py``);
+a retry's saga running to its verdicts is ``tests/stack/test_triage_flow.py``'s."""
 
 from __future__ import annotations
 
@@ -88,20 +90,3 @@ def test_a_file_that_never_arrives_does_not_hang_the_saga(embedded_stack: Runnin
     assert requested.data.processed + requested.data.rejected == 2
     assert requested.source == "shoebox/api"
     print(f"saga with a missing file ended in {time.monotonic() - started:.1f}s")
-
-
-def test_a_repeated_start_is_harmless_and_a_retry_never_collides(embedded_stack: RunningStack) -> None:
-    sid, job = str(uuid.uuid4()), "triage-" + uuid.uuid4().hex
-    _commit(embedded_stack, c.SessionCreatedV2Data(owner="t", trip=c.Trip(context="saga")), sid=sid)
-    _commit(embedded_stack, c.TriageInitializedData(job_id=job, expected=0), sid=sid)
-    first = _start(embedded_stack, sid, job, polls=2, verdict_polls=1)
-    again = _start(
-        embedded_stack, sid, job, polls=2, verdict_polls=1
-    )  # same name, same input: same execution
-    assert again == first
-    retry = _start(embedded_stack, sid, job, polls=2, verdict_polls=1, attempt=2)
-    assert retry != first
-    for arn in (first, retry):
-        assert _finished(embedded_stack, arn, timeout_s=60)["status"] == "SUCCEEDED"
-    requested = [e for e in _log(embedded_stack, sid) if isinstance(e, c.TriageRequested)]
-    assert sorted(e.data.attempt for e in requested) == [1, 2]

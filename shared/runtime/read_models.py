@@ -172,9 +172,12 @@ def decode(item: Mapping[str, Any], type: type[V]) -> V:
     try:
         return msgspec.convert(item, type)
     except msgspec.ValidationError as exc:
+        pk = str(item.get("pk"))
+        # the command to run, with the session's id when the item is a session's (``SESSION#<id>``)
+        session = pk.removeprefix("SESSION#") if pk.startswith("SESSION#") else "SESSION"
         raise ViewShapeError(
-            f"read model {item.get('pk')} {item.get('sk')} is not a {type.__name__} ({exc}); "
-            f"rebuild the session's read models from its log: shoebox rebuild-views SESSION"
+            f"read model {pk} {item.get('sk')} is not a {type.__name__} ({exc}); "
+            f"rebuild the session's read models from its log: shoebox rebuild-views {session}"
         ) from None
 
 

@@ -403,7 +403,7 @@ async def test_a_corrupted_or_deleted_read_model_is_rebuilt_to_the_incremental_r
     await _store_raw(log, content_key(sid, "zz"), {"key": "uploads/nowhere"})  # no event made it
     with pytest.raises(ViewShapeError, match="COUNTERS is not a CountersView"):
         await log.counters(sid)
-    with pytest.raises(ViewShapeError, match="rebuild-views"):
+    with pytest.raises(ViewShapeError, match=f"shoebox rebuild-views {sid}$"):
         await log.query_views(pk)
     assert await log.get_view(a, type=FileView) is None
 

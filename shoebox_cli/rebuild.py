@@ -9,7 +9,6 @@ session is rebuilt make it run again (``EventLog.rebuild_views``).
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
@@ -77,10 +76,11 @@ def _line(r: Rebuilt) -> str:
 
 
 async def run(
-    settings: Settings, session_ids: Sequence[str] | None, *, out: TextIO = sys.stdout
+    settings: Settings, session_ids: Sequence[str] | None, *, out: TextIO | None = None
 ) -> list[Rebuilt]:
-    """``rebuild`` on the tables ``settings`` name, a line per session on ``out``; ``RebuildError`` when
-    the tables cannot be reached or a session failed."""
+    """``rebuild`` on the tables ``settings`` name, a line per session on ``out`` (None: the current
+    ``sys.stdout``, looked up when printing); ``RebuildError`` when the tables cannot be reached or a
+    session failed."""
     where = settings.aws_endpoint or "AWS"
     try:
         async with Clients(settings) as clients:

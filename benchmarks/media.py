@@ -19,8 +19,8 @@ Photo implementations (each takes a path and produces a 400 px JPEG thumbnail, e
   the project's own EXIF reader), ``draft("RGB", ...)`` so libjpeg decodes at 1/2, 1/4 or 1/8 scale
   straight to the working size, ``exif_transpose``, the embedded ICC profile applied with ImageCms, the
   same signals computed with Pillow (``ImageStat``, ``ImageFilter.Kernel``, ``ImageCms`` Lab on the same
-  box-shrunk copy as shoebox's, ``photo._CAST_SHRINKS``, ``histogram``) at the same working size, the same
-  pHash DCT, and a 400 px LANCZOS thumbnail, JPEG q82 with optimised Huffman tables.
+  box-shrunk copy as shoebox's, ``photo.signals.CAST_SHRINKS``, ``histogram``) at the same working size, the
+  same pHash DCT, and a 400 px LANCZOS thumbnail, JPEG q82 with optimised Huffman tables.
 - **plain Pillow**: the same without ``draft``: a full-resolution decode, then ``resize`` (with
   ``reducing_gap``, Pillow's fast path) to the working size.
 - reference rows on the 12 MP sets, to locate the cost: ``thumbnail(path, 1008)`` (what a bare thumbnail
@@ -73,6 +73,10 @@ from benchmarks._common import ROOT
 from services.media_process import photo, video
 from services.media_process.exif import read_exif
 from services.media_process.model import Limits
+from services.media_process.photo.decode import load_for_signals
+from services.media_process.photo.header import exif_info, read_header
+from services.media_process.photo.pixels import icc_is_srgb, thumbnail_jpeg
+from services.media_process.photo.signals import CAST_SHRINKS, signals_of
 from services.media_process.sniff import HEAD_BYTES, sniff
 
 TESTDATA = ROOT.parent / "shared" / "testdata"
@@ -257,8 +261,8 @@ def pillow_signals(rgb: Image.Image) -> dict[str, Any]:
     lap_var = ImageStat.Stat(lap).var[0] * 16
     hist = grey.histogram()
     total = sum(hist) or 1
-    # the same box-shrunk copy as shoebox's (photo._CAST_SHRINKS: 8x from 512 px, 4x from 64 px)
-    shrink = next((factor for side, factor in photo._CAST_SHRINKS if min(rgb.size) >= side), 1)
+    # the same box-shrunk copy as shoebox's (photo.signals.CAST_SHRINKS: 8x from 512 px, 4x from 64 px)
+    shrink = next((factor for side, factor in CAST_SHRINKS if min(rgb.size) >= side), 1)
     small = rgb.reduce(shrink) if shrink > 1 else rgb
     lab = ImageStat.Stat(_to_lab().apply(small))
     a, b = lab.mean[1] - 128, lab.mean[2] - 128  # LAB mode: a*, b* offset by 128
@@ -281,7 +285,7 @@ def _to_srgb(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform:
 
 def _pillow_srgb(im: Image.Image) -> Image.Image:
     icc = im.info.get("icc_profile")
-    if icc and not photo._icc_is_srgb(icc) and im.mode in ("RGB", "CMYK"):
+    if icc and not icc_is_srgb(icc) and im.mode in ("RGB", "CMYK"):
         with contextlib.suppress(ImageCms.PyCMSError):
             im = _to_srgb(bytes(icc), im.mode).apply(im)
     return im if im.mode == "RGB" else im.convert("RGB")
@@ -507,12 +511,12 @@ def breakdown(sets: Mapping[str, Sequence[Path]]) -> dict[str, Any]:
         return out
 
     for path in [*sets["real_12mp"], *sets["synthetic_12mp"]]:
-        header = best("header (libvips, no pixels)", partial(photo._read_header, path, "image/jpeg"))
-        best("EXIF metadata", partial(photo._exif_info, path, "image/jpeg", header))
-        load = partial(photo._load_for_signals, path, "image/jpeg", header, SIGNAL_PX)
+        header = best("header (libvips, no pixels)", partial(read_header, path, "image/jpeg"))
+        best("EXIF metadata", partial(exif_info, path, "image/jpeg", header))
+        load = partial(load_for_signals, path, "image/jpeg", header, SIGNAL_PX)
         working = best("decode at 1008 px (+ sRGB)", load)
-        best("signals", partial(photo._signals, working))
-        best("400 px thumbnail + JPEG", partial(photo._thumbnail, working, THUMB_PX))
+        best("signals", partial(signals_of, working))
+        best("400 px thumbnail + JPEG", partial(thumbnail_jpeg, working, THUMB_PX))
         best("whole process_photo", partial(photo.process_photo, path, "image/jpeg", LIMITS))
         best("vipsthumbnail-equivalent", partial(_vips_thumbnail, path))
         best("libvips jpegload shrink=4 alone", partial(_decode_only, path))

@@ -208,6 +208,7 @@ def _known(exc: BaseException) -> BaseException | None:
         _loaded("shoebox_cli.process", "ProcessError")
         + _loaded("deploy.local.stack", "StackAlreadyRunning")
         + _loaded("deploy.local.emulator", "EmulatorError")
+        + _loaded("shared.runtime.config", "ConfigError")
         + _loaded("shoebox_cli.rebuild", "RebuildError")
     )
     if isinstance(exc, (CommandError, KeyboardInterrupt, *explained)):
@@ -231,10 +232,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     telemetry.setup_from(settings, "stack")
     config = StackConfig(
-        emulator_port=args.emulator_port,
-        api_port=args.api_port,
-        state_dir=args.state_dir,
-        prefix=settings.prefix,
+        emulator_port=args.emulator_port, api_port=args.api_port, state_dir=args.state_dir, base=settings
     )
 
     async def serve() -> None:
@@ -242,11 +240,12 @@ def cmd_up(args: argparse.Namespace) -> int:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with running_stack(config) as stack:
                 workers = ", ".join(sorted(stack.workers)) or "none"
+                prefix = stack.settings.aws.prefix
                 print(
                     f"Shoebox is running (pid {os.getpid()}).\n"
                     f"  upload page   {stack.api_url}/  (sign in with any name)\n"
                     f"  API           {stack.api_url}  (OpenAPI: {stack.api_url}/schema)\n"
-                    f"  AWS emulator  {stack.emulator.endpoint}  (resource prefix {config.prefix!r})\n"
+                    f"  AWS emulator  {stack.emulator.endpoint}  (resource prefix {prefix!r})\n"
                     f"  workers       {workers}\n"
                     f"Use it: shoebox process DIR --api {stack.api_url}\n"
                     f"A bearer token for curl or clients: shoebox dev-token --state-dir {args.state_dir}\n"

@@ -6,7 +6,7 @@ upload the rest with a bounded number in flight through presigned PUTs while pol
 wait until every uploaded file has its result (or the timeout), then write ``report.json``/``report.html``.
 
 Phases still to come (triage, selection, enhancement) slot in after ``_wait_for_results``: each is one more
-poll of the API and fills its field of the report's entries.
+poll of the API and fills its field of the report's entries (:mod:`shoebox_cli.entries`).
 """
 
 from __future__ import annotations
@@ -35,15 +35,20 @@ from shoebox_cli.client import (
     SessionNotFound,
     UploadRefused,
 )
+from shoebox_cli.entries import (
+    LocalResult,
+    download_thumbnails,
+    event_metadata,
+    report_entries,
+)
 from shoebox_cli.inputs import InputFile
-from shoebox_cli.report import Camera, FileEntry, Gps, Metadata, Reason, Report
+from shoebox_cli.report import FileEntry, Reason, Report
 from shoebox_cli.state import JobState, Uploaded
 from shoebox_cli.tokens import JOB_TOKEN_TTL_S, LOCAL_USER
 from shoebox_cli.ui import Ui
 
 log = logging.getLogger("shoebox.cli")
 
-THUMBNAILS_DIR = "thumbnails"
 LOG_FILE = "shoebox.log"
 
 
@@ -81,40 +86,6 @@ class Outcome:
         return [f for f in self.report.files if f.status == "missing"]
 
 
-@dataclasses.dataclass
-class _Local:
-    """A file's result decided on this side: a duplicate, an upload the API refused, an upload that failed."""
-
-    status: report.Status
-    reason: Reason
-
-
-# ---------------------------------------------------------------------- event payloads the report reads
-class _GeoView(msgspec.Struct, frozen=True):
-    lat: float
-    lon: float
-    altitude_m: float | None = None
-
-
-class _MetadataView(msgspec.Struct, frozen=True):
-    captured_at: str | None = None
-    gps: _GeoView | None = None
-    make: str | None = None
-    model: str | None = None
-    width: int | None = None
-    height: int | None = None
-    duration_s: float | None = None
-
-
-class _FileRefView(msgspec.Struct, frozen=True):
-    key: str
-
-
-class _ProcessedView(msgspec.Struct, frozen=True):
-    file: _FileRefView
-    metadata: _MetadataView = _MetadataView()
-
-
 class Job:
     """One run of ``shoebox process``. ``session_id`` is known once the session exists (for messages)."""
 
@@ -126,7 +97,7 @@ class Job:
         self.api_url: str | None = options.api
         self.resumed = False
         self._state: JobState | None = None
-        self._local: dict[str, _Local] = {}
+        self._local: dict[str, LocalResult] = {}
         self._key_to_path: dict[str, str] = {}  # every uploaded key of this job's files
         self._server: dict[str, FileStatus] = {}
         self._counted: set[str] = set()  # keys whose result the processing bar has counted
@@ -196,9 +167,21 @@ class Job:
                 f"Results for {results} of {len(originals)} files in {processing_s:.1f} s after the uploads",
             )
 
-            metadata = await self._metadata(client)
-            thumbnails = await self._thumbnails(client)
-        entries = self._entries(files, duplicates, shas, metadata, thumbnails)
+            metadata = await event_metadata(client, st.session_id)
+            thumbnails = await download_thumbnails(
+                client, self._server, self._key_to_path, self.options.out, self.options.concurrency
+            )
+        entries = report_entries(
+            files,
+            duplicates=duplicates,
+            shas=shas,
+            uploads=st.uploads,
+            local=self._local,
+            server=self._server,
+            key_to_path=self._key_to_path,
+            metadata=metadata,
+            thumbnails=thumbnails,
+        )
         result = Report(
             generated_at=report.now_iso(),
             session=report.SessionInfo(id=st.session_id, context=self._context, api=api),
@@ -238,7 +221,7 @@ class Job:
             sha = shas[f.path]
             if sha in first:
                 duplicates[f.path] = first[sha]
-                self._local[f.path] = _Local(
+                self._local[f.path] = LocalResult(
                     "duplicate", Reason(code="duplicate", message=f"same bytes as {first[sha]}")
                 )
             else:
@@ -376,7 +359,7 @@ class Job:
         return True
 
     def _final_here(self, path: str, status: report.Status, reason: Reason) -> None:
-        self._local[path] = _Local(status, reason)
+        self._local[path] = LocalResult(status, reason)
         self.ui.problem(
             path, f"{'not uploaded' if status == 'missing' else status} ({reason.code}): {reason.message}"
         )
@@ -420,150 +403,6 @@ class Job:
                 self.ui.problem(path, f"rejected ({f.code}): {f.message}")
         return changed
 
-    # ------------------------------------------------------------------ the report
-    async def _metadata(self, client: ApiClient) -> dict[str, _MetadataView]:
-        """What each processed file's event says about it (the status view carries only part of it)."""
-        assert self.session_id is not None
-        found: dict[str, _MetadataView] = {}
-        with anyio.move_on_after(30):
-            try:
-                async for event in client.all_events(self.session_id):
-                    if not event.type.startswith("shoebox.media.file.processed."):
-                        continue
-                    try:
-                        view = msgspec.convert(event.data, _ProcessedView, strict=False)
-                    except msgspec.ValidationError:
-                        continue
-                    found[view.file.key] = view.metadata
-            except ApiError as exc:
-                log.warning("could not read the session's events for metadata: %s", exc)
-        return found
-
-    async def _thumbnails(self, client: ApiClient) -> dict[str, str]:
-        """key -> thumbnail path relative to OUT, for the files whose status offers a thumbnail URL."""
-        wanted = {
-            k: s.thumbnail_url
-            for k, s in self._server.items()
-            if s.thumbnail_url and k in self._key_to_path and s.status == "processed"
-        }
-        got: dict[str, str] = {}
-        if not wanted:
-            return got
-        folder = self.options.out / THUMBNAILS_DIR
-        await anyio.Path(folder).mkdir(parents=True, exist_ok=True)
-        limiter = anyio.CapacityLimiter(max(1, self.options.concurrency))
-
-        async def one(key: str, url: str) -> None:
-            async with limiter:
-                suffix = Path(url.split("?")[0]).suffix or ".jpg"
-                rel = f"{THUMBNAILS_DIR}/{Path(key).name}{'' if key.endswith(suffix) else suffix}"
-                try:
-                    await client.download(url, self.options.out / rel)
-                except ApiError as exc:
-                    log.warning("thumbnail of %s: %s", key, exc)
-                    return
-                got[key] = rel
-
-        async with anyio.create_task_group() as tg:
-            for key, url in wanted.items():
-                assert url is not None
-                tg.start_soon(one, key, url)
-        return got
-
-    def _entries(
-        self,
-        files: Sequence[InputFile],
-        duplicates: dict[str, str],
-        shas: dict[str, str],
-        metadata: dict[str, _MetadataView],
-        thumbnails: dict[str, str],
-    ) -> list[FileEntry]:
-        assert self._state is not None
-        uploads = self._state.uploads
-        by_path: dict[str, FileEntry] = {}
-        for f in files:
-            if f.path in duplicates:
-                continue  # after its original, whose kind and metadata it shares
-            up = uploads.get(f.path)
-            key = up.key if up is not None else None
-            server = self._server.get(key) if key else None
-            local = self._local.get(f.path)
-            status: report.Status
-            reason: Reason | None = None
-            if local is not None:
-                status, reason = local.status, local.reason
-            elif server is not None and server.status == "processed":
-                status = "processed"
-            elif server is not None and server.status == "rejected":
-                status, reason = (
-                    "rejected",
-                    Reason(code=server.code or "rejected", message=server.message or ""),
-                )
-            elif server is not None and server.status == "duplicate":
-                of = self._key_to_path.get(server.duplicate_of or "", server.duplicate_of or "?")
-                status, reason = "duplicate", Reason(code="duplicate", message=f"same bytes as {of}")
-            elif key is not None:
-                status, reason = (
-                    "missing",
-                    Reason(code="no_result", message="uploaded, but no result arrived before the job ended"),
-                )
-            else:
-                status, reason = (
-                    "missing",
-                    Reason(code="not_uploaded", message="the job ended before it was uploaded"),
-                )
-            kind: report.Kind | None = None
-            if server is not None and status in ("processed", "duplicate"):
-                kind = "photo" if server.kind == "photo" else "video" if server.kind == "video" else None
-            by_path[f.path] = FileEntry(
-                path=f.path,
-                status=status,
-                reason=reason,
-                kind=kind,
-                metadata=_metadata_of(server, metadata.get(key or ""))
-                if status == "processed"
-                else Metadata.empty(),
-                thumbnail=thumbnails.get(key or ""),
-                triage=None,
-                selected=None,
-                enhanced=None,
-                key=key,
-                size=f.size,
-                sha256=shas[f.path],
-                media_type=server.media_type if server is not None else None,
-            )
-        for f in files:
-            if f.path in duplicates:
-                original = by_path[duplicates[f.path]]
-                local = self._local[f.path]
-                by_path[f.path] = msgspec.structs.replace(
-                    original,
-                    path=f.path,
-                    status=local.status,
-                    reason=local.reason,
-                    thumbnail=None,
-                    key=None,
-                    size=f.size,
-                    triage=None,
-                    selected=None,
-                    enhanced=None,
-                )
-        return [by_path[f.path] for f in files]
-
-
-def _metadata_of(status: FileStatus | None, event: _MetadataView | None) -> Metadata:
-    ev = event or _MetadataView()
-    camera = Camera(make=ev.make, model=ev.model) if (ev.make or ev.model) else None
-    gps = Gps(lat=ev.gps.lat, lon=ev.gps.lon, altitude_m=ev.gps.altitude_m) if ev.gps else None
-    return Metadata(
-        captured_at=(status.captured_at if status else None) or ev.captured_at,
-        camera=camera,
-        gps=gps,
-        width=ev.width,
-        height=ev.height,
-        duration_s=ev.duration_s,
-    )
-
 
 def _mb(n: int) -> str:
     return f"{n / 1_000_000:.1f} MB"
@@ -587,8 +426,8 @@ async def embedded_stack(log_path: Path) -> AsyncIterator[tuple[str, str]]:
                 emulator_port=free_port(),
                 api_port=free_port(),
                 state_dir=state_dir,
-                prefix=settings.prefix,
                 worker_wait_s=1,
+                base=settings,
             )
             async with running_stack(config) as stack:
                 _log_only_to(handler)  # the API's framework installs its own handlers when it starts

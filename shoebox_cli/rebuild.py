@@ -34,16 +34,18 @@ class Rebuilt(msgspec.Struct, frozen=True):
 
 
 def log_settings(state_dir: Path, *, from_env: bool = False) -> Settings:
-    """The settings naming the tables: the local stack's (its ``stack.json``) unless ``from_env`` or no
-    stack runs there, else the environment's."""
+    """The settings naming the tables, read from the environment once: pointed at the local stack's
+    emulator and prefix (its ``stack.json``) unless ``from_env`` or no stack runs there."""
+    settings = Settings.from_env()
     if not from_env:
         from deploy.local.stack import read_info
 
         info = read_info(state_dir)
         if info is not None:
-            # exactly the settings the stack's own services use (StackConfig.settings)
-            return Settings(prefix=info.prefix, aws_endpoint=info.aws_endpoint)
-    return Settings.from_env()
+            # the stack's own services use these (StackConfig.settings): its endpoint and prefix
+            aws = msgspec.structs.replace(settings.aws, endpoint=info.aws_endpoint, prefix=info.prefix)
+            return msgspec.structs.replace(settings, aws=aws)
+    return settings
 
 
 async def rebuild(
@@ -81,7 +83,7 @@ async def run(
     """``rebuild`` on the tables ``settings`` name, a line per session on ``out`` (None: the current
     ``sys.stdout``, looked up when printing); ``RebuildError`` when the tables cannot be reached or a
     session failed."""
-    where = settings.aws_endpoint or "AWS"
+    where = settings.aws.endpoint or "AWS"
     try:
         async with Clients(settings) as clients:
             log = DynamoEventLog.of(clients)
@@ -89,11 +91,13 @@ async def run(
                 log, session_ids, progress=lambda r: print(_line(r), file=out, flush=True)
             )
     except (BotoCoreError, ClientError) as exc:
-        raise RebuildError(f"cannot use the tables of prefix {settings.prefix!r} at {where}: {exc}") from None
+        raise RebuildError(
+            f"cannot use the tables of prefix {settings.aws.prefix!r} at {where}: {exc}"
+        ) from None
     failed = [r.session_id for r in results if r.error is not None]
     print(
         f"{len(results) - len(failed)} of {len(results)} sessions rebuilt "
-        f"({where}, prefix {settings.prefix!r})",
+        f"({where}, prefix {settings.aws.prefix!r})",
         file=out,
     )
     if failed:

@@ -10,6 +10,7 @@ from anyio.from_thread import start_blocking_portal
 
 from deploy.local.emulator import free_port
 from deploy.local.stack import StackConfig, running_stack
+from shared.runtime.config import Settings
 from tests.support.stack import Observer, RunningStack
 
 
@@ -19,16 +20,27 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="session")
-def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+def suite_settings() -> Settings:
+    """The configuration the stacks below run with, read once as every entrypoint reads it: from the
+    environment, with text logs unless it says otherwise (set there, so that the processes the tests
+    start, which inherit the environment, log text too)."""
+    os.environ.setdefault("SHOEBOX_LOG_FORMAT", "text")
+    return Settings.from_env()
+
+
+@pytest.fixture(scope="session")
+def embedded_stack(
+    tmp_path_factory: pytest.TempPathFactory, suite_settings: Settings
+) -> Iterator[RunningStack]:
     """The whole product on the emulator: every worker, the relay, the API, plus an observer consumer."""
     config = StackConfig(
         emulator_port=free_port(),
         api_port=free_port(),
         prefix="test",
         state_dir=str(tmp_path_factory.mktemp("stack")),
+        base=suite_settings,
     )
     observer = Observer()
-    os.environ.setdefault("SHOEBOX_LOG_FORMAT", "text")
     with start_blocking_portal("asyncio") as portal:
         cm = portal.wrap_async_context_manager(running_stack(config, extra_services=(observer.service(),)))
         stack = cm.__enter__()
@@ -39,7 +51,9 @@ def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
 
 
 @pytest.fixture(scope="session")
-def emulator_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+def emulator_only(
+    tmp_path_factory: pytest.TempPathFactory, suite_settings: Settings
+) -> Iterator[RunningStack]:
     """The emulator provisioned from the topology, with no worker, relay or API running: tests drive
     the parts themselves (and kill them where they need to)."""
     config = StackConfig(
@@ -50,6 +64,7 @@ def emulator_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningS
         services=(),
         run_api=False,
         run_relay=False,
+        base=suite_settings,
     )
     with start_blocking_portal("asyncio") as portal:
         cm = portal.wrap_async_context_manager(running_stack(config))

@@ -2,9 +2,10 @@
 
 moto is CPU-bound Python. On 2 cores, sharing one interpreter with the workers costs throughput
 (``task bench -- bus`` measures both placements), so the stack runs it as a child process that dies with
-its parent (PR_SET_PDEATHSIG). Two settings matter (docs/embedded-stack.md): ``MOTO_PORT`` must be the
-server's own port, since Step Functions' service integrations call back to it, and state machine
-execution is switched on through ``/moto-api/config`` (there is no environment variable for it).
+its parent (PR_SET_PDEATHSIG). Two settings matter (docs/spine.md, "The embedded emulator"):
+``MOTO_PORT`` must be the server's own port, since Step Functions' service integrations call back to it,
+and state machine execution is switched on through ``/moto-api/config`` (there is no environment
+variable for it).
 """
 
 from __future__ import annotations

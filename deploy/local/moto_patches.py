@@ -1,6 +1,6 @@
 """Fixes to moto 5.2.5's DynamoDB writes, applied only in the embedded emulator.
 
-Measured (docs/embedded-stack.md): moto snapshots every table a transaction touches with
+Measured (docs/spine.md, "The embedded emulator"): moto snapshots every table a transaction touches with
 ``copy.deepcopy`` before writing, once per transaction item, so a commit's cost grows with the size of the
 table and its stream (46 ms for a 3-item commit on a fresh table, rising as the log grows). It also rolls a
 failed transaction back by putting the snapshot in place, which silently erases every write other
@@ -133,7 +133,7 @@ def apply() -> None:
 
     # DynamoDB results are already in the wire format (``{"S": ...}`` maps) when moto wraps them, yet its
     # generic model-driven serializer walks every attribute of every item again: 77 % of the emulator's CPU
-    # on a 1,000-item Query (1.6 s per page, docs/benchmarks.md). JSON-encode them directly instead.
+    # on a 1,000-item Query (0.4-1.6 s per page, docs/triage.md). JSON-encode them directly instead.
     import json
 
     from moto.dynamodb.responses import DynamoResult

@@ -51,9 +51,14 @@ class StackInfo(msgspec.Struct, frozen=True):
 
 
 class StackConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Where the stack runs and what it runs. Its processes' configuration is ``base`` (the entrypoint's
+    ``Settings.from_env()``) with the stack's own AWS endpoint (its emulator), ``prefix`` when given, and a
+    temporary folder in the state directory unless ``base`` names one."""
+
     emulator_port: int = DEFAULT_EMULATOR_PORT
     api_port: int = DEFAULT_API_PORT
-    prefix: str = "shoebox"
+    #: the resources' name prefix; None: ``base``'s (``SHOEBOX_PREFIX``)
+    prefix: str | None = None
     state_dir: str = ".shoebox"
     emulator_in_process: bool = False
     #: services to run workers for; None = every service that has an ``app.build``
@@ -62,14 +67,19 @@ class StackConfig(msgspec.Struct, frozen=True, kw_only=True):
     run_relay: bool = True
     relay_poll_s: float = 0.25  # idle re-read; commits in this process wake the relay at once
     worker_wait_s: int = 2  # long-poll length: short, so Ctrl-C is quick (each empty poll is one call)
+    #: the rest of the configuration (media limits, budgets, telemetry, ...); the defaults unless given
+    base: Settings = msgspec.field(default_factory=Settings)
 
     @property
     def settings(self) -> Settings:
-        return Settings(
-            prefix=self.prefix,
-            aws_endpoint=f"http://127.0.0.1:{self.emulator_port}",
-            tmp_dir=str(Path(self.state_dir).resolve() / "tmp"),
+        """What every part of the stack runs with: ``base`` pointed at this stack's emulator."""
+        aws = msgspec.structs.replace(
+            self.base.aws,
+            endpoint=f"http://127.0.0.1:{self.emulator_port}",
+            prefix=self.base.aws.prefix if self.prefix is None else self.prefix,
         )
+        tmp_dir = self.base.tmp_dir or str(Path(self.state_dir).resolve() / "tmp")
+        return msgspec.structs.replace(self.base, aws=aws, tmp_dir=tmp_dir)
 
 
 def service_builder(service: str) -> Callable[[Clients], Service] | None:
@@ -239,7 +249,7 @@ async def running_stack(
                                 pid=os.getpid(),
                                 aws_endpoint=emulator.endpoint,
                                 api_url=stack.api_url,
-                                prefix=config.prefix,
+                                prefix=stack.settings.aws.prefix,
                             )
                         )
                     )

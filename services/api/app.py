@@ -343,10 +343,10 @@ def create_app(
     process, so warm invocations reuse their connections.
 
     Tokens are verified by ``verifier``; else, with ``issuer`` (the embedded stack's), against that issuer's
-    keys in memory, and its JWKS is served; else against the JWKS the environment names
-    (``TokenVerifier.from_env``: Cognito on AWS)."""
+    keys in memory, and its JWKS is served; else against the JWKS ``settings.auth`` names
+    (``TokenVerifier.configured``: Cognito on AWS)."""
     if verifier is None:
-        verifier = issuer.verifier() if issuer is not None else TokenVerifier.from_env()
+        verifier = issuer.verifier() if issuer is not None else TokenVerifier.configured(settings.auth)
 
     kept: dict[str, Any] = {}  # keep_clients: the event loop they were opened on, and the clients
 

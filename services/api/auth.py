@@ -1,6 +1,7 @@
 """Bearer tokens: RS256 JWTs verified against a JWKS, and the embedded stack's own issuer.
 
-On AWS the tokens come from a Cognito user pool. The API is configured from the environment:
+On AWS the tokens come from a Cognito user pool. The API is configured by ``settings.auth``
+(``shared.runtime.config``) from the environment:
 
 - ``SHOEBOX_AUTH_ISSUER``: the pool, ``https://cognito-idp.<region>.amazonaws.com/<pool id>``
 - ``SHOEBOX_AUTH_AUDIENCE``: the app client id
@@ -41,6 +42,8 @@ import msgspec
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
+
+from shared.runtime.config import AuthSettings
 
 ALGORITHM = "RS256"
 LEEWAY_S = 10  # clock skew allowed on exp/iat/nbf; at most 30 s
@@ -133,17 +136,17 @@ class TokenVerifier:
         self.leeway_s = leeway_s
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> TokenVerifier:
-        """Cognito (or any OIDC issuer) from ``SHOEBOX_AUTH_ISSUER``/``_AUDIENCE``/``_JWKS_URL``."""
-        env = os.environ if env is None else env
-        issuer = env.get("SHOEBOX_AUTH_ISSUER", "").rstrip("/")
-        audience = env.get("SHOEBOX_AUTH_AUDIENCE", "")
+    def configured(cls, auth: AuthSettings) -> TokenVerifier:
+        """Cognito (or any OIDC issuer) from ``settings.auth``: ``SHOEBOX_AUTH_ISSUER``/``_AUDIENCE``/
+        ``_JWKS_URL``."""
+        issuer = auth.issuer.rstrip("/")
+        audience = auth.audience
         if not issuer or not audience:
             raise RuntimeError(
                 "the API needs SHOEBOX_AUTH_ISSUER and SHOEBOX_AUTH_AUDIENCE (the Cognito user pool URL and "
                 "the app client id) to verify bearer tokens"
             )
-        url = env.get("SHOEBOX_AUTH_JWKS_URL") or f"{issuer}{JWKS_PATH}"
+        url = auth.jwks_url or f"{issuer}{JWKS_PATH}"
         return cls(issuer=issuer, audience=audience, keys=RemoteKeys(url))
 
     def verify(self, token: str) -> Caller:

@@ -80,8 +80,8 @@ def _assets() -> dict[str, _Asset]:
 
 def storage_origins(settings: Settings) -> str:
     """Where presigned URLs point: the configured endpoint's origin (the emulator), else S3 on AWS."""
-    if settings.aws_endpoint:
-        u = urllib.parse.urlsplit(settings.aws_endpoint)
+    if settings.aws.endpoint:
+        u = urllib.parse.urlsplit(settings.aws.endpoint)
         return f"{u.scheme}://{u.netloc}"
     return "https://*.amazonaws.com"
 

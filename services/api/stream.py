@@ -10,9 +10,10 @@ envelope as JSON, as ``GET /v1/sessions/{id}/events`` pages it), then the new on
 - The log is read every ``POLL_S`` (a page of up to ``PAGE`` events at a time; a full page is followed at
   once by the next); a comment line (``: keep-alive``) goes out after ``KEEPALIVE_S`` without a message so
   that proxies keep the connection open.
-- The stream ends after ``?max_seconds=`` or at most ``MAX_S`` (``SHOEBOX_API_STREAM_MAX_S``, 10 minutes by
-  default) with a comment saying so; an ``EventSource`` reconnects by itself (after ``retry:``, sent first)
-  with ``Last-Event-ID`` and misses nothing. It also ends, the same way, if the log cannot be read.
+- The stream ends after ``?max_seconds=`` or at most ``settings.stream.max_s`` (``SHOEBOX_API_STREAM_MAX_S``,
+  10 minutes by default; a larger ``max_seconds`` is refused with 400) with a comment saying so; an
+  ``EventSource`` reconnects by itself (after ``retry:``, sent first) with ``Last-Event-ID`` and misses
+  nothing. It also ends, the same way, if the log cannot be read.
 - The token and the session's ownership are checked before the stream starts: 401 or 404 problem
   documents, as on every route.
 
@@ -23,7 +24,6 @@ stream ends: there, clients pass ``max_seconds`` below the gateway's timeout and
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -31,6 +31,7 @@ import anyio
 import msgspec
 from litestar import get
 from litestar.datastructures import State
+from litestar.exceptions import ValidationException
 from litestar.params import FromPath, HeaderParameter, Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
@@ -40,8 +41,6 @@ from shared.runtime.log import EventLog
 
 log = logging.getLogger("shoebox.api.stream")
 
-#: the longest a stream lasts before the client reconnects (seconds)
-MAX_S = int(os.environ.get("SHOEBOX_API_STREAM_MAX_S", 600))
 POLL_S = 0.5
 KEEPALIVE_S = 15.0
 PAGE = 100
@@ -105,7 +104,10 @@ async def stream_events(
     caller: CallerDep,
     after: Annotated[int, Parameter(ge=0, description="start after this sequence number")] = 0,
     max_seconds: Annotated[
-        int | None, Parameter(ge=1, le=MAX_S, description=f"end the stream after this long (at most {MAX_S})")
+        int | None,
+        Parameter(
+            ge=1, description="end the stream after this long (at most the server's SHOEBOX_API_STREAM_MAX_S)"
+        ),
     ] = None,
     last_event_id: Annotated[
         int | None,
@@ -114,12 +116,19 @@ async def stream_events(
 ) -> ServerSentEvent:
     """The session's events as Server-Sent Events, from ``Last-Event-ID`` (or ``after``) onwards, old and
     new, until ``max_seconds``: then reconnect with ``Last-Event-ID``."""
+    # the limit is the process's setting (SHOEBOX_API_STREAM_MAX_S), so it is checked here, not in the type
+    longest: int = state.settings.stream.max_s
+    if max_seconds is not None and max_seconds > longest:
+        raise ValidationException(
+            detail=f"max_seconds must be at most {longest}",
+            extra=[{"message": f"Expected `int` <= {longest}", "key": "max_seconds", "source": "query"}],
+        )
     await owned_meta(state, session_id, caller)
     messages = session_stream(
         event_log(state),
         session_id,
         after=after if last_event_id is None else last_event_id,
-        seconds=MAX_S if max_seconds is None else min(max_seconds, MAX_S),
+        seconds=longest if max_seconds is None else max_seconds,
         poll_s=POLL_S,
         keepalive_s=KEEPALIVE_S,
     )

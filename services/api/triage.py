@@ -12,7 +12,6 @@ import datetime as dt
 import json
 import logging
 import math
-import os
 import uuid
 from typing import Annotated, Any
 
@@ -38,6 +37,7 @@ from services.api.access import (
 from services.api.files import FileStatus, file_statuses
 from shared.events import catalogue as c
 from shared.runtime.aws import Clients
+from shared.runtime.config import TriageSettings
 from shared.runtime.inbound import ALL_PREFIXES, UPLOADS
 from shared.runtime.log import EventLog
 from shared.runtime.projections import job_key, session_pk
@@ -45,14 +45,9 @@ from shared.runtime.read_models import CountersView, FileView, JobView
 
 log = logging.getLogger("shoebox.api.triage")
 MAX_FILES = 5000
-#: the saga polls every 3 s; its budgets are in polls (see the ASL's comment)
+#: the saga polls every 3 s; its budgets (``settings.triage``: ``SHOEBOX_TRIAGE_*``) are in polls (see the
+#: ASL's comment)
 POLL_S = 3
-#: before finalize: how long a session may take to upload (a Standard execution holds 25,000 history
-#: events, ~13 per poll: both budgets together stay well under it)
-UPLOAD_WINDOW_S = int(os.environ.get("SHOEBOX_TRIAGE_UPLOAD_WINDOW_S", 45 * 60))
-#: from finalize: the overall deadline for the last files to be decided
-DEADLINE_S = int(os.environ.get("SHOEBOX_TRIAGE_DEADLINE_S", 30 * 60))
-VERDICT_WAIT_S = int(os.environ.get("SHOEBOX_TRIAGE_VERDICT_WAIT_S", 15 * 60))
 #: a commit holds at most 100 transaction items; each deletion is an event (2) plus two view updates
 DELETIONS_PER_COMMIT = 20
 
@@ -164,14 +159,15 @@ async def _saga_target(state: State) -> _SagaTarget:
 
 async def _start_saga(state: State, session_id: str, job_id: str, attempt: int) -> None:
     target = await _saga_target(state)
+    budgets: TriageSettings = state.settings.triage
     payload = {
         "session_id": session_id,
         "job_id": job_id,
         "attempt": attempt,
         "attempt_text": str(attempt),
-        "budget": {"left": math.ceil(UPLOAD_WINDOW_S / POLL_S), "finalized": False},
-        "deadline_polls": math.ceil(DEADLINE_S / POLL_S),
-        "verdict_polls": {"left": math.ceil(VERDICT_WAIT_S / POLL_S)},
+        "budget": {"left": math.ceil(budgets.upload_window_s / POLL_S), "finalized": False},
+        "deadline_polls": math.ceil(budgets.deadline_s / POLL_S),
+        "verdict_polls": {"left": math.ceil(budgets.verdict_wait_s / POLL_S)},
         "views_table": state.settings.names.views_table,
         "api_queue_url": target.api_queue_url,
     }
@@ -239,7 +235,7 @@ async def finalize_triage(
     if counters.finalized:
         expected = counters.expected
     else:
-        deadline = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=DEADLINE_S)
+        deadline = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=state.settings.triage.deadline_s)
         await log_.commit(
             [
                 api_event(

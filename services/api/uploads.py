@@ -76,7 +76,7 @@ def validate_upload(name: str, content_type: str, size: int, settings: Settings)
     if not content_type.startswith(ALLOWED_TYPES):
         raise ClientException(status_code=400, detail=f"{content_type!r} is not a photo or video type")
     video = content_type.startswith("video/")
-    limit = settings.media_max_video_bytes if video else settings.media_max_photo_bytes
+    limit = settings.media.max_video_bytes if video else settings.media.max_photo_bytes
     if size > limit:
         raise ClientException(status_code=413, detail=f"{name} is {size} bytes; the limit is {limit}")
     return name

@@ -19,7 +19,7 @@ def build(clients: Clients) -> Service:
     deps = handlers.Deps(
         store=S3ObjectStore(clients.s3, names.media_bucket),
         log=DynamoEventLog(clients.dynamodb, events_table=names.events_table, views_table=names.views_table),
-        limits=Limits.from_env(),
+        limits=Limits.of(clients.settings.media),
         tmp_root=clients.settings.tmp_dir,
     )
     return Service(

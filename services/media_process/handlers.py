@@ -2,7 +2,7 @@
 it lands.
 
 The handler owns the I/O (S3 in and out, a private temp dir always removed); the pipelines in
-``photo.py`` and ``video.py`` are synchronous functions of a local file, run in a worker thread.
+``photo/`` and ``video/`` packages are synchronous functions of a local file, run in a worker thread.
 """
 
 from __future__ import annotations

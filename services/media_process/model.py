@@ -7,13 +7,12 @@ A file the pipeline refuses raises ``Rejected`` with a stable reason code and a 
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from pathlib import Path
 
 import msgspec
 
 from shared.events import catalogue as c
+from shared.runtime.config import MediaSettings
 
 
 class Rejected(Exception):
@@ -25,34 +24,14 @@ class Rejected(Exception):
         self.message = message
 
 
-class Limits(msgspec.Struct, frozen=True, kw_only=True):
-    """Input limits and output sizes, from config (``SHOEBOX_MEDIA_*``) with these defaults."""
-
-    max_photo_bytes: int = 200 * 1024 * 1024
-    max_video_bytes: int = 5 * 1024 * 1024 * 1024
-    #: checked from the header before any pixel is decoded (decompression bombs); 200 MP covers every
-    #: phone and most medium-format cameras
-    max_pixels: int = 200_000_000
-    max_video_duration_s: float = 30 * 60
-    thumbnail_px: int = 400  # long side
-    #: photos whose long side is above this get a converted copy scaled to it (never width-only)
-    convert_long_side_px: int = 2048
-    #: working size for quality signals (a width/2^n of 12 MP sensors: shrink-on-load stays exact)
-    signal_px: int = 1008
-    preview_max_height: int = 720  # video preview for the AI steps: 720p at most
-    ffmpeg_timeout_s: float = 300.0
-    probe_timeout_s: float = 30.0
+class Limits(MediaSettings, frozen=True, kw_only=True):
+    """Input limits and output sizes: the media settings (``SHOEBOX_MEDIA_*``, with their defaults there)
+    and the checks that apply them."""
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Limits:
-        """``SHOEBOX_MEDIA_MAX_PIXELS=50000000`` and so on; unset fields keep their defaults."""
-        env = os.environ if env is None else env
-        given = {
-            f: env[f"SHOEBOX_MEDIA_{f.upper()}"]
-            for f in cls.__struct_fields__
-            if f"SHOEBOX_MEDIA_{f.upper()}" in env
-        }
-        return msgspec.convert(given, cls, strict=False)
+    def of(cls, media: MediaSettings) -> Limits:
+        """The limits the process's settings give (``settings.media``)."""
+        return cls(**msgspec.structs.asdict(media))
 
     def check_size(self, kind: c.MediaKind, size: int) -> None:
         """Refuse an empty or over-limit file from its byte count alone (before any download or decode)."""

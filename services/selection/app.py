@@ -4,31 +4,27 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
-from collections.abc import Mapping
 
 from services.selection import handlers
 from services.selection.providers import OfflineTriage, TriageProvider
 from services.selection.topology import CONSUMER
 from shared.events import catalogue as c
 from shared.runtime.aws import Clients
+from shared.runtime.config import AiSettings
 from shared.runtime.log import DynamoEventLog
 from shared.runtime.service import Service
 from shared.runtime.storage import S3ObjectStore
 
 log = logging.getLogger("shoebox.selection")
 
-#: the Gemini API key; unset or empty: the offline provider
-GEMINI_KEY_ENV = "SHOEBOX_GEMINI_API_KEY"
 
-
-def triage_provider(env: Mapping[str, str] | None = None) -> TriageProvider:
-    """Offline unless a Gemini key is configured (and even then, until the Gemini provider exists)."""
-    env = os.environ if env is None else env
-    if env.get(GEMINI_KEY_ENV, "").strip():
+def triage_provider(ai: AiSettings) -> TriageProvider:
+    """Offline unless a Gemini key is configured (``SHOEBOX_GEMINI_API_KEY``; and even then, until the
+    Gemini provider exists)."""
+    if ai.gemini_api_key.strip():
         log.warning(
-            "%s is set but the Gemini triage provider is not built yet; using the offline provider",
-            GEMINI_KEY_ENV,
+            "SHOEBOX_GEMINI_API_KEY is set but the Gemini triage provider is not built yet; "
+            "using the offline provider"
         )
     return OfflineTriage()
 
@@ -38,7 +34,7 @@ def build(clients: Clients) -> Service:
     deps = handlers.Deps(
         store=S3ObjectStore(clients.s3, names.media_bucket),
         log=DynamoEventLog.of(clients),
-        provider=triage_provider(),
+        provider=triage_provider(clients.settings.ai),
     )
     return Service(
         CONSUMER,

@@ -5,10 +5,11 @@ where its thumbnail is) plus the trip context, and returns exactly one keep/disc
 with a one-line reason and a confidence in 0..1. The Gemini provider (a later issue) implements the same
 ``TriageProvider`` protocol; ``OfflineTriage`` is the default when no API key is configured.
 
-The offline rules follow the reference system's criteria (reference-system.md §5.3): discard the
-unrecoverably dark, the blurred beyond recognition, the accidental (pocket, floor, black frame), the blown
-out; videos under 2 s and near-uniform footage; keep when in doubt. A discard's confidence grows with how far
-past its threshold the signal is; a keep's with how far it is from the nearest discard threshold.
+The offline rules follow the reference system's criteria (../shared/docs/reference-system.md §5.3):
+discard the unrecoverably dark, the blurred beyond recognition, the accidental (pocket, floor, black
+frame), the blown out; videos under 2 s and near-uniform footage; keep when in doubt. A discard's
+confidence grows with how far past its threshold the signal is; a keep's with how far it is from the
+nearest discard threshold.
 
 Calibration (``tests/selection/test_triage_evaluation.py`` prints the distributions): 16 real photos of
 ``../shared/testdata`` (Nikon Coolpix, Canon, Jolla, iPhone HEIC, the orientation scene) as 1280 px working

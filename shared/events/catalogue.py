@@ -1,8 +1,9 @@
 """Every event type of the product, each with an explicit version.
 
-Rules (see docs/events.md): a published version never changes incompatibly. New optional fields get
-defaults; a removed, renamed or retyped field is a new version (a new class ``...V2``) plus an upcaster
-from the old one in ``upcasting.py``. ``tests/contracts`` fails when a published schema is broken.
+Rules: a published version never changes incompatibly. New optional fields get defaults; a removed,
+renamed or retyped field, a new enum value or a changed meaning is a new version (a new class ``...V2``)
+plus an upcaster from the old one, registered in ``codec.py``. ``tests/contracts`` fails when a published
+schema is broken (the committed files in ``schemas/`` against the code, through the compatibility checker).
 Large data never rides in an event: S3 keys and small summaries only (every event < 64 KB).
 """
 

@@ -29,11 +29,12 @@ _CONFIG = Config(
 
 
 def client_kwargs(settings: Settings) -> dict[str, Any]:
-    kw: dict[str, Any] = {"region_name": settings.region, "config": _CONFIG}
-    if settings.aws_endpoint:
-        kw["endpoint_url"] = settings.aws_endpoint
-        kw["aws_access_key_id"] = settings.aws_access_key_id or "testing"
-        kw["aws_secret_access_key"] = settings.aws_secret_access_key or "testing"
+    aws = settings.aws
+    kw: dict[str, Any] = {"region_name": aws.region, "config": _CONFIG}
+    if aws.endpoint:
+        kw["endpoint_url"] = aws.endpoint
+        kw["aws_access_key_id"] = aws.access_key_id or "testing"
+        kw["aws_secret_access_key"] = aws.secret_access_key or "testing"
     return kw
 
 

@@ -1,4 +1,18 @@
-"""One typed settings object per process, read from the environment once.
+"""One configuration per process: a nested ``Settings``, read from the environment once.
+
+Each entrypoint (the embedded stack, each Lambda handler on its first invocation, the CLI) calls
+``Settings.from_env()`` once and passes the parts down: ``settings.media`` to media_process's limits,
+``settings.triage`` and ``settings.stream`` to the API's routes (through the app's state), ``settings.auth``
+to the token verifier, ``settings.ai`` to the selection service. ``from_env`` is the only reader of
+``SHOEBOX_*`` variables and no module reads the environment when it is imported (a test holds both);
+``to_env`` gives the environment back, for child processes.
+
+Every leaf field is one variable, ``SHOEBOX_<SECTION>_<FIELD>`` (``SHOEBOX_MEDIA_MAX_PIXELS``) unless its
+``Meta`` names another (names older than the sections, kept so that existing deployments keep working:
+``SHOEBOX_PREFIX``, ``SHOEBOX_REGION``, ``SHOEBOX_API_STREAM_MAX_S``, ``SHOEBOX_GEMINI_API_KEY``). Each has
+one default, here, and a one-line description that becomes the README's table (``task settings`` rewrites it;
+``python -m shared.runtime.config`` prints it). A value that does not parse, or breaks a constraint, is a
+``ConfigError`` naming the variable.
 
 The AWS endpoint is the only thing that differs between the embedded emulator, LocalStack and a real
 account: ``SHOEBOX_AWS_ENDPOINT`` (unset on AWS).
@@ -7,9 +21,22 @@ account: ``SHOEBOX_AWS_ENDPOINT`` (unset on AWS).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import msgspec
+
+#: the key, in a field's ``Meta.extra``, of a variable name other than ``SHOEBOX_<SECTION>_<FIELD>``
+ENV = "env"
+PREFIX = "SHOEBOX_"
+
+
+def doc(description: str, *, env: str | None = None, **constraints: Any) -> msgspec.Meta:
+    """A field's ``Meta``: its one-line description (the README's), its constraints, and its variable's
+    name when it is not the derived one."""
+    return msgspec.Meta(description=description, extra={ENV: env} if env else None, **constraints)
 
 
 class Names(msgspec.Struct, frozen=True, kw_only=True):
@@ -46,44 +73,284 @@ class Names(msgspec.Struct, frozen=True, kw_only=True):
         return f"{self.prefix}-{name}"
 
 
-#: the default largest photo and video (bytes); configurable as ``SHOEBOX_MEDIA_MAX_PHOTO_BYTES`` and
-#: ``SHOEBOX_MEDIA_MAX_VIDEO_BYTES``, which both the API and media_process read
-MAX_PHOTO_BYTES = 200 * 1024 * 1024
-MAX_VIDEO_BYTES = 5 * 1024 * 1024 * 1024
+MiB = 1024 * 1024
+
+
+# --------------------------------------------------------------------------- the sections
+class AwsSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Where the AWS resources are and what they are called."""
+
+    prefix: Annotated[
+        str,
+        doc(
+            "Starts the name of every AWS resource (tables, bucket, queues, bus, state machines)",
+            env="SHOEBOX_PREFIX",
+            pattern="^[a-z0-9][a-z0-9-]*$",  # S3 bucket names: lower-case letters, digits and hyphens
+        ),
+    ] = "shoebox"
+    region: Annotated[str, doc("The AWS region", env="SHOEBOX_REGION", min_length=1)] = "us-east-1"
+    endpoint: Annotated[
+        str | None,
+        doc("The AWS endpoint: the emulator's or LocalStack's URL; unset on AWS"),
+    ] = None
+    access_key_id: Annotated[
+        str | None, doc("The access key for a custom endpoint (default `testing`); on AWS the usual chain")
+    ] = None
+    secret_access_key: Annotated[
+        str | None, doc("The secret key for a custom endpoint (default `testing`); on AWS the usual chain")
+    ] = None
+
+
+class MediaSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Input limits and output sizes of the media pipelines (media_process's ``Limits``)."""
+
+    max_photo_bytes: Annotated[
+        int, doc("The largest photo (bytes): the API refuses a larger upload, media_process rejects it", ge=1)
+    ] = 200 * MiB
+    max_video_bytes: Annotated[
+        int, doc("The largest video (bytes): the API refuses a larger upload, media_process rejects it", ge=1)
+    ] = 5 * 1024 * MiB
+    #: checked from the header before any pixel is decoded (decompression bombs); 200 MP covers every
+    #: phone and most medium-format cameras
+    max_pixels: Annotated[
+        int, doc("The most pixels in a photo or video frame, checked before decoding", ge=1)
+    ] = 200_000_000
+    max_video_duration_s: Annotated[float, doc("The longest video (seconds)", gt=0)] = 30 * 60.0
+    thumbnail_px: Annotated[int, doc("The long side of thumbnails (pixels)", ge=1)] = 400
+    convert_long_side_px: Annotated[
+        int, doc("Photos with a longer long side get a converted copy scaled to it (pixels)", ge=1)
+    ] = 2048
+    #: a width/2^n of 12 MP sensors: shrink-on-load stays exact
+    signal_px: Annotated[int, doc("The working size of photo quality signals (pixels, long side)", ge=1)] = (
+        1008
+    )
+    preview_max_height: Annotated[
+        int, doc("The height of video previews for the AI steps, at most", ge=1)
+    ] = 720
+    ffmpeg_timeout_s: Annotated[float, doc("The longest one ffmpeg run may take (seconds)", gt=0)] = 300.0
+    probe_timeout_s: Annotated[float, doc("The longest probing a video may take (seconds)", gt=0)] = 30.0
+
+
+class TriageSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The triage saga's budgets, given to each execution the API starts (in polls of 3 s)."""
+
+    #: a Standard execution holds 25,000 history events, ~13 per poll: the budgets together stay well under
+    upload_window_s: Annotated[
+        int, doc("Before finalize: how long a session may take to upload (seconds)", ge=1)
+    ] = 45 * 60
+    deadline_s: Annotated[
+        int, doc("From finalize: the deadline for the last files to be decided (seconds)", ge=1)
+    ] = 30 * 60
+    verdict_wait_s: Annotated[
+        int, doc("How long the saga waits for selection's verdicts once it asked for them (seconds)", ge=1)
+    ] = 15 * 60
+
+
+class StreamSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The API's Server-Sent Events stream."""
+
+    max_s: Annotated[
+        int,
+        doc(
+            "The longest an event stream lasts before the client reconnects (seconds)",
+            env="SHOEBOX_API_STREAM_MAX_S",
+            ge=1,
+        ),
+    ] = 600
+
+
+class AuthSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Whom the API trusts for bearer tokens on AWS (the embedded stack has its own issuer)."""
+
+    issuer: Annotated[
+        str, doc("The token issuer: `https://cognito-idp.<region>.amazonaws.com/<pool id>`")
+    ] = ""
+    audience: Annotated[str, doc("The audience: the Cognito app client id")] = ""
+    jwks_url: Annotated[str, doc("The issuer's keys (empty: `<issuer>/.well-known/jwks.json`)")] = ""
+
+
+class AiSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The AI providers of the selection steps."""
+
+    gemini_api_key: Annotated[
+        str, doc("The Gemini API key; empty: the offline provider", env="SHOEBOX_GEMINI_API_KEY")
+    ] = ""
+
+
+class TelemetrySettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Traces and metrics."""
+
+    exporter: Annotated[
+        Literal["none", "console", "otlp"], doc("Where traces and metrics go: `none`, `console` or `otlp`")
+    ] = "none"
+
+
+class LogSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The process's logs (on stderr)."""
+
+    level: Annotated[
+        str,
+        doc(
+            "The lowest level logged: `DEBUG`, `INFO`, `WARNING`, `ERROR`",
+            pattern="(?i)^(debug|info|warning|error|critical)$",
+        ),
+    ] = "INFO"
+    format: Annotated[Literal["json", "text"], doc("`json` (one object a line) or `text`")] = "json"
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
-    prefix: str = "shoebox"
-    region: str = "us-east-1"
-    aws_endpoint: str | None = None  # e.g. http://127.0.0.1:4566 for the embedded stack
-    aws_access_key_id: str | None = None
-    aws_secret_access_key: str | None = None
-    #: "none" | "console" | "otlp"
-    telemetry_exporter: str = "none"
-    log_level: str = "INFO"
-    log_format: str = "json"  # "json" | "text"
-    #: where services make their private temp dirs (None: the system's temp dir)
-    tmp_dir: str | None = None
-    #: the API refuses a larger upload before it is sent; media_process rejects one as ``too_large``
-    media_max_photo_bytes: int = MAX_PHOTO_BYTES
-    media_max_video_bytes: int = MAX_VIDEO_BYTES
+    """Everything a process is configured with; see the module's doc."""
+
+    aws: AwsSettings = msgspec.field(default_factory=AwsSettings)
+    media: MediaSettings = msgspec.field(default_factory=MediaSettings)
+    triage: TriageSettings = msgspec.field(default_factory=TriageSettings)
+    stream: StreamSettings = msgspec.field(default_factory=StreamSettings)
+    auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
+    ai: AiSettings = msgspec.field(default_factory=AiSettings)
+    telemetry: TelemetrySettings = msgspec.field(default_factory=TelemetrySettings)
+    log: LogSettings = msgspec.field(default_factory=LogSettings)
+    tmp_dir: Annotated[
+        str | None, doc("Where services make their private temporary folders (unset: the system's)")
+    ] = None
 
     @property
     def names(self) -> Names:
-        return Names(prefix=self.prefix)
+        return Names(prefix=self.aws.prefix)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """The settings the environment (``os.environ`` unless given) gives; unset variables keep their
+        defaults. Raises ``ConfigError`` naming every variable whose value is not valid."""
         env = os.environ if env is None else env
-        fields = {
-            f: env[f"SHOEBOX_{f.upper()}"] for f in cls.__struct_fields__ if f"SHOEBOX_{f.upper()}" in env
-        }
-        return msgspec.convert(fields, cls, strict=False)
+        tree: dict[str, Any] = {}
+        errors: list[str] = []
+        for var in VARIABLES:
+            if var.name not in env:
+                continue
+            raw = env[var.name]
+            try:
+                value = msgspec.convert(raw, var.type, strict=False)
+            except msgspec.ValidationError as exc:
+                errors.append(f"{var.name}={raw!r}: {exc} ({var.description})")
+                continue
+            node = tree
+            for part in var.path[:-1]:
+                node = node.setdefault(part, {})
+            node[var.path[-1]] = value
+        if errors:
+            raise ConfigError(errors)
+        return msgspec.convert(tree, cls)
 
     def to_env(self) -> dict[str, str]:
         """The environment that makes ``from_env`` return these settings (for child processes)."""
-        return {
-            f"SHOEBOX_{f.upper()}": str(v)
-            for f in self.__struct_fields__
-            if (v := getattr(self, f)) is not None
-        }
+        return {var.name: str(value) for var in VARIABLES if (value := var.value(self)) is not None}
+
+
+class ConfigError(ValueError):
+    """Variables whose values are not valid; the message names each one."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
+        self.problems = list(problems)
+
+
+# --------------------------------------------------------------------------- the variables
+class Variable(msgspec.Struct, frozen=True, kw_only=True):
+    """One environment variable: the leaf field it sets (``path`` from ``Settings``), its type with its
+    constraints, its default and its description."""
+
+    name: str
+    path: tuple[str, ...]
+    type: Any
+    default: Any
+    description: str
+
+    def value(self, settings: Settings) -> Any:
+        node: Any = settings
+        for part in self.path:
+            node = getattr(node, part)
+        return node
+
+
+def _meta(annotation: Any) -> list[msgspec.Meta]:
+    return [m for m in getattr(annotation, "__metadata__", ()) if isinstance(m, msgspec.Meta)]
+
+
+def variables(cls: type[msgspec.Struct] = Settings, path: tuple[str, ...] = ()) -> tuple[Variable, ...]:
+    """Every leaf field of ``cls`` as its variable, in declaration order (sections recursed into)."""
+    out: list[Variable] = []
+    for field in msgspec.structs.fields(cls):
+        here = (*path, field.name)
+        if isinstance(field.type, type) and issubclass(field.type, msgspec.Struct):
+            out.extend(variables(field.type, here))
+            continue
+        metas = _meta(field.type)
+        description = next((m.description for m in metas if m.description), None)
+        if not description:
+            raise TypeError(f"{'.'.join(here)} needs a description (config.doc)")
+        named = next((m.extra[ENV] for m in metas if m.extra and ENV in m.extra), None)
+        out.append(
+            Variable(
+                name=named or PREFIX + "_".join(here).upper(),
+                path=here,
+                type=field.type,
+                default=field.default,
+                description=description,
+            )
+        )
+    return tuple(out)
+
+
+VARIABLES = variables()
+
+
+# --------------------------------------------------------------------------- the README's table
+#: the README's table is the text between these two lines
+TABLE_BEGIN = "<!-- settings:begin (generated from shared/runtime/config.py: task settings) -->"
+TABLE_END = "<!-- settings:end -->"
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _default_text(value: Any) -> str:
+    if value is None:
+        return "unset"
+    if value == "":
+        return "empty"
+    return f"`{value}`"
+
+
+def settings_table() -> str:
+    """The markdown table of every variable: name, default, description."""
+    rows = ["| variable | default | what |", "|---|---|---|"]
+    rows += [f"| `{v.name}` | {_default_text(v.default)} | {v.description} |" for v in VARIABLES]
+    return "\n".join(rows) + "\n"
+
+
+def with_table(readme: str) -> str:
+    """``readme`` with the text between the markers replaced by ``settings_table()``."""
+    head, begin, rest = readme.partition(TABLE_BEGIN)
+    _, end, tail = rest.partition(TABLE_END)
+    if not begin or not end:
+        raise ValueError(f"the README has no {TABLE_BEGIN!r} ... {TABLE_END!r} markers")
+    return f"{head}{TABLE_BEGIN}\n{settings_table()}{TABLE_END}{tail}"
+
+
+def main(argv: Sequence[str]) -> int:
+    """``python -m shared.runtime.config``: print the table; ``... write [README]``: rewrite the README's."""
+    if not argv:
+        sys.stdout.write(settings_table())
+        return 0
+    if argv[0] != "write" or len(argv) > 2:
+        print("usage: python -m shared.runtime.config [write [README.md]]", file=sys.stderr)
+        return 2
+    path = Path(argv[1]) if len(argv) == 2 else README
+    text = path.read_text(encoding="utf-8")
+    updated = with_table(text)
+    if updated != text:
+        path.write_text(updated, encoding="utf-8")
+        print(f"{path}: the settings table is rewritten")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

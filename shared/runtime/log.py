@@ -31,7 +31,8 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from shared.events.codec import CATALOGUE, Catalogue
 from shared.events.envelope import Event
 from shared.runtime import projections
-from shared.runtime.read_models import CountersView, V, ViewItem, decode, from_item, to_attr, to_item
+from shared.runtime.attributes import from_item, to_attr, to_item
+from shared.runtime.read_models import CountersView, V, ViewItem, decode
 from shared.runtime.views import Value, ViewKey, ViewUpdate, apply, merge, update_expression
 
 if TYPE_CHECKING:

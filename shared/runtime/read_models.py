@@ -18,11 +18,9 @@ readers take an absent attribute to mean.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any, Literal, TypeVar
 
 import msgspec
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from shared.events.catalogue import MediaKind
 
@@ -167,8 +165,9 @@ V = TypeVar("V", bound=ViewItem)
 
 
 def decode(item: Mapping[str, Any], type: type[V]) -> V:
-    """A stored item (plain values, as ``from_item`` gives them) as its Struct; ``ViewShapeError`` when it
-    does not match. Attributes the Struct does not know are ignored (a newer writer's)."""
+    """A stored item (plain values, as ``attributes.from_item`` gives them) as its Struct;
+    ``ViewShapeError`` when it does not match. Attributes the Struct does not know are ignored (a newer
+    writer's)."""
     try:
         return msgspec.convert(item, type)
     except msgspec.ValidationError as exc:
@@ -186,44 +185,3 @@ def fields(view: ViewItem) -> dict[str, Any]:
     out: dict[str, Any] = msgspec.to_builtins(view)
     del out["pk"], out["sk"]
     return out
-
-
-# --------------------------------------------------------------------------- DynamoDB attribute values
-_ser = TypeSerializer()
-_deser = TypeDeserializer()
-
-
-def to_attr(value: Any) -> Any:
-    """One plain value as a DynamoDB attribute value (``{"N": "3"}``)."""
-    return _ser.serialize(_to_dynamo(value))
-
-
-def _to_dynamo(value: Any) -> Any:
-    # DynamoDB numbers are Decimals; floats go through str to keep their shortest repr.
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    if isinstance(value, dict):
-        return {k: _to_dynamo(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_to_dynamo(v) for v in value]
-    return value
-
-
-def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
-    """A whole item of plain values as DynamoDB attribute values (for PutItem)."""
-    return {k: to_attr(v) for k, v in values.items()}
-
-
-def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    """A DynamoDB item as plain values: whole numbers as ``int``, others as ``float``."""
-    return {k: _from_dynamo(_deser.deserialize(v)) for k, v in item.items()}
-
-
-def _from_dynamo(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _from_dynamo(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_from_dynamo(v) for v in value]
-    return value

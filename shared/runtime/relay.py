@@ -21,9 +21,10 @@ import anyio
 import msgspec
 from tenacity import AsyncRetrying, stop_after_attempt, wait_random_exponential
 
+from shared.runtime.attributes import from_item, to_item
 from shared.runtime.config import Settings
 from shared.runtime.log import on_commit
-from shared.runtime.read_models import RELAY_PK, RelayCheckpoint, decode, from_item, to_item
+from shared.runtime.read_models import RELAY_PK, RelayCheckpoint, decode
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient

@@ -56,7 +56,8 @@ def setup(
     if span_exporter is None and exporter == "console":
         span_exporter = ConsoleSpanExporter(out=sys.stderr)
     elif span_exporter is None and exporter == "otlp":  # pragma: no cover - needs a collector
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore[import-not-found]
+        # the `otlp` extra: only an image that exports to a collector installs it
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         span_exporter = OTLPSpanExporter()
     if span_exporter is not None:
@@ -72,13 +73,13 @@ def setup(
 
 
 def setup_from(settings: Settings, service: str) -> None:
-    """``setup`` with the exporter and logging the process's settings name (``SHOEBOX_TELEMETRY_EXPORTER``,
-    ``SHOEBOX_LOG_LEVEL``, ``SHOEBOX_LOG_FORMAT``)."""
+    """``setup`` with the exporter and logging the process's settings name (``settings.telemetry`` and
+    ``settings.log``: ``SHOEBOX_TELEMETRY_EXPORTER``, ``SHOEBOX_LOG_LEVEL``, ``SHOEBOX_LOG_FORMAT``)."""
     setup(
         service,
-        exporter=settings.telemetry_exporter,
-        log_level=settings.log_level,
-        log_format=settings.log_format,
+        exporter=settings.telemetry.exporter,
+        log_level=settings.log.level,
+        log_format=settings.log.format,
     )
 
 

@@ -10,7 +10,7 @@ from schemathesis.checks import not_a_server_error
 
 from tests.support.stack import RunningStack
 
-pytestmark = pytest.mark.stack
+pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ import pytest
 from litestar.exceptions import ClientException
 
 from services.api import uploads
-from shared.runtime.config import MAX_PHOTO_BYTES, MAX_VIDEO_BYTES
 from tests.support.api import file_status, new_session
 from tests.support.stack import RunningStack
 from tests.support.wait import eventually
@@ -152,7 +151,7 @@ def test_a_large_video_goes_up_in_parts_and_is_decided_once(
     )
     # the emulator announces a completed multipart upload twice: wait until media_process took both
     eventually(lambda: worker.handled >= handled_before + 2, timeout_s=60, what="both S3 events")
-    decisions = eventually(lambda: embedded_stack.observer.for_key(key), what="the observer")
+    decisions = embedded_stack.observer.wait_for(key)
     assert len(decisions) == 1, decisions
     events = httpx.get(f"{api}/v1/sessions/{sid}/events", headers=auth).json()["events"]
     media = [e for e in events if e["type"].startswith(MEDIA_FILE)]
@@ -226,6 +225,7 @@ def test_a_part_smaller_than_s3s_minimum_is_refused_at_completion(embedded_stack
 @pytest.mark.stack
 def test_the_limits_of_a_multipart_upload(embedded_stack: RunningStack) -> None:
     api, auth = embedded_stack.api_url, embedded_stack.auth()
+    media = embedded_stack.settings.media  # the limits the stack's API runs with
     sid = new_session(api, headers=auth)
     url = f"{api}/v1/sessions/{sid}/multipart"
 
@@ -236,14 +236,14 @@ def test_the_limits_of_a_multipart_upload(embedded_stack: RunningStack) -> None:
 
     assert "part_size must be between" in problem(create(part_size=5 * MiB - 1), 400)
     assert "part_size must be between" in problem(create(part_size=100 * MiB + 1), 400)
-    assert "the limit is" in problem(create(size=MAX_VIDEO_BYTES + 1), 413)
-    assert "the limit is" in problem(create(content_type="image/jpeg", size=MAX_PHOTO_BYTES + 1), 413)
+    assert "the limit is" in problem(create(size=media.max_video_bytes + 1), 413)
+    assert "the limit is" in problem(create(content_type="image/jpeg", size=media.max_photo_bytes + 1), 413)
     assert "not a photo or video type" in problem(create(content_type="application/pdf"), 400)
     assert "plain name" in problem(create(name="../etc/passwd"), 400)
     assert "plain name" in problem(create(name="a/b.mp4"), 400)
     problem(create(size=0), 400)
     problem(create(unexpected=1), 400)
-    biggest = create(size=MAX_VIDEO_BYTES, part_size=5 * MiB)
+    biggest = create(size=media.max_video_bytes, part_size=5 * MiB)
     assert biggest.status_code == 201, biggest.text
     assert len(biggest.json()["parts"]) == 1024
     assert biggest.json()["parts"][-1]["part_number"] == 1024

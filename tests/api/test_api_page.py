@@ -3,14 +3,17 @@ exists on the embedded stack only."""
 
 from __future__ import annotations
 
+import hashlib
+import re
+
 import httpx
 import pytest
 from litestar.testing import TestClient
 
 from services.api.app import create_app
 from services.api.auth import LocalIssuer
-from services.api.page import content_security_policy
-from shared.runtime.config import Settings
+from services.api.page import WEB, content_security_policy
+from shared.runtime.config import AwsSettings, Settings
 from tests.support.api import new_session
 from tests.support.stack import RunningStack
 
@@ -59,9 +62,26 @@ def test_without_the_local_issuer_the_page_asks_for_a_token_and_nobody_can_sign_
 
 
 def test_the_content_security_policy_lets_the_page_reach_only_the_api_and_storage() -> None:
-    csp = content_security_policy(Settings(aws_endpoint="http://127.0.0.1:4566/"))
+    csp = content_security_policy(Settings(aws=AwsSettings(endpoint="http://127.0.0.1:4566/")))
     directives = dict(d.split(" ", 1) for d in csp.split("; "))
     assert directives["default-src"] == "'none'"
     assert directives["script-src"] == "'self'"  # no inline script, no eval
     assert directives["connect-src"] == "'self' http://127.0.0.1:4566"
     assert directives["frame-ancestors"] == "'none'"
+
+
+def test_every_module_of_the_page_is_served_as_javascript_with_a_strong_etag() -> None:
+    """The page is ES modules (no build step): app.js imports the others by relative URL, so each one must
+    be served from /static/ as JavaScript (a module with another type is refused by the browser)."""
+    modules = sorted(WEB.glob("*.js"))
+    assert len(modules) > 1
+    imported: set[str] = set()
+    with TestClient(create_app(Settings(), verifier=LocalIssuer.generate().verifier())) as client:
+        for path in modules:
+            r = client.get(f"/static/{path.name}")
+            assert r.status_code == 200, path.name
+            assert r.headers["content-type"].startswith("text/javascript"), path.name
+            assert r.headers["etag"] == f'"{hashlib.sha256(path.read_bytes()).hexdigest()[:32]}"', path.name
+            imported |= set(re.findall(r'^import .* from "\./([\w.-]+\.js)";$', r.text, re.MULTILINE))
+    assert imported == {p.name for p in modules} - {"app.js"}, "every module is imported, and exists"
+    assert b'<script type="module" src="/static/app.js">' in (WEB / "index.html").read_bytes()

@@ -165,7 +165,12 @@ def test_the_stream_is_refused_before_it_starts(embedded_stack: RunningStack) ->
     refused(httpx.get(url(api, sid), params=params, headers=embedded_stack.auth("bob")), 404)
     alice = embedded_stack.auth("alice")
     refused(httpx.get(url(api, sid), params={"max_seconds": 0}, headers=alice), 400)
-    refused(httpx.get(url(api, sid), params={"max_seconds": stream.MAX_S + 1}, headers=alice), 400)
+    refused(
+        httpx.get(
+            url(api, sid), params={"max_seconds": embedded_stack.settings.stream.max_s + 1}, headers=alice
+        ),
+        400,
+    )
     refused(httpx.get(url(api, sid), params={"after": -1, "max_seconds": 1}, headers=alice), 400)
     refused(httpx.get(url(api, sid), params=params, headers={**alice, "Last-Event-ID": "nope"}), 400)
 

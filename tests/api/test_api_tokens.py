@@ -32,6 +32,7 @@ from services.api.auth import (
     StaticKeys,
     TokenVerifier,
 )
+from shared.runtime.config import AuthSettings, Settings
 
 POOL = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Example"
 CLIENT = "4f0c2a1b8d9e7f6a5b4c3d2e1f"
@@ -196,13 +197,7 @@ def jwks_server(pool: Pool) -> Iterator[JwksServer]:
 def test_keys_fetched_over_http_are_cached_and_a_rotated_key_is_picked_up(
     pool: Pool, jwks_server: JwksServer
 ) -> None:
-    verifier = TokenVerifier.from_env(
-        {
-            "SHOEBOX_AUTH_ISSUER": POOL,
-            "SHOEBOX_AUTH_AUDIENCE": CLIENT,
-            "SHOEBOX_AUTH_JWKS_URL": jwks_server.url,
-        }
-    )
+    verifier = TokenVerifier.configured(AuthSettings(issuer=POOL, audience=CLIENT, jwks_url=jwks_server.url))
     assert isinstance(verifier.keys, RemoteKeys) and verifier.keys.may_block
     for _ in range(20):
         assert verifier.verify(pool.access_token()).sub == "1b2c3d4e-user"
@@ -226,8 +221,9 @@ def test_an_unreachable_jwks_is_the_apis_problem_not_the_callers(pool: Pool) -> 
 
 def test_configuration_from_the_environment() -> None:
     with pytest.raises(RuntimeError, match="SHOEBOX_AUTH_ISSUER"):
-        TokenVerifier.from_env({})
-    v = TokenVerifier.from_env({"SHOEBOX_AUTH_ISSUER": POOL + "/", "SHOEBOX_AUTH_AUDIENCE": CLIENT})
+        TokenVerifier.configured(Settings.from_env({}).auth)
+    env = {"SHOEBOX_AUTH_ISSUER": POOL + "/", "SHOEBOX_AUTH_AUDIENCE": CLIENT}
+    v = TokenVerifier.configured(Settings.from_env(env).auth)
     assert v.issuer == POOL and v.audience == CLIENT
     assert isinstance(v.keys, RemoteKeys) and v.keys.url == f"{POOL}/.well-known/jwks.json"
 

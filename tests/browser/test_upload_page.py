@@ -194,7 +194,6 @@ def test_the_upload_page_takes_a_drop_through_triage_to_a_confirmed_discard(
 
     # the big photo went up in parts straight to storage
     parts = -(-trip[8].stat().st_size // (5 * MiB))
-    assert parts >= 2
     assert sum("partNumber=" in r and r.startswith("PUT ") for r in seen_requests) == parts, seen_requests
     assert not problems, problems
 
@@ -206,7 +205,8 @@ def test_the_page_is_served_with_a_strict_content_security_policy(embedded_stack
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     csp = r.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "default-src 'none'" in csp
-    assert embedded_stack.settings.aws_endpoint and embedded_stack.settings.aws_endpoint.rstrip("/") in csp
+    endpoint = embedded_stack.settings.aws.endpoint
+    assert endpoint and endpoint.rstrip("/") in csp
     again = httpx.get(embedded_stack.api_url + "/", headers={"If-None-Match": r.headers["etag"]})
     assert again.status_code == 304
     js = httpx.get(embedded_stack.api_url + "/static/app.js")

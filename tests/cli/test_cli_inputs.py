@@ -76,9 +76,12 @@ def test_upload_names_are_unique_and_stable_across_a_resume() -> None:
     first = inputs.assign_names(paths, {})
     assert len({n.lower() for n in first.values()}) == len(paths)
     assert first["a/DSC1.jpg"] == "DSC1.jpg" and first["b/DSC1.jpg"] == "DSC1 (2).jpg"
-    # a resumed job keeps the names it used and names the rest the same way as before
-    again = inputs.assign_names(paths, {"b/DSC1.jpg": first["b/DSC1.jpg"]})
-    assert again == first
+    # a resumed job keeps the names it used, even one a fresh run would not choose
+    again = inputs.assign_names(paths, {"b/DSC1.jpg": "DSC1 (7).jpg"})
+    assert again["b/DSC1.jpg"] == "DSC1 (7).jpg" and again["a/DSC1.jpg"] == "DSC1.jpg"
+    assert len({n.lower() for n in again.values()}) == len(paths)
+    # ... and when the file that took the plain name is gone, the kept one does not move to it
+    assert inputs.assign_names(paths[1:], {"b/DSC1.jpg": first["b/DSC1.jpg"]})["b/DSC1.jpg"] == "DSC1 (2).jpg"
 
 
 def test_sha256_of_a_file(tmp_path: Path) -> None:

@@ -7,13 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from deploy.local.emulator import free_port
+from tests.support.wait import eventually
 
 pytestmark = pytest.mark.stack
 
@@ -60,16 +60,14 @@ def _start(tmp_path: Path, emulator: int, api: int, *, log: Path | None = None) 
 
 
 def _wait_healthy(api: int, proc: subprocess.Popen[str], timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    def healthy() -> bool:
         assert proc.poll() is None, "shoebox up exited early"
         try:
-            if httpx.get(f"http://127.0.0.1:{api}/health", timeout=1).status_code == 200:
-                return
+            return httpx.get(f"http://127.0.0.1:{api}/health", timeout=1).status_code == 200
         except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("the stack did not become healthy")
+            return False
+
+    eventually(healthy, timeout_s, what="the stack to become healthy", interval_s=0.1)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -91,9 +89,10 @@ def test_up_stops_cleanly_on_a_signal_and_leaves_no_process(tmp_path: Path, sig:
     finally:
         if proc.poll() is None:
             proc.kill()
-    deadline = time.monotonic() + 10
-    while any(_alive(c) for c in children) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not [c for c in children if _alive(c)], "a child process outlived `shoebox up`"
+    eventually(
+        lambda: not any(_alive(c) for c in children),
+        10,
+        what="no child process of `shoebox up` to outlive it",
+    )
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{emulator}/moto-api/", timeout=1)

@@ -17,9 +17,10 @@ import pytest
 
 from shared.events import catalogue as c
 from shared.events.codec import make_event
+from shared.runtime.attributes import to_item
 from shared.runtime.log import InMemoryEventLog
 from shared.runtime.projections import counters_key, job_key, view_type
-from shared.runtime.read_models import CountersView, JobView, ViewItem, to_item
+from shared.runtime.read_models import CountersView, JobView, ViewItem
 from shared.runtime.views import ViewKey
 from tests.support.paths import ROOT
 

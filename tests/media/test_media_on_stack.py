@@ -180,41 +180,11 @@ def _forged_png(width: int, height: int) -> bytes:
     )
 
 
-class _Listener:
-    """Counts connections to a local port: nothing should ever connect."""
-
-    def __init__(self) -> None:
-        import socket
-
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen()
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.connections = 0
-        self._stop = threading.Event()
-        threading.Thread(target=self._run, daemon=True).start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-                self.connections += 1
-                conn.close()
-            except OSError:
-                continue
-
-    def close(self) -> None:
-        self._stop.set()
-        self.sock.close()
-
-
-def test_hostile_input_is_rejected_without_network_or_leftover_temp_files(
+def test_hostile_input_is_rejected_for_its_reason_and_leaves_no_temp_files(
     embedded_stack: RunningStack,
 ) -> None:
     api, auth = embedded_stack.api_url, embedded_stack.auth()
     sid = new_session(api, "hostile", headers=auth)
-    listener = _Listener()
     jpeg = (TESTDATA / "photos" / "gps" / "DSCN0025.jpg").read_bytes()
     rng = random.Random(7)
     cuts = sorted(rng.sample(range(200, len(jpeg) - 200), 4))
@@ -223,29 +193,24 @@ def test_hostile_input_is_rejected_without_network_or_leftover_temp_files(
         "bomb.png": (_forged_png(50_000, 50_000), "image/png"),
         "notes.jpg": (b"Dear diary, today we saw the temple.\n" * 20, "image/jpeg"),
         "playlist.mp4": (
-            f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nhttp://127.0.0.1:{listener.port}/a.ts\n"
-            "#EXT-X-ENDLIST\n".encode(),
+            b"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nhttp://127.0.0.1:9/a.ts\n#EXT-X-ENDLIST\n",
             "video/mp4",
         ),
         **{f"cut-{c}.jpg": (jpeg[:c], "image/jpeg") for c in cuts},
     }
-    try:
-        for name, (data, ctype) in inputs.items():
-            upload(api, sid, name, data, ctype, headers=auth)
-        decided = eventually(
-            lambda: _decided(api, sid, len(inputs), auth), timeout_s=120, what="hostile files"
-        )
-    finally:
-        listener.close()
+    for name, (data, ctype) in inputs.items():
+        upload(api, sid, name, data, ctype, headers=auth)
+    decided = eventually(lambda: _decided(api, sid, len(inputs), auth), timeout_s=120, what="hostile files")
     codes = {n: (f["status"], f.get("code")) for n, f in decided.items()}
     assert codes["zero.jpg"] == ("rejected", "empty")
     assert codes["bomb.png"] == ("rejected", "too_many_pixels")
     assert codes["notes.jpg"] == ("rejected", "unsupported_type")
-    assert codes["playlist.mp4"][0] == "rejected"
+    # refused from its content before any tool sees it (that ffprobe itself never follows a playlist is
+    # tests/media/test_video_units.py's)
+    assert codes["playlist.mp4"] == ("rejected", "unsupported_type")
     for c in cuts:
         assert codes[f"cut-{c}.jpg"][0] == "rejected", (c, decided[f"cut-{c}.jpg"])
         assert codes[f"cut-{c}.jpg"][1] in ("truncated", "undecodable")
-    assert listener.connections == 0
     tmp = Path(embedded_stack.settings.tmp_dir or "")
     assert tmp.is_dir() and list(tmp.iterdir()) == []
 
@@ -315,6 +280,7 @@ def _batch(api: str, photos: list[bytes], label: str, auth: Mapping[str, str]) -
     return elapsed, before, max(samples)
 
 
+@pytest.mark.slow
 def test_200_files_at_once_are_all_decided_with_exact_counters_and_memory_that_does_not_grow(
     embedded_stack: RunningStack,
 ) -> None:

@@ -28,6 +28,10 @@ from PIL import Image
 from services.media_process import photo
 from services.media_process.exif import parse_exif
 from services.media_process.model import Limits, PhotoResult, Rejected
+from services.media_process.photo.decode import jpeg_shrink, load_for_signals
+from services.media_process.photo.header import read_header
+from services.media_process.photo.pixels import pixels_in_memory, thumbnail_jpeg, upright
+from services.media_process.photo.signals import signals_of
 from services.media_process.sniff import sniff
 from tests.support.paths import TESTDATA
 
@@ -233,7 +237,7 @@ def test_the_orientation_reported_is_the_one_applied_where_the_exif_readers_disa
     Image.frombytes("RGB", (600, 450), pixels).save(
         path, "JPEG", quality=90, exif=_exif_with_orientation(1, b"\x06")
     )
-    header = photo._read_header(path, "image/jpeg")
+    header = read_header(path, "image/jpeg")
     assert header.orientation == 6
     assert parse_exif(header.exif).orientation is None  # the readers do disagree
     result = photo.process_photo(path, "image/jpeg", LIMITS)
@@ -406,7 +410,7 @@ def _full_size(spy: _PixelSpy) -> list[tuple[str, int, int]]:
 def test_a_12mp_jpeg_is_not_fully_decoded_to_make_its_thumbnail_and_signals(
     jpeg_12mp: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    header = photo._read_header(jpeg_12mp, "image/jpeg")
+    header = read_header(jpeg_12mp, "image/jpeg")
     assert (header.width, header.height) == (4032, 3024)
     decodes = _DecodeSpy(monkeypatch)
     spy = _PixelSpy(monkeypatch)
@@ -427,20 +431,20 @@ def test_where_simplejpeg_declines_libvips_decodes_at_the_same_scale_to_the_same
     name: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path: Path = request.getfixturevalue(name)
-    header = photo._read_header(path, "image/jpeg")
-    fast = photo._load_for_signals(path, "image/jpeg", header, LIMITS.signal_px)
+    header = read_header(path, "image/jpeg")
+    fast = load_for_signals(path, "image/jpeg", header, LIMITS.signal_px)
 
     _DecodeSpy(monkeypatch, decline=True)
     spy = _PixelSpy(monkeypatch)
-    slow = photo._load_for_signals(path, "image/jpeg", header, LIMITS.signal_px)
-    shrink = photo._jpeg_shrink(max(header.width, header.height), LIMITS.signal_px)
+    slow = load_for_signals(path, "image/jpeg", header, LIMITS.signal_px)
+    shrink = jpeg_shrink(max(header.width, header.height), LIMITS.signal_px)
     assert shrink in (2, 4)
     assert any(kwargs.get("shrink") == shrink for _, kwargs in spy.loads), spy.loads  # jpegload shrink=n
     assert _full_size(spy) == [], _full_size(spy)
     # the same libjpeg-turbo IDCT and upsampling in both, and the size rounded down as libvips does
     assert (fast.image.width, fast.image.height) == (slow.image.width, slow.image.height)
     assert fast.pixels.tobytes() == slow.pixels.tobytes()
-    assert photo._signals(fast) == photo._signals(slow)
+    assert signals_of(fast) == signals_of(slow)
 
 
 def test_a_12mp_portrait_is_converted_on_its_long_side(jpeg_12mp_rotated: Path) -> None:
@@ -608,17 +612,17 @@ def test_signals_and_thumbnail_of_a_stored_orientation_match_the_turned_image(or
     xy = pyvips.Image.xyz(1008, 756)
     stored = (_gradient_noise(1008, 756, sigma=20) + (xy[0] * xy[1] % 97)).cast("uchar")
     stored = stored.copy(interpretation="srgb")
-    deferred = photo._pixels_in_memory(stored, orientation)
-    turned = photo._pixels_in_memory(photo._upright(stored, orientation).copy_memory())
+    deferred = pixels_in_memory(stored, orientation)
+    turned = pixels_in_memory(upright(stored, orientation).copy_memory())
     assert (turned.image.width, turned.image.height) == ((756, 1008) if orientation >= 5 else (1008, 756))
-    ours, theirs = photo._signals(deferred), photo._signals(turned)
+    ours, theirs = signals_of(deferred), signals_of(turned)
     assert ours.phash == theirs.phash
     for field in ("sharpness", "exposure_mean", "shadows_clipped", "highlights_clipped"):
         assert getattr(ours, field) == pytest.approx(getattr(theirs, field), rel=1e-6), field
     # the upright image's blocks; a quarter turn box-shrinks rows and columns in the other order
     assert ours.colour_cast == pytest.approx(theirs.colour_cast, abs=0 if orientation < 5 else 0.01)
-    ours_thumb = _image(photo._thumbnail(deferred, 400))
-    theirs_thumb = _image(photo._thumbnail(turned, 400))
+    ours_thumb = _image(thumbnail_jpeg(deferred, 400))
+    theirs_thumb = _image(thumbnail_jpeg(turned, 400))
     assert (ours_thumb.width, ours_thumb.height) == (theirs_thumb.width, theirs_thumb.height)
     # turned after the resize: identical for flips, ~1.4 levels apart for a quarter turn (libvips' row and
     # column reducers round differently); a mirrored or wrongly turned thumbnail is ~40 levels off
@@ -788,7 +792,7 @@ def test_damaged_data_that_is_not_cut_short_is_undecodable(tmp_path: Path, fmt: 
 
 
 def test_jpeg_shrink_factor_keeps_the_working_size() -> None:
-    assert photo._jpeg_shrink(4032, 1008) == 4
-    assert photo._jpeg_shrink(3264, 1008) == 2
-    assert photo._jpeg_shrink(8064, 1008) == 8
-    assert photo._jpeg_shrink(1000, 1008) == 1
+    assert jpeg_shrink(4032, 1008) == 4
+    assert jpeg_shrink(3264, 1008) == 2
+    assert jpeg_shrink(8064, 1008) == 8
+    assert jpeg_shrink(1000, 1008) == 1

@@ -21,6 +21,7 @@ import pyvips
 from services.media_process import ffmpeg_tools as tools
 from services.media_process import video
 from services.media_process.model import Limits, Rejected, VideoResult
+from services.media_process.video import preview as video_preview
 from shared.events import catalogue as c
 from tests.support.paths import TESTDATA
 
@@ -271,7 +272,7 @@ def test_a_failed_preview_is_not_a_rejection(
     """Without the preview's decode the signals are sampled on their own: from the key frames (white: 5
     of them, bikes: 6), or from every frame when there are too few (minimal: 1). They agree with the ones
     taken from the preview's decode."""
-    monkeypatch.setattr(video, "_PREVIEW_CODEC", "no_such_encoder")
+    monkeypatch.setattr(video_preview, "PREVIEW_CODEC", "no_such_encoder")
     for name in ("odd/minimal.mp4", "odd/white.mp4", "real/bikes.mp4"):
         with caplog.at_level(logging.WARNING, logger="shoebox.media_process.video"):
             outcome = _process(VIDEOS / name, tmp_path / name.replace("/", "_"))

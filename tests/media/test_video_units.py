@@ -122,12 +122,12 @@ def test_probe_refuses_a_playlist_of_local_files(tmp_path: Path) -> None:
 def test_commands_are_locked_down(tmp_path: Path) -> None:
     argv = tools.probe_argv(tmp_path / "-i evil.mp4")
     assert argv[argv.index("-protocol_whitelist") + 1] == "file"
-    assert argv[argv.index("-format_whitelist") + 1] == "mov,matroska,avi,mpegts"
+    assert set(argv[argv.index("-format_whitelist") + 1].split(",")) <= {"mov", "matroska", "avi", "mpegts"}
     assert argv[-1] == f"file:{tmp_path / '-i evil.mp4'}"
     node = ffmpeg.output(tools.safe_input(tmp_path / "a.mp4", ss=1), str(tmp_path / "t.jpg"))
     argv = tools.ffmpeg_argv(node)
-    assert argv[:7] == ["ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y"]
     before_input = argv[: argv.index("-i")]
+    assert "-nostdin" in before_input
     assert {"-protocol_whitelist", "-format_whitelist", "-ss"} <= set(before_input)
 
 

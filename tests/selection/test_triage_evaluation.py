@@ -139,6 +139,7 @@ def _range(values: list[float], fmt: str) -> str:
     return f"{min(values):{fmt}} / {statistics.median(values):{fmt}} / {max(values):{fmt}}"
 
 
+@pytest.mark.slow
 def test_offline_triage_precision_and_recall_on_discards(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -53,7 +53,6 @@ def decide(item: TriageItem) -> c.Verdict:
 
 def test_the_offline_provider_implements_the_interface() -> None:
     assert isinstance(OFFLINE, TriageProvider)
-    assert OFFLINE.name == "offline"
     items = [photo(), video()]
     verdicts = anyio.run(lambda: OFFLINE.triage(items, context="Weekend in Kyoto"))
     assert [v.key for v in verdicts] == [i.key for i in items]
@@ -153,8 +152,3 @@ def test_a_file_without_signals_is_kept() -> None:
     item = TriageItem(key="uploads/s/x.jpg", name="x.jpg", kind="photo", media_type="image/jpeg")
     v = decide(item)
     assert (v.verdict, v.confidence) == ("keep", 0.5)
-
-
-def test_verdicts_are_deterministic() -> None:
-    items = [photo(sharpness=x / 1000) for x in range(1, 40)]
-    assert [decide(i) for i in items] == [decide(i) for i in items]

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
@@ -15,6 +14,7 @@ from shared.events import catalogue as c
 from shared.events.codec import make_event
 from tests.support.paths import TESTDATA
 from tests.support.stack import RunningStack
+from tests.support.wait import eventually
 
 pytestmark = pytest.mark.stack
 
@@ -38,13 +38,11 @@ async def _read(stack: Any, key: str) -> bytes:
 
 
 def _wait_for(stack: RunningStack, sid: str, kind: type[Any], n: int, timeout_s: float = 60) -> list[Any]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = [e for e in stack.portal.call(lambda: stack.stack.log.read_all(sid)) if isinstance(e, kind)]
-        if len(found) >= n:
-            return found
-        time.sleep(0.3)
-    raise AssertionError(f"no {n} {kind.__name__} event(s) after {timeout_s}s")
+    def found() -> list[Any] | None:
+        events = [e for e in stack.portal.call(lambda: stack.stack.log.read_all(sid)) if isinstance(e, kind)]
+        return events if len(events) >= n else None
+
+    return eventually(found, timeout_s, what=f"{n} {kind.__name__} event(s)", interval_s=0.3)
 
 
 def test_a_triage_request_on_the_stack_ends_with_verdicts_in_s3(embedded_stack: RunningStack) -> None:

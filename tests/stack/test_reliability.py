@@ -24,7 +24,7 @@ from tests.support.api import new_session, upload
 from tests.support.messages import bus_body, s3_event_body
 from tests.support.paths import TESTDATA
 from tests.support.stack import Observer, RunningStack
-from tests.support.wait import eventually
+from tests.support.wait import eventually, until
 
 pytestmark = pytest.mark.stack
 PHOTO = TESTDATA / "photos" / "cameras" / "Canon_40D.jpg"
@@ -38,7 +38,7 @@ def test_every_message_delivered_twice_is_handled_once(embedded_stack: RunningSt
     media, observer = stack.workers["media_process"], stack.workers["observer"]
     media_before, observer_before = media.handled, observer.handled
     key = upload(api, sid, "canon.jpg", data, headers=auth)
-    [event] = eventually(lambda: embedded_stack.observer.for_key(key), what="first handling")
+    [event] = embedded_stack.observer.wait_for(key)
 
     # 1. the same bytes PUT again: S3 emits another Object Created for the same key and ETag
     upload(api, sid, "canon.jpg", data, headers=auth)
@@ -59,7 +59,7 @@ def test_every_message_delivered_twice_is_handled_once(embedded_stack: RunningSt
     barrier = upload(
         api, sid, "barrier.jpg", (TESTDATA / "photos" / "gps" / "DSCN0021.jpg").read_bytes(), headers=auth
     )
-    eventually(lambda: embedded_stack.observer.for_key(barrier), what="the barrier upload")
+    embedded_stack.observer.wait_for(barrier)
     # the barrier is no proof the duplicates were taken (S3's event may still be on its way): wait until
     # media_process acked its four messages (the upload, its two duplicates, the barrier) and the observer
     # its three (canon's event, its copy, the barrier's event)
@@ -115,9 +115,7 @@ async def test_a_worker_killed_between_its_transaction_and_its_ack_changes_nothi
         survivor = Worker(processor, clients.sqs, queue_url=q, dead_letter_queue_url=dlq, wait_time_s=1)
         async with anyio.create_task_group() as tg:
             await tg.start(survivor.run)
-            with anyio.fail_after(15):
-                while survivor.handled < 1:  # noqa: ASYNC110  # a counter, polled briefly
-                    await anyio.sleep(0.05)
+            await until(lambda: survivor.handled >= 1, what="the surviving worker to handle the message")
             survivor.stop()
         assert [type(e).type_name() for e in await log.read_all(sid)] == ["shoebox.media.file.processed.v1"]
         assert (await log.counters(sid)).processed == 1

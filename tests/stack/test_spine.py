@@ -24,7 +24,7 @@ def test_an_upload_travels_from_s3_through_every_hop_to_the_api(embedded_stack: 
     key = upload(api, sid, "DSCN0010.jpg", photo, headers=auth)
 
     # the observer's queue got media_process's event through relay -> bus -> rule -> queue
-    seen = eventually(lambda: embedded_stack.observer.for_key(key), what="the observer to see the event")
+    seen = embedded_stack.observer.wait_for(key)
     assert [type(e).type_name() for e in seen] == ["shoebox.media.file.processed.v1"]
     event = seen[0]
     assert event.sessionid == sid and event.source == "shoebox/media_process"
@@ -57,7 +57,7 @@ def test_objects_outside_the_uploads_prefix_trigger_nothing(embedded_stack: Runn
     key = upload(
         api, sid, "barrier.jpg", (TESTDATA / "photos" / "gps" / "DSCN0012.jpg").read_bytes(), headers=auth
     )
-    eventually(lambda: embedded_stack.observer.for_key(key), what="the barrier upload")
+    embedded_stack.observer.wait_for(key)
     # the session's log holds its creation and the barrier's decision only; no file item for the others
     log = httpx.get(f"{api}/v1/sessions/{sid}/events", headers=auth).json()["events"]
     assert [e["type"] for e in log] == ["shoebox.session.created.v2", "shoebox.media.file.processed.v1"]

@@ -14,6 +14,7 @@ from shared.events import catalogue as c
 from shared.events.codec import make_event
 from tests.support.paths import TESTDATA
 from tests.support.stack import RunningStack
+from tests.support.wait import eventually
 
 pytestmark = pytest.mark.stack
 
@@ -57,13 +58,12 @@ def _start(
 
 def _finished(stack: RunningStack, arn: str, timeout_s: float) -> dict[str, Any]:
     s = stack.stack
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+
+    def ended() -> dict[str, Any] | None:
         d = stack.portal.call(lambda: s.clients.sfn.describe_execution(executionArn=arn))
-        if d["status"] != "RUNNING":
-            return dict(d)
-        time.sleep(0.5)
-    raise AssertionError(f"the saga still runs after {timeout_s}s")
+        return dict(d) if d["status"] != "RUNNING" else None
+
+    return eventually(ended, timeout_s, what="the saga to end", interval_s=0.5)
 
 
 def _log(stack: RunningStack, sid: str) -> list[Any]:

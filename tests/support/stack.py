@@ -22,7 +22,8 @@ class Observer:
     def __init__(self) -> None:
         self.seen: Counter[str] = Counter()
         self.events: list[Event[Any]] = []
-        self._lock = threading.Lock()
+        #: notified on every event recorded, so a test awaits one instead of polling for it
+        self._recorded = threading.Condition()
 
     def service(self) -> Service:
         consumer = Consumer(
@@ -33,9 +34,10 @@ class Observer:
         )
 
         async def record(event: Event[Any]) -> Sequence[Output]:
-            with self._lock:
+            with self._recorded:
                 self.seen[event.id] += 1
                 self.events.append(event)
+                self._recorded.notify_all()
             return []
 
         async def handle_media_file_processed(event: c.FileProcessed) -> Sequence[Output]:
@@ -57,8 +59,19 @@ class Observer:
         )
 
     def for_key(self, key: str) -> list[Event[Any]]:
-        with self._lock:
-            return [e for e in self.events if getattr(e.data, "file", None) and e.data.file.key == key]
+        with self._recorded:
+            return self._for_key(key)
+
+    def _for_key(self, key: str) -> list[Event[Any]]:
+        return [e for e in self.events if getattr(e.data, "file", None) and e.data.file.key == key]
+
+    def wait_for(self, key: str, count: int = 1, timeout_s: float = 30.0) -> list[Event[Any]]:
+        """The events given for the upload ``key``, once there are at least ``count``: wakes on each event
+        the observer is given; fails after ``timeout_s``."""
+        with self._recorded:
+            if not self._recorded.wait_for(lambda: len(self._for_key(key)) >= count, timeout=timeout_s):
+                raise AssertionError(f"the observer was not given {count} event(s) for {key} in {timeout_s}s")
+            return self._for_key(key)
 
 
 class RunningStack:

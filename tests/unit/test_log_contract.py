@@ -14,6 +14,7 @@ import pytest
 from shared.events import catalogue as c
 from shared.events.codec import make_event
 from shared.runtime import projections
+from shared.runtime.attributes import to_item
 from shared.runtime.aws import Clients
 from shared.runtime.log import (
     AlreadyProcessed,
@@ -33,7 +34,6 @@ from shared.runtime.read_models import (
     MetaView,
     ViewShapeError,
     decode,
-    to_item,
 )
 from shared.runtime.views import ViewKey, ViewUpdate, apply, merge
 from tests.support.stack import RunningStack

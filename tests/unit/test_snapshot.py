@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, overload
 
 import pytest
 
@@ -14,7 +14,7 @@ from shared.events import catalogue as c
 from shared.events.codec import make_event
 from shared.runtime.log import InMemoryEventLog
 from shared.runtime.projections import job_key
-from shared.runtime.read_models import ViewItem
+from shared.runtime.read_models import V, ViewItem
 
 pytestmark = pytest.mark.anyio
 
@@ -35,8 +35,20 @@ class Racing(InMemoryEventLog):
         super().__init__()
         self.sid, self.landing, self.queries = sid, landing, 0
 
-    async def query_views(self, pk: str, sk_prefix: str = "", *, type: Any = None) -> Sequence[ViewItem]:
-        items = await super().query_views(pk, sk_prefix, type=type)
+    @overload
+    async def query_views(self, pk: str, sk_prefix: str = "") -> list[ViewItem]: ...
+
+    @overload
+    async def query_views(self, pk: str, sk_prefix: str = "", *, type: type[V]) -> list[V]: ...
+
+    async def query_views(
+        self, pk: str, sk_prefix: str = "", *, type: type[ViewItem] | None = None
+    ) -> Sequence[ViewItem]:
+        items: Sequence[ViewItem]
+        if type is None:
+            items = await super().query_views(pk, sk_prefix)
+        else:
+            items = await super().query_views(pk, sk_prefix, type=type)
         self.queries += 1
         if self.landing:
             self.landing -= 1

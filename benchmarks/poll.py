@@ -9,7 +9,7 @@ embedded stack, timed:
   ``GetItem`` on the same emulator, called in this process (an AWS call alone: no HTTP);
 - what a poll would cost without read models, in this process and without HTTP: reading the session's
   whole log (``read_all``), and reading it and folding it (the projections applied in memory, as
-  ``rebuild_views`` does, into the same view items the Query returns).
+  ``rebuild_views`` does, into the same view items the Query returns: ``projections.fold``).
 """
 
 from __future__ import annotations
@@ -27,10 +27,8 @@ from deploy.local.emulator import free_port
 from deploy.local.stack import StackConfig, running_stack
 from shared.events import catalogue as c
 from shared.events.codec import make_event
-from shared.events.envelope import Event
-from shared.runtime import projections
-from shared.runtime.projections import counters_key
-from shared.runtime.views import Value, ViewKey, apply, merge
+from shared.runtime.projections import counters_key, fold
+from shared.runtime.read_models import CountersView
 
 
 def add_arguments(group: argparse._ArgumentGroup) -> None:
@@ -60,20 +58,6 @@ def _processed(sid: str, i: int) -> Any:
         ),
     )
     return make_event(data, source="shoebox/bench", session_id=sid)
-
-
-def fold(events: list[Event[Any]]) -> dict[ViewKey, dict[str, Value]]:
-    """The session's read-model items folded from its events in memory (``rebuild_views`` without the
-    writes)."""
-    views: dict[ViewKey, dict[str, Value]] = {}
-    for e in events:
-        for u in merge(projections.view_updates(e)):
-            item = apply(views.get(u.key), u)
-            if item is None:
-                views.pop(u.key, None)
-            else:
-                views[u.key] = item
-    return views
 
 
 async def _measure(files: int, samples: int) -> dict[str, Any]:
@@ -126,7 +110,7 @@ async def _measure(files: int, samples: int) -> dict[str, Any]:
                 floor = []
                 for _ in range(samples):
                     t = time.perf_counter()
-                    await stack.log.get_view(counters_key(sid))
+                    await stack.log.get_view(counters_key(sid), type=CountersView)
                     floor.append(time.perf_counter() - t)
                 read_t, folded_t = [], []
                 for _ in range(max(3, samples // 10)):

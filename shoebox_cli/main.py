@@ -5,6 +5,7 @@
     shoebox demo                     ``process`` on sample media
     shoebox status SESSION           a session's counters and files
     shoebox events SESSION           a session's event log
+    shoebox rebuild-views SESSION…   fold sessions' read models again from their logs (or --all)
     shoebox dev-token                a bearer token for the local stack (for curl and other clients)
 
 Tokens: ``--token`` when given; against an API on this machine (``--api http://127.0.0.1:…``) without one,
@@ -125,6 +126,31 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
+    rebuild = sub.add_parser(
+        "rebuild-views",
+        help="rebuild sessions' read models from their event logs (after a read model changed shape)",
+        description="Fold each session's read models (its counters, files, jobs, ... in the views table) "
+        "again from its event log, and write them in place of what is stored; items the log no longer "
+        "makes are deleted. Run it after a change to a read model's shape, or when a read says a stored "
+        "item 'is not a ...View': the event log is the truth, the views are derived from it. Each item is "
+        "replaced whole, so the stack can keep running. The tables: the running `shoebox up`'s emulator "
+        "(found in --state-dir), else the AWS account and prefix the environment's SHOEBOX_* settings "
+        "name. Prints a line per session; exits 1 when a named session has no events (nothing is "
+        "written then) or when a session could not be rebuilt.",
+    )
+    rebuild.add_argument(
+        "sessions", nargs="*", metavar="SESSION", help="the session ids to rebuild (or --all)"
+    )
+    rebuild.add_argument("--all", action="store_true", help="every session in the event log")
+    rebuild.add_argument(
+        "--state-dir", type=Path, default=Path(".shoebox"), help="the local stack's state folder"
+    )
+    rebuild.add_argument(
+        "--env",
+        action="store_true",
+        help="use the tables the environment's SHOEBOX_* settings name even when a local stack runs",
+    )
+
     dev = sub.add_parser(
         "dev-token",
         help="print a bearer token for the local stack (signed with the key in its state folder)",
@@ -138,13 +164,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "rebuild-views" and bool(args.sessions) == args.all:
+        parser.error("rebuild-views: name the sessions, or pass --all (not both)")
     command = {
         "up": cmd_up,
         "process": cmd_process,
         "demo": cmd_demo,
         "status": cmd_status,
         "events": cmd_events,
+        "rebuild-views": cmd_rebuild_views,
         "dev-token": cmd_dev_token,
     }[args.command]
     try:
@@ -179,6 +209,7 @@ def _known(exc: BaseException) -> BaseException | None:
         + _loaded("deploy.local.stack", "StackAlreadyRunning")
         + _loaded("deploy.local.emulator", "EmulatorError")
         + _loaded("shared.runtime.config", "ConfigError")
+        + _loaded("shoebox_cli.rebuild", "RebuildError")
     )
     if isinstance(exc, (CommandError, KeyboardInterrupt, *explained)):
         return exc
@@ -351,6 +382,16 @@ def cmd_events(args: argparse.Namespace) -> int:
     token = for_api(api, args.token, args.state_dir)
     with _hint_unreachable(api):
         anyio.run(lambda: show_events(api, args.session, token=token, as_json=args.json))
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- rebuild-views
+def cmd_rebuild_views(args: argparse.Namespace) -> int:
+    """Rebuild the named sessions' read models (or every session's) straight on the tables."""
+    from shoebox_cli.rebuild import log_settings, run
+
+    settings = log_settings(args.state_dir, from_env=args.env)
+    anyio.run(lambda: run(settings, None if args.all else args.sessions))
     return EXIT_OK
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
 from typing import Any
 
+import msgspec
 from litestar import Request, Response
 from litestar.datastructures import State
 from litestar.di import NamedDependency
@@ -17,7 +17,8 @@ from shared.events.codec import make_event
 from shared.events.envelope import Event, Payload
 from shared.runtime import telemetry
 from shared.runtime.log import EventLog
-from shared.runtime.projections import counters_key, meta_key, session_pk
+from shared.runtime.projections import meta_key, session_pk
+from shared.runtime.read_models import CountersView, FileView, JobView, MetaView
 from shared.runtime.sagas import CommandQueue, SagaStarter
 from shared.runtime.storage import ObjectStore
 from shared.runtime.views import ViewKey
@@ -64,11 +65,11 @@ def _check_session_id(session_id: str) -> None:
         raise NotFoundException(detail=f"no session {session_id!r}")
 
 
-async def owned_meta(state: State, session_id: str, caller: Caller) -> dict[str, Any]:
+async def owned_meta(state: State, session_id: str, caller: Caller) -> MetaView:
     """The session's META view, or 404 when it does not exist or is another caller's (never 403)."""
     _check_session_id(session_id)
-    meta = await event_log(state).get_view(meta_key(session_id))
-    if meta is None or meta.get("owner") != caller.sub:
+    meta = await event_log(state).get_view(meta_key(session_id), type=MetaView)
+    if meta is None or meta.owner != caller.sub:
         raise NotFoundException(detail=f"no session {session_id!r}")
     return meta
 
@@ -77,41 +78,43 @@ async def owned_meta(state: State, session_id: str, caller: Caller) -> dict[str,
 SNAPSHOT_TRIES = 3
 
 
+class Snapshot(msgspec.Struct, frozen=True):
+    """A session's files (and a job) as of one ``counters.version``."""
+
+    counters: CountersView
+    files: list[FileView]
+    job: JobView | None = None
+
+
 async def snapshot(
     log: EventLog,
     session_id: str,
-    sk_prefix: str = "",
     *,
-    counters: dict[str, Any] | None = None,
-    also: Sequence[ViewKey] = (),
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The session's read-model items (those under ``sk_prefix``; always with its ``COUNTERS``) as of one
-    ``version``. A Query is not isolated from a commit that lands while it reads (DynamoDB's reads are
-    read-committed per item; the emulator is the same), so the counters could disagree with the files.
-    The counters are read again after the Query: if an event moved ``version`` on meanwhile, the Query is
-    made again (up to ``SNAPSHOT_TRIES`` reads; under constant change the last one is returned).
-    ``counters``: the session's COUNTERS item when the caller has just read it; ``also``: single items
-    to read with the others (a job). Returns the counters the items agree with ({} for none yet) and the
-    items (COUNTERS not among them; those of ``also`` that exist after them)."""
-    key = counters_key(session_id)
-    before = counters if counters is not None else (await log.get_view(key) or {})
-    items: list[dict[str, Any]] = []
+    counters: CountersView | None = None,
+    job: ViewKey | None = None,
+) -> Snapshot:
+    """The session's ``FILE#`` items (and the ``job`` item, when asked) as of one ``version``. A Query is
+    not isolated from a commit that lands while it reads (DynamoDB's reads are read-committed per item;
+    the emulator is the same), so the counters could disagree with the files. The counters are read
+    again after the Query: if an event moved ``version`` on meanwhile, the Query is made again (up to
+    ``SNAPSHOT_TRIES`` reads; under constant change the last one is returned). ``counters``: the session's
+    COUNTERS when the caller has just read them. Returns the counters the items agree with."""
+    before = counters if counters is not None else await log.counters(session_id)
+    files: list[FileView] = []
+    found: JobView | None = None
     for _ in range(SNAPSHOT_TRIES):
-        items = [i for i in await log.query_views(session_pk(session_id), sk_prefix) if i["sk"] != key.sk]
-        for k in also:
-            if (item := await log.get_view(k)) is not None:
-                items.append(item)
-        after = await log.get_view(key) or {}
-        if after.get("version") == before.get("version"):
+        files = await log.query_views(session_pk(session_id), "FILE#", type=FileView)
+        found = await log.get_view(job, type=JobView) if job is not None else None
+        after = await log.counters(session_id)
+        if after.version == before.version:
             break
         before = after
-    return before, items
+    return Snapshot(counters=before, files=files, job=found)
 
 
-def session_etag(counters: Mapping[str, Any] | None, what: str) -> str:
+def session_etag(counters: CountersView, what: str) -> str:
     """The ETag of anything derived from a session's read models: every event moves ``version`` on."""
-    version = counters.get("version") if counters else None
-    return f'"{what}-v{version if isinstance(version, int) else 0}"'
+    return f'"{what}-v{counters.version}"'
 
 
 def not_modified(request: Request[Any, Any, Any], etag: str) -> bool:

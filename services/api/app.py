@@ -61,7 +61,8 @@ from shared.events import catalogue as c
 from shared.runtime import telemetry
 from shared.runtime.config import Settings
 from shared.runtime.inbound import MAX_NAME, upload_key
-from shared.runtime.projections import counters_key, file_key
+from shared.runtime.projections import file_key
+from shared.runtime.read_models import FileView
 from shared.runtime.storage import ObjectNotFound
 
 log = logging.getLogger("shoebox.api")
@@ -206,21 +207,26 @@ async def session_status(
     a 304 after one GetItem (its ``version``), however many files it has."""
     meta = await owned_meta(state, session_id, caller)
     log_ = event_log(state)
-    counters = await log_.get_view(counters_key(session_id)) or {}
+    counters = await log_.counters(session_id)
     etag = session_etag(counters, "status")
     if not_modified(request, etag):
         return unchanged(etag)
-    counters, items = await snapshot(log_, session_id, "FILE#", counters=counters)
-    etag = session_etag(counters, "status")
-    files = file_statuses(session_id, items)
+    snap = await snapshot(log_, session_id, counters=counters)
+    counts = snap.counters
     status = SessionStatus(
         session_id=session_id,
-        context=str(meta.get("context", "")),
-        created_at=str(meta.get("created_at", "")),
-        counters=msgspec.convert(counters, Counters, strict=False),
-        files=files,
+        context=meta.context,
+        created_at=meta.created_at,
+        counters=Counters(
+            expected=counts.expected,
+            processed=counts.processed,
+            rejected=counts.rejected,
+            duplicate=counts.duplicate,
+            deleted=counts.deleted,
+        ),
+        files=file_statuses(session_id, snap.files),
     )
-    return Response(status, headers=etag_headers(etag))
+    return Response(status, headers=etag_headers(session_etag(counts, "status")))
 
 
 @get("/v1/sessions/{session_id:str}/files/{name:str}/thumbnail", media_type="image/jpeg")
@@ -229,9 +235,10 @@ async def file_thumbnail(
 ) -> Response[bytes]:
     """The file's 400 px thumbnail (JPEG), once media_process has made it."""
     await owned_meta(state, session_id, caller)
-    item = await event_log(state).get_view(file_key(session_id, upload_key(session_id, name)))
-    thumbnail = item.get("thumbnail") if item and item.get("deleted") is not True else None
-    if not isinstance(thumbnail, str):
+    key = file_key(session_id, upload_key(session_id, name))
+    item = await event_log(state).get_view(key, type=FileView)
+    thumbnail = item.thumbnail if item is not None and not item.deleted else None
+    if thumbnail is None:
         raise NotFoundException(detail=f"no thumbnail for {name!r} (not made yet, or the file was deleted)")
     try:
         data = await object_store(state).get(thumbnail)

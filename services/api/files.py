@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Iterable
-from typing import Any
 
 import msgspec
+
+from shared.runtime.read_models import FileView
 
 
 class FileStatus(msgspec.Struct, frozen=True):
@@ -34,23 +35,32 @@ def thumbnail_url(session_id: str, name: str) -> str:
     return f"/v1/sessions/{session_id}/files/{urllib.parse.quote(name)}/thumbnail"
 
 
-def file_statuses(session_id: str, items: Iterable[dict[str, Any]]) -> list[FileStatus]:
-    """The decided files among read-model items, by name. An item not written whole is left out: the
-    emulator (moto) applies an update in place where a concurrent Query can see it half-written (keys
-    only); DynamoDB never shows that, and the next poll has the file. A deleted file has no thumbnail to
-    offer any more."""
+def file_statuses(session_id: str, items: Iterable[FileView]) -> list[FileStatus]:
+    """The decided files among read-model items, by name. An item with no decision is left out: a file
+    deleted before it was decided, or one the emulator (moto) shows half-written (it applies an update in
+    place where a concurrent Query can see it, keys only; DynamoDB never shows that, and the next poll has
+    the file). A deleted file has no thumbnail to offer any more."""
     out = []
     for item in items:
-        sk = str(item["sk"])
-        if not sk.startswith("FILE#") or not isinstance(item.get("status"), str) or "name" not in item:
+        if item.status is None or item.name is None:
             continue
-        deleted = item.get("deleted") is True
-        url = thumbnail_url(session_id, str(item["name"])) if item.get("thumbnail") and not deleted else None
+        url = thumbnail_url(session_id, item.name) if item.thumbnail and not item.deleted else None
         out.append(
-            msgspec.convert(
-                {**item, "key": sk.removeprefix("FILE#"), "thumbnail_url": url, "deleted": deleted},
-                FileStatus,
-                strict=False,
+            FileStatus(
+                key=item.key,
+                name=item.name,
+                status=item.status,
+                kind=item.kind,
+                media_type=item.media_type,
+                size=item.size,
+                sha256=item.sha256,
+                code=item.code,
+                message=item.message,
+                duplicate_of=item.duplicate_of,
+                thumbnail=item.thumbnail,
+                thumbnail_url=url,
+                captured_at=item.captured_at,
+                deleted=item.deleted,
             )
         )
     return sorted(out, key=lambda f: f.name)

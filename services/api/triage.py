@@ -40,9 +40,9 @@ from shared.events import catalogue as c
 from shared.runtime.config import TriageSettings
 from shared.runtime.inbound import ALL_PREFIXES, UPLOADS
 from shared.runtime.log import EventLog
-from shared.runtime.projections import counters_key, job_key, session_pk
+from shared.runtime.projections import job_key, session_pk
+from shared.runtime.read_models import CountersView, FileView, JobView
 from shared.runtime.sagas import SagaNotDeployed
-from shared.runtime.views import as_int
 
 log = logging.getLogger("shoebox.api.triage")
 MAX_FILES = 5000
@@ -127,9 +127,9 @@ async def _commit_in_chunks(log_: EventLog, events: list[Any]) -> None:
         await log_.commit(events[i : i + DELETIONS_PER_COMMIT])
 
 
-async def _job(log_: EventLog, session_id: str, job_id: str) -> dict[str, Any]:
-    job = await log_.get_view(job_key(session_id, job_id))
-    if job is None or job.get("kind") != "triage":
+async def _job(log_: EventLog, session_id: str, job_id: str) -> JobView:
+    job = await log_.get_view(job_key(session_id, job_id), type=JobView)
+    if job is None or job.kind != "triage":
         raise NotFoundException(detail=f"no triage job {job_id!r} in this session")
     return job
 
@@ -162,10 +162,10 @@ async def init_triage(
     file drop and again when files are added; the saga starts now and waits for them."""
     await owned_meta(state, session_id, caller)
     log_ = event_log(state)
-    counters = await log_.get_view(counters_key(session_id)) or {}
-    job_id = counters.get("job_id")
-    if isinstance(job_id, str):
-        previous = as_int(counters.get("expected"))
+    counters = await log_.counters(session_id)
+    job_id = counters.job_id
+    if job_id is not None:
+        previous = counters.expected
         if data.expected != previous:
             await log_.commit(
                 [
@@ -175,8 +175,7 @@ async def init_triage(
                     )
                 ]
             )
-        job = await _job(log_, session_id, job_id)
-        attempt = as_int(job.get("attempt"), 1)
+        attempt = (await _job(log_, session_id, job_id)).attempt
     else:
         job_id, attempt = _new_job_id(), 1
         await log_.commit(
@@ -204,9 +203,9 @@ async def finalize_triage(
     await owned_meta(state, session_id, caller)
     log_ = event_log(state)
     job = await _job(log_, session_id, job_id)
-    counters = await log_.get_view(counters_key(session_id)) or {}
-    if counters.get("finalized") is True:
-        expected = as_int(counters.get("expected"))
+    counters = await log_.counters(session_id)
+    if counters.finalized:
+        expected = counters.expected
     else:
         deadline = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=state.settings.triage.deadline_s)
         await log_.commit(
@@ -219,10 +218,8 @@ async def finalize_triage(
                 )
             ]
         )
-        expected = as_int(counters.get("expected")) - len(data.failed)
-    return TriageJob(
-        job_id=job_id, session_id=session_id, expected=expected, attempt=as_int(job.get("attempt"), 1)
-    )
+        expected = counters.expected - len(data.failed)
+    return TriageJob(job_id=job_id, session_id=session_id, expected=expected, attempt=job.attempt)
 
 
 @get("/v1/sessions/{session_id:str}/triage/{job_id:str}")
@@ -236,7 +233,7 @@ async def triage_results(
     """Per-file progress while files are processing; keep and discard with reasons once triage is done.
     Poll with ``If-None-Match``: an unchanged answer is a 304."""
     await owned_meta(state, session_id, caller)
-    counters = await event_log(state).get_view(counters_key(session_id)) or {}
+    counters = await event_log(state).counters(session_id)
     etag = session_etag(counters, f"triage-{job_id}")
     if not_modified(request, etag):
         return unchanged(etag)
@@ -245,16 +242,15 @@ async def triage_results(
 
 
 async def _results(
-    state: State, session_id: str, job_id: str, *, counters: dict[str, Any] | None = None
-) -> tuple[dict[str, Any], TriageResults]:
+    state: State, session_id: str, job_id: str, *, counters: CountersView | None = None
+) -> tuple[CountersView, TriageResults]:
     """The job's results, and the session's counters they agree with (``access.snapshot``: the files
     and the job read as of one version)."""
-    key = job_key(session_id, job_id)
-    counters, items = await snapshot(event_log(state), session_id, "FILE#", counters=counters, also=[key])
-    job = next((i for i in items if i["sk"] == key.sk), None)
-    if job is None or job.get("kind") != "triage":
+    snap = await snapshot(event_log(state), session_id, counters=counters, job=job_key(session_id, job_id))
+    job, counters = snap.job, snap.counters
+    if job is None or job.kind != "triage":
         raise NotFoundException(detail=f"no triage job {job_id!r} in this session")
-    files = file_statuses(session_id, items)
+    files = file_statuses(session_id, snap.files)
     thumbnails = {f.key: f.thumbnail_url for f in files}
     keep: list[VerdictOut] = []
     discard: list[VerdictOut] = []
@@ -268,29 +264,27 @@ async def _results(
             thumbnail_url=thumbnails.get(v.key),
         )
         (keep if v.verdict == "keep" else discard).append(out)
-    gaps = job.get("gaps")
     return counters, TriageResults(
         job_id=job_id,
-        status=str(job.get("status", "pending")),
-        attempt=as_int(job.get("attempt"), 1),
-        expected=as_int(counters.get("expected")),
-        processed=as_int(counters.get("processed")),
-        rejected=as_int(counters.get("rejected")),
-        duplicate=as_int(counters.get("duplicate")),
+        status=job.status or "pending",
+        attempt=job.attempt,
+        expected=counters.expected,
+        processed=counters.processed,
+        rejected=counters.rejected,
+        duplicate=counters.duplicate,
         files=files,
         keep=keep,
         discard=discard,
-        gaps=[str(g) for g in gaps] if isinstance(gaps, list) else [],
-        error=str(job["message"]) if job.get("status") == "error" and job.get("message") else None,
+        gaps=job.gaps,
+        error=job.message if job.status == "error" and job.message else None,
     )
 
 
-async def _verdicts(state: State, job: dict[str, Any]) -> list[c.Verdict]:
+async def _verdicts(state: State, job: JobView) -> list[c.Verdict]:
     """A complete job's verdicts (the results document selection wrote); none before."""
-    results_key = job.get("results_key")
-    if job.get("status") != "complete" or not isinstance(results_key, str):
+    if job.status != "complete" or job.results_key is None:
         return []
-    return msgspec.json.decode(await object_store(state).get(results_key), type=_StoredVerdicts).verdicts
+    return msgspec.json.decode(await object_store(state).get(job.results_key), type=_StoredVerdicts).verdicts
 
 
 @post("/v1/sessions/{session_id:str}/triage/{job_id:str}/retry", status_code=202)
@@ -301,18 +295,15 @@ async def retry_triage(
     await owned_meta(state, session_id, caller)
     log_ = event_log(state)
     job = await _job(log_, session_id, job_id)
-    if job.get("status") != "error":
+    if job.status != "error":
         raise ClientException(
             status_code=409,
-            detail=f"triage {job_id} is {job.get('status')!r}; only a failed "
-            "or timed-out triage can be retried",
+            detail=f"triage {job_id} is {job.status!r}; only a failed or timed-out triage can be retried",
         )
-    attempt = as_int(job.get("attempt"), 1) + 1
+    attempt = job.attempt + 1
     await _start_saga(state, session_id, job_id, attempt)
-    counters = await log_.get_view(counters_key(session_id)) or {}
-    return TriageJob(
-        job_id=job_id, session_id=session_id, expected=as_int(counters.get("expected")), attempt=attempt
-    )
+    counters = await log_.counters(session_id)
+    return TriageJob(job_id=job_id, session_id=session_id, expected=counters.expected, attempt=attempt)
 
 
 @post("/v1/sessions/{session_id:str}/triage/{job_id:str}/confirm", status_code=200)
@@ -323,7 +314,7 @@ async def confirm_triage(
     await owned_meta(state, session_id, caller)
     log_ = event_log(state)
     job = await _job(log_, session_id, job_id)
-    if job.get("status") != "complete":
+    if job.status != "complete":
         raise ClientException(status_code=409, detail=f"triage {job_id} is not complete")
     discards = {v.key for v in await _verdicts(state, job) if v.verdict == "discard"}
     chosen = list(dict.fromkeys(data.delete_keys))
@@ -355,9 +346,7 @@ async def cleanup_session(
             originals += keys
     log_ = event_log(state)
     already = {
-        str(i["sk"]).removeprefix("FILE#")
-        for i in await log_.query_views(session_pk(session_id), "FILE#")
-        if i.get("deleted")
+        f.key for f in await log_.query_views(session_pk(session_id), "FILE#", type=FileView) if f.deleted
     }
     events = [
         api_event(c.FileDeletedData(key=k, reason="cleanup"), session_id)

@@ -13,7 +13,6 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, cast
 
 import anyio
 import msgspec
@@ -24,6 +23,7 @@ from shared.events import catalogue as c
 from shared.runtime.inbound import CONVERTED, PREVIEWS, THUMBNAILS, ObjectCreated, session_of
 from shared.runtime.log import EventLog
 from shared.runtime.projections import content_key, file_key
+from shared.runtime.read_models import ContentClaim, FileView
 from shared.runtime.service import Output
 from shared.runtime.storage import ObjectNotFound, ObjectStore
 
@@ -89,14 +89,14 @@ async def handle_object_created(event: ObjectCreated, deps: Deps) -> Sequence[Ou
                 digest.update(chunk)
                 await f.write(chunk)
         sha = digest.hexdigest()
-        first = await deps.log.get_view(content_key(session_id, sha))
-        if first is not None and first.get("key") == event.key:
+        first = await deps.log.get_view(content_key(session_id, sha), type=ContentClaim)
+        if first is not None and first.key == event.key:
             # these bytes are what this key was processed from (uploaded again with another ETag, as a
             # multipart upload gives): already decided
             log.info("%s: the same bytes as its processed upload; nothing new", name)
             return []
         if first is not None:
-            return [c.FileDuplicateData(file=ref, sha256=sha, duplicate_of=str(first["key"]))]
+            return [c.FileDuplicateData(file=ref, sha256=sha, duplicate_of=first.key)]
         try:
             result = await _run_pipeline(local, kind, deps, workdir)
         except Rejected as r:
@@ -118,26 +118,16 @@ async def handle_object_created(event: ObjectCreated, deps: Deps) -> Sequence[Ou
         await anyio.to_thread.run_sync(lambda: shutil.rmtree(workdir, ignore_errors=True))
 
 
-#: the statuses of a decided upload (``c.Replaced.status``)
-_DECIDED = frozenset({"processed", "rejected", "duplicate"})
-
-
 async def replaced_upload(log_: EventLog, session_id: str, key: str, etag: str) -> c.Replaced | None:
     """The decided upload of ``key`` that these bytes (``etag``) replace, if any: a re-upload under the
     same name with other content. The same bytes again (a redelivery) replace nothing."""
-    item = await log_.get_view(file_key(session_id, key))
-    if item is None:
+    item = await log_.get_view(file_key(session_id, key), type=FileView)
+    if item is None or item.status is None:  # never decided (or only deleted)
         return None
-    status, previous = item.get("status"), item.get("etag")
-    if not isinstance(status, str) or status not in _DECIDED:
+    if item.etag is None or item.etag == etag:
         return None
-    if not isinstance(previous, str) or previous == etag:
-        return None
-    sha = item.get("sha256") if status == "processed" else None
     return c.Replaced(
-        etag=previous,
-        status=cast(Literal["processed", "rejected", "duplicate"], status),
-        sha256=sha if isinstance(sha, str) else None,
+        etag=item.etag, status=item.status, sha256=item.sha256 if item.status == "processed" else None
     )
 
 

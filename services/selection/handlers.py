@@ -21,9 +21,9 @@ from services.selection.providers import ProviderError, TriageItem, TriageProvid
 from shared.events import catalogue as c
 from shared.runtime.log import EventLog
 from shared.runtime.projections import meta_key, session_pk
+from shared.runtime.read_models import FileView, MetaView
 from shared.runtime.service import Output
 from shared.runtime.storage import ObjectStore
-from shared.runtime.views import Value
 
 log = logging.getLogger("shoebox.selection")
 
@@ -42,12 +42,8 @@ class ManifestError(Exception):
 
 async def manifest(deps: Deps, session_id: str) -> list[TriageItem]:
     """Every processed (and not deleted) file of the session, in file-name order."""
-    views = await deps.log.query_views(session_pk(session_id), _FILE_PREFIX)
-    files: dict[str, dict[str, Value]] = {
-        str(v["sk"]).removeprefix(_FILE_PREFIX): v
-        for v in views
-        if v.get("status") == "processed" and not v.get("deleted")
-    }
+    views = await deps.log.query_views(session_pk(session_id), _FILE_PREFIX, type=FileView)
+    files = {v.key: v for v in views if v.status == "processed" and not v.deleted}
     if not files:
         return []
     latest: dict[str, c.FileProcessedData] = {}
@@ -110,8 +106,8 @@ async def handle_triage_requested(event: c.TriageRequested, deps: Deps) -> Seque
         # the manifest is what exists now
         log.info("triage %s: %d processed files, the request counted %d", d.job_id, len(items), d.processed)
 
-    meta = await deps.log.get_view(meta_key(session_id)) or {}
-    context = str(meta.get("context") or "")
+    meta = await deps.log.get_view(meta_key(session_id), type=MetaView)
+    context = meta.context if meta is not None else ""
     provider = deps.provider
     verdicts = await provider.triage(items, context=context)
     if (problem := _check(items, verdicts)) is not None:

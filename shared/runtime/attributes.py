@@ -77,3 +77,8 @@ def from_attr(attr: Mapping[str, Any]) -> Value:
 def from_item(item: Mapping[str, Mapping[str, Any]]) -> dict[str, Value]:
     """A whole item (GetItem's ``Item``, one of Query's ``Items``) as plain values."""
     return {k: from_attr(v) for k, v in item.items()}
+
+
+def to_item(values: Mapping[str, Value]) -> dict[str, dict[str, Any]]:
+    """A whole item of plain values as DynamoDB attribute values (PutItem's, BatchWriteItem's ``Item``)."""
+    return {k: to_attr(v) for k, v in values.items()}

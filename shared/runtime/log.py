@@ -10,6 +10,9 @@ Sequence numbers are reserved from a per-stream counter before the transaction. 
 after reserving leaves a gap, never a duplicate: readers tolerate gaps. 32 appenders on one stream never
 contend on a condition, only on the counter's atomic ADD.
 
+Read models are read as Structs (``read_models.py``): both implementations store plain values, as
+DynamoDB holds them, and decode them the same way (``get_view``, ``query_views``).
+
 Two implementations, one contract (``tests/unit/test_log_contract.py`` runs against both):
 ``InMemoryEventLog`` for handler tests, ``DynamoEventLog`` for everything else.
 """
@@ -17,8 +20,8 @@ Two implementations, one contract (``tests/unit/test_log_contract.py`` runs agai
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import anyio
 import msgspec
@@ -28,7 +31,8 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from shared.events.codec import CATALOGUE, Catalogue
 from shared.events.envelope import Event
 from shared.runtime import projections
-from shared.runtime.attributes import from_item, to_attr
+from shared.runtime.attributes import from_item, to_attr, to_item
+from shared.runtime.read_models import CountersView, V, ViewItem, decode
 from shared.runtime.views import Value, ViewKey, ViewUpdate, apply, merge, update_expression
 
 if TYPE_CHECKING:
@@ -62,6 +66,11 @@ class ClaimTaken(LogError):
 
 class CommitTooLarge(LogError):
     """The commit needs more items than one transaction can hold."""
+
+
+class RebuildRaced(LogError):
+    """Events kept landing while a session's read models were rebuilt: run the rebuild again when the
+    session is quiet."""
 
 
 class _SequenceTaken(LogError):
@@ -140,18 +149,60 @@ class EventLog(abc.ABC):
         """Whether a message with this tracking record was already handled (a cheap pre-check)."""
 
     @abc.abstractmethod
-    async def get_view(self, key: ViewKey) -> dict[str, Value] | None: ...
+    async def session_ids(self, *, page_size: int = 1000) -> list[str]:
+        """Every session with a stream (all pages of the listing), sorted. A session whose every commit
+        failed may be listed with no events."""
 
-    @abc.abstractmethod
-    async def query_views(self, pk: str, sk_prefix: str = "") -> list[dict[str, Value]]:
-        """Every read-model item under ``pk`` whose sort key starts with ``sk_prefix`` (all pages)."""
+    async def get_view(self, key: ViewKey, *, type: type[V]) -> V | None:
+        """The read-model item at ``key`` as its Struct (``read_models``), None when there is none.
+        ``ViewShapeError`` when the stored item does not match it (rebuild the session's read models)."""
+        _check_type(key, type)
+        item = await self._get_item(key)
+        return decode(item, type) if item is not None else None
 
-    @abc.abstractmethod
+    @overload
+    async def query_views(self, pk: str, sk_prefix: str = "") -> list[ViewItem]: ...
+
+    @overload
+    async def query_views(self, pk: str, sk_prefix: str = "", *, type: type[V]) -> list[V]: ...
+
+    async def query_views(
+        self, pk: str, sk_prefix: str = "", *, type: type[ViewItem] | None = None
+    ) -> Sequence[ViewItem]:
+        """Every read-model item under ``pk`` whose sort key starts with ``sk_prefix`` (all pages), in sort
+        key order, each as its Struct; with ``type``, every one must be of that kind."""
+        out = []
+        for item in await self._query_items(pk, sk_prefix):
+            key = ViewKey(str(item["pk"]), str(item["sk"]))
+            kind = projections.view_type(key)
+            if type is not None:
+                _check_type(key, type)
+            out.append(decode(item, kind))
+        return out
+
+    async def counters(self, session_id: str) -> CountersView:
+        """The session's ``COUNTERS`` (all zero, ``version`` 0, before its first event)."""
+        key = projections.counters_key(session_id)
+        return await self.get_view(key, type=CountersView) or CountersView(pk=key.pk, sk=key.sk)
+
     async def clear_views(self, pk: str) -> None:
-        """Delete every read-model item under ``pk`` (before a rebuild)."""
+        """Delete every read-model item under ``pk``."""
+        stale = [ViewKey(str(i["pk"]), str(i["sk"])) for i in await self._query_items(pk, "")]
+        await self._replace_views({}, stale)
 
     @abc.abstractmethod
-    async def _apply_views(self, updates: Sequence[ViewUpdate]) -> None: ...
+    async def _get_item(self, key: ViewKey) -> dict[str, Value] | None:
+        """One stored read-model item, as plain values."""
+
+    @abc.abstractmethod
+    async def _query_items(self, pk: str, sk_prefix: str) -> list[dict[str, Value]]:
+        """Stored read-model items under ``pk`` by sort key prefix (all pages, in sort key order)."""
+
+    @abc.abstractmethod
+    async def _replace_views(
+        self, items: Mapping[ViewKey, dict[str, Value]], stale: Sequence[ViewKey]
+    ) -> None:
+        """Write each of ``items`` whole in place of what is stored at its key; delete ``stale``."""
 
     async def read_all(self, session_id: str, *, page_size: int = 500) -> list[AnyEvent]:
         out: list[AnyEvent] = []
@@ -162,13 +213,28 @@ class EventLog(abc.ABC):
             after = page.next_after
         return out
 
-    async def rebuild_views(self, session_id: str) -> int:
-        """Throw away a session's read models and fold them again from its stream. Returns events folded."""
-        events = await self.read_all(session_id)
-        await self.clear_views(projections.session_pk(session_id))
-        for e in events:  # in order: a later SET must win over an earlier one, as it did live
-            await self._apply_views(merge(projections.view_updates(e)))
-        return len(events)
+    async def rebuild_views(self, session_id: str, *, tries: int = 3) -> int:
+        """Fold a session's read models again from its stream, and store them in place of what is there:
+        every item the fold makes is written whole, items it does not make are deleted. Items are
+        replaced, never cleared first, so a reader (the API, the saga) sees each one before or after,
+        never missing. A commit that lands meanwhile is found by reading the stream again at the end, and
+        the rebuild runs again (at most ``tries`` times; then ``RebuildRaced``); one that lands after that
+        applies to the rebuilt items as it would have anyway. Returns the events folded."""
+        pk = projections.session_pk(session_id)
+        for _ in range(tries):
+            events = await self.read_all(session_id)
+            folded = projections.fold(events)
+            stored = {ViewKey(str(i["pk"]), str(i["sk"])) for i in await self._query_items(pk, "")}
+            await self._replace_views(folded, sorted(stored - set(folded)))
+            if [e.sequence for e in await self.read_all(session_id)] == [e.sequence for e in events]:
+                return len(events)
+        raise RebuildRaced(f"events kept landing in session {session_id} during {tries} rebuilds")
+
+
+def _check_type(key: ViewKey, wanted: type[ViewItem]) -> None:
+    kind = projections.view_type(key)
+    if kind is not wanted:
+        raise TypeError(f"the read model at {key} is a {kind.__name__}, not a {wanted.__name__}")
 
 
 def _check_size(events: Sequence[AnyEvent], tracking: Tracking | None, updates: Sequence[ViewUpdate]) -> None:
@@ -186,7 +252,8 @@ class InMemoryEventLog(EventLog):
         self._heads: dict[str, int] = {}
         self._guards: set[str] = set()
         self._tracking: set[str] = set()
-        self._views: dict[ViewKey, dict[str, Value]] = {}
+        #: the read-model items as stored (plain values, as DynamoDB holds them): tests look at them here
+        self.stored_views: dict[ViewKey, dict[str, Value]] = {}
         self._lock = anyio.Lock()
         self.published: list[bytes] = []  # what a relay would see, in commit order
 
@@ -210,7 +277,7 @@ class InMemoryEventLog(EventLog):
                 stamped.append(msgspec.structs.replace(e, sequence=seq))
             updates = commit_updates(stamped, views)
             _check_size(stamped, tracking, updates)
-            taken = [u.key for u in updates if u.require_absent and u.key in self._views]
+            taken = [u.key for u in updates if u.require_absent and u.key in self.stored_views]
             if taken:  # the reserved sequence numbers stay used: a gap, as in DynamoDB
                 raise ClaimTaken(f"claimed read-model items exist: {taken}")
             for e in stamped:
@@ -232,24 +299,33 @@ class InMemoryEventLog(EventLog):
     async def is_processed(self, tracking: Tracking) -> bool:
         return _tracking_pk(tracking) in self._tracking
 
-    async def get_view(self, key: ViewKey) -> dict[str, Value] | None:
-        item = self._views.get(key)
+    async def session_ids(self, *, page_size: int = 1000) -> list[str]:
+        return sorted(self._heads)
+
+    async def _get_item(self, key: ViewKey) -> dict[str, Value] | None:
+        item = self.stored_views.get(key)
         return dict(item) if item is not None else None
 
-    async def query_views(self, pk: str, sk_prefix: str = "") -> list[dict[str, Value]]:
-        return [dict(v) for k, v in sorted(self._views.items()) if k.pk == pk and k.sk.startswith(sk_prefix)]
-
-    async def clear_views(self, pk: str) -> None:
-        for k in [k for k in self._views if k.pk == pk]:
-            del self._views[k]
+    async def _query_items(self, pk: str, sk_prefix: str) -> list[dict[str, Value]]:
+        return [
+            dict(v) for k, v in sorted(self.stored_views.items()) if k.pk == pk and k.sk.startswith(sk_prefix)
+        ]
 
     async def _apply_views(self, updates: Sequence[ViewUpdate]) -> None:
         for u in updates:
-            item = apply(self._views.get(u.key), u)
+            item = apply(self.stored_views.get(u.key), u)
             if item is None:
-                self._views.pop(u.key, None)
+                self.stored_views.pop(u.key, None)
             else:
-                self._views[u.key] = item
+                self.stored_views[u.key] = item
+
+    async def _replace_views(
+        self, items: Mapping[ViewKey, dict[str, Value]], stale: Sequence[ViewKey]
+    ) -> None:
+        async with self._lock:  # as a commit's: no commit lands half-way
+            for k in stale:
+                self.stored_views.pop(k, None)
+            self.stored_views.update({k: dict(v) for k, v in items.items()})
 
 
 # ----------------------------------------------------------------------------------------- DynamoDB
@@ -433,14 +509,30 @@ class DynamoEventLog(EventLog):
         )
         return "Item" in r
 
-    async def get_view(self, key: ViewKey) -> dict[str, Value] | None:
+    async def session_ids(self, *, page_size: int = 1000) -> list[str]:
+        found: set[str] = set()
+        paginator = self.client.get_paginator("scan")
+        async for page in paginator.paginate(
+            TableName=self.events_table,
+            # a stream's head (sk 0, kind "head") holds its sequence counter: one per session
+            FilterExpression="begins_with(pk, :stream) AND #kind = :head",
+            ExpressionAttributeNames={"#kind": "kind"},
+            ExpressionAttributeValues={":stream": {"S": stream_pk("")}, ":head": {"S": "head"}},
+            ProjectionExpression="pk",
+            ConsistentRead=True,
+            PaginationConfig={"PageSize": page_size},
+        ):
+            found.update(i["pk"]["S"].removeprefix(stream_pk("")) for i in page.get("Items", []))
+        return sorted(found)
+
+    async def _get_item(self, key: ViewKey) -> dict[str, Value] | None:
         r = await self.client.get_item(
             TableName=self.views_table, Key={"pk": {"S": key.pk}, "sk": {"S": key.sk}}, ConsistentRead=True
         )
         item = r.get("Item")
-        return from_item(dict(item)) if item else None
+        return from_item(item) if item else None
 
-    async def query_views(self, pk: str, sk_prefix: str = "") -> list[dict[str, Value]]:
+    async def _query_items(self, pk: str, sk_prefix: str) -> list[dict[str, Value]]:
         out: list[dict[str, Value]] = []
         kw: dict[str, Any] = {
             "TableName": self.views_table,
@@ -453,26 +545,16 @@ class DynamoEventLog(EventLog):
         }
         paginator = self.client.get_paginator("query")
         async for page in paginator.paginate(**kw):
-            out.extend(from_item(dict(i)) for i in page.get("Items", []))
+            out.extend(from_item(i) for i in page.get("Items", []))
         return out
 
-    async def clear_views(self, pk: str) -> None:
-        items = await self.query_views(pk)
-        for i in range(0, len(items), 25):
-            request: Any = {
-                self.views_table: [
-                    {"DeleteRequest": {"Key": {"pk": {"S": str(it["pk"])}, "sk": {"S": str(it["sk"])}}}}
-                    for it in items[i : i + 25]
-                ]
-            }
-            while request:  # what DynamoDB did not get to is sent again: a partial clear would double ADDs
-                r = await self.client.batch_write_item(RequestItems=request)
-                request = r.get("UnprocessedItems") or None
-
-    async def _apply_views(self, updates: Sequence[ViewUpdate]) -> None:
-        for u in updates:
-            kind, op = self._view_op(u)
-            if kind == "Delete":
-                await self.client.delete_item(**op)
-            else:
-                await self.client.update_item(**op)
+    async def _replace_views(
+        self, items: Mapping[ViewKey, dict[str, Value]], stale: Sequence[ViewKey]
+    ) -> None:
+        requests: list[Any] = [{"PutRequest": {"Item": to_item(item)}} for item in items.values()]
+        requests += [{"DeleteRequest": {"Key": {"pk": {"S": k.pk}, "sk": {"S": k.sk}}}} for k in stale]
+        for i in range(0, len(requests), 25):  # BatchWriteItem's limit
+            batch: Any = {self.views_table: requests[i : i + 25]}
+            while batch:  # what DynamoDB did not get to is sent again
+                r = await self.client.batch_write_item(RequestItems=batch)
+                batch = r.get("UnprocessedItems") or None

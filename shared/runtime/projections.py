@@ -5,26 +5,47 @@ the result in the same transaction; ``rebuild`` replays a stream through the sam
 
 Read models (views table, ``pk = SESSION#<id>``):
 
-==================  =================================================================================
-``sk``              content
-==================  =================================================================================
-``META``            owner, trip context, created time
-``COUNTERS``        expected, processed, rejected, duplicate, deleted, the current triage job, finalized,
-                    version (+1 per event: the session's ETag)
-``FILE#<key>``      one uploaded file: status (processed|rejected|duplicate|deleted), reason, keys
-``JOB#<id>``        one job (triage, selection, enhancement): status, counts, result key
-``HASH#<sha256>``   the first file with these bytes (duplicate detection)
-==================  =================================================================================
+======================  =============================================================================
+``sk``                  content
+======================  =============================================================================
+``META``                owner, trip context, created time
+``COUNTERS``            expected, processed, rejected, duplicate, deleted, the current triage job,
+                        finalized, version (+1 per event: the session's ETag)
+``FILE#<key>``          one uploaded file: status (processed|rejected|duplicate), deleted, reason, keys
+``JOB#<id>``            one job (triage, selection, enhancement): status, counts, result key
+``HASH#<sha256>``       the first file with these bytes (duplicate detection)
+``ITEM#<job>#<key>``    one file of an enhancement job: status, enhanced key, thumbnail
+======================  =============================================================================
+
+Each kind of item is a Struct in ``read_models.py`` (``view_type`` maps a key to it): a whole FILE# item
+is built as a ``FileView``; the other projections set single fields, and
+``tests/contracts/test_projection_properties.py`` checks every field any event makes them write against
+the Struct (``check``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
+
+import msgspec
 
 from shared.events import catalogue as c
 from shared.events.envelope import Event
-from shared.runtime.views import ViewKey, ViewUpdate
+from shared.runtime.read_models import (
+    RELAY_PK,
+    ContentClaim,
+    CountersView,
+    EnhancedItemView,
+    FileView,
+    JobView,
+    MetaView,
+    RelayCheckpoint,
+    ViewItem,
+    ViewShapeError,
+    fields,
+)
+from shared.runtime.views import Value, ViewKey, ViewUpdate, apply, merge
 
 COUNTER_FIELDS = ("expected", "processed", "rejected", "duplicate", "deleted")
 
@@ -54,6 +75,52 @@ def job_key(session_id: str, job_id: str) -> ViewKey:
     return ViewKey(session_pk(session_id), f"JOB#{job_id}")
 
 
+def enhanced_item_key(session_id: str, job_id: str, key: str) -> ViewKey:
+    return ViewKey(session_pk(session_id), f"ITEM#{job_id}#{key}")
+
+
+_EXACT: dict[str, type[ViewItem]] = {"META": MetaView, "COUNTERS": CountersView}
+_PREFIXED: tuple[tuple[str, type[ViewItem]], ...] = (
+    ("FILE#", FileView),
+    ("JOB#", JobView),
+    ("HASH#", ContentClaim),
+    ("ITEM#", EnhancedItemView),
+)
+
+
+def view_type(key: ViewKey) -> type[ViewItem]:
+    """The Struct of the read-model item at ``key``."""
+    if key.pk == RELAY_PK:
+        return RelayCheckpoint
+    if key.sk in _EXACT:
+        return _EXACT[key.sk]
+    for prefix, cls in _PREFIXED:
+        if key.sk.startswith(prefix):
+            return cls
+    raise ViewShapeError(f"no read model is kept at {key}")
+
+
+def check(update: ViewUpdate) -> None:
+    """Raise ``ViewShapeError`` unless ``update`` writes only fields its item's Struct declares, with values
+    of their types (an added number into a number). Not called on commit (a projection bug must not stop
+    the log): the property tests call it on what every event's projection writes."""
+    if update.delete:
+        return
+    cls = view_type(update.key)
+    declared = {f.name: f.type for f in msgspec.structs.fields(cls) if f.name not in ("pk", "sk")}
+    written: dict[str, Any] = {**update.set_if_absent, **update.set, **update.add}
+    unknown = sorted(set(written) - set(declared))
+    if unknown:
+        raise ViewShapeError(f"{update.key}: {cls.__name__} has no field {unknown}")
+    for name, value in written.items():
+        try:
+            msgspec.convert(value, declared[name])
+        except msgspec.ValidationError as exc:
+            raise ViewShapeError(
+                f"{update.key}: {cls.__name__}.{name} cannot hold {value!r}: {exc}"
+            ) from None
+
+
 _Projection = Callable[[Any], list[ViewUpdate]]
 _PROJECTIONS: dict[type[Event[Any]], _Projection] = {}
 
@@ -72,6 +139,20 @@ def view_updates(event: Event[Any]) -> list[ViewUpdate]:
     fn = _PROJECTIONS.get(type(event))
     own = fn(event) if fn else []
     return [*own, ViewUpdate(key=counters_key(event.sessionid), add={"version": 1})]
+
+
+def fold(events: Iterable[Event[Any]]) -> dict[ViewKey, dict[str, Value]]:
+    """Every read-model item a stream's events make, folded in memory, in order (a later SET wins over
+    an earlier one, as it did live): what ``EventLog.rebuild_views`` writes."""
+    views: dict[ViewKey, dict[str, Value]] = {}
+    for e in events:
+        for u in merge(view_updates(e)):
+            item = apply(views.get(u.key), u)
+            if item is None:
+                views.pop(u.key, None)
+            else:
+                views[u.key] = item
+    return views
 
 
 def _seen(event: Event[Any]) -> dict[str, Any]:
@@ -122,47 +203,22 @@ def _upload_finalized(e: c.UploadFinalized) -> list[ViewUpdate]:
     ]
 
 
-#: every field a decided file's read model has; a decision sets them all (None where it has none), so a
-#: replaced upload's thumbnail, reason or hash never outlives it
-_FILE_FIELDS: dict[str, Any] = dict.fromkeys(
-    (
-        "kind",
-        "media_type",
-        "sha256",
-        "thumbnail",
-        "converted",
-        "preview",
-        "captured_at",
-        "code",
-        "message",
-        "duplicate_of",
-    )
-)
-
-
-def _file(e: Event[Any], ref: c.FileRef, status: str, **fields: Any) -> list[ViewUpdate]:
-    """A decided upload: its read model, and the counters. An upload that replaced a decided one of the
-    same key moves the key from the old decision's counter to the new one (counted once)."""
-    add = {status: 1}
+def _file(e: Event[Any], ref: c.FileRef, item: FileView) -> list[ViewUpdate]:
+    """A decided upload: its read model, and the counters. The FILE# item is written whole (every
+    ``FileView`` field, None where the decision has none), so a replaced upload's thumbnail, reason or hash
+    never outlives it, and a write after a deletion is a live file again. An upload that replaced a
+    decided one of the same key moves the key from the old decision's counter to the new one (counted
+    once)."""
+    assert item.status is not None
+    add: dict[str, int] = {item.status: 1}
     released: list[ViewUpdate] = []
     if ref.replaces is not None:
         add[ref.replaces.status] = add.get(ref.replaces.status, 0) - 1
         if ref.replaces.sha256 is not None:  # its bytes are no longer in the session under this key
             released.append(ViewUpdate(key=content_key(e.sessionid, ref.replaces.sha256), delete=True))
-    item = {
-        **_FILE_FIELDS,
-        **fields,
-        "status": status,
-        "event_id": e.id,
-        "name": ref.name,
-        "size": ref.size,
-        "etag": ref.etag,
-        "deleted": False,  # a write after a deletion is a live file again
-        "deleted_reason": None,
-    }
     return [
         ViewUpdate(key=counters_key(e.sessionid), add=add, set=_seen(e)),
-        ViewUpdate(key=file_key(e.sessionid, ref.key), set=item),
+        ViewUpdate(key=file_key(e.sessionid, ref.key), set=fields(item)),
         *released,
     ]
 
@@ -170,49 +226,64 @@ def _file(e: Event[Any], ref: c.FileRef, status: str, **fields: Any) -> list[Vie
 @_projects(c.FileProcessed)
 def _file_processed(e: c.FileProcessed) -> list[ViewUpdate]:
     d = e.data
+    key = file_key(e.sessionid, d.file.key)
     # A claim: two uploads of the same bytes committing at once cannot both be "processed".
     first_of_its_bytes = ViewUpdate(
         key=content_key(e.sessionid, d.sha256), set={"key": d.file.key}, require_absent=True
     )
-    return [
-        first_of_its_bytes,
-        *_file(
-            e,
-            d.file,
-            "processed",
-            kind=d.kind,
-            media_type=d.media_type,
-            sha256=d.sha256,
-            thumbnail=d.keys.thumbnail,
-            converted=d.keys.converted,
-            preview=d.keys.preview,
-            captured_at=d.metadata.captured_at.isoformat() if d.metadata.captured_at else None,
-        ),
-    ]
+    item = FileView(
+        pk=key.pk,
+        sk=key.sk,
+        status="processed",
+        event_id=e.id,
+        name=d.file.name,
+        size=d.file.size,
+        etag=d.file.etag,
+        kind=d.kind,
+        media_type=d.media_type,
+        sha256=d.sha256,
+        thumbnail=d.keys.thumbnail,
+        converted=d.keys.converted,
+        preview=d.keys.preview,
+        captured_at=d.metadata.captured_at.isoformat() if d.metadata.captured_at else None,
+    )
+    return [first_of_its_bytes, *_file(e, d.file, item)]
 
 
 @_projects(c.FileRejected)
 def _file_rejected(e: c.FileRejected) -> list[ViewUpdate]:
     d = e.data
-    return _file(
-        e,
-        d.file,
-        "rejected",
+    key = file_key(e.sessionid, d.file.key)
+    item = FileView(
+        pk=key.pk,
+        sk=key.sk,
+        status="rejected",
+        event_id=e.id,
+        name=d.file.name,
+        size=d.file.size,
+        etag=d.file.etag,
         code=d.code,
         message=d.message,
     )
+    return _file(e, d.file, item)
 
 
 @_projects(c.FileDuplicate)
 def _file_duplicate(e: c.FileDuplicate) -> list[ViewUpdate]:
     d = e.data
-    return _file(
-        e,
-        d.file,
-        "duplicate",
+    key = file_key(e.sessionid, d.file.key)
+    item = FileView(
+        pk=key.pk,
+        sk=key.sk,
+        status="duplicate",
+        event_id=e.id,
+        name=d.file.name,
+        size=d.file.size,
+        etag=d.file.etag,
         sha256=d.sha256,
         duplicate_of=d.duplicate_of,
     )
+    return _file(e, d.file, item)
 
 
 @_projects(c.FileDeleted)
@@ -321,7 +392,7 @@ def _item_enhanced(e: c.PhotoEnhanced | c.VideoEnhanced) -> list[ViewUpdate]:
     return [
         ViewUpdate(key=job_key(e.sessionid, d.job_id), add={"done": 1}),
         ViewUpdate(
-            key=ViewKey(session_pk(e.sessionid), f"ITEM#{d.job_id}#{d.key}"),
+            key=enhanced_item_key(e.sessionid, d.job_id, d.key),
             set={"status": "enhanced", "enhanced_key": d.enhanced_key, "thumbnail": d.thumbnail_key},
         ),
     ]
@@ -334,7 +405,7 @@ def _item_failed(e: c.PhotoEnhanceFailed | c.VideoEnhanceFailed) -> list[ViewUpd
     return [
         ViewUpdate(key=job_key(e.sessionid, d.job_id), add={"failed": 1}),
         ViewUpdate(
-            key=ViewKey(session_pk(e.sessionid), f"ITEM#{d.job_id}#{d.key}"),
+            key=enhanced_item_key(e.sessionid, d.job_id, d.key),
             set={"status": "failed", "code": d.code, "message": d.message},
         ),
     ]

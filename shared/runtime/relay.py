@@ -21,8 +21,10 @@ import anyio
 import msgspec
 from tenacity import AsyncRetrying, stop_after_attempt, wait_random_exponential
 
+from shared.runtime.attributes import from_item, to_item
 from shared.runtime.config import Settings
 from shared.runtime.log import on_commit
+from shared.runtime.read_models import RELAY_PK, RelayCheckpoint, decode
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
@@ -177,16 +179,17 @@ class StreamPoller:
     async def _checkpoint(self, shard: str) -> str | None:
         r = await self.dynamodb.get_item(
             TableName=self.names.views_table,
-            Key={"pk": {"S": "RELAY"}, "sk": {"S": shard}},
+            Key={"pk": {"S": RELAY_PK}, "sk": {"S": shard}},
             ConsistentRead=True,
         )
         item = r.get("Item")
-        return item["sequence"]["S"] if item else None
+        return decode(from_item(item), RelayCheckpoint).sequence if item else None
 
     async def _save_checkpoint(self, shard: str, sequence: str) -> None:
+        checkpoint = RelayCheckpoint(pk=RELAY_PK, sk=shard, sequence=sequence)
         await self.dynamodb.put_item(
             TableName=self.names.views_table,
-            Item={"pk": {"S": "RELAY"}, "sk": {"S": shard}, "sequence": {"S": sequence}},
+            Item=to_item(msgspec.to_builtins(checkpoint)),
         )
 
     async def _idle(self) -> None:

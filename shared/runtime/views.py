@@ -2,7 +2,9 @@
 
 A read model is never written on its own. It changes only through ``ViewUpdate``s that a projection
 derives from an event, committed in the same transaction as that event (see ``log.py``), so a counter can
-never disagree with the log, and any read model can be rebuilt by replaying the log.
+never disagree with the log, and any read model can be rebuilt by replaying the log. Each kind of item
+is a Struct (``read_models.py``); what is here works on stored items as plain values, as DynamoDB holds
+them.
 """
 
 from __future__ import annotations
@@ -32,11 +34,6 @@ class ViewUpdate(msgspec.Struct, frozen=True, kw_only=True):
     require_absent: bool = False
     #: remove the item (a released claim); nothing else may change it in the same commit
     delete: bool = False
-
-
-def as_int(value: object, default: int = 0) -> int:
-    """A number from a read-model item (items are loosely typed; a missing field is the default)."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
 def merge(updates: Iterable[ViewUpdate]) -> list[ViewUpdate]:

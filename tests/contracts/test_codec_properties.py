@@ -1,15 +1,12 @@
 """Property tests of the codec over every event class in the catalogue.
 
-Instances are built from each class's ``msgspec.inspect`` type tree rather than ``st.from_type``:
-``from_type`` works on these Structs but draws naive datetimes and NaN floats, and there is no scoped way
-to override that without registering global strategies for builtins. Here datetimes are timezone-aware
-(whole-minute offsets, which RFC 3339 can carry) and floats finite; see the hostile-input tests at the end for
-what happens otherwise.
+Instances are drawn by ``tests.support.strategies.events`` (built from each class's ``msgspec.inspect`` type
+tree: timezone-aware datetimes, finite floats); see the hostile-input tests at the end for what happens
+otherwise.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import json
 from typing import Any
@@ -25,6 +22,7 @@ from shared.events import catalogue as c
 from shared.events.codec import CATALOGUE, EventDecodeError, make_event
 from shared.events.envelope import Event
 from shared.events.schemas import DEFAULT_DIR, schema_filename
+from tests.support.strategies import JSON_VALUES, events
 
 # ~30 examples per class for the contract itself (round trips, schema validity), fewer for the generic
 # tolerance and rejection properties: the whole module stays well under 10 s.
@@ -38,70 +36,6 @@ OLD = [cls for cls in ALL if not CATALOGUE.is_current(cls)]
 
 def _id(cls: type[Event[Any]]) -> str:
     return cls.type_name()
-
-
-# --------------------------------------------------------------------------- strategies
-_OFFSETS = st.one_of(
-    st.just(dt.UTC),
-    st.integers(min_value=-14 * 60, max_value=14 * 60).map(lambda m: dt.timezone(dt.timedelta(minutes=m))),
-)
-AWARE_DATETIMES = st.datetimes(
-    min_value=dt.datetime(1970, 1, 1), max_value=dt.datetime(2200, 1, 1), timezones=_OFFSETS
-)
-JSON_SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text()
-)
-JSON_VALUES = st.recursive(
-    JSON_SCALARS,
-    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=4), inner, max_size=2),
-    max_leaves=4,
-)
-
-
-def _bounded(t: Any, lo: str, hi: str) -> dict[str, Any]:
-    return {k: v for k, v in (("min_value", getattr(t, lo, None)), ("max_value", getattr(t, hi, None))) if v}
-
-
-def strategy(t: mi.Type) -> st.SearchStrategy[Any]:
-    """Values of the msgspec type ``t`` that JSON carries faithfully."""
-    if isinstance(t, mi.StructType):
-        return _struct(t)
-    if isinstance(t, mi.StrType):
-        if t.pattern is not None:
-            return st.from_regex(t.pattern, fullmatch=True)
-        return st.text(min_size=t.min_length or 0, max_size=t.max_length or 8)
-    if isinstance(t, mi.BoolType):
-        return st.booleans()
-    if isinstance(t, mi.IntType):
-        return st.integers(**_bounded(t, "ge", "le"))
-    if isinstance(t, mi.FloatType):
-        return st.floats(allow_nan=False, allow_infinity=False, **_bounded(t, "ge", "le"))
-    if isinstance(t, mi.NoneType):
-        return st.none()
-    if isinstance(t, mi.LiteralType):
-        return st.sampled_from(t.values)
-    if isinstance(t, mi.UnionType):
-        return st.one_of(*(strategy(u) for u in t.types))
-    if isinstance(t, mi.ListType | mi.SetType | mi.FrozenSetType | mi.VarTupleType):
-        kinds = {mi.ListType: list, mi.SetType: set, mi.FrozenSetType: frozenset, mi.VarTupleType: tuple}
-        items = st.lists(strategy(t.item_type), min_size=t.min_length or 0, max_size=t.max_length or 2)
-        return items.map(kinds[type(t)])
-    if isinstance(t, mi.DictType):
-        return st.dictionaries(strategy(t.key_type), strategy(t.value_type), max_size=2)
-    if isinstance(t, mi.DateTimeType):
-        return AWARE_DATETIMES
-    raise NotImplementedError(f"no strategy for {t!r}: extend tests/contracts/test_codec_properties.py")
-
-
-def _struct(t: mi.StructType) -> st.SearchStrategy[Any]:
-    required = {f.name: strategy(f.type) for f in t.fields if f.required}
-    optional = {f.name: strategy(f.type) for f in t.fields if not f.required}
-    return st.fixed_dictionaries(required, optional=optional).map(lambda kw: t.cls(**kw))
-
-
-@functools.cache
-def events(cls: type[Event[Any]]) -> st.SearchStrategy[Event[Any]]:
-    return strategy(mi.type_info(cls))
 
 
 @functools.cache

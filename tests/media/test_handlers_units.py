@@ -10,17 +10,20 @@ from services.media_process import handlers
 from shared.events import catalogue as c
 from shared.runtime.log import EventLog
 from shared.runtime.projections import file_key
+from shared.runtime.read_models import FileView, ViewShapeError, decode
+from shared.runtime.views import ViewKey
 
 
 class _Views:
-    """The one read-model item ``replaced_upload`` looks at (an EventLog for ``get_view`` only)."""
+    """The one read-model item ``replaced_upload`` looks at (an EventLog for ``get_view`` only), stored as
+    plain values and decoded as the logs decode it."""
 
     def __init__(self, item: dict[str, Any] | None) -> None:
         self.item = item
 
-    async def get_view(self, key: object) -> dict[str, Any] | None:
+    async def get_view(self, key: ViewKey, *, type: type[FileView]) -> FileView | None:
         assert key == file_key("s1", "uploads/s1/a.jpg")
-        return self.item
+        return decode({"pk": key.pk, "sk": key.sk, **self.item}, type) if self.item is not None else None
 
 
 @pytest.mark.anyio
@@ -34,12 +37,9 @@ class _Views:
         ),
         ({"status": "rejected", "etag": "old", "sha256": "ab12"}, c.Replaced(etag="old", status="rejected")),
         ({"status": "duplicate", "etag": "old"}, c.Replaced(etag="old", status="duplicate")),
-        ({"status": "processed", "etag": "old", "sha256": 7}, c.Replaced(etag="old", status="processed")),
         ({"status": "processed", "etag": "new"}, None),  # the same bytes again: a redelivery
-        ({"status": "pending", "etag": "old"}, None),  # not decided
-        ({"status": ["processed"], "etag": "old"}, None),
+        ({"deleted": True, "deleted_reason": "cleanup"}, None),  # deleted before it was decided
         ({"status": "processed"}, None),
-        ({"status": "processed", "etag": 3}, None),
     ],
 )
 async def test_replaced_names_the_decided_upload_new_bytes_replace(
@@ -47,3 +47,20 @@ async def test_replaced_names_the_decided_upload_new_bytes_replace(
 ) -> None:
     views = cast(EventLog, _Views(item))
     assert await handlers.replaced_upload(views, "s1", "uploads/s1/a.jpg", "new") == expected
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"status": "pending", "etag": "old"},  # not a decision
+        {"status": ["processed"], "etag": "old"},
+        {"status": "processed", "etag": 3},
+        {"status": "processed", "etag": "old", "sha256": 7},
+    ],
+)
+async def test_a_file_item_of_another_shape_is_refused_not_guessed_at(item: dict[str, Any]) -> None:
+    """The read is typed: an item no projection writes is a ``ViewShapeError`` (rebuild the views)."""
+    views = cast(EventLog, _Views(item))
+    with pytest.raises(ViewShapeError):
+        await handlers.replaced_upload(views, "s1", "uploads/s1/a.jpg", "new")

@@ -18,6 +18,7 @@ from shared.events.envelope import Event
 from shared.runtime.config import MediaSettings, Settings
 from shared.runtime.log import InMemoryEventLog
 from shared.runtime.projections import counters_key
+from shared.runtime.read_models import CountersView
 from shared.runtime.storage import InMemoryObjectStore, UploadedPart
 from tests.support.inproc import Consumers
 from tests.support.paths import TESTDATA
@@ -59,8 +60,8 @@ class Media:
 
     async def counters(self) -> tuple[int, int, int]:
         """(processed, rejected, duplicate)"""
-        item = await self.log.get_view(counters_key(self.sid)) or {}
-        return item.get("processed", 0), item.get("rejected", 0), item.get("duplicate", 0)
+        item = await self.log.get_view(counters_key(self.sid), type=CountersView)
+        return (item.processed, item.rejected, item.duplicate) if item else (0, 0, 0)
 
     def decisions(self) -> list[str]:
         """The types of media_process's events in the log, in order."""
@@ -148,6 +149,7 @@ async def test_a_replaced_upload_names_what_it_replaces_and_counts_once(m: Media
         ({}, "empty.jpg", b"", "empty"),
         ({}, "notes.jpg", NOT_A_PHOTO, "unsupported_type"),
     ],
+    ids=["too_large", "empty", "unsupported_type"],
 )
 async def test_a_file_the_limits_refuse_is_rejected_before_it_is_downloaded(
     tmp_path: Path, limits: dict[str, Any], name: str, data: bytes, code: str

@@ -23,6 +23,7 @@ from shared.runtime.config import Settings
 from shared.runtime.log import InMemoryEventLog
 from shared.runtime.processor import Processor
 from shared.runtime.projections import job_key
+from shared.runtime.read_models import JobView
 from shared.runtime.service import Service
 from shared.runtime.storage import InMemoryObjectStore
 
@@ -260,9 +261,9 @@ async def test_a_redelivered_request_is_handled_once_through_the_runtime() -> No
     committed = await processor.process(body)
     assert [type(e) for e in committed] == [c.TriageCompleted]
     assert await processor.process(body) == []
-    job = await s.log.get_view(job_key(s.id, "job-1"))
+    job = await s.log.get_view(job_key(s.id, "job-1"), type=JobView)
     assert job is not None
-    assert (job["status"], job["keep"], job["discard"]) == ("complete", 1, 1)
+    assert (job.status, job.keep, job.discard) == ("complete", 1, 1)
 
 
 async def test_giving_up_fails_the_job_so_no_saga_waits_forever() -> None:

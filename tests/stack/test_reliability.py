@@ -18,7 +18,6 @@ from shared.events.codec import make_event
 from shared.runtime.aws import Clients
 from shared.runtime.log import DynamoEventLog
 from shared.runtime.processor import Processor
-from shared.runtime.projections import counters_key
 from shared.runtime.relay import StreamPoller
 from shared.runtime.worker import Worker
 from tests.support.api import new_session, upload
@@ -119,8 +118,7 @@ async def test_a_worker_killed_between_its_transaction_and_its_ack_changes_nothi
             await until(lambda: survivor.handled >= 1, what="the surviving worker to handle the message")
             survivor.stop()
         assert [type(e).type_name() for e in await log.read_all(sid)] == ["shoebox.media.file.processed.v1"]
-        counters = await log.get_view(counters_key(sid))
-        assert counters is not None and counters["processed"] == 1
+        assert (await log.counters(sid)).processed == 1
         left = await clients.sqs.get_queue_attributes(
             QueueUrl=q,
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],

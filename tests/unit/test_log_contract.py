@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
 import msgspec
@@ -11,6 +13,8 @@ import pytest
 
 from shared.events import catalogue as c
 from shared.events.codec import make_event
+from shared.runtime import projections
+from shared.runtime.attributes import to_item
 from shared.runtime.aws import Clients
 from shared.runtime.log import (
     AlreadyProcessed,
@@ -20,8 +24,18 @@ from shared.runtime.log import (
     InMemoryEventLog,
     Tracking,
 )
-from shared.runtime.projections import content_key, counters_key, file_key
-from shared.runtime.views import ViewUpdate, apply, merge
+from shared.runtime.projections import content_key, counters_key, file_key, job_key, meta_key, session_pk
+from shared.runtime.read_models import (
+    ContentClaim,
+    CountersView,
+    EnhancedItemView,
+    FileView,
+    JobView,
+    MetaView,
+    ViewShapeError,
+    decode,
+)
+from shared.runtime.views import ViewKey, ViewUpdate, apply, merge
 from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.anyio
@@ -67,8 +81,7 @@ async def test_one_event_id_is_written_at_most_once(log: EventLog) -> None:
     with pytest.raises(DuplicateEvent):
         await log.commit([processed(sid, "b.jpg", event_id=e.id)])
     assert len(await log.read_all(sid)) == 1
-    counters = await log.get_view(counters_key(sid))
-    assert counters is not None and counters["processed"] == 1
+    assert (await log.counters(sid)).processed == 1
 
 
 async def test_a_tracked_message_produces_nothing_the_second_time(log: EventLog) -> None:
@@ -79,8 +92,7 @@ async def test_a_tracked_message_produces_nothing_the_second_time(log: EventLog)
     with pytest.raises(AlreadyProcessed):
         await log.commit([processed(sid, "a.jpg")], tracking=t)  # a fresh id: only the tracking stops it
     assert len(await log.read_all(sid)) == 1
-    counters = await log.get_view(counters_key(sid))
-    assert counters is not None and counters["processed"] == 1
+    assert (await log.counters(sid)).processed == 1
 
 
 async def test_32_concurrent_appenders_on_one_stream_lose_nothing(log: EventLog) -> None:
@@ -96,8 +108,7 @@ async def test_32_concurrent_appenders_on_one_stream_lose_nothing(log: EventLog)
     events = await log.read_all(sid, page_size=50)
     assert len(events) == 128
     assert len({e.sequence for e in events}) == 128
-    counters = await log.get_view(counters_key(sid))
-    assert counters is not None and counters["processed"] == 128
+    assert (await log.counters(sid)).processed == 128
 
 
 async def test_reading_is_paged(log: EventLog) -> None:
@@ -132,11 +143,10 @@ async def test_read_models_rebuild_from_the_log_to_the_same_state(log: EventLog)
         ]
     )
     before = await log.query_views(f"SESSION#{sid}")
-    counters = await log.get_view(counters_key(sid))
-    assert counters is not None
-    assert (counters["expected"], counters["processed"], counters["rejected"]) == (3, 2, 1)
+    counters = await log.counters(sid)
+    assert (counters.expected, counters.processed, counters.rejected) == (3, 2, 1)
     await log.clear_views(f"SESSION#{sid}")
-    assert await log.get_view(file_key(sid, ref.key)) is None
+    assert await log.get_view(file_key(sid, ref.key), type=FileView) is None
     folded = await log.rebuild_views(sid)
     assert folded == 5
     after = await log.query_views(f"SESSION#{sid}")
@@ -163,7 +173,7 @@ async def test_a_replaced_upload_is_counted_once_as_its_newest_decision(log: Eve
         first, data=msgspec.structs.replace(first.data, keys=c.DerivedKeys(thumbnail="thumbnails/x.jpg"))
     )
     await log.commit([first])
-    assert await log.get_view(content_key(sid, "a.jpga.jpg")) is not None
+    assert await log.get_view(content_key(sid, "a.jpga.jpg"), type=ContentClaim) is not None
 
     wrong = c.FileRef(
         bucket="b",
@@ -182,13 +192,13 @@ async def test_a_replaced_upload_is_counted_once_as_its_newest_decision(log: Eve
             )
         ]
     )
-    counters = await log.get_view(counters_key(sid))
-    assert counters is not None and (counters["processed"], counters["rejected"]) == (0, 1)
-    item = await log.get_view(file_key(sid, key))
+    counters = await log.counters(sid)
+    assert (counters.processed, counters.rejected) == (0, 1)
+    item = await log.get_view(file_key(sid, key), type=FileView)
     assert item is not None
-    assert (item["status"], item["etag"], item["code"]) == ("rejected", "e2", "unsupported_type")
-    assert item.get("thumbnail") is None and item.get("sha256") is None
-    assert await log.get_view(content_key(sid, "a.jpga.jpg")) is None  # released
+    assert (item.status, item.etag, item.code) == ("rejected", "e2", "unsupported_type")
+    assert item.thumbnail is None and item.sha256 is None
+    assert await log.get_view(content_key(sid, "a.jpga.jpg"), type=ContentClaim) is None  # released
 
     again = msgspec.structs.replace(
         first,
@@ -206,10 +216,10 @@ async def test_a_replaced_upload_is_counted_once_as_its_newest_decision(log: Eve
         ),
     )
     await log.commit([again])  # the old bytes back: claimed again
-    counters = await log.get_view(counters_key(sid))
-    assert counters is not None and (counters["processed"], counters["rejected"]) == (1, 0)
-    claim = await log.get_view(content_key(sid, "a.jpga.jpg"))
-    assert claim is not None and claim["key"] == key
+    counters = await log.counters(sid)
+    assert (counters.processed, counters.rejected) == (1, 0)
+    claim = await log.get_view(content_key(sid, "a.jpga.jpg"), type=ContentClaim)
+    assert claim is not None and claim.key == key
 
     before = await log.query_views(f"SESSION#{sid}")
     await log.clear_views(f"SESSION#{sid}")
@@ -225,3 +235,189 @@ def test_a_deleted_view_cannot_also_change_in_the_same_commit() -> None:
     with pytest.raises(ValueError, match="deleted and changed"):
         merge([ViewUpdate(key=k, delete=True), ViewUpdate(key=k, set={"key": "x"})])
     assert apply({"pk": k.pk, "sk": k.sk, "key": "x"}, ViewUpdate(key=k, delete=True)) is None
+
+
+# --------------------------------------------------------------------------- typed read models
+async def _lifecycle(log: EventLog, sid: str) -> list[Any]:
+    """A session through every kind of read model: created, triaged (one file processed, one rejected,
+    one duplicate, one deleted), finalized, requested, completed, and an enhancement job."""
+    key = f"uploads/{sid}/a.jpg"
+
+    def ref(name: str, etag: str = "e") -> c.FileRef:
+        return c.FileRef(bucket="b", key=f"uploads/{sid}/{name}", name=name, size=10, etag=etag)
+
+    def ev(data: Any) -> Any:
+        return make_event(data, source="t", session_id=sid)
+
+    deadline = dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    events = [
+        ev(c.SessionCreatedV2Data(owner="u", trip=c.Trip(context="Kyoto", timezone="Asia/Tokyo"))),
+        ev(c.TriageInitializedData(job_id="j1", expected=4, model="m")),
+        ev(
+            c.FileProcessedData(
+                file=ref("a.jpg"),
+                kind="photo",
+                media_type="image/jpeg",
+                sha256="ab",
+                metadata=c.MediaMetadata(captured_at=dt.datetime(2024, 5, 1, 10, 0)),
+                keys=c.DerivedKeys(thumbnail="thumbnails/a.jpg"),
+            )
+        ),
+        ev(c.FileRejectedData(file=ref("b.txt"), code="unsupported_type", message="no")),
+        ev(c.FileDuplicateData(file=ref("c.jpg"), sha256="ab", duplicate_of=key)),
+        ev(c.FileDeletedData(key=f"uploads/{sid}/c.jpg", reason="confirmed")),
+        ev(c.UploadFinalizedData(job_id="j1", uploaded=3, failed=["d.jpg"], deadline=deadline)),
+        ev(c.TriageRequestedData(job_id="j1", attempt=1, expected=3, processed=1, rejected=1, duplicate=1)),
+        ev(
+            c.TriageCompletedData(
+                job_id="j1", attempt=1, keep=1, discard=0, results_key="results/j1.json", provider="p"
+            )
+        ),
+        ev(c.EnhancementRequestedData(job_id="e1", keys=[key])),
+        ev(c.PhotoEnhancedData(job_id="e1", key=key, enhanced_key="enhanced/a.jpg")),
+        ev(c.EnhancementCompletedData(job_id="e1", status="done", done=1, failed=0)),
+    ]
+    for e in events:
+        await log.commit([e])
+    return events
+
+
+async def test_read_models_are_read_as_their_structs(log: EventLog) -> None:
+    """Both logs give the same Struct values: these, and exactly what folding the log gives."""
+    sid = str(uuid.uuid4())
+    events = await _lifecycle(log, sid)
+    pk = session_pk(sid)
+    key = f"uploads/{sid}/a.jpg"
+    assert await log.counters(sid) == CountersView(
+        pk=pk,
+        sk="COUNTERS",
+        expected=3,
+        processed=1,
+        rejected=1,
+        duplicate=1,
+        deleted=1,
+        version=len(events),
+        finalized=True,
+        job_id="j1",
+        deadline="2030-01-02T03:04:05+00:00",
+        upload_failed=["d.jpg"],
+        updated_at=events[4].time.isoformat(),
+    )
+    assert await log.get_view(meta_key(sid), type=MetaView) == MetaView(
+        pk=pk,
+        sk="META",
+        owner="u",
+        context="Kyoto",
+        timezone="Asia/Tokyo",
+        created_at=events[0].time.isoformat(),
+    )
+    assert await log.get_view(file_key(sid, key), type=FileView) == FileView(
+        pk=pk,
+        sk=f"FILE#{key}",
+        status="processed",
+        event_id=events[2].id,
+        name="a.jpg",
+        size=10,
+        etag="e",
+        kind="photo",
+        media_type="image/jpeg",
+        sha256="ab",
+        thumbnail="thumbnails/a.jpg",
+        captured_at="2024-05-01T10:00:00",
+    )
+    assert await log.get_view(job_key(sid, "j1"), type=JobView) == JobView(
+        pk=pk,
+        sk="JOB#j1",
+        kind="triage",
+        status="complete",
+        model="m",
+        created_at=events[1].time.isoformat(),
+        attempt=1,
+        result_attempt=1,
+        keep=1,
+        discard=0,
+        results_key="results/j1.json",
+        provider="p",
+    )
+    assert await log.get_view(content_key(sid, "ab"), type=ContentClaim) == ContentClaim(
+        pk=pk, sk="HASH#ab", key=key
+    )
+    [item] = await log.query_views(pk, "ITEM#", type=EnhancedItemView)
+    assert item == EnhancedItemView(
+        pk=pk, sk=f"ITEM#e1#{key}", status="enhanced", enhanced_key="enhanced/a.jpg", thumbnail=None
+    )
+    files = await log.query_views(pk, "FILE#", type=FileView)
+    assert [(f.key, f.status, f.deleted) for f in files] == [
+        (key, "processed", False),
+        (f"uploads/{sid}/b.txt", "rejected", False),
+        (f"uploads/{sid}/c.jpg", "duplicate", True),
+    ]
+    folded = projections.fold(await log.read_all(sid))
+    expected = [decode(folded[k], projections.view_type(k)) for k in sorted(folded)]
+    assert await log.query_views(pk) == expected
+    assert {type(v) for v in expected} == {
+        MetaView,
+        CountersView,
+        FileView,
+        JobView,
+        ContentClaim,
+        EnhancedItemView,
+    }
+
+
+async def test_a_read_model_asked_for_as_another_kind_is_a_type_error(log: EventLog) -> None:
+    sid = str(uuid.uuid4())
+    await log.commit([processed(sid, "a.jpg")])
+    with pytest.raises(TypeError, match="CountersView, not a FileView"):
+        await log.get_view(counters_key(sid), type=FileView)
+    with pytest.raises(TypeError, match="not a FileView"):
+        await log.query_views(session_pk(sid), type=FileView)  # COUNTERS and HASH# are there too
+
+
+async def _store_raw(log: EventLog, key: ViewKey, item: dict[str, Any] | None) -> None:
+    """Overwrite (or delete) a stored item behind the log's back: a hand edit, or an older projection."""
+    if isinstance(log, InMemoryEventLog):
+        if item is None:
+            log.stored_views.pop(key, None)
+        else:
+            log.stored_views[key] = {"pk": key.pk, "sk": key.sk, **item}
+        return
+    assert isinstance(log, DynamoEventLog)
+    raw = {"pk": {"S": key.pk}, "sk": {"S": key.sk}}
+    if item is None:
+        await log.client.delete_item(TableName=log.views_table, Key=raw)
+    else:
+        await log.client.put_item(TableName=log.views_table, Item={**raw, **to_item(item)})
+
+
+async def test_a_corrupted_or_deleted_read_model_is_rebuilt_to_the_incremental_result(log: EventLog) -> None:
+    sid = str(uuid.uuid4())
+    await _lifecycle(log, sid)
+    pk = session_pk(sid)
+    incremental = await log.query_views(pk)
+    a = file_key(sid, f"uploads/{sid}/a.jpg")
+
+    await _store_raw(log, counters_key(sid), {"processed": "many", "version": 3})  # a retyped field
+    await _store_raw(log, a, None)  # lost
+    await _store_raw(log, job_key(sid, "j1"), {"kind": "triage", "status": "complete", "gaps": "x"})
+    await _store_raw(log, content_key(sid, "zz"), {"key": "uploads/nowhere"})  # no event made it
+    with pytest.raises(ViewShapeError, match="COUNTERS is not a CountersView"):
+        await log.counters(sid)
+    with pytest.raises(ViewShapeError, match=f"shoebox rebuild-views {sid}$"):
+        await log.query_views(pk)
+    assert await log.get_view(a, type=FileView) is None
+
+    assert await log.rebuild_views(sid) == 12
+    assert await log.query_views(pk) == incremental
+    # and the incremental updates go on from the rebuilt items
+    await log.commit([processed(sid, "z.jpg")])
+    assert (await log.counters(sid)).processed == 2
+
+
+async def test_every_session_is_listed_across_pages(log: EventLog) -> None:
+    sids = sorted(str(uuid.uuid4()) for _ in range(5))
+    for sid in sids:
+        await log.commit([processed(sid, "a.jpg")])
+    listed = await log.session_ids(page_size=2)  # several pages: the emulator's table holds more
+    assert set(sids) <= set(listed)
+    assert listed == sorted(set(listed))

@@ -4,7 +4,8 @@ between the two reads."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, overload
 
 import pytest
 
@@ -12,7 +13,8 @@ from services.api.access import SNAPSHOT_TRIES, snapshot
 from shared.events import catalogue as c
 from shared.events.codec import make_event
 from shared.runtime.log import InMemoryEventLog
-from shared.runtime.projections import counters_key
+from shared.runtime.projections import job_key
+from shared.runtime.read_models import V, ViewItem
 
 pytestmark = pytest.mark.anyio
 
@@ -33,8 +35,20 @@ class Racing(InMemoryEventLog):
         super().__init__()
         self.sid, self.landing, self.queries = sid, landing, 0
 
-    async def query_views(self, pk: str, sk_prefix: str = "") -> list[dict[str, Any]]:
-        items = await super().query_views(pk, sk_prefix)
+    @overload
+    async def query_views(self, pk: str, sk_prefix: str = "") -> list[ViewItem]: ...
+
+    @overload
+    async def query_views(self, pk: str, sk_prefix: str = "", *, type: type[V]) -> list[V]: ...
+
+    async def query_views(
+        self, pk: str, sk_prefix: str = "", *, type: type[ViewItem] | None = None
+    ) -> Sequence[ViewItem]:
+        items: Sequence[ViewItem]
+        if type is None:
+            items = await super().query_views(pk, sk_prefix)
+        else:
+            items = await super().query_views(pk, sk_prefix, type=type)
         self.queries += 1
         if self.landing:
             self.landing -= 1
@@ -46,16 +60,28 @@ async def test_files_and_counters_agree_when_an_event_lands_between_the_reads() 
     sid = str(uuid.uuid4())
     log = Racing(sid, landing=1)
     await log.commit([_processed(sid, "a.jpg")])
-    first = await log.get_view(counters_key(sid))
-    counters, items = await snapshot(log, sid, "FILE#", counters=first)
+    first = await log.counters(sid)
+    snap = await snapshot(log, sid, counters=first)
     assert log.queries == 2  # read again: an event moved the version on
-    assert counters["processed"] == len(items) == 2
+    assert snap.counters.processed == len(snap.files) == 2
+    assert snap.counters.version == first.version + 1
 
 
 async def test_under_constant_change_the_last_read_is_returned() -> None:
     sid = str(uuid.uuid4())
     log = Racing(sid, landing=10)
     await log.commit([_processed(sid, "a.jpg")])
-    _, items = await snapshot(log, sid, "FILE#")
+    snap = await snapshot(log, sid)
     assert log.queries == SNAPSHOT_TRIES
-    assert len(items) == SNAPSHOT_TRIES  # a.jpg and what landed before the last Query
+    assert len(snap.files) == SNAPSHOT_TRIES  # a.jpg and what landed before the last Query
+
+
+async def test_the_job_is_read_with_the_files() -> None:
+    sid = str(uuid.uuid4())
+    log = Racing(sid, landing=0)
+    init = make_event(c.TriageInitializedData(job_id="j1", expected=1), source="t", session_id=sid)
+    await log.commit([init, _processed(sid, "a.jpg")])
+    snap = await snapshot(log, sid, job=job_key(sid, "j1"))
+    assert snap.job is not None and (snap.job.kind, snap.job.status) == ("triage", "pending")
+    assert [f.name for f in snap.files] == ["a.jpg"] and snap.counters.expected == 1
+    assert (await snapshot(log, sid, job=job_key(sid, "j2"))).job is None

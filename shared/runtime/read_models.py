@@ -1,0 +1,187 @@
+"""The typed read models: one msgspec Struct per kind of item in the views table.
+
+A field's name is the DynamoDB attribute's name, and its type is what that attribute holds (``int`` an
+``N``, ``str`` an ``S``, ``bool`` a ``BOOL``, ``None`` a ``NULL``): the triage saga
+(``deploy/sagas/triage.asl.json``) reads some of these attributes raw (``$.Item.processed.N``), and
+``tests/contracts/test_saga_views.py`` holds the two together.
+
+``EventLog.get_view`` / ``query_views`` decode stored items straight into these types, so a reader never
+checks a field again. A stored item that does not match its type (written by older projections, or
+edited by hand) is a ``ViewShapeError``: the read models of that session are rebuilt from its log
+(``shoebox rebuild-views SESSION``), the event-sourced way to change a read model's shape.
+
+Which Struct a stored item is follows from its key (``projections.view_type``). Items are written by
+``ViewUpdate``s, field by field, so a field an item may not have yet has a default; the defaults are what
+readers take an absent attribute to mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal, TypeVar
+
+import msgspec
+
+from shared.events.catalogue import MediaKind
+
+#: a decided upload's status; ``c.Replaced.status`` has the same three
+FileDecision = Literal["processed", "rejected", "duplicate"]
+JobKind = Literal["triage", "selection", "enhancement"]
+#: triage and selection: pending -> processing (finalized) -> analyzing -> complete | error;
+#: enhancement: processing -> done | partial
+JobStatus = Literal["pending", "processing", "analyzing", "complete", "error", "done", "partial"]
+
+
+#: the partition of the relay's checkpoints in the views table (no session's)
+RELAY_PK = "RELAY"
+
+
+class ViewShapeError(Exception):
+    """A stored read-model item does not match its Struct: rebuild the session's read models."""
+
+
+class ViewItem(msgspec.Struct, frozen=True, kw_only=True):
+    """Every read-model item: its key."""
+
+    pk: str
+    sk: str
+
+
+class MetaView(ViewItem, frozen=True, kw_only=True):
+    """``META``: who owns the session, and its trip."""
+
+    owner: str
+    context: str = ""
+    timezone: str | None = None
+    created_at: str = ""
+
+
+class CountersView(ViewItem, frozen=True, kw_only=True):
+    """``COUNTERS``: the session's fan-in counters (the triage saga polls them) and its ``version``."""
+
+    expected: int = 0
+    processed: int = 0
+    rejected: int = 0
+    duplicate: int = 0
+    deleted: int = 0
+    #: +1 per event of the session: the ETag of anything derived from its read models
+    version: int = 0
+    finalized: bool = False
+    #: the session's triage job (one per session)
+    job_id: str | None = None
+    #: the triage's overall deadline (ISO 8601), from finalize
+    deadline: str | None = None
+    #: names of the files the client could not upload (finalize)
+    upload_failed: list[str] = []
+    #: the time of the last decided file's event (ISO 8601)
+    updated_at: str | None = None
+
+
+class FileView(ViewItem, frozen=True, kw_only=True):
+    """``FILE#<key>``: one uploaded file. A decision writes every field (None where it has none), so
+    nothing of a replaced upload outlives it; a deletion writes only ``deleted`` and its reason, so a
+    file deleted before it was decided has no status."""
+
+    status: FileDecision | None = None
+    event_id: str | None = None
+    name: str | None = None
+    size: int | None = None
+    etag: str | None = None
+    kind: MediaKind | None = None
+    media_type: str | None = None
+    sha256: str | None = None
+    thumbnail: str | None = None
+    converted: str | None = None
+    preview: str | None = None
+    captured_at: str | None = None
+    #: a rejection's code and sentence
+    code: str | None = None
+    message: str | None = None
+    #: a duplicate's original: the key of the upload with the same bytes
+    duplicate_of: str | None = None
+    deleted: bool = False
+    deleted_reason: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The upload's object key."""
+        return self.sk.removeprefix("FILE#")
+
+
+class JobView(ViewItem, frozen=True, kw_only=True):
+    """``JOB#<id>``: one job (triage, selection, enhancement); each kind sets the fields it has."""
+
+    kind: JobKind | None = None
+    status: JobStatus | None = None
+    model: str | None = None
+    created_at: str | None = None
+    #: triage: the attempt the saga last requested (a job not requested yet is at its first)
+    attempt: int = 1
+    gaps: list[str] = []
+    gaps_count: int = 0
+    timed_out: bool = False
+    #: triage and selection: the attempt the result (complete or error) is for; the saga waits for it
+    result_attempt: int | None = None
+    keep: int | None = None
+    discard: int | None = None
+    results_key: str | None = None
+    provider: str | None = None
+    code: str | None = None
+    message: str | None = None
+    #: selection
+    context: str | None = None
+    selected: int | None = None
+    excluded: int | None = None
+    scenes: int | None = None
+    #: enhancement
+    total: int | None = None
+    done: int = 0
+    failed: int = 0
+
+
+class ContentClaim(ViewItem, frozen=True, kw_only=True):
+    """``HASH#<sha256>``: the first processed file of the session with these bytes."""
+
+    key: str
+
+
+class EnhancedItemView(ViewItem, frozen=True, kw_only=True):
+    """``ITEM#<job>#<key>``: one file of an enhancement job."""
+
+    status: Literal["enhanced", "failed"] | None = None
+    enhanced_key: str | None = None
+    thumbnail: str | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+class RelayCheckpoint(ViewItem, frozen=True, kw_only=True):
+    """``pk = RELAY``, ``sk = <shard id>``: how far the relay has published a stream shard."""
+
+    sequence: str
+
+
+V = TypeVar("V", bound=ViewItem)
+
+
+def decode(item: Mapping[str, Any], type: type[V]) -> V:
+    """A stored item (plain values, as ``attributes.from_item`` gives them) as its Struct;
+    ``ViewShapeError`` when it does not match. Attributes the Struct does not know are ignored (a newer
+    writer's)."""
+    try:
+        return msgspec.convert(item, type)
+    except msgspec.ValidationError as exc:
+        pk = str(item.get("pk"))
+        # the command to run, with the session's id when the item is a session's (``SESSION#<id>``)
+        session = pk.removeprefix("SESSION#") if pk.startswith("SESSION#") else "SESSION"
+        raise ViewShapeError(
+            f"read model {pk} {item.get('sk')} is not a {type.__name__} ({exc}); "
+            f"rebuild the session's read models from its log: shoebox rebuild-views {session}"
+        ) from None
+
+
+def fields(view: ViewItem) -> dict[str, Any]:
+    """A view's attributes without its key: what a projection sets to write the item whole."""
+    out: dict[str, Any] = msgspec.to_builtins(view)
+    del out["pk"], out["sk"]
+    return out

@@ -12,6 +12,7 @@ from litestar.testing import TestClient
 from services.api.auth import LocalIssuer
 from services.api.page import WEB, content_security_policy
 from shared.runtime.config import AwsSettings, Settings
+from shoebox_cli.tokens import LOCAL_USER
 from tests.api.conftest import Api, in_memory_app
 
 
@@ -42,7 +43,7 @@ def test_local_sign_in_refuses_names_that_are_not_plain(api: Api, body: object) 
 
 def test_local_sign_in_defaults_to_the_user_dev_token_signs_for(api: Api) -> None:
     r = api.client.post("/auth/local/sign-in", json={})
-    assert r.status_code == 200 and r.json()["sub"] == "local"
+    assert r.status_code == 200 and r.json()["sub"] == LOCAL_USER
 
 
 def test_the_page_and_its_files_carry_a_strong_etag(api: Api) -> None:

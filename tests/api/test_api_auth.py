@@ -22,7 +22,7 @@ from litestar.routes import HTTPRoute
 from services.api.app import BEARER, PUBLIC
 from services.api.auth import JWKS_PATH, LocalIssuer
 from shared.events import catalogue as c
-from tests.api.conftest import Api, in_memory_app
+from tests.support.app import Api, in_memory_app
 
 ALICE, BOB = "alice", "bob"
 CONTEXT = "Alice's secret trip to Lisbon"

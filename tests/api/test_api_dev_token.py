@@ -11,8 +11,8 @@ import pytest
 from services.api.auth import LocalIssuer
 from shoebox_cli.main import main
 from shoebox_cli.tokens import LOCAL_USER, for_api, is_local
-from tests.api.conftest import running
 from tests.support.api import new_session
+from tests.support.app import running
 from tests.support.stack import RunningStack
 
 

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from services.api.auth import LocalIssuer
-from tests.api.conftest import in_memory_app
+from tests.support.app import in_memory_app
 
 pytestmark = pytest.mark.slow
 

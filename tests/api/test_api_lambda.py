@@ -19,7 +19,7 @@ from mangum.types import ASGI, LambdaCognitoIdentity, LambdaMobileClientContext
 
 from services.api.auth import JWKS_PATH, LocalIssuer
 from shared.runtime.aws import Clients
-from tests.api.conftest import in_memory_app
+from tests.support.app import in_memory_app
 from tests.support.stack import RunningStack
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]

@@ -12,7 +12,7 @@ import pytest
 from litestar.exceptions import ClientException
 
 from services.api import uploads
-from tests.api.conftest import Api
+from tests.support.app import Api
 
 MiB = 1024 * 1024
 

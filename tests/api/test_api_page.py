@@ -13,7 +13,7 @@ from services.api.auth import LocalIssuer
 from services.api.page import WEB, content_security_policy
 from shared.runtime.config import AwsSettings, Settings
 from shoebox_cli.tokens import LOCAL_USER
-from tests.api.conftest import Api, in_memory_app
+from tests.support.app import Api, in_memory_app
 
 
 def test_local_sign_in_gives_a_token_the_api_accepts(api: Api) -> None:

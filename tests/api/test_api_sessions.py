@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from shared.runtime.inbound import ALL_PREFIXES
-from tests.api.conftest import Api
+from tests.support.app import Api
 from tests.support.paths import TESTDATA
 
 PHOTO = TESTDATA / "photos" / "gps"

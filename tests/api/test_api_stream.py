@@ -21,7 +21,7 @@ from shared.events import catalogue as c
 from shared.events.codec import make_event
 from shared.events.envelope import Event
 from shared.runtime.log import InMemoryEventLog, Page
-from tests.api.conftest import SETTINGS, Api, running
+from tests.support.app import SETTINGS, Api, running
 
 PROCESSED = "shoebox.media.file.processed.v1"
 

@@ -18,7 +18,7 @@ from services.api.topology import TRIAGE_SAGA
 from services.api.wiring import Collaborators
 from shared.events import catalogue as c
 from shared.runtime.sagas import InMemorySagaStarter
-from tests.api.conftest import SETTINGS, Api, running
+from tests.support.app import SETTINGS, Api, running
 from tests.support.paths import TESTDATA
 
 PHOTOS = sorted((TESTDATA / "photos" / "gps").glob("*.jpg"))

@@ -22,6 +22,7 @@ from shared.events.codec import make_event
 from shared.events.envelope import Event
 from shared.runtime.log import InMemoryEventLog, Page
 from tests.support.app import SETTINGS, Api, running
+from tests.support.events import processed
 
 PROCESSED = "shoebox.media.file.processed.v1"
 
@@ -78,15 +79,6 @@ def read_all(
 
 def events(ms: Sequence[Message]) -> list[Message]:
     return [m for m in ms if m.event is not None]
-
-
-def processed(sid: str, name: str) -> Event[Any]:
-    ref = c.FileRef(bucket="b", key=f"uploads/{sid}/{name}", name=name, size=1, etag=name)
-    return make_event(
-        c.FileProcessedData(file=ref, kind="photo", media_type="image/jpeg", sha256=name),
-        source="shoebox/media_process",
-        session_id=sid,
-    )
 
 
 class Appending(InMemoryEventLog):

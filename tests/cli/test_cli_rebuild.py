@@ -14,6 +14,7 @@ from shared.events.codec import make_event
 from shared.runtime.projections import counters_key, file_key, session_pk
 from shared.runtime.read_models import ViewItem, ViewShapeError
 from shoebox_cli.main import main
+from tests.support.events import processed
 from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.stack
@@ -23,10 +24,7 @@ def _session(stack: RunningStack) -> str:
     sid = str(uuid.uuid4())
     created = c.SessionCreatedV2Data(owner="u", trip=c.Trip(context="x"))
     events: list[Any] = [make_event(created, source="t", session_id=sid)]
-    for name in ("a.jpg", "b.jpg"):
-        ref = c.FileRef(bucket="b", key=f"uploads/{sid}/{name}", name=name, size=1, etag=name)
-        data = c.FileProcessedData(file=ref, kind="photo", media_type="image/jpeg", sha256=name)
-        events.append(make_event(data, source="t", session_id=sid))
+    events += [processed(sid, name) for name in ("a.jpg", "b.jpg")]
     for event in events:  # one commit each, as the services make them
         stack.portal.call(stack.stack.log.commit, [event])
     return sid

@@ -15,17 +15,9 @@ from shared.runtime.log import InMemoryEventLog, RebuildRaced
 from shared.runtime.projections import counters_key, file_key, session_pk
 from shared.runtime.read_models import ViewItem, decode
 from shoebox_cli.rebuild import RebuildError, Rebuilt, rebuild
+from tests.support.events import processed
 
 pytestmark = pytest.mark.anyio
-
-
-def _processed(sid: str, name: str) -> Any:
-    ref = c.FileRef(bucket="b", key=f"uploads/{sid}/{name}", name=name, size=1, etag=name)
-    return make_event(
-        c.FileProcessedData(file=ref, kind="photo", media_type="image/jpeg", sha256=name),
-        source="t",
-        session_id=sid,
-    )
 
 
 async def _session(log: InMemoryEventLog, files: int = 3) -> str:
@@ -33,7 +25,7 @@ async def _session(log: InMemoryEventLog, files: int = 3) -> str:
     created = c.SessionCreatedV2Data(owner="u", trip=c.Trip(context="x"))
     await log.commit([make_event(created, source="t", session_id=sid)])
     for i in range(files):
-        await log.commit([_processed(sid, f"{i}.jpg")])
+        await log.commit([processed(sid, f"{i}.jpg")])
     return sid
 
 
@@ -59,7 +51,7 @@ class Racing(InMemoryEventLog):
         self.reads += 1
         if session_id == self.sid and self.landing:
             self.landing -= 1
-            await self.commit([_processed(session_id, f"late-{self.reads}.jpg")])
+            await self.commit([processed(session_id, f"late-{self.reads}.jpg")])
         return events
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any, overload
+from typing import overload
 
 import pytest
 
@@ -15,17 +15,9 @@ from shared.events.codec import make_event
 from shared.runtime.log import InMemoryEventLog
 from shared.runtime.projections import job_key
 from shared.runtime.read_models import V, ViewItem
+from tests.support.events import processed
 
 pytestmark = pytest.mark.anyio
-
-
-def _processed(sid: str, name: str) -> Any:
-    ref = c.FileRef(bucket="b", key=f"uploads/{sid}/{name}", name=name, size=1, etag=name)
-    return make_event(
-        c.FileProcessedData(file=ref, kind="photo", media_type="image/jpeg", sha256=name),
-        source="t",
-        session_id=sid,
-    )
 
 
 class Racing(InMemoryEventLog):
@@ -52,14 +44,14 @@ class Racing(InMemoryEventLog):
         self.queries += 1
         if self.landing:
             self.landing -= 1
-            await self.commit([_processed(self.sid, f"late-{self.landing}.jpg")])
+            await self.commit([processed(self.sid, f"late-{self.landing}.jpg")])
         return items
 
 
 async def test_files_and_counters_agree_when_an_event_lands_between_the_reads() -> None:
     sid = str(uuid.uuid4())
     log = Racing(sid, landing=1)
-    await log.commit([_processed(sid, "a.jpg")])
+    await log.commit([processed(sid, "a.jpg")])
     first = await log.counters(sid)
     snap = await snapshot(log, sid, counters=first)
     assert log.queries == 2  # read again: an event moved the version on
@@ -70,7 +62,7 @@ async def test_files_and_counters_agree_when_an_event_lands_between_the_reads() 
 async def test_under_constant_change_the_last_read_is_returned() -> None:
     sid = str(uuid.uuid4())
     log = Racing(sid, landing=10)
-    await log.commit([_processed(sid, "a.jpg")])
+    await log.commit([processed(sid, "a.jpg")])
     snap = await snapshot(log, sid)
     assert log.queries == SNAPSHOT_TRIES
     assert len(snap.files) == SNAPSHOT_TRIES  # a.jpg and what landed before the last Query
@@ -80,7 +72,7 @@ async def test_the_job_is_read_with_the_files() -> None:
     sid = str(uuid.uuid4())
     log = Racing(sid, landing=0)
     init = make_event(c.TriageInitializedData(job_id="j1", expected=1), source="t", session_id=sid)
-    await log.commit([init, _processed(sid, "a.jpg")])
+    await log.commit([init, processed(sid, "a.jpg")])
     snap = await snapshot(log, sid, job=job_key(sid, "j1"))
     assert snap.job is not None and (snap.job.kind, snap.job.status) == ("triage", "pending")
     assert [f.name for f in snap.files] == ["a.jpg"] and snap.counters.expected == 1

@@ -1,0 +1,20 @@
+"""Events tests commit to a log themselves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.events import catalogue as c
+from shared.events.codec import make_event
+from shared.events.envelope import Event
+
+
+def processed(sid: str, name: str, *, source: str = "shoebox/media_process") -> Event[Any]:
+    """``media.file.processed`` for ``uploads/<sid>/<name>``: a 1-byte photo whose ETag and hash are its name
+    (distinct names never collide as duplicates)."""
+    ref = c.FileRef(bucket="b", key=f"uploads/{sid}/{name}", name=name, size=1, etag=name)
+    return make_event(
+        c.FileProcessedData(file=ref, kind="photo", media_type="image/jpeg", sha256=name),
+        source=source,
+        session_id=sid,
+    )

@@ -264,9 +264,14 @@ async def _results(
             thumbnail_url=thumbnails.get(v.key),
         )
         (keep if v.verdict == "keep" else discard).append(out)
+    status = job.status or "pending"
+    if status == "pending" and counters.finalized:
+        # the client finalized, files are still being decided: derived here, never stored (a finalize
+        # after the verdicts must not take the job back; see projections.py)
+        status = "processing"
     return counters, TriageResults(
         job_id=job_id,
-        status=job.status or "pending",
+        status=status,
         attempt=job.attempt,
         expected=counters.expected,
         processed=counters.processed,

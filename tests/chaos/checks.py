@@ -190,7 +190,7 @@ def compare(clean: Outcome, run: Outcome, paths: Mapping[str, str]) -> list[str]
         return paths.get(content, content)
 
     out = []
-    pairs = [("file", clean.files, run.files)]
+    pairs: list[tuple[str, Sequence[Any], Sequence[Any]]] = [("file", clean.files, run.files)]
     if run.report:  # no report at all is a lost run already; one line says it
         pairs.append(("report", clean.report, run.report))
     for what, a, b in pairs:

@@ -142,14 +142,16 @@ class Processor:
             # handled, instead of doing the work again for a commit that would be refused.
             while (busy := self._inflight.get(d.tracking_key)) is not None:
                 await busy.wait()
-            if d.session_id is None:
-                log.warning("no upload session in this message, ignoring it")
-                return []
-            if tracking is not None and await self.log.is_processed(tracking):
-                log.info("already handled, skipping")
-                return []
+            # registered before the next await: a copy that arrives (or is woken) with this one must wait
+            # for it too (two copies in one receive both ran the handler, found by the chaos runs)
             done = self._inflight[d.tracking_key] = anyio.Event()
             try:
+                if d.session_id is None:
+                    log.warning("no upload session in this message, ignoring it")
+                    return []
+                if tracking is not None and await self.log.is_processed(tracking):
+                    log.info("already handled, skipping")
+                    return []
                 return await self._handle(d, handler, tracking, span)
             finally:
                 del self._inflight[d.tracking_key]

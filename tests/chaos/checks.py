@@ -14,7 +14,9 @@
 
 Files are compared by their content (the sha256 of the local file), not by name: the two files with the
 same bytes race for "processed", and either may win in any run, the clean one included; every other file
-has bytes of its own, so its content names it.
+has bytes of its own, so its content names it. For the same reason the CLI's report is not compared with
+the clean run's (its file of the pair is processed in one run, a duplicate of the harness's upload in
+another): each of its entries must agree with the session's decision for that upload instead.
 """
 
 from __future__ import annotations
@@ -47,21 +49,11 @@ class FileOutcome(msgspec.Struct, frozen=True, order=True):
     reason: str | None = None
 
 
-class ReportLine(msgspec.Struct, frozen=True, order=True):
-    """One file of the CLI's report, named by its content."""
-
-    content: str
-    status: str
-    code: str | None
-
-
 class Outcome(msgspec.Struct, frozen=True):
     """What a run decided, as the clean run and every chaos run must agree on."""
 
     files: list[FileOutcome]
-    report: list[ReportLine]
-    #: the report's counts and the session's counters
-    counts: dict[str, int]
+    #: the session's counters
     counters: dict[str, int]
     job_status: str
     keep: int
@@ -126,31 +118,44 @@ def handled_twice(records: Iterable[Mapping[str, Any]], session_id: str) -> list
     return [f"{svc}: {key} handled {n} times" for (svc, key), n in sorted(said.items()) if n > 1]
 
 
-def check_report(report: Report | None, folder_files: Sequence[str], findings: Findings) -> None:
-    """Every file of the folder in the report, each with a result."""
+def check_report(
+    report: Report | None,
+    folder_files: Sequence[str],
+    files: Sequence[Mapping[str, Any]],
+    findings: Findings,
+) -> None:
+    """Every file of the folder in the report, each with a result, and each uploaded one's the same as
+    the session's decision for its upload (``files``: the session's files from the API)."""
     if report is None:
         findings.lost.append("the CLI wrote no report")
         return
     got = {f.path: f for f in report.files}
+    decided = {f["key"]: f for f in files}
     for path in folder_files:
         entry = got.get(path)
+        code = entry.reason.code if entry is not None and entry.reason else None
         if entry is None:
             findings.lost.append(f"{path}: not in the report")
         elif entry.status not in ("processed", "rejected", "duplicate"):
-            code = entry.reason.code if entry.reason else None
             findings.lost.append(f"{path}: {entry.status} in the report ({code})")
+        elif entry.key is not None:
+            there = decided.get(entry.key)
+            if there is None or (there["status"], there.get("code")) != (entry.status, code):
+                seen = (there["status"], there.get("code")) if there is not None else "nothing"
+                findings.mismatches.append(
+                    f"{path}: the report says {entry.status}, {code}; the session {seen}"
+                )
 
 
 def outcome(
     *,
-    report: Report | None,
     files: Sequence[Mapping[str, Any]],
     results: Mapping[str, Any] | None,
     counters: Mapping[str, int],
     uploads: Mapping[str, Uploaded],
 ) -> Outcome:
-    """The run's outcome from what the user sees: the report, the session's files and the triage results
-    (``GET .../triage/{job}``) from the API, and the session's counters."""
+    """The run's outcome as the user sees it through the API: the session's files and counters, and the
+    triage results (``GET .../triage/{job}``)."""
     verdicts: dict[str, tuple[str, str]] = {}
     for side in ("keep", "discard"):
         for v in (results or {}).get(side, []):
@@ -164,16 +169,10 @@ def outcome(
     for f in files:
         verdict, reason = verdicts.get(f["key"], (None, None))
         outcomes.append(FileOutcome(content(f["key"]), f["status"], f.get("code"), verdict, reason))
-    lines = []
-    for entry in report.files if report is not None else []:
-        code = entry.reason.code if entry.reason else None
-        lines.append(ReportLine(entry.sha256 or f"(unread: {entry.path})", entry.status, code))
     name_to_key = {k.rsplit("/", 1)[-1]: k for k in uploads}
     gaps = sorted(content(name_to_key.get(g, g)) for g in (results or {}).get("gaps", []))
     return Outcome(
         files=sorted(outcomes),
-        report=sorted(lines),
-        counts=msgspec.structs.asdict(report.counts) if report is not None else {},
         counters=dict(counters),
         job_status=str((results or {}).get("status", "none")),
         keep=len((results or {}).get("keep", [])),
@@ -190,26 +189,20 @@ def compare(clean: Outcome, run: Outcome, paths: Mapping[str, str]) -> list[str]
         return paths.get(content, content)
 
     out = []
-    pairs: list[tuple[str, Sequence[Any], Sequence[Any]]] = [("file", clean.files, run.files)]
-    if run.report:  # no report at all is a lost run already; one line says it
-        pairs.append(("report", clean.report, run.report))
-    for what, a, b in pairs:
-        by_a: dict[str, list[Any]] = {}
-        by_b: dict[str, list[Any]] = {}
-        for x in a:
-            by_a.setdefault(x.content, []).append(x)
-        for x in b:
-            by_b.setdefault(x.content, []).append(x)
-        for content in sorted(set(by_a) | set(by_b)):
-            if sorted(by_a.get(content, [])) != sorted(by_b.get(content, [])):
-                out.append(
-                    f"{what} {name(content)}: clean {_short(by_a.get(content, []))}, "
-                    f"this run {_short(by_b.get(content, []))}"
-                )
-    for field in ("counts", "counters", "job_status", "keep", "discard", "gaps"):
+    by_a: dict[str, list[FileOutcome]] = {}
+    by_b: dict[str, list[FileOutcome]] = {}
+    for x in clean.files:
+        by_a.setdefault(x.content, []).append(x)
+    for x in run.files:
+        by_b.setdefault(x.content, []).append(x)
+    for content in sorted(set(by_a) | set(by_b)):
+        if sorted(by_a.get(content, [])) != sorted(by_b.get(content, [])):
+            out.append(
+                f"{name(content)}: clean {_short(by_a.get(content, []))}, "
+                f"this run {_short(by_b.get(content, []))}"
+            )
+    for field in ("counters", "job_status", "keep", "discard", "gaps"):
         va, vb = getattr(clean, field), getattr(run, field)
-        if field == "counts" and not run.report:
-            continue
         if va != vb:
             out.append(f"{field}: clean {va}, this run {vb}")
     return out

@@ -60,7 +60,7 @@ class ChaosConfig(msgspec.Struct, frozen=True, kw_only=True):
     seed: int = 1
     #: the killer's SIGKILLs per run, at random times in the first ``kill_window`` of the clean run's time
     kills: int = 3
-    kill_window: float = 0.8
+    kill_window: float = 1.2
     #: how long a dead worker's message stays hidden (the shipped stack's is 20 s; shorter keeps runs short)
     visibility_s: int = 5
     #: copies of every message come back after 0 to this many seconds
@@ -361,7 +361,6 @@ async def one_run(
             findings.lost.append("no session or no triage job")
             return _result(index, s, wall, killer, stack, exits_before, findings)
         folder_files = sorted(p.relative_to(folder).as_posix() for p in media.prepare(folder))
-        checks.check_report(s.report, folder_files, findings)
         events = await stack.log.read_all(s.session_id)
         checks.check_log(events, s.uploads, findings)
         findings.handled_twice.extend(checks.handled_twice(logs.since_mark(), s.session_id))
@@ -371,8 +370,8 @@ async def one_run(
         findings.stuck.extend(await saga_execution(stack, s.job_id))
         findings.views.extend(await checks.read_model_mismatches(stack.log, s.session_id))
         session = await api.call("GET", f"/v1/sessions/{s.session_id}")
+        checks.check_report(s.report, folder_files, session["files"], findings)
         observed = checks.outcome(
-            report=s.report,
             files=session["files"],
             results=s.results,
             counters=session["counters"],

@@ -139,12 +139,12 @@ def check_report(
         elif entry.status not in ("processed", "rejected", "duplicate"):
             findings.lost.append(f"{path}: {entry.status} in the report ({code})")
         elif entry.key is not None:
+            # the code of a rejection only: the report names every duplicate's reason "duplicate"
+            said = (entry.status, code if entry.status == "rejected" else None)
             there = decided.get(entry.key)
-            if there is None or (there["status"], there.get("code")) != (entry.status, code):
-                seen = (there["status"], there.get("code")) if there is not None else "nothing"
-                findings.mismatches.append(
-                    f"{path}: the report says {entry.status}, {code}; the session {seen}"
-                )
+            seen = (there["status"], there.get("code")) if there is not None else None
+            if said != seen:
+                findings.mismatches.append(f"{path}: the report says {said}, the session {seen or 'nothing'}")
 
 
 def outcome(

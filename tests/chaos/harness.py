@@ -21,7 +21,7 @@ import statistics
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -58,9 +58,8 @@ API_PATIENCE_S = 120.0
 class ChaosConfig(msgspec.Struct, frozen=True, kw_only=True):
     runs: int = 50
     seed: int = 1
-    #: the killer's SIGKILLs per run, at random times in the first ``kill_window`` of the clean run's time
+    #: the killer's SIGKILLs per run, each at a random point of the run's progress (``Killer``)
     kills: int = 3
-    kill_window: float = 1.2
     #: how long a dead worker's message stays hidden (the shipped stack's is 20 s; shorter keeps runs short)
     visibility_s: int = 5
     #: copies of every message come back after 0 to this many seconds
@@ -70,9 +69,8 @@ class ChaosConfig(msgspec.Struct, frozen=True, kw_only=True):
     #: False: the processors keep no tracking record (the runs must then fail)
     tracking: bool = True
     #: False: no clean run; the runs are checked only for what needs no reference (lost, doubled, stuck,
-    #: read models); the kill window is then ``kill_horizon_s``
+    #: read models)
     clean: bool = True
-    kill_horizon_s: float = 40.0
     job_timeout_s: float = 300.0
     saga_timeout_s: float = 240.0
 
@@ -186,20 +184,23 @@ class Api:
 
 # ----------------------------------------------------------------------------- the killer
 class Killer:
-    """SIGKILLs ``count`` processes, chosen at random, at random times in ``[0.05, 1] * horizon_s`` after
-    it starts; a chosen process that is down (restarting) is replaced by a running one."""
+    """SIGKILLs ``count`` processes chosen at random, each at a random point of the run: once the share of
+    the session's files decided passes a random fraction (0: while the files are uploaded; near 1: while
+    the saga asks for the verdicts), plus a random 0-2 s, so that the kills land inside the run however
+    slow the machine is today. A chosen process that is down (restarting) is replaced by a running one."""
 
-    def __init__(self, stack: Stack, rng: random.Random, count: int, horizon_s: float) -> None:
+    def __init__(self, stack: Stack, rng: random.Random, count: int) -> None:
         assert stack.supervisor is not None
         self.supervisor = stack.supervisor
         self.rng = rng
-        self.plan = sorted((rng.uniform(0.05, 1.0) * horizon_s, rng.choice(TARGETS)) for _ in range(count))
+        self.plan = sorted((rng.random(), rng.uniform(0.0, 2.0), rng.choice(TARGETS)) for _ in range(count))
         self.killed: list[str] = []
 
-    async def run(self) -> None:
-        started = time.monotonic()
-        for at, name in self.plan:
-            await anyio.sleep(max(0.0, started + at - time.monotonic()))
+    async def run(self, progress: Callable[[], Awaitable[float]]) -> None:
+        for at, delay, name in self.plan:
+            while await progress() < at:  # noqa: ASYNC110  # the counters are in another process's hands
+                await anyio.sleep(0.2)
+            await anyio.sleep(delay)
             live = [n for n in TARGETS if self.supervisor.children[n].pid is not None]
             target = name if name in live else (self.rng.choice(live) if live else None)
             if target is not None and self.supervisor.kill(target) is not None:
@@ -230,10 +231,9 @@ def set_aside(folder_files: Sequence[str]) -> str:
     return max(f for f in folder_files if f in (media.TWIN, media.TWIN_OF))
 
 
-async def drive(stack: Stack, api: Api, folder: Path, out: Path, config: ChaosConfig) -> Session:
-    """The user's part of a run: the CLI's job, the triage started as soon as the session exists, the
-    set-aside twin uploaded alongside, finalize, and the verdicts waited for."""
-    s = Session()
+async def drive(stack: Stack, api: Api, folder: Path, out: Path, config: ChaosConfig, s: Session) -> None:
+    """The user's part of a run, noted in ``s`` as it goes: the CLI's job, the triage started as soon as
+    the session exists, the set-aside twin uploaded alongside, finalize, and the verdicts waited for."""
     token = stack.issuer.issue(LOCAL_USER, JOB_TOKEN_TTL_S)
     options = ProcessOptions(
         directory=folder, out=out, api=stack.api_url, token=token, timeout_s=config.job_timeout_s
@@ -263,7 +263,7 @@ async def drive(stack: Stack, api: Api, folder: Path, out: Path, config: ChaosCo
                 s.job_id = str(started["job_id"])
                 twin_key = await api.upload(s.session_id, plain_name(twin), folder / twin)
     if s.session_id is None or s.job_id is None:
-        return s
+        return
     uploaded = state.load(out)
     s.uploads = {
         u.key: Uploaded(path, u.sha256) for path, u in (uploaded.uploads if uploaded else {}).items()
@@ -281,7 +281,6 @@ async def drive(stack: Stack, api: Api, folder: Path, out: Path, config: ChaosCo
             if s.results is not None and s.results["status"] in checks.TERMINAL_JOB:
                 break
             await anyio.sleep(1.0)
-    return s
 
 
 async def saga_execution(stack: Stack, job_id: str, timeout_s: float = 60.0) -> list[str]:
@@ -346,12 +345,21 @@ async def one_run(
     folder, out = work / "media", work / f"run-{index:03d}"
     findings = Findings()
     api = Api(stack.api_url, stack.issuer.issue(LOCAL_USER, JOB_TOKEN_TTL_S))
+    s = Session()
+
+    async def progress() -> float:
+        """The share of the session's files decided (0 before the session exists)."""
+        if s.session_id is None:
+            return 0.0
+        n = await stack.log.counters(s.session_id)
+        return (n.processed + n.rejected + n.duplicate) / media.COUNT
+
     try:
         async with anyio.create_task_group() as tg:
             if killer is not None:
-                tg.start_soon(killer.run)
+                tg.start_soon(killer.run, progress)
             try:
-                s = await drive(stack, api, folder, out, config)
+                await drive(stack, api, folder, out, config, s)
             finally:
                 tg.cancel_scope.cancel()
         wall = time.monotonic() - started
@@ -460,7 +468,6 @@ async def campaign(
         media.prepare(work / "media")
         clean: Outcome | None = None
         clean_wall: float | None = None
-        horizon = config.kill_horizon_s
         if config.clean:
             async with chaos_stack(work, "clean", base, config, Faults()) as stack:
                 logs = LogReader(work / "clean", [*TARGETS])
@@ -469,7 +476,6 @@ async def campaign(
             if reference.findings.total() or reference.outcome is None:
                 raise AssertionError("the clean run itself failed:\n" + line(reference))
             clean, clean_wall = reference.outcome, reference.wall_s
-            horizon = clean_wall * config.kill_window
         faults = Faults(
             tracking=config.tracking,
             double_deliveries_s=config.double_deliveries_s,
@@ -481,7 +487,7 @@ async def campaign(
             logs = LogReader(work / "chaos", [n for n in TARGETS if n != API])
             for i in range(1, config.runs + 1):
                 rng = random.Random(f"{config.seed}:{i}")
-                killer = Killer(stack, rng, config.kills, horizon)
+                killer = Killer(stack, rng, config.kills)
                 r = await one_run(stack, i, work, config, clean=clean, killer=killer, logs=logs)
                 results.append(r)
                 say(line(r))

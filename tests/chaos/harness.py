@@ -51,6 +51,8 @@ TARGETS = (
     RELAY,
     API,
 )
+#: the problems a run's line shows at most
+SHOWN = 8
 #: how long the harness's own API calls ride out an API that is being restarted
 API_PATIENCE_S = 120.0
 
@@ -449,7 +451,11 @@ def line(r: RunResult) -> str:
     head = f"run {r.index:3d}: {r.wall_s:6.1f} s, {r.files} files, killed {kills}{crashes}: " + (
         "ok" if n == 0 else f"{n} PROBLEM{'S' if n > 1 else ''} (session {r.session_id})"
     )
-    return "\n".join([head, *(f"    {x}" for x in r.findings.lines())])
+    problems = r.findings.lines()
+    more = (
+        [f"    ... and {len(problems) - SHOWN} more (--json has them all)"] if len(problems) > SHOWN else []
+    )
+    return "\n".join([head, *(f"    {x}" for x in problems[:SHOWN]), *more])
 
 
 async def campaign(

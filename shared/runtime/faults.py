@@ -43,6 +43,13 @@ class Faults(msgspec.Struct, frozen=True, kw_only=True):
     crash_rate: float = 0.0
     #: seeds every draw above (with the message's body, key and receive count)
     seed: int = 0
+    #: a file path: when given, the two faults above apply only while it exists (a chaos campaign runs
+    #: its clean run first on the same stack, then creates it)
+    armed_by: str = ""
+
+    def armed(self) -> bool:
+        """Whether the chaos faults (doubled deliveries, crash points) apply now."""
+        return not self.armed_by or os.path.exists(self.armed_by)
 
 
 NONE = Faults()
@@ -70,7 +77,7 @@ def _draw(faults: Faults, *parts: str) -> random.Random:
 
 def crash_at_random(faults: Faults, message_key: str, receive_count: int) -> None:
     """Die like a killed worker (SIGKILL) with the chance ``crash_rate`` (test-only: chaos runs)."""
-    if faults.crash_rate <= 0:
+    if faults.crash_rate <= 0 or not faults.armed():
         return
     if _draw(faults, "crash", message_key, str(receive_count)).random() < faults.crash_rate:
         os.kill(os.getpid(), signal.SIGKILL)
@@ -87,6 +94,8 @@ async def double_delivery(faults: Faults, sqs: SQSClient, queue_url: str, m: Mes
     most ``double_deliveries_s``), marked so that it is not copied again (test-only: chaos runs). Done on
     receipt, before the handler runs, so a worker killed while handling it has made its copy already."""
     if faults.double_deliveries_s <= 0 or COPY_ATTRIBUTE in m.get("MessageAttributes", {}):
+        return
+    if not faults.armed():
         return
     if int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1")) > 1:
         return  # copied on its first receive (or that worker died before it could: a lost copy only)

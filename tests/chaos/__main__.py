@@ -7,7 +7,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -45,7 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--crash-rate", type=float, default=defaults.crash_rate)
     p.add_argument("--no-tracking", action="store_true", help="switch the tracking record off (must fail)")
     p.add_argument("--no-clean", action="store_true", help="no clean run to compare with")
-    p.add_argument("--work", type=Path, help="keep the stacks' state, logs and reports here")
+    p.add_argument(
+        "--work",
+        type=Path,
+        help="the stacks' state, logs and reports (default: a temporary folder, kept on failure)",
+    )
     p.add_argument("--json", type=Path, help="also write the figures and every run's findings here")
     args = p.parse_args(argv)
     config = ChaosConfig(
@@ -58,8 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         tracking=not args.no_tracking,
         clean=not args.no_clean,
     )
-    work = args.work.resolve() if args.work else None
-    log = (work or Path(".chaos")).resolve() / "stack.log"
+    work = args.work.resolve() if args.work else Path(tempfile.mkdtemp(prefix="shoebox-chaos-"))
+    log = work / "stack.log"
     print(f"chaos: {config.runs} runs, seed {config.seed}; the stacks' logs: {log}", flush=True)
     with stderr_to(log):
         summary = run_campaign(config, Settings.from_env(), work=work, out=sys.stdout)
@@ -70,7 +76,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 msgspec.json.encode({"figures": summary.figures(), "runs": summary.runs}), indent=2
             )
         )
-    return 1 if summary.problems() else 0
+    if summary.problems():
+        print(f"kept for a look: {work} (each stack's logs/, each run's report and cli.log)")
+        return 1
+    if not args.work:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
 
 
 if __name__ == "__main__":

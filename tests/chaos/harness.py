@@ -1,16 +1,17 @@
 """The chaos runs: sessions of the same 36 files pushed through ``shoebox process`` while processes of the
 embedded stack are killed, every delivery doubled and shuffled, then checked against a clean run.
 
-One clean run first, on a stack of its own without faults (its processes read their faults when they
-start, so one stack cannot be both), gives the expected outcome. Then one stack with the faults on serves
-every chaos run: its workers send every message they receive for the first time back to their queue with a
-random delay (``Faults.double_deliveries_s``) and now and then kill themselves between a commit and its
-ack (``Faults.crash_rate``), and a seeded killer sends SIGKILL to random processes (workers, relay, API) at
-random times while the run is going. Each run is a new session: the CLI (``shoebox_cli.process.Job``, in
-this process, over HTTP) uploads the folder and waits for every result, the harness starts the triage at
-once (as the upload page does on the first drop), uploads the second of the two files with the same bytes
-itself (the CLI sets it aside), finalizes, and waits for the verdicts; then ``checks`` looks at the log,
-the read models, the workers' logs, the saga and the report.
+One stack serves the whole campaign. Its first run is a clean one, before its faults are armed (they
+apply only while a file exists, ``Faults.armed_by``) and with nobody killing: it gives the expected
+outcome. Then the faults are armed for every chaos run: the workers send every message they receive for
+the first time back to their queue with a random delay (``Faults.double_deliveries_s``) and now and then
+kill themselves between a commit and its ack (``Faults.crash_rate``), and a seeded killer sends SIGKILL
+to random processes (workers, relay, API) at random points of the run (``Killer``). Each run is a new
+session: the CLI (``shoebox_cli.process.Job``, in this process, over HTTP) uploads the folder and waits
+for every result; the harness starts the triage as soon as the session exists (as the upload page does on
+the first drop), uploads the second of the two files with the same bytes itself (the CLI sets it aside),
+finalizes once the CLI is done, and waits for the verdicts; then ``checks`` looks at the log, the read
+models, the workers' logs, the saga and the report.
 """
 
 from __future__ import annotations
@@ -461,7 +462,7 @@ def line(r: RunResult) -> str:
 async def campaign(
     config: ChaosConfig, base: Settings, *, work: Path | None = None, out: TextIO | None = None
 ) -> Summary:
-    """The clean run, then ``config.runs`` chaos runs on one faulty stack; prints a line per run."""
+    """The clean run, then ``config.runs`` chaos runs, on one stack; prints a line per run."""
 
     def say(text: str) -> None:
         if out is not None:
@@ -472,28 +473,30 @@ async def campaign(
         if work is None:
             work = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="shoebox-chaos-")))
         media.prepare(work / "media")
-        clean: Outcome | None = None
-        clean_wall: float | None = None
-        if config.clean:
-            async with chaos_stack(work, "clean", base, config, Faults()) as stack:
-                logs = LogReader(work / "clean", [*TARGETS])
-                reference = await one_run(stack, 0, work, config, clean=None, killer=None, logs=logs)
-            say(line(reference) + " (the clean run)")
-            if reference.findings.total() or reference.outcome is None:
-                raise AssertionError("the clean run itself failed:\n" + line(reference))
-            clean, clean_wall = reference.outcome, reference.wall_s
+        armed = work / "armed"
+        armed.unlink(missing_ok=True)
         faults = Faults(
             tracking=config.tracking,
             double_deliveries_s=config.double_deliveries_s,
             crash_rate=config.crash_rate,
             seed=config.seed,
+            armed_by=str(armed),
         )
+        clean: Outcome | None = None
+        clean_wall: float | None = None
         results: list[RunResult] = []
-        async with chaos_stack(work, "chaos", base, config, faults) as stack:
-            logs = LogReader(work / "chaos", [n for n in TARGETS if n != API])
+        async with chaos_stack(work, "stack", base, config, faults) as stack:
+            logs = LogReader(work / "stack", [n for n in TARGETS if n != API])
+            if config.clean:
+                # the stack as shipped: its faults are not armed yet, and nobody kills
+                reference = await one_run(stack, 0, work, config, clean=None, killer=None, logs=logs)
+                say(line(reference) + " (the clean run)")
+                if reference.findings.total() or reference.outcome is None:
+                    raise AssertionError("the clean run itself failed:\n" + line(reference))
+                clean, clean_wall = reference.outcome, reference.wall_s
+            armed.touch()
             for i in range(1, config.runs + 1):
-                rng = random.Random(f"{config.seed}:{i}")
-                killer = Killer(stack, rng, config.kills)
+                killer = Killer(stack, random.Random(f"{config.seed}:{i}"), config.kills)
                 r = await one_run(stack, i, work, config, clean=clean, killer=killer, logs=logs)
                 results.append(r)
                 say(line(r))

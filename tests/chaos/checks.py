@@ -136,6 +136,8 @@ def check_report(
         code = entry.reason.code if entry is not None and entry.reason else None
         if entry is None:
             findings.lost.append(f"{path}: not in the report")
+        elif entry.status == "pending":  # uploaded, never decided (the report names it so)
+            findings.stuck.append(f"{path}: pending in the report")
         elif entry.status not in ("processed", "rejected", "duplicate"):
             findings.lost.append(f"{path}: {entry.status} in the report ({code})")
         elif entry.key is not None:

@@ -136,7 +136,7 @@ def check_report(
         code = entry.reason.code if entry is not None and entry.reason else None
         if entry is None:
             findings.lost.append(f"{path}: not in the report")
-        elif entry.status == "pending":  # uploaded, never decided (the report names it so)
+        elif str(entry.status) == "pending":  # uploaded, never decided (the report names it so, issue 11)
             findings.stuck.append(f"{path}: pending in the report")
         elif entry.status not in ("processed", "rejected", "duplicate"):
             findings.lost.append(f"{path}: {entry.status} in the report ({code})")

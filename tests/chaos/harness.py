@@ -290,6 +290,7 @@ async def saga_execution(stack: Stack, job_id: str, timeout_s: float = 60.0) -> 
     """Wait for the job's Step Functions executions to end; what is wrong with them (empty: they ended,
     the first attempt's succeeded)."""
     arn = stack.resources[stack.settings.names.state_machine("triage")]
+    mine: dict[str, str] = {}
     with anyio.move_on_after(timeout_s):
         while True:
             listed = await stack.clients.sfn.list_executions(stateMachineArn=arn, maxResults=1000)
@@ -363,6 +364,8 @@ async def one_run(
                 tg.start_soon(killer.run, progress)
             try:
                 await drive(stack, api, folder, out, config, s)
+            except Exception as exc:  # the harness's own calls failing is the run's finding, not the end
+                findings.lost.append(f"the run could not go on: {describe(exc)}")
             finally:
                 tg.cancel_scope.cancel()
         wall = time.monotonic() - started

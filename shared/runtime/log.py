@@ -7,8 +7,10 @@
 - the read-model updates the projections derive from those events.
 
 Sequence numbers are reserved from a per-stream counter before the transaction. An appender that dies
-after reserving leaves a gap, never a duplicate: readers tolerate gaps. 32 appenders on one stream never
-contend on a condition, only on the counter's atomic ADD.
+after reserving leaves a gap, never a duplicate: readers tolerate gaps. Commits to a stream land in
+sequence order (each holds the condition that ``COUNTERS.version``, the last committed sequence, is below
+its first; one overtaken reserves again), so what changed after version N is the stream after N. A commit
+may also expect items at the versions its handler read (``ViewExpectation``), else ``ClaimTaken``.
 
 Read models are read as Structs (``read_models.py``): both implementations store plain values, as
 DynamoDB holds them, and decode them the same way (``get_view``, ``query_views``).
@@ -20,6 +22,7 @@ Two implementations, one contract (``tests/unit/test_log_contract.py`` runs agai
 from __future__ import annotations
 
 import abc
+import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, overload
 
@@ -33,7 +36,7 @@ from shared.events.envelope import Event
 from shared.runtime import projections
 from shared.runtime.attributes import from_item, to_attr, to_item
 from shared.runtime.read_models import CountersView, V, ViewItem, decode
-from shared.runtime.views import Value, ViewKey, ViewUpdate, apply, merge, update_expression
+from shared.runtime.views import Value, ViewExpectation, ViewKey, ViewUpdate, apply, merge, update_expression
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
@@ -45,6 +48,8 @@ AnyEvent = Event[Any]
 
 #: DynamoDB's limit on items in one transaction.
 MAX_TRANSACTION_ITEMS = 100
+#: how often a commit reserves sequence numbers again when later-reserved commits landed first
+RESERVATIONS = 40
 
 
 class LogError(Exception):
@@ -60,8 +65,9 @@ class DuplicateEvent(LogError):
 
 
 class ClaimTaken(LogError):
-    """A read-model item the commit claims (``ViewUpdate.require_absent``) already exists: nothing was
-    written. The caller decides again with what is there now (media_process: the bytes are a duplicate)."""
+    """A read-model item the commit claims (``ViewUpdate.require_absent``) already exists, or one it
+    expects (``ViewExpectation``) moved on: nothing was written. The caller decides again with what is there
+    now (media_process: the bytes are a duplicate)."""
 
 
 class CommitTooLarge(LogError):
@@ -133,12 +139,12 @@ class EventLog(abc.ABC):
         *,
         tracking: Tracking | None = None,
         views: Sequence[ViewUpdate] = (),
+        expect: Sequence[ViewExpectation] = (),
     ) -> list[AnyEvent]:
         """Append ``events`` (all to their own ``sessionid`` streams) with their read-model updates and
-        the tracking record, atomically. Returns the events with their sequence numbers.
-
-        Raises ``AlreadyProcessed`` or ``DuplicateEvent`` when nothing was written for that reason.
-        """
+        the tracking record, atomically, if every item of ``expect`` is still at its version. Returns the
+        events with their sequence numbers. Raises ``AlreadyProcessed``, ``DuplicateEvent`` or
+        ``ClaimTaken`` when nothing was written for that reason."""
 
     @abc.abstractmethod
     async def read(self, session_id: str, *, after: int = 0, limit: int = 100) -> Page:
@@ -237,8 +243,8 @@ def _check_type(key: ViewKey, wanted: type[ViewItem]) -> None:
         raise TypeError(f"the read model at {key} is a {kind.__name__}, not a {wanted.__name__}")
 
 
-def _check_size(events: Sequence[AnyEvent], tracking: Tracking | None, updates: Sequence[ViewUpdate]) -> None:
-    n = 2 * len(events) + (1 if tracking else 0) + len(updates)
+def _check_size(events: Sequence[AnyEvent], tracking: Tracking | None, views: int) -> None:
+    n = 2 * len(events) + (1 if tracking else 0) + views
     if n > MAX_TRANSACTION_ITEMS:
         raise CommitTooLarge(f"commit needs {n} transaction items, at most {MAX_TRANSACTION_ITEMS} fit")
 
@@ -263,8 +269,9 @@ class InMemoryEventLog(EventLog):
         *,
         tracking: Tracking | None = None,
         views: Sequence[ViewUpdate] = (),
+        expect: Sequence[ViewExpectation] = (),
     ) -> list[AnyEvent]:
-        async with self._lock:
+        async with self._lock:  # one commit at a time: they land in sequence order
             if tracking and _tracking_pk(tracking) in self._tracking:
                 raise AlreadyProcessed(tracking.key)
             for e in events:
@@ -276,10 +283,11 @@ class InMemoryEventLog(EventLog):
                 self._heads[e.sessionid] = seq
                 stamped.append(msgspec.structs.replace(e, sequence=seq))
             updates = commit_updates(stamped, views)
-            _check_size(stamped, tracking, updates)
+            _check_size(stamped, tracking, len(updates) + len(expect))
             taken = [u.key for u in updates if u.require_absent and u.key in self.stored_views]
+            taken += [x.key for x in expect if not x.holds(self.stored_views.get(x.key))]
             if taken:  # the reserved sequence numbers stay used: a gap, as in DynamoDB
-                raise ClaimTaken(f"claimed read-model items exist: {taken}")
+                raise ClaimTaken(f"claimed or expected read-model items moved on: {taken}")
             for e in stamped:
                 raw = self.catalogue.encode(e)
                 self._streams.setdefault(e.sessionid, {})[e.sequence] = raw
@@ -347,6 +355,17 @@ def _is_transient(exc: BaseException) -> bool:
     return code == "TransactionConflictException"
 
 
+def _with_condition(op: dict[str, Any], condition: tuple[str, dict[str, str], dict[str, Any]]) -> None:
+    """``op`` also holding ``condition`` (AND the one it has)."""
+    expr, names, values = condition
+    op["ConditionExpression"] = (
+        f"({op['ConditionExpression']}) AND ({expr})" if "ConditionExpression" in op else expr
+    )
+    op.setdefault("ExpressionAttributeNames", {}).update(names)
+    if values:  # DynamoDB refuses an empty map
+        op.setdefault("ExpressionAttributeValues", {}).update({k: to_attr(v) for k, v in values.items()})
+
+
 class DynamoEventLog(EventLog):
     """The log on two DynamoDB tables: ``events`` (streams, id guards, tracking; its DynamoDB stream
     feeds the relay) and ``views`` (read models)."""
@@ -396,28 +415,37 @@ class DynamoEventLog(EventLog):
         *,
         tracking: Tracking | None = None,
         views: Sequence[ViewUpdate] = (),
+        expect: Sequence[ViewExpectation] = (),
     ) -> list[AnyEvent]:
-        for _ in range(5):
+        for attempt in range(RESERVATIONS):
             try:
-                return await self._commit_once(events, tracking, views)
-            except _SequenceTaken:
-                continue  # another writer holds one of our slots (a restored backup, a bug): reserve again
-        raise LogError("could not find free sequence numbers after 5 reservations")
+                return await self._commit_once(events, tracking, views, expect)
+            except _SequenceTaken:  # a later-reserved commit landed first, or a slot is taken: again,
+                await anyio.sleep(random.uniform(0, 0.002 * min(attempt, 10)))
+        raise LogError(f"could not commit in sequence order after {RESERVATIONS} reservations")
 
     async def _commit_once(
-        self, events: Sequence[AnyEvent], tracking: Tracking | None, views: Sequence[ViewUpdate]
+        self,
+        events: Sequence[AnyEvent],
+        tracking: Tracking | None,
+        views: Sequence[ViewUpdate],
+        expect: Sequence[ViewExpectation],
     ) -> list[AnyEvent]:
         per_stream: dict[str, int] = {}
         for e in events:
             per_stream[e.sessionid] = per_stream.get(e.sessionid, 0) + 1
         first = {sid: await self._reserve(sid, n) for sid, n in per_stream.items()}
+        #: each stream's COUNTERS item, and the first sequence this commit holds there
+        first_seq = {projections.counters_key(sid): seq for sid, seq in first.items()}
         stamped: list[AnyEvent] = []
         for e in events:
             seq = first[e.sessionid]
             first[e.sessionid] += 1
             stamped.append(msgspec.structs.replace(e, sequence=seq))
         updates = commit_updates(stamped, views)
-        _check_size(stamped, tracking, updates)
+        expected = {x.key: x.version for x in expect}
+        unwritten = {k: v for k, v in expected.items() if k not in {u.key for u in updates}}
+        _check_size(stamped, tracking, len(updates) + len(unwritten))
 
         items: list[TransactWriteItemTypeDef] = []
         for e in stamped:
@@ -446,11 +474,21 @@ class DynamoEventLog(EventLog):
                 self._put_new(_tracking_pk(tracking), 0, "tracking", {"consumer": tracking.consumer})
             )
         updates_index = len(items)
+        order_indices: set[int] = set()
         for u in updates:
             kind, op = self._view_op(u)
             if u.require_absent:
                 op["ConditionExpression"] = _ABSENT
+            if u.key in first_seq:
+                order_indices.add(len(items))
+                _with_condition(op, projections.counters_in_order(first_seq[u.key]))
+            elif u.key in expected:
+                _with_condition(op, ViewExpectation(u.key, expected[u.key]).condition())
             items.append({kind: op})  # type: ignore[misc]
+        for key, version in unwritten.items():
+            check = {"TableName": self.views_table, "Key": {"pk": {"S": key.pk}, "sk": {"S": key.sk}}}
+            _with_condition(check, ViewExpectation(key, version).condition())
+            items.append({"ConditionCheck": check})  # type: ignore[typeddict-item]
         if not items:
             return []
         try:
@@ -471,9 +509,9 @@ class DynamoEventLog(EventLog):
                 raise AlreadyProcessed(tracking.key if tracking else "") from None
             if any(i % 2 == 1 for i in failed if i < 2 * len(stamped)):
                 raise DuplicateEvent(f"an event id is already in the log: {sorted(failed)}") from None
-            if any(i >= updates_index for i in failed):
-                raise ClaimTaken(f"claimed read-model items exist: {sorted(failed)}") from None
-            if failed:
+            if any(i >= updates_index and i not in order_indices for i in failed):
+                raise ClaimTaken(f"claimed or expected read-model items moved on: {sorted(failed)}") from None
+            if failed:  # a slot taken, or a later-reserved commit landed first
                 raise _SequenceTaken() from None
             raise
         _committed()

@@ -25,6 +25,7 @@ from shared.runtime import telemetry
 from shared.runtime.inbound import INBOUND, ObjectCreated, SagaCommand
 from shared.runtime.log import AlreadyProcessed, ClaimTaken, DuplicateEvent, EventLog, Tracking
 from shared.runtime.service import Emit, Handler, Output, PoisonMessage, Service
+from shared.runtime.views import ViewExpectation
 
 log = logging.getLogger("shoebox.runtime")
 
@@ -164,11 +165,12 @@ class Processor:
                     time.perf_counter() - started, {"service": self.service.name, "type": d.event_type}
                 )
             events = self._events(d, outputs, salt="out")
+            expect = [x for out in outputs if isinstance(out, Emit) for x in out.expect]
             try:
-                committed = await self._commit(events, tracking)
+                committed = await self._commit(events, tracking, expect)
             except ClaimTaken:
                 # Another message claimed what this one decided on (the same bytes uploaded twice at
-                # once): decide again, seeing the claim.
+                # once), or changed an item it read: decide again, seeing it.
                 if attempt == CLAIM_ATTEMPTS:
                     raise
                 log.info("a claim was taken concurrently; handling again")
@@ -198,9 +200,11 @@ class Processor:
             )
         return events
 
-    async def _commit(self, events: list[Event[Any]], tracking: Tracking) -> list[Event[Any]]:
+    async def _commit(
+        self, events: list[Event[Any]], tracking: Tracking, expect: Sequence[ViewExpectation] = ()
+    ) -> list[Event[Any]]:
         try:
-            return await self.log.commit(events, tracking=tracking)
+            return await self.log.commit(events, tracking=tracking, expect=expect)
         except (AlreadyProcessed, DuplicateEvent):
             log.info("a concurrent delivery already committed this message")
             return []

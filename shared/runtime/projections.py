@@ -10,12 +10,16 @@ Read models (views table, ``pk = SESSION#<id>``):
 ======================  =============================================================================
 ``META``                owner, trip context, created time
 ``COUNTERS``            expected, processed, rejected, duplicate, deleted, the current triage job,
-                        finalized, version (+1 per event: the session's ETag)
+                        finalized, version (the last event's sequence: the session's ETag)
 ``FILE#<key>``          one uploaded file: status (processed|rejected|duplicate), deleted, reason, keys
+``PENDING#<key>``       an upload in storage whose bytes are not decided yet (name, size, ETag)
 ``JOB#<id>``            one job (triage, selection, enhancement): status, counts, result key
 ``HASH#<sha256>``       the first file with these bytes (duplicate detection)
 ``ITEM#<job>#<key>``    one file of an enhancement job: status, enhanced key, thumbnail
 ======================  =============================================================================
+
+Every item written also gets ``version``: the sequence number of the event that wrote it last (commits
+land in sequence order, ``log.py``), so "what changed after version N" is what the events after N wrote.
 
 Each kind of item is a Struct in ``read_models.py`` (``view_type`` maps a key to it): a whole FILE# item
 is built as a ``FileView``; the other projections set single fields, and
@@ -40,18 +44,25 @@ from shared.runtime.read_models import (
     FileView,
     JobView,
     MetaView,
+    PendingView,
     RelayCheckpoint,
     ViewItem,
     ViewShapeError,
     fields,
 )
-from shared.runtime.views import Value, ViewKey, ViewUpdate, apply, merge
+from shared.runtime.views import Condition, Value, ViewKey, ViewUpdate, apply, merge, stamped
 
 COUNTER_FIELDS = ("expected", "processed", "rejected", "duplicate", "deleted")
 
 
 def session_pk(session_id: str) -> str:
     return f"SESSION#{session_id}"
+
+
+def counters_in_order(first: int) -> Condition:
+    """The condition a commit holds on a session's COUNTERS: its ``version`` (the last committed sequence)
+    is below ``first``, the commit's first sequence there, so commits land in sequence order."""
+    return "attribute_not_exists(#xv) OR #xv < :xv", {"#xv": "version"}, {":xv": first}
 
 
 def meta_key(session_id: str) -> ViewKey:
@@ -64,6 +75,11 @@ def counters_key(session_id: str) -> ViewKey:
 
 def file_key(session_id: str, key: str) -> ViewKey:
     return ViewKey(session_pk(session_id), f"FILE#{key}")
+
+
+def pending_key(session_id: str, key: str) -> ViewKey:
+    """An upload of ``key`` that is in storage and not decided yet."""
+    return ViewKey(session_pk(session_id), f"PENDING#{key}")
 
 
 def content_key(session_id: str, sha256: str) -> ViewKey:
@@ -82,6 +98,7 @@ def enhanced_item_key(session_id: str, job_id: str, key: str) -> ViewKey:
 _EXACT: dict[str, type[ViewItem]] = {"META": MetaView, "COUNTERS": CountersView}
 _PREFIXED: tuple[tuple[str, type[ViewItem]], ...] = (
     ("FILE#", FileView),
+    ("PENDING#", PendingView),
     ("JOB#", JobView),
     ("HASH#", ContentClaim),
     ("ITEM#", EnhancedItemView),
@@ -134,11 +151,13 @@ def _projects(cls: type[Event[Any]]) -> Callable[[_Projection], _Projection]:
 
 
 def view_updates(event: Event[Any]) -> list[ViewUpdate]:
-    """The read-model changes one (current-version) event causes. Every event also moves the session's
-    ``COUNTERS.version`` on, so a poller learns "nothing changed" from that one item (the API's ETag)."""
+    """The read-model changes one (current-version) event causes, each item stamped with the event's
+    sequence (``version``). Every event also moves the session's ``COUNTERS.version`` on to its sequence,
+    so a poller learns "nothing changed" from that one item (the API's ETag)."""
     fn = _PROJECTIONS.get(type(event))
-    own = fn(event) if fn else []
-    return [*own, ViewUpdate(key=counters_key(event.sessionid), add={"version": 1})]
+    pk = session_pk(event.sessionid)
+    own = [stamped(u, event.sequence) if u.key.pk == pk else u for u in (fn(event) if fn else [])]
+    return [*own, ViewUpdate(key=counters_key(event.sessionid), set={"version": event.sequence})]
 
 
 def fold(events: Iterable[Event[Any]]) -> dict[ViewKey, dict[str, Value]]:
@@ -219,6 +238,7 @@ def _file(e: Event[Any], ref: c.FileRef, item: FileView) -> list[ViewUpdate]:
     return [
         ViewUpdate(key=counters_key(e.sessionid), add=add, set=_seen(e)),
         ViewUpdate(key=file_key(e.sessionid, ref.key), set=fields(item)),
+        ViewUpdate(key=pending_key(e.sessionid, ref.key), delete=True),  # decided: no longer pending
         *released,
     ]
 
@@ -293,6 +313,33 @@ def _file_deleted(e: c.FileDeleted) -> list[ViewUpdate]:
         ViewUpdate(
             key=file_key(e.sessionid, e.data.key), set={"deleted": True, "deleted_reason": e.data.reason}
         ),
+        ViewUpdate(key=pending_key(e.sessionid, e.data.key), delete=True),  # gone: nothing to decide
+    ]
+
+
+@_projects(c.UploadReceived)
+def _upload_received(e: c.UploadReceived) -> list[ViewUpdate]:
+    """The upload is pending. The api records it only when the key has no decision for these bytes (it
+    read the key's items and commits only if they are as it read them), so a pending never hides a
+    decision; a decision, ``media.file.unchanged`` or a deletion removes it."""
+    d = e.data
+    key = pending_key(e.sessionid, d.key)
+    item = PendingView(
+        pk=key.pk, sk=key.sk, name=d.name, size=d.size, etag=d.etag, received_at=e.time.isoformat()
+    )
+    return [ViewUpdate(key=key, set=fields(item))]
+
+
+@_projects(c.FileUnchanged)
+def _file_unchanged(e: c.FileUnchanged) -> list[ViewUpdate]:
+    """The key's decision now covers this upload (the same bytes under another ETag): no counter moves."""
+    d = e.data
+    return [
+        ViewUpdate(
+            key=file_key(e.sessionid, d.file.key),
+            set={"etag": d.file.etag, "size": d.file.size, "deleted": False, "deleted_reason": None},
+        ),
+        ViewUpdate(key=pending_key(e.sessionid, d.file.key), delete=True),
     ]
 
 

@@ -283,7 +283,8 @@ async def _lifecycle(log: EventLog, sid: str) -> list[Any]:
 
 
 async def test_read_models_are_read_as_their_structs(log: EventLog) -> None:
-    """Both logs give the same Struct values: these, and exactly what folding the log gives."""
+    """Both logs give the same Struct values: these, and exactly what folding the log gives. Each item's
+    ``version`` is the sequence of the event that wrote it last (one event a commit here: its position)."""
     sid = str(uuid.uuid4())
     events = await _lifecycle(log, sid)
     pk = session_pk(sid)
@@ -306,6 +307,7 @@ async def test_read_models_are_read_as_their_structs(log: EventLog) -> None:
     assert await log.get_view(meta_key(sid), type=MetaView) == MetaView(
         pk=pk,
         sk="META",
+        version=1,
         owner="u",
         context="Kyoto",
         timezone="Asia/Tokyo",
@@ -314,6 +316,7 @@ async def test_read_models_are_read_as_their_structs(log: EventLog) -> None:
     assert await log.get_view(file_key(sid, key), type=FileView) == FileView(
         pk=pk,
         sk=f"FILE#{key}",
+        version=3,
         status="processed",
         event_id=events[2].id,
         name="a.jpg",
@@ -328,6 +331,7 @@ async def test_read_models_are_read_as_their_structs(log: EventLog) -> None:
     assert await log.get_view(job_key(sid, "j1"), type=JobView) == JobView(
         pk=pk,
         sk="JOB#j1",
+        version=9,
         kind="triage",
         status="complete",
         model="m",
@@ -340,11 +344,16 @@ async def test_read_models_are_read_as_their_structs(log: EventLog) -> None:
         provider="p",
     )
     assert await log.get_view(content_key(sid, "ab"), type=ContentClaim) == ContentClaim(
-        pk=pk, sk="HASH#ab", key=key
+        pk=pk, sk="HASH#ab", version=3, key=key
     )
     [item] = await log.query_views(pk, "ITEM#", type=EnhancedItemView)
     assert item == EnhancedItemView(
-        pk=pk, sk=f"ITEM#e1#{key}", status="enhanced", enhanced_key="enhanced/a.jpg", thumbnail=None
+        pk=pk,
+        sk=f"ITEM#e1#{key}",
+        version=11,
+        status="enhanced",
+        enhanced_key="enhanced/a.jpg",
+        thumbnail=None,
     )
     files = await log.query_views(pk, "FILE#", type=FileView)
     assert [(f.key, f.status, f.deleted) for f in files] == [

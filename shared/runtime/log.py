@@ -480,9 +480,10 @@ class DynamoEventLog(EventLog):
             if u.require_absent:
                 op["ConditionExpression"] = _ABSENT
             if u.key in first_seq:
-                order_indices.add(len(items))
                 _with_condition(op, projections.counters_in_order(first_seq[u.key]))
-            elif u.key in expected:
+                if u.key not in expected:  # with an expectation too, a failure is ClaimTaken: decide again
+                    order_indices.add(len(items))
+            if u.key in expected:
                 _with_condition(op, ViewExpectation(u.key, expected[u.key]).condition())
             items.append({kind: op})  # type: ignore[misc]
         for key, version in unwritten.items():

@@ -62,7 +62,7 @@ def session_pk(session_id: str) -> str:
 def counters_in_order(first: int) -> Condition:
     """The condition a commit holds on a session's COUNTERS: its ``version`` (the last committed sequence)
     is below ``first``, the commit's first sequence there, so commits land in sequence order."""
-    return "attribute_not_exists(#xv) OR #xv < :xv", {"#xv": "version"}, {":xv": first}
+    return "attribute_not_exists(#xv) OR #xv < :xfirst", {"#xv": "version"}, {":xfirst": first}
 
 
 def meta_key(session_id: str) -> ViewKey:

@@ -1,6 +1,6 @@
-"""An uploaded file is ``pending`` from the moment it is in storage until media_process decides it, in process:
-the api's consumer records S3's announcement (``upload.received``) whether media_process runs or not, and a
-pending never hides a decision, whichever of the two commits first.
+"""An uploaded file is ``pending`` from the moment it is in storage until media_process decides it (in
+process): the api's consumer records S3's announcement (``upload.received``) whether media_process runs or
+not, and a pending never hides a decision, whichever of the two commits first.
 
 Each test fails on a log without the pending read model (the files list only decided uploads), and the
 race test fails when the api's commit does not expect the items it read (a pending written over a

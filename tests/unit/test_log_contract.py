@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import msgspec
 import pytest
 
@@ -18,6 +19,7 @@ from shared.runtime.attributes import to_item
 from shared.runtime.aws import Clients
 from shared.runtime.log import (
     AlreadyProcessed,
+    ClaimTaken,
     DuplicateEvent,
     DynamoEventLog,
     EventLog,
@@ -35,7 +37,7 @@ from shared.runtime.read_models import (
     ViewShapeError,
     decode,
 )
-from shared.runtime.views import ViewKey, ViewUpdate, apply, merge
+from shared.runtime.views import ViewExpectation, ViewKey, ViewUpdate, apply, merge
 from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.anyio
@@ -109,6 +111,80 @@ async def test_32_concurrent_appenders_on_one_stream_lose_nothing(log: EventLog)
     assert len(events) == 128
     assert len({e.sequence for e in events}) == 128
     assert (await log.counters(sid)).processed == 128
+
+
+class HoldingFirstTransaction:
+    """A DynamoDB client whose first ``transact_write_items`` waits until a second one has landed: a
+    commit that reserved its sequence numbers first lands second."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.first_waiting, self.second_landed = anyio.Event(), anyio.Event()
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    async def transact_write_items(self, **kw: Any) -> Any:
+        self.calls += 1
+        if self.calls == 1:
+            self.first_waiting.set()
+            await self.second_landed.wait()
+            return await self.client.transact_write_items(**kw)
+        r = await self.client.transact_write_items(**kw)
+        self.second_landed.set()
+        return r
+
+
+@pytest.mark.stack
+async def test_a_commit_overtaken_by_a_later_reserved_one_lands_after_it_in_sequence(
+    emulator_only: RunningStack,
+) -> None:
+    """Commits to a stream land in sequence order, so whatever a reader saw at ``COUNTERS.version`` V, no
+    event at or below V lands afterwards (the API's delta polls rest on it): the commit that reserved first
+    but was overtaken reserves again, and lands with the higher sequence. Fails when the commit does not
+    hold the order condition (it lands below the version a reader may have seen already)."""
+    names = emulator_only.settings.names
+    async with Clients(emulator_only.settings) as clients:
+        holding = HoldingFirstTransaction(clients.dynamodb)
+        log = DynamoEventLog(holding, events_table=names.events_table, views_table=names.views_table)
+        sid = str(uuid.uuid4())
+        landed: dict[str, int] = {}
+
+        async def commit(name: str) -> None:
+            [e] = await log.commit([processed(sid, name)])
+            landed[name] = e.sequence
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(commit, "first.jpg")
+            await holding.first_waiting.wait()
+            tg.start_soon(commit, "second.jpg")
+        assert landed["first.jpg"] > landed["second.jpg"]
+        assert [e.data.file.name for e in await log.read_all(sid)] == ["second.jpg", "first.jpg"]
+        assert (await log.counters(sid)).version == landed["first.jpg"]
+
+
+async def test_a_commit_expecting_items_at_the_versions_read_writes_nothing_if_one_moved(
+    log: EventLog,
+) -> None:
+    """``ViewExpectation``: on an item the commit writes and on one it does not, at 0 (absent) or at the
+    version read; one that moved on is ``ClaimTaken`` and nothing of the commit is written."""
+    sid = str(uuid.uuid4())
+    first = (await log.commit([processed(sid, "a.jpg")]))[0]
+    a, b = file_key(sid, f"uploads/{sid}/a.jpg"), file_key(sid, f"uploads/{sid}/b.jpg")
+    stale = [ViewExpectation(a, first.sequence - 1)]
+    for expect in (stale, [ViewExpectation(b, 5)], [ViewExpectation(counters_key(sid), 0)]):
+        with pytest.raises(ClaimTaken):
+            await log.commit([processed(sid, "b.jpg")], expect=expect)
+        with pytest.raises(ClaimTaken):  # an expectation on an item the commit writes
+            await log.commit([processed(sid, "a.jpg", event_id=str(uuid.uuid4()))], expect=expect)
+    assert [e.data.file.name for e in await log.read_all(sid)] == ["a.jpg"]
+    assert await log.get_view(b, type=FileView) is None
+    [second] = await log.commit(
+        [processed(sid, "b.jpg")], expect=[ViewExpectation(a, first.sequence), ViewExpectation(b, 0)]
+    )
+    assert (await log.get_view(b, type=FileView)) is not None
+    assert (await log.counters(sid)).version == second.sequence
 
 
 async def test_reading_is_paged(log: EventLog) -> None:

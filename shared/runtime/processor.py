@@ -136,14 +136,15 @@ class Processor:
             # handled, instead of doing the work again for a commit that would be refused.
             while (busy := self._inflight.get(tracking.key)) is not None:
                 await busy.wait()
-            if d.session_id is None:
-                log.warning("no upload session in this message, ignoring it")
-                return []
-            if await self.log.is_processed(tracking):
-                log.info("already handled, skipping")
-                return []
+            # registered before the next await: a third copy woken with this one must wait for it too
             done = self._inflight[tracking.key] = anyio.Event()
             try:
+                if d.session_id is None:
+                    log.warning("no upload session in this message, ignoring it")
+                    return []
+                if await self.log.is_processed(tracking):
+                    log.info("already handled, skipping")
+                    return []
                 return await self._handle(d, handler, tracking, span)
             finally:
                 del self._inflight[tracking.key]

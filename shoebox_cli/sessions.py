@@ -176,6 +176,8 @@ def summary(event: LogEvent) -> str:
         return f"{_get(d, 'code')}: {_get(d, 'message')}"
     if family == "shoebox.media.file.duplicate":
         return f"same bytes as {_get(d, 'duplicate_of')}"
+    if family == "shoebox.upload.received":
+        return f"uploaded {_size(_get(d, 'size'))}: pending until it is checked"
     scalars = [f"{k}={v}" for k, v in d.items() if isinstance(v, str | int | float | bool) and k != "job_id"]
     text = ", ".join(scalars)
     return text if len(text) <= 100 else text[:99] + "…"

@@ -179,3 +179,53 @@ def test_pending_needs_no_media_process_at_all(api: Api) -> None:
     body = status(api, sid)
     assert {f["status"] for f in body["files"]} == {"pending"} and len(body["files"]) == 20
     assert body["counters"]["pending"] == 20
+
+
+def test_a_delta_poll_lists_what_changed_since_the_version_sent(api: Api) -> None:
+    """``?after_version=`` with the last answer's version and ETag: a 304 while nothing changed, then only
+    the files that changed (and the keys no longer listed); ``after_version`` null is the whole session."""
+    sid = api.new_session()
+    a, b = api.upload(sid, "a.txt", NOT_A_PHOTO), api.upload(sid, "b.jpg", PHOTO)
+    api.receive(a), api.receive(b), api.decide(a)
+    full = api.client.get(f"/v1/sessions/{sid}", headers=api.auth())
+    body, tag = full.json(), full.headers["etag"]
+    assert body["after_version"] is None and {f["name"] for f in body["files"]} == {"a.txt", "b.jpg"}
+    since = {"after_version": body["version"]}
+    same = api.client.get(f"/v1/sessions/{sid}", params=since, headers={**api.auth(), "If-None-Match": tag})
+    assert same.status_code == 304
+    api.decide(b)
+    changed = api.client.get(
+        f"/v1/sessions/{sid}", params=since, headers={**api.auth(), "If-None-Match": tag}
+    )
+    delta = changed.json()
+    assert changed.status_code == 200 and delta["after_version"] == body["version"]
+    assert [(f["name"], f["status"]) for f in delta["files"]] == [("b.jpg", "processed")]
+    assert delta["version"] > body["version"] and delta["counters"]["pending"] == 0
+    assert delta["removed"] == []
+    c_key = api.upload(sid, "c.jpg", PHOTO + b"c")
+    api.receive(c_key)
+    api.client.delete(f"/v1/sessions/{sid}/artifacts", headers=api.auth())  # c.jpg deleted while pending
+    later = api.client.get(
+        f"/v1/sessions/{sid}", params={"after_version": delta["version"]}, headers=api.auth()
+    ).json()
+    assert later["removed"] == [c_key]
+    assert sorted(f["name"] for f in later["files"]) == ["a.txt", "b.jpg"]  # both deleted by the cleanup
+    assert all(f["deleted"] for f in later["files"])
+
+
+def test_a_triage_delta_sends_the_verdicts_only_when_the_job_changed(api: Api) -> None:
+    sid = api.new_session()
+    job = api.client.post(f"/v1/sessions/{sid}/triage", json={"expected": 1}, headers=api.auth()).json()
+    path = f"/v1/sessions/{sid}/triage/{job['job_id']}"
+    key = api.processed(sid, "a.jpg")
+    api.verdicts(sid, job["job_id"], c.Verdict(key=key, verdict="keep", reason="sharp", confidence=0.9))
+    full = api.client.get(path, headers=api.auth()).json()
+    assert [v["name"] for v in full["keep"]] == ["a.jpg"] and full["keep"][0]["thumbnail_url"]
+    other = api.upload(sid, "b.jpg", PHOTO)
+    api.receive(other)
+    delta = api.client.get(path, params={"after_version": full["version"]}, headers=api.auth()).json()
+    assert [(f["name"], f["status"]) for f in delta["files"]] == [("b.jpg", "pending")]
+    assert delta["keep"] is None and delta["discard"] is None and delta["pending"] == 1
+    since_before = api.client.get(path, params={"after_version": 0}, headers=api.auth()).json()
+    assert [v["name"] for v in since_before["keep"]] == ["a.jpg"]  # the job changed after 0
+    assert since_before["keep"][0]["thumbnail_url"] == full["keep"][0]["thumbnail_url"]

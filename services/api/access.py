@@ -97,8 +97,6 @@ class Snapshot(msgspec.Struct, frozen=True):
     files: list[FileView]
     #: the uploads whose bytes are not decided yet (of ``touched`` only, in a delta)
     pending: list[PendingView]
-    #: how many uploads are pending in the whole session
-    pending_count: int
     job: JobView | None = None
     after: int | None = None
     touched: frozenset[str] = frozenset()
@@ -128,9 +126,7 @@ async def snapshot(
         if after.version == before.version or attempt == SNAPSHOT_TRIES:
             # the items are at least as new as ``before`` (read after it): its version is the safe one to
             # answer with, never a newer one they might not show yet
-            return Snapshot(
-                counters=before, files=files, pending=pending, pending_count=len(pending), job=found
-            )
+            return Snapshot(counters=before, files=files, pending=pending, job=found)
         before = after
     raise AssertionError("unreachable")
 

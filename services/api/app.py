@@ -244,7 +244,7 @@ async def session_status(
             rejected=counts.rejected,
             duplicate=counts.duplicate,
             deleted=counts.deleted,
-            pending=snap.pending_count,
+            pending=snap.counters.pending,
         ),
         files=files,
         version=counts.version,

@@ -2,8 +2,9 @@
 
 Commits to a session land in sequence order (``shared/runtime/log.py``) and ``COUNTERS.version`` is the
 sequence of its last event, so what changed after version N is exactly what the events after N wrote: their
-stream (one Query, in order, from N on) names the items, and only those are read again. A poll of a
-1,000-file session in which two files changed reads two events and two files, not the session. A client far
+stream (one Query, in order, from N on) names the items, and only those are read again (``GetItem``s; the
+pending count is ``COUNTERS.pending``). A poll of a 1,000-file session in which two files changed reads two
+events and two files, not the session. A client far
 behind is answered with the whole session instead (more than ``MAX_DELTA_EVENTS`` events or
 ``MAX_DELTA_KEYS`` files changed): reading every change one by one would cost more than one Query.
 """
@@ -15,7 +16,7 @@ import anyio
 from services.api.access import SNAPSHOT_TRIES, Snapshot, snapshot
 from shared.runtime import projections
 from shared.runtime.log import EventLog
-from shared.runtime.projections import file_key, pending_key, session_pk
+from shared.runtime.projections import file_key, pending_key
 from shared.runtime.read_models import CountersView, FileView, JobView, PendingView
 from shared.runtime.views import ViewKey
 
@@ -51,7 +52,6 @@ async def changes(
         keys, job_changed = touched
         files, pending = await _read(log, session_id, keys)
         found = await log.get_view(job, type=JobView) if job is not None else None
-        pending_count = len(await log.query_views(session_pk(session_id), "PENDING#", type=PendingView))
         now = await log.counters(session_id)
         if now.version == before.version or attempt == SNAPSHOT_TRIES:
             # every change up to ``before`` is read (perhaps later ones too): the version to answer with
@@ -59,7 +59,6 @@ async def changes(
                 counters=before,
                 files=files,
                 pending=pending,
-                pending_count=pending_count,
                 job=found,
                 after=after,
                 touched=frozenset(keys),

@@ -294,7 +294,7 @@ async def _results(
         discard=discard,
         gaps=job.gaps,
         error=job.message if job.status == "error" and job.message else None,
-        pending=snap.pending_count,
+        pending=snap.counters.pending,
         version=counters.version,
         after_version=snap.after,
         removed=removed,

@@ -36,6 +36,7 @@ from shared.events.envelope import Event
 from shared.runtime import projections
 from shared.runtime.attributes import from_item, to_attr, to_item
 from shared.runtime.read_models import CountersView, V, ViewItem, decode
+from shared.runtime.transactions import is_transient, with_condition
 from shared.runtime.views import Value, ViewExpectation, ViewKey, ViewUpdate, apply, merge, update_expression
 
 if TYPE_CHECKING:
@@ -196,6 +197,17 @@ class EventLog(abc.ABC):
         stale = [ViewKey(str(i["pk"]), str(i["sk"])) for i in await self._query_items(pk, "")]
         await self._replace_views({}, stale)
 
+    async def _count_pending(
+        self, updates: Sequence[ViewUpdate], expect: Sequence[ViewExpectation]
+    ) -> tuple[list[ViewUpdate], dict[ViewKey, int]]:
+        """``updates`` with ``COUNTERS.pending`` counted from the ``PENDING#`` items they create or delete,
+        as read now; and those items' versions (the ones ``expect`` does not name), to commit only if they
+        are still there as read (else the commit reads them again)."""
+        before = {u.key: await self._get_item(u.key) for u in updates if projections.is_pending(u.key)}
+        counted, read = projections.pending_counted(updates, before)
+        named = {x.key for x in expect}
+        return counted, {k: v for k, v in read.items() if k not in named}
+
     @abc.abstractmethod
     async def _get_item(self, key: ViewKey) -> dict[str, Value] | None:
         """One stored read-model item, as plain values."""
@@ -282,7 +294,7 @@ class InMemoryEventLog(EventLog):
                 seq = self._heads.get(e.sessionid, 0) + 1
                 self._heads[e.sessionid] = seq
                 stamped.append(msgspec.structs.replace(e, sequence=seq))
-            updates = commit_updates(stamped, views)
+            updates, _ = await self._count_pending(commit_updates(stamped, views), expect)
             _check_size(stamped, tracking, len(updates) + len(expect))
             taken = [u.key for u in updates if u.require_absent and u.key in self.stored_views]
             taken += [x.key for x in expect if not x.holds(self.stored_views.get(x.key))]
@@ -338,32 +350,6 @@ class InMemoryEventLog(EventLog):
 
 # ----------------------------------------------------------------------------------------- DynamoDB
 _ABSENT = "attribute_not_exists(pk)"
-
-
-def _is_transient(exc: BaseException) -> bool:
-    """A transaction DynamoDB cancelled for a conflict with another one in flight (or throttled inside
-    it): worth trying again. Throttling and 5xx answers to the call itself are botocore's to retry
-    (``aws.py``: standard mode), not ours on top."""
-    if not isinstance(exc, ClientError):
-        return False
-    code = exc.response.get("Error", {}).get("Code", "")
-    if code == "TransactionCanceledException":
-        reasons = exc.response.get("CancellationReasons", [])
-        return any(r.get("Code") in ("TransactionConflict", "ThrottlingError") for r in reasons) and not any(
-            r.get("Code") == "ConditionalCheckFailed" for r in reasons
-        )
-    return code == "TransactionConflictException"
-
-
-def _with_condition(op: dict[str, Any], condition: tuple[str, dict[str, str], dict[str, Any]]) -> None:
-    """``op`` also holding ``condition`` (AND the one it has)."""
-    expr, names, values = condition
-    op["ConditionExpression"] = (
-        f"({op['ConditionExpression']}) AND ({expr})" if "ConditionExpression" in op else expr
-    )
-    op.setdefault("ExpressionAttributeNames", {}).update(names)
-    if values:  # DynamoDB refuses an empty map
-        op.setdefault("ExpressionAttributeValues", {}).update({k: to_attr(v) for k, v in values.items()})
 
 
 class DynamoEventLog(EventLog):
@@ -442,7 +428,7 @@ class DynamoEventLog(EventLog):
             seq = first[e.sessionid]
             first[e.sessionid] += 1
             stamped.append(msgspec.structs.replace(e, sequence=seq))
-        updates = commit_updates(stamped, views)
+        updates, read = await self._count_pending(commit_updates(stamped, views), expect)
         expected = {x.key: x.version for x in expect}
         unwritten = {k: v for k, v in expected.items() if k not in {u.key for u in updates}}
         _check_size(stamped, tracking, len(updates) + len(unwritten))
@@ -474,27 +460,30 @@ class DynamoEventLog(EventLog):
                 self._put_new(_tracking_pk(tracking), 0, "tracking", {"consumer": tracking.consumer})
             )
         updates_index = len(items)
-        order_indices: set[int] = set()
+        again: set[int] = set()  # items whose failed condition means "reserve and read again"
         for u in updates:
             kind, op = self._view_op(u)
             if u.require_absent:
                 op["ConditionExpression"] = _ABSENT
             if u.key in first_seq:
-                _with_condition(op, projections.counters_in_order(first_seq[u.key]))
+                with_condition(op, projections.counters_in_order(first_seq[u.key]))
                 if u.key not in expected:  # with an expectation too, a failure is ClaimTaken: decide again
-                    order_indices.add(len(items))
+                    again.add(len(items))
+            if u.key in read:  # a PENDING# item counted as read: counted again if it moved
+                with_condition(op, ViewExpectation(u.key, read[u.key]).condition())
+                again.add(len(items))
             if u.key in expected:
-                _with_condition(op, ViewExpectation(u.key, expected[u.key]).condition())
+                with_condition(op, ViewExpectation(u.key, expected[u.key]).condition())
             items.append({kind: op})  # type: ignore[misc]
         for key, version in unwritten.items():
             check = {"TableName": self.views_table, "Key": {"pk": {"S": key.pk}, "sk": {"S": key.sk}}}
-            _with_condition(check, ViewExpectation(key, version).condition())
+            with_condition(check, ViewExpectation(key, version).condition())
             items.append({"ConditionCheck": check})  # type: ignore[typeddict-item]
         if not items:
             return []
         try:
             async for attempt in AsyncRetrying(
-                retry=retry_if_exception(_is_transient),
+                retry=retry_if_exception(is_transient),
                 stop=stop_after_attempt(8),
                 wait=wait_random_exponential(multiplier=0.02, max=1.0),
                 reraise=True,
@@ -510,7 +499,7 @@ class DynamoEventLog(EventLog):
                 raise AlreadyProcessed(tracking.key if tracking else "") from None
             if any(i % 2 == 1 for i in failed if i < 2 * len(stamped)):
                 raise DuplicateEvent(f"an event id is already in the log: {sorted(failed)}") from None
-            if any(i >= updates_index and i not in order_indices for i in failed):
+            if any(i >= updates_index and i not in again for i in failed):
                 raise ClaimTaken(f"claimed or expected read-model items moved on: {sorted(failed)}") from None
             if failed:  # a slot taken, or a later-reserved commit landed first
                 raise _SequenceTaken() from None

@@ -9,8 +9,9 @@ Read models (views table, ``pk = SESSION#<id>``):
 ``sk``                  content
 ======================  =============================================================================
 ``META``                owner, trip context, created time
-``COUNTERS``            expected, processed, rejected, duplicate, deleted, the current triage job,
-                        finalized, version (the last event's sequence: the session's ETag)
+``COUNTERS``            expected, processed, rejected, duplicate, deleted, pending (the number of
+                        PENDING# items), the current triage job, finalized, version (the last event's
+                        sequence: the session's ETag)
 ``FILE#<key>``          one uploaded file: status (processed|rejected|duplicate), deleted, reason, keys
 ``PENDING#<key>``       an upload in storage whose bytes are not decided yet (name, size, ETag)
 ``JOB#<id>``            one job (triage, selection, enhancement): status, counts, result key
@@ -29,7 +30,7 @@ the Struct (``check``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -50,7 +51,7 @@ from shared.runtime.read_models import (
     ViewShapeError,
     fields,
 )
-from shared.runtime.views import Condition, Value, ViewKey, ViewUpdate, apply, merge, stamped
+from shared.runtime.views import Condition, Value, ViewKey, ViewUpdate, apply, merge, stamped, version_of
 
 COUNTER_FIELDS = ("expected", "processed", "rejected", "duplicate", "deleted")
 
@@ -160,12 +161,37 @@ def view_updates(event: Event[Any]) -> list[ViewUpdate]:
     return [*own, ViewUpdate(key=counters_key(event.sessionid), set={"version": event.sequence})]
 
 
+def is_pending(key: ViewKey) -> bool:
+    """Whether ``key`` is a ``PENDING#`` item (its number is ``COUNTERS.pending``)."""
+    return key.sk.startswith("PENDING#")
+
+
+def pending_counted(
+    updates: Sequence[ViewUpdate], before: Mapping[ViewKey, Mapping[str, Value] | None]
+) -> tuple[list[ViewUpdate], dict[ViewKey, int]]:
+    """``updates`` with ``COUNTERS.pending`` kept equal to the number of ``PENDING#`` items: +1 for each
+    one they create, -1 for each one they delete, given the items as they are ``before``; and the versions
+    of those items as read (the log reads them at commit and expects them unchanged: a decision cannot know
+    whether the api recorded its upload as pending yet, so the count cannot come from the events alone)."""
+    read = {k: version_of(item) for k, item in before.items()}
+    change: dict[str, int] = {}
+    for u in updates:
+        if is_pending(u.key):
+            there = before.get(u.key) is not None
+            step = -1 if u.delete and there else 1 if not u.delete and not there else 0
+            change[u.key.pk] = change.get(u.key.pk, 0) + step
+    counted = [ViewUpdate(key=ViewKey(pk, "COUNTERS"), add={"pending": n}) for pk, n in change.items() if n]
+    return (merge([*updates, *counted]) if counted else list(updates)), read
+
+
 def fold(events: Iterable[Event[Any]]) -> dict[ViewKey, dict[str, Value]]:
     """Every read-model item a stream's events make, folded in memory, in order (a later SET wins over
     an earlier one, as it did live): what ``EventLog.rebuild_views`` writes."""
     views: dict[ViewKey, dict[str, Value]] = {}
     for e in events:
-        for u in merge(view_updates(e)):
+        updates = merge(view_updates(e))
+        counted, _ = pending_counted(updates, {u.key: views.get(u.key) for u in updates if is_pending(u.key)})
+        for u in counted:
             item = apply(views.get(u.key), u)
             if item is None:
                 views.pop(u.key, None)

@@ -68,6 +68,8 @@ class CountersView(ViewItem, frozen=True, kw_only=True):
     rejected: int = 0
     duplicate: int = 0
     deleted: int = 0
+    #: uploads in storage not decided yet: the number of ``PENDING#`` items (counted at commit)
+    pending: int = 0
     #: (``version``, on every item) here: the sequence number of the session's last event, so it moves on
     #: with every event: the ETag of anything derived from its read models, and the API's delta cursor
     finalized: bool = False

@@ -84,13 +84,13 @@ async def test_an_upload_is_pending_while_media_process_is_down_then_its_decisio
                 await api.committed.wait()
             files, _ = listed(sid, snap := await snapshot(log, sid))
             assert [(f.name, f.status) for f in files] == [("a.jpg", "pending")]
-            assert snap.pending_count == 1 and snap.counters.processed == 0
+            assert snap.counters.pending == 1 and snap.counters.processed == 0
 
             await tg.start(media_worker.run)  # media_process comes back: its message was waiting
             with anyio.fail_after(120):
                 await media.committed.wait()
             files, _ = listed(sid, snap := await snapshot(log, sid))
             assert [(f.name, f.status) for f in files] == [("a.jpg", "processed")]
-            assert snap.pending_count == 0 and snap.counters.processed == 1
+            assert snap.counters.pending == 0 and snap.counters.processed == 1
             api_worker.stop()
             media_worker.stop()

@@ -132,7 +132,7 @@ async def run(ops: Sequence[Op]) -> None:
     await s.poll()
     assert s.client == await s.full()
     pending = {f.key for f in s.client.values() if f.status == "pending"}
-    assert (await snapshot(s.log, s.sid)).pending_count == len(pending)
+    assert (await s.log.counters(s.sid)).pending == len(pending)
 
 
 @pytest.mark.parametrize("max_keys", [changes_module.MAX_DELTA_KEYS, 2], ids=["deltas", "some-full"])
@@ -167,6 +167,6 @@ def test_a_delta_reads_what_changed_not_the_session() -> None:
         }
         files, removed = listed(s.sid, snap)
         assert [(f.name, f.status) for f in files] == [("a.jpg", "pending"), ("b.jpg", "rejected")]
-        assert removed == [] and snap.pending_count == 1
+        assert removed == [] and snap.counters.pending == 1
 
     anyio.run(scenario)

@@ -113,14 +113,12 @@ async def test_32_concurrent_appenders_on_one_stream_lose_nothing(log: EventLog)
     assert (await log.counters(sid)).processed == 128
 
 
-class HoldingFirstTransaction:
-    """A DynamoDB client whose first ``transact_write_items`` waits until a second one has landed: a
-    commit that reserved its sequence numbers first lands second."""
+class HoldingTransaction:
+    """A DynamoDB client whose first ``transact_write_items`` waits for ``release``."""
 
     def __init__(self, client: Any) -> None:
-        self.client = client
-        self.first_waiting, self.second_landed = anyio.Event(), anyio.Event()
-        self.calls = 0
+        self.client, self.calls = client, 0
+        self.waiting, self.release, self.landed = anyio.Event(), anyio.Event(), anyio.Event()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.client, name)
@@ -128,11 +126,10 @@ class HoldingFirstTransaction:
     async def transact_write_items(self, **kw: Any) -> Any:
         self.calls += 1
         if self.calls == 1:
-            self.first_waiting.set()
-            await self.second_landed.wait()
-            return await self.client.transact_write_items(**kw)
+            self.waiting.set()
+            await self.release.wait()
         r = await self.client.transact_write_items(**kw)
-        self.second_landed.set()
+        self.landed.set()
         return r
 
 
@@ -146,22 +143,59 @@ async def test_a_commit_overtaken_by_a_later_reserved_one_lands_after_it_in_sequ
     hold the order condition (it lands below the version a reader may have seen already)."""
     names = emulator_only.settings.names
     async with Clients(emulator_only.settings) as clients:
-        holding = HoldingFirstTransaction(clients.dynamodb)
-        log = DynamoEventLog(holding, events_table=names.events_table, views_table=names.views_table)
+        log = DynamoEventLog.of(clients)
+        holding = HoldingTransaction(clients.dynamodb)
+        first = DynamoEventLog(holding, events_table=names.events_table, views_table=names.views_table)
         sid = str(uuid.uuid4())
         landed: dict[str, int] = {}
 
-        async def commit(name: str) -> None:
-            [e] = await log.commit([processed(sid, name)])
+        async def commit(on: EventLog, name: str) -> None:
+            [e] = await on.commit([processed(sid, name)])
             landed[name] = e.sequence
 
         async with anyio.create_task_group() as tg:
-            tg.start_soon(commit, "first.jpg")
-            await holding.first_waiting.wait()
-            tg.start_soon(commit, "second.jpg")
+            tg.start_soon(commit, first, "first.jpg")
+            await holding.waiting.wait()  # reserved, waits to commit
+            await commit(log, "second.jpg")  # reserves after it, lands before it
+            holding.release.set()
         assert landed["first.jpg"] > landed["second.jpg"]
         assert [e.data.file.name for e in await log.read_all(sid)] == ["second.jpg", "first.jpg"]
         assert (await log.counters(sid)).version == landed["first.jpg"]
+
+
+@pytest.mark.stack
+async def test_the_pending_count_holds_when_an_upload_is_recorded_while_its_decision_commits(
+    emulator_only: RunningStack,
+) -> None:
+    """``COUNTERS.pending`` is the number of ``PENDING#`` items. The api's ``upload.received`` reserved its
+    sequence first; the decision reserved after it and read the key as not pending; then the record landed,
+    then the decision's transaction (in sequence order, so no order condition stops it). The decision
+    expects the pending item as it read it, so it reads again and counts the removal. Fails (pending 1,
+    no item) when the commit does not expect the pending items it counted."""
+    names = emulator_only.settings.names
+    async with Clients(emulator_only.settings) as clients:
+
+        def holding_log() -> tuple[DynamoEventLog, HoldingTransaction]:
+            client = HoldingTransaction(clients.dynamodb)
+            log = DynamoEventLog(client, events_table=names.events_table, views_table=names.views_table)
+            return log, client
+
+        (recording, r), (deciding, d) = holding_log(), holding_log()
+        sid = str(uuid.uuid4())
+        received = c.UploadReceivedData(key=f"uploads/{sid}/a.jpg", name="a.jpg", size=10, etag="e")
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(recording.commit, [make_event(received, source="shoebox/api", session_id=sid)])
+            await r.waiting.wait()  # reserved, counted +1, waits to commit
+            tg.start_soon(deciding.commit, [processed(sid, "a.jpg")])
+            await d.waiting.wait()  # reserved after it, read PENDING# (none yet), waits to commit
+            r.release.set()
+            await r.landed.wait()
+            assert (await recording.counters(sid)).pending == 1
+            d.release.set()
+        assert d.calls > 1  # the decision's first transaction was refused: it read again
+        assert await recording.query_views(session_pk(sid), "PENDING#") == []
+        assert (await recording.counters(sid)).pending == 0
+        assert projections.fold(await recording.read_all(sid))[counters_key(sid)]["pending"] == 0
 
 
 async def test_a_commit_expecting_items_at_the_versions_read_writes_nothing_if_one_moved(

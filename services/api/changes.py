@@ -2,8 +2,9 @@
 
 Commits to a session land in sequence order (``shared/runtime/log.py``) and ``COUNTERS.version`` is the
 sequence of its last event, so what changed after version N is exactly what the events after N wrote: their
-stream (one Query, in order, from N on) names the items, and only those are read again (``GetItem``s; the
-pending count is ``COUNTERS.pending``). A poll of a 1,000-file session in which two files changed reads two
+stream after N names the items (its events read by key: sequences N+1 to the current version), and only
+those are read again (``GetItem``s; the pending count is ``COUNTERS.pending``): no Query, which on the
+emulator walks the whole table. A poll of a 1,000-file session in which two files changed reads two
 events and two files, not the session. A client far
 behind is answered with the whole session instead (more than ``MAX_DELTA_EVENTS`` events or
 ``MAX_DELTA_KEYS`` files changed): reading every change one by one would cost more than one Query.
@@ -23,8 +24,6 @@ from shared.runtime.views import ViewKey
 #: past this many events (or changed files) since the client's version, the answer is the whole session
 MAX_DELTA_EVENTS = 1000
 MAX_DELTA_KEYS = 200
-#: events read per page of the stream
-PAGE = 250
 #: items read at once
 READS_IN_FLIGHT = 16
 _FILE_PREFIXES = ("FILE#", "PENDING#")
@@ -73,28 +72,18 @@ async def _touched(
 ) -> tuple[set[str], bool] | None:
     """The upload keys whose items the events after ``after`` (up to ``upto``) wrote, and whether they wrote
     ``job``; None when there are too many to read one by one."""
+    if upto - after > MAX_DELTA_EVENTS:
+        return None
     keys: set[str] = set()
     job_changed = False
-    n = 0
-    cursor: int | None = after
-    while cursor is not None:
-        page = await log.read(session_id, after=cursor, limit=PAGE)
-        for event in page.events:
-            if event.sequence > upto:
-                return keys, job_changed
-            n += 1
-            if n > MAX_DELTA_EVENTS:
-                return None
-            for update in projections.view_updates(event):
-                sk = update.key.sk
-                for prefix in _FILE_PREFIXES:
-                    if sk.startswith(prefix):
-                        keys.add(sk.removeprefix(prefix))
-                job_changed = job_changed or update.key == job
-        if len(keys) > MAX_DELTA_KEYS:
-            return None
-        cursor = page.next_after
-    return keys, job_changed
+    for event in await log.read_between(session_id, after, upto):
+        for update in projections.view_updates(event):
+            sk = update.key.sk
+            for prefix in _FILE_PREFIXES:
+                if sk.startswith(prefix):
+                    keys.add(sk.removeprefix(prefix))
+            job_changed = job_changed or update.key == job
+    return (keys, job_changed) if len(keys) <= MAX_DELTA_KEYS else None
 
 
 async def _read(log: EventLog, session_id: str, keys: set[str]) -> tuple[list[FileView], list[PendingView]]:

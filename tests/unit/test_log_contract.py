@@ -221,6 +221,15 @@ async def test_a_commit_expecting_items_at_the_versions_read_writes_nothing_if_o
     assert (await log.counters(sid)).version == second.sequence
 
 
+async def test_the_events_between_two_versions_are_read_in_order(log: EventLog) -> None:
+    sid = str(uuid.uuid4())
+    committed = [e for i in range(6) for e in await log.commit([processed(sid, f"f{i}.jpg")])]
+    first, last = committed[1].sequence, committed[4].sequence
+    between = await log.read_between(sid, first, last)
+    assert [e.data.file.name for e in between] == ["f2.jpg", "f3.jpg", "f4.jpg"]
+    assert await log.read_between(sid, last + 10, last + 12) == []
+
+
 async def test_reading_is_paged(log: EventLog) -> None:
     sid = str(uuid.uuid4())
     for i in range(7):

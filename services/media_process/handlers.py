@@ -208,21 +208,28 @@ def on_give_up(event: object, error: BaseException) -> Sequence[Output]:
 
 
 async def give_up_on_file(event: object, error: BaseException, *, deps: Deps) -> Sequence[Output]:
-    """``on_give_up`` counted as any decision is: nothing when the file is decided for these bytes already
-    (another delivery of the same bytes got through), else a rejection that names what it replaces."""
+    """``on_give_up`` for the file as it is now, counted as any decision is: the handler decided on the
+    object under the key (not on the write the message announced), so the rejection is of that object,
+    naming what it replaces; nothing when the object is gone (deleted since) or decided already (another
+    delivery of its bytes got through)."""
     outputs = on_give_up(event, error)
-    if not isinstance(event, ObjectCreated) or (where := session_of(event.key)) is None:
+    if not outputs or not isinstance(event, ObjectCreated) or (where := session_of(event.key)) is None:
         return outputs
+    try:
+        info = await deps.store.head(event.key)
+    except ObjectNotFound:
+        return []
     earlier = await deps.log.get_view(file_key(where[0], event.key), type=FileView)
-    etag = event.detail.object.tag
-    if decided_already(earlier, etag):
+    if decided_already(earlier, info.etag):
         return []
     out: list[Output] = []
     for o in outputs:
         if isinstance(o, c.FileRejectedData):
             ref = msgspec.structs.replace(
                 o.file,
-                replaces=replaced(earlier, etag),
+                size=info.size,
+                etag=info.etag,
+                replaces=replaced(earlier, info.etag),
                 follows_deletion=earlier is not None and earlier.deleted,
             )
             o = msgspec.structs.replace(o, file=ref)

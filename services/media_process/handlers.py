@@ -219,6 +219,9 @@ async def give_up_on_file(event: object, error: BaseException, *, deps: Deps) ->
         info = await deps.store.head(event.key)
     except ObjectNotFound:
         return []
+    except Exception:  # the store failing may be why the handler failed: the failure is recorded anyway
+        log.warning("giving up on %s without looking at its object", event.key, exc_info=True)
+        return outputs
     earlier = await deps.log.get_view(file_key(where[0], event.key), type=FileView)
     if decided_already(earlier, info.etag):
         return []

@@ -5,19 +5,20 @@ the result in the same transaction; ``rebuild`` replays a stream through the sam
 
 Read models (views table, ``pk = SESSION#<id>``):
 
-======================  =============================================================================
-``sk``                  content
-======================  =============================================================================
-``META``                owner, trip context, created time
-``COUNTERS``            expected, processed, rejected, duplicate, deleted, pending (the number of
-                        PENDING# items), the current triage job, finalized, version (the last event's
-                        sequence: the session's ETag)
-``FILE#<key>``          one uploaded file: status (processed|rejected|duplicate), deleted, reason, keys
-``PENDING#<key>``       an upload in storage whose bytes are not decided yet (name, size, ETag)
-``JOB#<id>``            one job (triage, selection, enhancement): status, counts, result key
-``HASH#<sha256>``       the first file with these bytes (duplicate detection)
-``ITEM#<job>#<key>``    one file of an enhancement job: status, enhanced key, thumbnail
-======================  =============================================================================
+==========================  =============================================================================
+``sk``                      content
+==========================  =============================================================================
+``META``                    owner, trip context, created time
+``COUNTERS``                expected, processed, rejected, duplicate, deleted, pending (the number of
+                            PENDING# items), the current triage job, finalized, version (the last
+                            event's sequence: the session's ETag)
+``FILE#<key>``              one uploaded file: status (processed|rejected|duplicate), deleted, reason, keys
+``PENDING#<key>``           an upload in storage whose bytes are not decided yet (name, size, ETag)
+``JOB#<id>``                one job (triage, selection, enhancement): status, counts, result key
+``HASH#<sha256>``           the first file with these bytes (duplicate detection)
+``DECIDED#<key>@<etag>``    the decided upload of a file (one decision per write of its bytes)
+``ITEM#<job>#<key>``        one file of an enhancement job: status, enhanced key, thumbnail
+==========================  =============================================================================
 
 Every item written also gets ``version``: the sequence number of the event that wrote it last (commits
 land in sequence order, ``log.py``), so "what changed after version N" is what the events after N wrote.
@@ -41,6 +42,7 @@ from shared.runtime.read_models import (
     RELAY_PK,
     ContentClaim,
     CountersView,
+    DecisionClaim,
     EnhancedItemView,
     FileView,
     JobView,
@@ -88,6 +90,11 @@ def content_key(session_id: str, sha256: str) -> ViewKey:
     return ViewKey(session_pk(session_id), f"HASH#{sha256}")
 
 
+def decision_key(session_id: str, key: str, etag: str) -> ViewKey:
+    """The claim of the decided upload of ``key`` with the bytes ``etag``."""
+    return ViewKey(session_pk(session_id), f"DECIDED#{key}@{etag}")
+
+
 def job_key(session_id: str, job_id: str) -> ViewKey:
     return ViewKey(session_pk(session_id), f"JOB#{job_id}")
 
@@ -102,6 +109,7 @@ _PREFIXED: tuple[tuple[str, type[ViewItem]], ...] = (
     ("PENDING#", PendingView),
     ("JOB#", JobView),
     ("HASH#", ContentClaim),
+    ("DECIDED#", DecisionClaim),
     ("ITEM#", EnhancedItemView),
 )
 
@@ -249,22 +257,34 @@ def _upload_finalized(e: c.UploadFinalized) -> list[ViewUpdate]:
 
 
 def _file(e: Event[Any], ref: c.FileRef, item: FileView) -> list[ViewUpdate]:
-    """A decided upload: its read model, and the counters. The FILE# item is written whole (every
-    ``FileView`` field, None where the decision has none), so a replaced upload's thumbnail, reason or hash
-    never outlives it, and a write after a deletion is a live file again. An upload that replaced a
-    decided one of the same key moves the key from the old decision's counter to the new one (counted
-    once)."""
+    """A decided upload: its read model, its claim, and the counters. The FILE# item is written whole
+    (every ``FileView`` field, None where the decision has none), so a replaced upload's thumbnail, reason
+    or hash never outlives it, and a write after a deletion is a live file again. The claim on the key's
+    bytes (``DECIDED#<key>@<etag>``, ``require_absent``) makes one decision per write of them: of two
+    deliveries committing at once, the second finds it taken, and the handler, run again, finds the file
+    decided. An upload that replaced a decided one of the same key moves the key from the old decision's
+    counter to the new one (counted once) and releases the old upload's claims, unless a deletion came
+    between and released them already."""
     assert item.status is not None
+    sid = e.sessionid
     add: dict[str, int] = {item.status: 1}
     released: list[ViewUpdate] = []
+    if ref.follows_deletion:
+        add["deleted"] = -1  # the file is live again
     if ref.replaces is not None:
         add[ref.replaces.status] = add.get(ref.replaces.status, 0) - 1
+    if ref.replaces is not None and not ref.follows_deletion:
+        released.append(ViewUpdate(key=decision_key(sid, ref.key, ref.replaces.etag), delete=True))
         if ref.replaces.sha256 is not None:  # its bytes are no longer in the session under this key
-            released.append(ViewUpdate(key=content_key(e.sessionid, ref.replaces.sha256), delete=True))
+            released.append(ViewUpdate(key=content_key(sid, ref.replaces.sha256), delete=True))
+    claim = ViewUpdate(
+        key=decision_key(sid, ref.key, ref.etag), set={"key": ref.key, "etag": ref.etag}, require_absent=True
+    )
     return [
-        ViewUpdate(key=counters_key(e.sessionid), add=add, set=_seen(e)),
-        ViewUpdate(key=file_key(e.sessionid, ref.key), set=fields(item)),
-        ViewUpdate(key=pending_key(e.sessionid, ref.key), delete=True),  # decided: no longer pending
+        ViewUpdate(key=counters_key(sid), add=add, set=_seen(e)),
+        ViewUpdate(key=file_key(sid, ref.key), set=fields(item)),
+        ViewUpdate(key=pending_key(sid, ref.key), delete=True),  # decided: no longer pending
+        claim,
         *released,
     ]
 
@@ -334,12 +354,19 @@ def _file_duplicate(e: c.FileDuplicate) -> list[ViewUpdate]:
 
 @_projects(c.FileDeleted)
 def _file_deleted(e: c.FileDeleted) -> list[ViewUpdate]:
+    """A deleted file keeps its decision (counted under it, and as deleted); the claims of the upload it
+    held are released, so its bytes uploaded again are decided again."""
+    d = e.data
+    released = []
+    if d.etag is not None:
+        released.append(ViewUpdate(key=decision_key(e.sessionid, d.key, d.etag), delete=True))
+    if d.sha256 is not None:
+        released.append(ViewUpdate(key=content_key(e.sessionid, d.sha256), delete=True))
     return [
         ViewUpdate(key=counters_key(e.sessionid), add={"deleted": 1}),
-        ViewUpdate(
-            key=file_key(e.sessionid, e.data.key), set={"deleted": True, "deleted_reason": e.data.reason}
-        ),
-        ViewUpdate(key=pending_key(e.sessionid, e.data.key), delete=True),  # gone: nothing to decide
+        ViewUpdate(key=file_key(e.sessionid, d.key), set={"deleted": True, "deleted_reason": d.reason}),
+        ViewUpdate(key=pending_key(e.sessionid, d.key), delete=True),  # gone: nothing to decide
+        *released,
     ]
 
 
@@ -358,14 +385,21 @@ def _upload_received(e: c.UploadReceived) -> list[ViewUpdate]:
 
 @_projects(c.FileUnchanged)
 def _file_unchanged(e: c.FileUnchanged) -> list[ViewUpdate]:
-    """The key's decision now covers this upload (the same bytes under another ETag): no counter moves."""
-    d = e.data
+    """The key's decision now covers this upload (the same bytes under another ETag): no counter moves;
+    the claim moves from the upload it replaces to this one (one decision per write of the bytes)."""
+    d, sid = e.data, e.sessionid
+    moved = []
+    if d.file.replaces is not None:
+        moved.append(ViewUpdate(key=decision_key(sid, d.file.key, d.file.replaces.etag), delete=True))
     return [
+        ViewUpdate(key=file_key(sid, d.file.key), set={"etag": d.file.etag, "size": d.file.size}),
+        ViewUpdate(key=pending_key(sid, d.file.key), delete=True),
         ViewUpdate(
-            key=file_key(e.sessionid, d.file.key),
-            set={"etag": d.file.etag, "size": d.file.size, "deleted": False, "deleted_reason": None},
+            key=decision_key(sid, d.file.key, d.file.etag),
+            set={"key": d.file.key, "etag": d.file.etag},
+            require_absent=True,
         ),
-        ViewUpdate(key=pending_key(e.sessionid, d.file.key), delete=True),
+        *moved,
     ]
 
 

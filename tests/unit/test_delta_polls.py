@@ -50,7 +50,9 @@ class Session:
         self.n += 1
         name = KEYS[k]
         key = f"uploads/{self.sid}/{name}"
-        ref = c.FileRef(bucket="b", key=key, name=name, size=10 + e, etag=ETAGS[e])
+        # decisions claim their upload (one decision per write of its bytes): each decides a write of its own
+        etag = ETAGS[e] if what == "received" else f"{ETAGS[e]}-{self.n}"
+        ref = c.FileRef(bucket="b", key=key, name=name, size=10 + e, etag=etag)
         if what == "received":
             return c.UploadReceivedData(key=key, name=name, size=ref.size, etag=ref.etag)
         if what == "processed":  # bytes of their own each time: no duplicate-detection claim collides

@@ -1,13 +1,12 @@
 """What changed in a session after a version: the API's delta polls (``?after_version=N``).
 
 Commits to a session land in sequence order (``shared/runtime/log.py``) and ``COUNTERS.version`` is the
-sequence of its last event, so what changed after version N is exactly what the events after N wrote: their
-stream after N names the items (its events read by key: sequences N+1 to the current version), and only
-those are read again (``GetItem``s; the pending count is ``COUNTERS.pending``): no Query, which on the
-emulator walks the whole table. A poll of a 1,000-file session in which two files changed reads two
-events and two files, not the session. A client far
-behind is answered with the whole session instead (more than ``MAX_DELTA_EVENTS`` events or
-``MAX_DELTA_KEYS`` files changed): reading every change one by one would cost more than one Query.
+sequence of its last event, so what changed after version N is exactly what the events after N wrote. Those
+events are read by key (sequences N+1 to the current version), and only the items they name are read again
+(``GetItem``s; the pending count is ``COUNTERS.pending``): no Query, which on the emulator walks the whole
+table. A poll of a 1,000-file session in which two files changed reads two events and two files, not the
+session. A client far behind is answered with the whole session instead (more than ``MAX_DELTA_EVENTS``
+events or ``MAX_DELTA_KEYS`` files changed): reading every change one by one would cost more than one Query.
 """
 
 from __future__ import annotations

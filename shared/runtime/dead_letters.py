@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from shared.runtime.log import UnknownSession
 from shared.runtime.processor import Processor
 from shared.runtime.service import PoisonMessage
 from shared.runtime.topology import MAX_RECEIVE_COUNT
@@ -29,10 +30,16 @@ def queue_name(url: str) -> str:
     return url.rsplit("/", 1)[-1]
 
 
+def is_poison(error: BaseException) -> bool:
+    """Whether no retry can fix the message: it cannot be read (malformed, unknown type or version, a type
+    its service does not handle: ``PoisonMessage``) or it is for a session that does not exist."""
+    return isinstance(error, PoisonMessage | UnknownSession)
+
+
 def gives_up(error: Exception, receive_count: int) -> bool:
     """Whether a failed message is given up now (rather than redelivered): a message no retry can fix,
     or its last receive before the redrive policy would move it."""
-    return isinstance(error, PoisonMessage) or receive_count >= MAX_RECEIVE_COUNT
+    return is_poison(error) or receive_count >= MAX_RECEIVE_COUNT
 
 
 async def give_up_to_dead_letters(

@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from shared.runtime.dead_letters import give_up_to_dead_letters, gives_up, queue_name
+from shared.runtime.dead_letters import give_up_to_dead_letters, gives_up, is_poison, queue_name
 from shared.runtime.processor import Processor
-from shared.runtime.service import PoisonMessage
 
 if TYPE_CHECKING:
     from types_aiobotocore_sqs import SQSClient
@@ -124,7 +123,7 @@ class Worker:
 
     async def _failed(self, m: MessageTypeDef, body: str, receipt: str, count: int, exc: Exception) -> None:
         if gives_up(exc, count):
-            poison = isinstance(exc, PoisonMessage)
+            poison = is_poison(exc)
             log.error("giving up on message after %d receive(s): %s", count, exc, exc_info=not poison)
             await give_up_to_dead_letters(
                 self.processor,

@@ -33,6 +33,7 @@ from shared.runtime.worker import Worker
 from tests.support.events import processed, session_created
 from tests.support.messages import bus_body, s3_event_body, saga_command_body
 from tests.support.stack import RunningStack
+from tests.support.wait import until
 
 pytestmark = [pytest.mark.stack, pytest.mark.anyio]
 
@@ -285,3 +286,94 @@ async def test_the_lambda_adapter_gives_a_poison_record_up_at_once_and_handles_i
         assert failed.data.receive_count == 1 and failed.data.queue == "quiet-lambda-poison"
         assert (failed.data.error_type, failed.data.event_type) == (case.error_type, case.event_type)
         assert await log.read_all(bench.ghost) == [] and await log.query_views(session_pk(bench.ghost)) == []
+
+
+def _failing_give_up(bench: Bench, processor: Processor) -> list[str]:
+    """The service's ``on_give_up`` raises (a bug in it, or the log unreachable while giving up): the
+    returned list grows by one per attempt to give a message up."""
+    attempts: list[str] = []
+
+    def on_give_up(event: object, error: BaseException) -> Sequence[Output]:
+        attempts.append(type(error).__name__)
+        raise RuntimeError("on_give_up is broken")
+
+    processor.service.on_give_up = on_give_up
+    return attempts
+
+
+async def test_a_worker_that_cannot_give_a_message_up_keeps_it_and_handles_its_neighbours(
+    emulator_only: RunningStack,
+) -> None:
+    bench = Bench("give_up_fails")
+    async with Clients(emulator_only.settings) as clients:
+        processor, q, dlq = await bench.start(clients)
+        attempts = _failing_give_up(bench, processor)
+        poison = _completed(bench.sid)  # readable, but not this service's: given up at once
+        await clients.sqs.send_message_batch(
+            QueueUrl=q,
+            Entries=[
+                {"Id": "poison", "MessageBody": poison},
+                {"Id": "ok", "MessageBody": bus_body(processed(bench.sid, "neighbour.jpg"))},
+            ],
+        )
+        worker = Worker(processor, clients.sqs, queue_url=q, dead_letter_queue_url=dlq, wait_time_s=1)
+        async with anyio.create_task_group() as tg:
+            await tg.start(worker.run)
+            # the message comes back and the worker, alive, tries again
+            await until(lambda: len(attempts) >= 2 and worker.handled >= 1, timeout_s=30, what="a second try")
+            await clients.sqs.send_message(
+                QueueUrl=q, MessageBody=bus_body(processed(bench.sid, "later.jpg"))
+            )
+            await until(lambda: worker.handled >= 2, timeout_s=30, what="a message sent after it")
+            worker.stop()
+        assert bench.calls.count("neighbour.jpg") == 1 and bench.calls.count("later.jpg") == 1
+        assert set(attempts) == {"PoisonMessage"}
+
+
+async def test_the_lambda_adapter_reports_a_record_it_cannot_give_up_and_handles_its_neighbour(
+    emulator_only: RunningStack,
+) -> None:
+    bench = Bench("lambda_give_up_fails")
+    async with Clients(emulator_only.settings) as clients:
+        processor, _, dlq = await bench.start(clients)
+        attempts = _failing_give_up(bench, processor)
+        poison = _record(_completed(bench.sid))
+        neighbour = _record(bus_body(processed(bench.sid, "neighbour.jpg")))
+        result = await handle_sqs_batch(
+            processor, clients, {"Records": [poison, neighbour]}, dead_letter_queue_url=dlq, concurrency=2
+        )
+        # only the record that could not be given up comes back; the neighbour is done
+        assert result == {"batchItemFailures": [{"itemIdentifier": poison["messageId"]}]}
+        assert attempts == ["PoisonMessage"] and bench.calls == ["neighbour.jpg"]
+        assert await _empty(clients, dlq)
+
+
+async def test_the_dead_letter_sweeper_records_the_others_when_one_cannot_be_recorded(
+    emulator_only: RunningStack,
+) -> None:
+    from shared.runtime.dead_letters import DeadLetterSweeper
+
+    bench = Bench("sweep_one_fails")
+    async with Clients(emulator_only.settings) as clients:
+        processor, q, dlq = await bench.start(clients)
+
+        def on_give_up(event: object, error: BaseException) -> Sequence[Output]:
+            if isinstance(event, c.TriageCompleted):
+                raise RuntimeError("on_give_up is broken for this one")
+            return []
+
+        processor.service.on_give_up = on_give_up
+        # two messages the redrive moved without an outcome: the broken one first
+        await clients.sqs.send_message(QueueUrl=dlq, MessageBody=_completed(bench.sid))
+        sent = await clients.sqs.send_message(
+            QueueUrl=dlq, MessageBody=bus_body(processed(bench.sid, "x.jpg"))
+        )
+        sweeper = DeadLetterSweeper(processor, clients.sqs, queue_url=q, dead_letter_queue_url=dlq)
+        with anyio.fail_after(15):
+            while sweeper.seen < 2:
+                await sweeper.sweep(wait_time_s=1)
+        assert sweeper.recorded == 1
+        log = processor.log
+        assert isinstance(log, DynamoEventLog)
+        [failed] = await _failures(log, sent["MessageId"], bench.sid)
+        assert failed.data.error_type == "WorkerLost"

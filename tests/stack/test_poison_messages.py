@@ -132,6 +132,13 @@ class Bench:
         """Provisioned, its session created: the processor, the queue's and the DLQ's URLs."""
         names = clients.settings.names
         urls = await provision(clients, Topology(consumers=(self.consumer,)))
+        for rule in self.consumer.rules(names):
+            # the messages are sent to the queue directly; a rule would route every file.processed other
+            # tests commit to this queue too, when a relay replays the emulator's stream
+            targets = await clients.events.list_targets_by_rule(Rule=rule.name, EventBusName=rule.bus)
+            ids = [t["Id"] for t in targets["Targets"]]
+            await clients.events.remove_targets(Rule=rule.name, EventBusName=rule.bus, Ids=ids)
+            await clients.events.delete_rule(Name=rule.name, EventBusName=rule.bus)
         log = DynamoEventLog.of(clients)
         await log.commit([session_created(self.sid)])
         service = Service(self.consumer, {c.FileProcessed: self.handle_media_file_processed})

@@ -37,7 +37,7 @@ from shared.runtime.views import Value, ViewKey, ViewUpdate, apply, merge, updat
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
-    from types_aiobotocore_dynamodb.type_defs import TransactWriteItemTypeDef
+    from types_aiobotocore_dynamodb.type_defs import ConditionCheckTypeDef, TransactWriteItemTypeDef
 
     from shared.runtime.aws import Clients
 
@@ -62,6 +62,11 @@ class DuplicateEvent(LogError):
 class ClaimTaken(LogError):
     """A read-model item the commit claims (``ViewUpdate.require_absent``) already exists: nothing was
     written. The caller decides again with what is there now (media_process: the bytes are a duplicate)."""
+
+
+class UnknownSession(LogError):
+    """The commit is for a session that does not exist (no ``META`` read model, which ``session.created``
+    makes): nothing was written. Sessions are never deleted, so no retry can make it pass."""
 
 
 class CommitTooLarge(LogError):
@@ -121,6 +126,12 @@ def commit_updates(events: Sequence[AnyEvent], extra: Sequence[ViewUpdate] = ())
     return merge([u for e in events for u in projections.view_updates(e)] + list(extra))
 
 
+def _must_exist(sid: str | None, events: Sequence[AnyEvent], views: Sequence[ViewUpdate]) -> str | None:
+    """The session whose ``META`` a commit must find: ``sid``, unless the commit writes it (creates it)."""
+    writes = {u.key for e in events for u in projections.view_updates(e)} | {u.key for u in views}
+    return None if sid is None or projections.meta_key(sid) in writes else sid
+
+
 class EventLog(abc.ABC):
     """Append-only streams of events plus the read models derived from them."""
 
@@ -133,11 +144,15 @@ class EventLog(abc.ABC):
         *,
         tracking: Tracking | None = None,
         views: Sequence[ViewUpdate] = (),
+        session: str | None = None,
     ) -> list[AnyEvent]:
         """Append ``events`` (all to their own ``sessionid`` streams) with their read-model updates and
         the tracking record, atomically. Returns the events with their sequence numbers.
 
-        Raises ``AlreadyProcessed`` or ``DuplicateEvent`` when nothing was written for that reason.
+        With ``session`` (``Processor`` passes its message's), the commit holds only if that session exists
+        (its ``META``, checked in the transaction; a commit that creates it passes): an event for a session
+        that does not exist is never applied. Raises ``AlreadyProcessed``, ``DuplicateEvent`` or
+        ``UnknownSession`` when nothing was written for that reason.
         """
 
     @abc.abstractmethod
@@ -237,8 +252,8 @@ def _check_type(key: ViewKey, wanted: type[ViewItem]) -> None:
         raise TypeError(f"the read model at {key} is a {kind.__name__}, not a {wanted.__name__}")
 
 
-def _check_size(events: Sequence[AnyEvent], tracking: Tracking | None, updates: Sequence[ViewUpdate]) -> None:
-    n = 2 * len(events) + (1 if tracking else 0) + len(updates)
+def _check_size(events: Sequence[AnyEvent], updates: Sequence[ViewUpdate], others: int) -> None:
+    n = 2 * len(events) + len(updates) + others  # others: the tracking record, the session's check
     if n > MAX_TRANSACTION_ITEMS:
         raise CommitTooLarge(f"commit needs {n} transaction items, at most {MAX_TRANSACTION_ITEMS} fit")
 
@@ -263,6 +278,7 @@ class InMemoryEventLog(EventLog):
         *,
         tracking: Tracking | None = None,
         views: Sequence[ViewUpdate] = (),
+        session: str | None = None,
     ) -> list[AnyEvent]:
         async with self._lock:
             if tracking and _tracking_pk(tracking) in self._tracking:
@@ -270,13 +286,16 @@ class InMemoryEventLog(EventLog):
             for e in events:
                 if _event_guard_pk(e) in self._guards:
                     raise DuplicateEvent(f"{e.source} {e.id}")
+            check = _must_exist(session, events, views)
+            if check is not None and projections.meta_key(check) not in self.stored_views:
+                raise UnknownSession(f"session {check} does not exist")
             stamped = []
             for e in events:
                 seq = self._heads.get(e.sessionid, 0) + 1
                 self._heads[e.sessionid] = seq
                 stamped.append(msgspec.structs.replace(e, sequence=seq))
             updates = commit_updates(stamped, views)
-            _check_size(stamped, tracking, updates)
+            _check_size(stamped, updates, (tracking is not None) + (check is not None))
             taken = [u.key for u in updates if u.require_absent and u.key in self.stored_views]
             if taken:  # the reserved sequence numbers stay used: a gap, as in DynamoDB
                 raise ClaimTaken(f"claimed read-model items exist: {taken}")
@@ -330,6 +349,7 @@ class InMemoryEventLog(EventLog):
 
 # ----------------------------------------------------------------------------------------- DynamoDB
 _ABSENT = "attribute_not_exists(pk)"
+_EXISTS = "attribute_exists(pk)"
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -396,16 +416,22 @@ class DynamoEventLog(EventLog):
         *,
         tracking: Tracking | None = None,
         views: Sequence[ViewUpdate] = (),
+        session: str | None = None,
     ) -> list[AnyEvent]:
+        check = _must_exist(session, events, views)
         for _ in range(5):
             try:
-                return await self._commit_once(events, tracking, views)
+                return await self._commit_once(events, tracking, views, check)
             except _SequenceTaken:
                 continue  # another writer holds one of our slots (a restored backup, a bug): reserve again
         raise LogError("could not find free sequence numbers after 5 reservations")
 
     async def _commit_once(
-        self, events: Sequence[AnyEvent], tracking: Tracking | None, views: Sequence[ViewUpdate]
+        self,
+        events: Sequence[AnyEvent],
+        tracking: Tracking | None,
+        views: Sequence[ViewUpdate],
+        check: str | None,
     ) -> list[AnyEvent]:
         per_stream: dict[str, int] = {}
         for e in events:
@@ -417,7 +443,7 @@ class DynamoEventLog(EventLog):
             first[e.sessionid] += 1
             stamped.append(msgspec.structs.replace(e, sequence=seq))
         updates = commit_updates(stamped, views)
-        _check_size(stamped, tracking, updates)
+        _check_size(stamped, updates, (tracking is not None) + (check is not None))
 
         items: list[TransactWriteItemTypeDef] = []
         for e in stamped:
@@ -451,6 +477,15 @@ class DynamoEventLog(EventLog):
             if u.require_absent:
                 op["ConditionExpression"] = _ABSENT
             items.append({kind: op})  # type: ignore[misc]
+        check_index = len(items)
+        if check is not None:  # its META, one more item (its head above may be new: a gap, no events)
+            key = {"pk": {"S": projections.session_pk(check)}, "sk": {"S": "META"}}
+            exists: ConditionCheckTypeDef = {
+                "TableName": self.views_table,
+                "Key": key,
+                "ConditionExpression": _EXISTS,
+            }
+            items.append({"ConditionCheck": exists})
         if not items:
             return []
         try:
@@ -471,7 +506,9 @@ class DynamoEventLog(EventLog):
                 raise AlreadyProcessed(tracking.key if tracking else "") from None
             if any(i % 2 == 1 for i in failed if i < 2 * len(stamped)):
                 raise DuplicateEvent(f"an event id is already in the log: {sorted(failed)}") from None
-            if any(i >= updates_index for i in failed):
+            if check is not None and check_index in failed:
+                raise UnknownSession(f"session {check} does not exist") from None
+            if any(updates_index <= i < check_index for i in failed):
                 raise ClaimTaken(f"claimed read-model items exist: {sorted(failed)}") from None
             if failed:
                 raise _SequenceTaken() from None

@@ -1,0 +1,140 @@
+"""`shoebox up` killed with SIGKILL, every process of it (the emulator too), and started again on its state
+folder: the session is there with its files and counters, an upload the stack had accepted but not decided
+is decided, the triage saga that was waiting for it ends, and the work folders the dead run left are gone
+(docs/persistence.md)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from deploy.local.emulator import free_port
+from services.api.auth import LocalIssuer
+from tests.support.api import new_session, upload
+from tests.support.paths import TESTDATA
+from tests.support.wait import eventually
+
+pytestmark = [pytest.mark.stack, pytest.mark.slow]
+
+PHOTOS = ("photos/gps/DSCN0010.jpg", "photos/gps/DSCN0012.jpg", "photos/cameras/Canon_40D.jpg")
+
+
+def _up(state: Path, emulator: int, api: int, log: Path) -> subprocess.Popen[bytes]:
+    """``shoebox up`` in a process group of its own, so the test can kill all of it at once."""
+    argv = [sys.executable, "-m", "shoebox_cli.main", "up", "--state-dir", str(state)]
+    argv += ["--emulator-port", str(emulator), "--api-port", str(api)]
+    with open(log, "ab") as out:
+        return subprocess.Popen(argv, stdout=out, stderr=out, start_new_session=True)
+
+
+def _healthy(api: str, proc: subprocess.Popen[bytes]) -> None:
+    def probe() -> bool:
+        assert proc.poll() is None, "shoebox up exited early"
+        try:
+            return httpx.get(f"{api}/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    eventually(probe, 120, what="the stack to answer", interval_s=0.1)
+
+
+def _group(pgid: int) -> list[tuple[int, str]]:
+    """``(pid, command line)`` of every process in the group."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            out.append((int(stat.parent.name), cmdline))
+    return out
+
+
+def _session(api: str, sid: str, h: dict[str, str]) -> dict[str, Any]:
+    r = httpx.get(f"{api}/v1/sessions/{sid}", headers=h)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def _decided(api: str, sid: str, h: dict[str, str], n: int) -> dict[str, Any] | None:
+    body = _session(api, sid, h)
+    return body if len(body["files"]) >= n else None
+
+
+def test_a_killed_stack_starts_again_with_everything_and_ends_what_was_running(tmp_path: Path) -> None:
+    state, log = tmp_path / "state", tmp_path / "up.log"
+    emulator_port, api_port = free_port(), free_port()
+    api = f"http://127.0.0.1:{api_port}"
+    photos = [(TESTDATA / p).read_bytes() for p in PHOTOS]
+
+    proc = _up(state, emulator_port, api_port, log)
+    try:
+        _healthy(api, proc)
+        h = {"Authorization": f"Bearer {LocalIssuer.load(state).issue('alice', 3600)}"}
+        sid = new_session(api, headers=h)
+        r = httpx.post(f"{api}/v1/sessions/{sid}/triage", json={"expected": 3}, headers=h)
+        assert r.status_code == 202, r.text
+        job = r.json()["job_id"]
+        for i, data in enumerate(photos[:2]):
+            upload(api, sid, f"photo{i}.jpg", data, headers=h)
+        before = eventually(lambda: _decided(api, sid, h, 2), 120, what="two files to be decided")
+
+        # the third upload is accepted by S3 while every other process of the stack is frozen: at the kill
+        # it is uploaded, announced and undecided, and the saga is still waiting for it
+        r = httpx.post(
+            f"{api}/v1/sessions/{sid}/uploads",
+            json={"name": "photo2.jpg", "content_type": "image/jpeg", "size": len(photos[2])},
+            headers=h,
+        )
+        assert r.status_code == 201, r.text
+        ticket = r.json()
+        frozen = [pid for pid, cmd in _group(proc.pid) if "deploy.local.moto_server" not in cmd]
+        assert frozen and len(frozen) < len(_group(proc.pid)), "the emulator runs as a process of its own"
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        put = httpx.put(ticket["url"], content=photos[2], headers=ticket["headers"])
+        assert put.status_code == 200, put.text
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    # what a kill in the middle of processing leaves in the stack's own temporary folder
+    leftover = state / "tmp" / "shoebox-media-leftover"
+    leftover.mkdir(parents=True)
+    (leftover / "frame.jpg").write_bytes(b"half")
+
+    proc = _up(state, emulator_port, api_port, log)
+    try:
+        _healthy(api, proc)
+        after = _session(api, sid, h)  # 404 when the state was not kept
+        assert after["files"] == before["files"]
+        assert after["counters"]["expected"] == 3
+        assert not leftover.exists()
+
+        done = eventually(lambda: _decided(api, sid, h, 3), 120, what="the undecided upload to be decided")
+        assert [f["status"] for f in done["files"]] == ["processed"] * 3
+        assert done["counters"]["processed"] == 3
+
+        def triage_ended() -> dict[str, Any] | None:
+            r = httpx.get(f"{api}/v1/sessions/{sid}/triage/{job}", headers=h)
+            assert r.status_code == 200, r.text
+            return dict(r.json()) if r.json()["status"] in ("complete", "error") else None
+
+        results = eventually(triage_ended, 120, what="the triage saga to end")
+        assert results["status"] == "complete"
+        assert len(results["keep"]) + len(results["discard"]) == 3
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise

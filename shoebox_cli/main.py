@@ -248,18 +248,21 @@ def cmd_up(args: argparse.Namespace) -> int:
         base=settings,
     )
 
+    logs = Path(args.state_dir).resolve() / "logs"
+
     async def serve() -> None:
         # Signals are received from the start, so a Ctrl-C while starting stops the stack once it is up.
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with running_stack(config) as stack:
-                workers = ", ".join(sorted(stack.workers)) or "none"
+                processes = ", ".join(stack.process_names()) or "none"
                 prefix = stack.settings.aws.prefix
                 print(
                     f"Shoebox is running (pid {os.getpid()}).\n"
                     f"  upload page   {stack.api_url}/  (sign in with any name)\n"
                     f"  API           {stack.api_url}  (OpenAPI: {stack.api_url}/schema)\n"
                     f"  AWS emulator  {stack.emulator.endpoint}  (resource prefix {prefix!r})\n"
-                    f"  workers       {workers}\n"
+                    f"  processes     {processes}\n"
+                    f"  logs          {logs}\n"
                     f"  state         {emulator_dir(Path(args.state_dir))}  (kept across restarts; "
                     "--fresh starts empty)\n"
                     f"Use it: shoebox process DIR --api {stack.api_url}\n"

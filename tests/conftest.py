@@ -6,12 +6,11 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from anyio.from_thread import start_blocking_portal
 
 from deploy.local.emulator import free_port
-from deploy.local.stack import StackConfig, running_stack
+from deploy.local.stack import StackConfig
 from shared.runtime.config import Settings
-from tests.support.stack import Observer, RunningStack
+from tests.support.stack import Observer, RunningStack, open_stack
 
 
 @pytest.fixture(scope="session")
@@ -40,14 +39,8 @@ def embedded_stack(
         state_dir=str(tmp_path_factory.mktemp("stack")),
         base=suite_settings,
     )
-    observer = Observer()
-    with start_blocking_portal("asyncio") as portal:
-        cm = portal.wrap_async_context_manager(running_stack(config, extra_services=(observer.service(),)))
-        stack = cm.__enter__()
-        try:
-            yield RunningStack(stack, portal, observer)
-        finally:
-            cm.__exit__(None, None, None)
+    with open_stack(config, Observer()) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
@@ -66,10 +59,5 @@ def emulator_only(
         run_relay=False,
         base=suite_settings,
     )
-    with start_blocking_portal("asyncio") as portal:
-        cm = portal.wrap_async_context_manager(running_stack(config))
-        stack = cm.__enter__()
-        try:
-            yield RunningStack(stack, portal)
-        finally:
-            cm.__exit__(None, None, None)
+    with open_stack(config) as running:
+        yield running

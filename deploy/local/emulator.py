@@ -39,7 +39,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
+def die_with_parent() -> None:
+    """Ask the kernel to SIGTERM this (child) process when its parent dies; runs between fork and exec."""
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -154,7 +155,9 @@ class Emulator:
             stdout=out,
             stderr=out,
             stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
+            # a session of its own: a Ctrl-C in the terminal reaches the stack, which stops it last
+            start_new_session=True,
+            preexec_fn=die_with_parent,
         )
 
     def ready(self) -> None:

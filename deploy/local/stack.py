@@ -1,6 +1,11 @@
 """The embedded stack: the emulator, provisioned from the topology, plus every worker, the relay and the
 API, in one process tree. ``shoebox up`` runs it in the foreground; tests start it on free ports.
 
+By default (``StackConfig.processes``) each service's worker, the relay and the API run in processes of
+their own under a supervisor (``supervisor.py``), as each is a Lambda of its own on AWS: one crash takes
+nothing else down, and the supervisor starts the dead process again. Extra services that a test or a
+benchmark passes in (``extra_services``) run in this process, as does everything when ``processes`` is off.
+
 One lock per state directory (``.shoebox/``) and a port check make a second ``shoebox up`` say that a
 stack is already running instead of failing on a port.
 """
@@ -9,10 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import importlib
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +25,16 @@ import msgspec
 
 from deploy.local import persistence
 from deploy.local.emulator import Emulator, port_in_use
+from deploy.local.processes import API, RELAY, ProcessPlan, worker_name
 from deploy.local.provision import Provisioned, provision
+from deploy.local.services import service_builder
+from deploy.local.supervisor import Supervisor
 from deploy.topology import TOPOLOGY
 from services.api.auth import LocalIssuer
 from shared.runtime.aws import Clients
 from shared.runtime.config import Settings
 from shared.runtime.dead_letters import DeadLetterSweeper
+from shared.runtime.faults import NONE, Faults
 from shared.runtime.log import DynamoEventLog
 from shared.runtime.processor import Processor
 from shared.runtime.relay import StreamPoller
@@ -68,6 +76,14 @@ class StackConfig(msgspec.Struct, frozen=True, kw_only=True):
     run_relay: bool = True
     relay_poll_s: float = 0.25  # idle re-read; commits in this process wake the relay at once
     worker_wait_s: int = 2  # long-poll length: short, so Ctrl-C is quick (each empty poll is one call)
+    #: how long a receive hides a message from other workers; the worker's heartbeat extends it while the
+    #: handler runs, so this bounds how long a message waits after its worker died (the queue's own
+    #: visibility, sized for Lambda, is six times the handler timeout: 90 minutes for media_process)
+    visibility_s: int = 20
+    #: every service worker, the relay and the API in processes of their own under a supervisor
+    processes: bool = True
+    #: test-only fault injection, passed to every processor (``shared/runtime/faults.py``)
+    faults: Faults = NONE
     #: keep the emulator's state in ``state_dir/emulator`` across restarts (docs/persistence.md)
     persist: bool = True
     #: forget the kept state before starting (``shoebox up --fresh``)
@@ -85,22 +101,6 @@ class StackConfig(msgspec.Struct, frozen=True, kw_only=True):
         )
         tmp_dir = self.base.tmp_dir or str(Path(self.state_dir).resolve() / "tmp")
         return msgspec.structs.replace(self.base, aws=aws, tmp_dir=tmp_dir)
-
-
-def service_builder(service: str) -> Callable[[Clients], Service] | None:
-    """The service's consumer wiring, ``build(clients)``: in ``services.<name>.consumer`` when the service
-    also has another face (the api's HTTP app), else ``services.<name>.app``; None when not built yet."""
-    for module_name in (f"services.{service}.consumer", f"services.{service}.app"):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue
-            raise
-        build = getattr(module, "build", None)
-        if callable(build):
-            return build  # type: ignore[no-any-return]
-    return None
 
 
 @contextlib.contextmanager
@@ -154,9 +154,12 @@ class Stack:
         self.clients = clients
         self.resources = resources
         self.topology = topology
+        #: the workers running in this process (every one when ``processes`` is off; else the extra ones)
         self.workers: dict[str, Worker] = {}
         self.sweepers: dict[str, DeadLetterSweeper] = {}
         self.relay: StreamPoller | None = None
+        #: the processes of the workers, relay and API (when ``processes`` is on)
+        self.supervisor: Supervisor | None = None
         self.api_url = f"http://127.0.0.1:{config.api_port}"
         self.log = DynamoEventLog.of(clients)
 
@@ -168,7 +171,7 @@ class Stack:
 
     async def start_worker(self, service: Service, tg: anyio.abc.TaskGroup) -> Worker:
         """The service's worker on its queue, and the sweeper of its dead-letter queue."""
-        processor = Processor(service, self.log)
+        processor = Processor(service, self.log, faults=self.config.faults)
         queue, dlq = self.queue_url(service.name), self.dead_letter_queue_url(service.name)
         worker = Worker(
             processor,
@@ -176,6 +179,7 @@ class Stack:
             queue_url=queue,
             dead_letter_queue_url=dlq,
             wait_time_s=self.config.worker_wait_s,
+            visibility_s=self.config.visibility_s,
         )
         sweeper = DeadLetterSweeper(processor, self.clients.sqs, queue_url=queue, dead_letter_queue_url=dlq)
         await tg.start(worker.run)
@@ -183,6 +187,11 @@ class Stack:
         self.workers[service.name] = worker
         self.sweepers[service.name] = sweeper
         return worker
+
+    def process_names(self) -> list[str]:
+        """What runs: the supervised processes and this process's workers."""
+        names = list(self.supervisor.children) if self.supervisor else []
+        return names + [worker_name(w) + " (in process)" for w in self.workers]
 
     def stop(self) -> None:
         for w in self.workers.values():
@@ -232,29 +241,26 @@ async def running_stack(
                 if config.persist:
                     await persistence.restart_sagas(clients)  # persistence hook 3
                 stack = Stack(config, emulator, clients, resources, full, issuer)
+                wanted = (
+                    config.services
+                    if config.services is not None
+                    else tuple(c.service for c in topology.consumers)
+                )
+                wanted = tuple(n for n in wanted if service_builder(n) is not None)
                 async with anyio.create_task_group() as tg:
-                    if config.run_relay:
-                        stack.relay = StreamPoller(
-                            stack.settings,
-                            clients.dynamodb,
-                            clients.streams,
-                            clients.events,
-                            poll_interval_s=config.relay_poll_s,
-                        )
-                        await tg.start(stack.relay.run)
-                    wanted = (
-                        config.services
-                        if config.services is not None
-                        else tuple(c.service for c in topology.consumers)
-                    )
-                    for name in wanted:
-                        build = service_builder(name)
-                        if build is not None:
-                            await stack.start_worker(build(clients), tg)
+                    if config.processes:
+                        names = [worker_name(n) for n in wanted]
+                        names += [RELAY] if config.run_relay else []
+                        names += [API] if config.run_api else []
+                        stack.supervisor = _supervisor(stack, names)
+                        if names:
+                            await tg.start(stack.supervisor.run)
+                    else:
+                        await _start_in_process(stack, wanted, tg)
                     for svc in extra_services:
                         await stack.start_worker(svc, tg)
                     api_server = None
-                    if config.run_api:
+                    if config.run_api and not config.processes:
                         api_server = await _start_api(stack, tg)
                     (state_dir / "stack.json").write_bytes(
                         msgspec.json.encode(
@@ -272,8 +278,51 @@ async def running_stack(
                         stack.stop()
                         if api_server is not None:
                             api_server.should_exit = True
+                        if stack.supervisor is not None:
+                            with anyio.CancelScope(shield=True):
+                                await stack.supervisor.stop()
         finally:
             await anyio.to_thread.run_sync(emulator.stop)
+
+
+def _supervisor(stack: Stack, names: list[str]) -> Supervisor:
+    """The supervisor of the stack's processes, with their plan written where they read it (0600: it
+    holds the configuration, keys included)."""
+    config = stack.config
+    state_dir = Path(config.state_dir).resolve()
+    plan = ProcessPlan(
+        settings=stack.settings,
+        state_dir=str(state_dir),
+        resources=dict(stack.resources),
+        api_port=config.api_port,
+        worker_wait_s=config.worker_wait_s,
+        visibility_s=config.visibility_s,
+        relay_poll_s=config.relay_poll_s,
+        faults=config.faults,
+    )
+    (state_dir / "run").mkdir(parents=True, exist_ok=True)
+    plan_path = state_dir / "run" / "plan.json"
+    fd = os.open(plan_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(msgspec.json.encode(plan))
+    return Supervisor(plan_path, state_dir, names)
+
+
+async def _start_in_process(stack: Stack, services: tuple[str, ...], tg: anyio.abc.TaskGroup) -> None:
+    """The relay and every service's worker in this process (``processes`` off)."""
+    if stack.config.run_relay:
+        stack.relay = StreamPoller(
+            stack.settings,
+            stack.clients.dynamodb,
+            stack.clients.streams,
+            stack.clients.events,
+            poll_interval_s=stack.config.relay_poll_s,
+        )
+        await tg.start(stack.relay.run)
+    for name in services:
+        build = service_builder(name)
+        assert build is not None
+        await stack.start_worker(build(stack.clients), tg)
 
 
 async def _start_api(stack: Stack, tg: anyio.abc.TaskGroup) -> Any:

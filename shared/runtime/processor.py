@@ -22,6 +22,7 @@ from shared.events import catalogue as c
 from shared.events.codec import CATALOGUE, Catalogue, EventDecodeError, derived_event_id, make_event
 from shared.events.envelope import Event
 from shared.runtime import telemetry
+from shared.runtime.faults import NONE, Faults
 from shared.runtime.inbound import INBOUND, ObjectCreated, SagaCommand
 from shared.runtime.log import AlreadyProcessed, ClaimTaken, DuplicateEvent, EventLog, Tracking
 from shared.runtime.service import Emit, Handler, Output, PoisonMessage, Service
@@ -56,8 +57,12 @@ class Decoded(msgspec.Struct, frozen=True):
 class Processor:
     """Handles one message end to end. Raises when the message should be retried."""
 
-    def __init__(self, service: Service, log: EventLog, *, catalogue: Catalogue = CATALOGUE) -> None:
+    def __init__(
+        self, service: Service, log: EventLog, *, catalogue: Catalogue = CATALOGUE, faults: Faults = NONE
+    ) -> None:
         self.service = service
+        #: test-only fault injection (``shared/runtime/faults.py``)
+        self.faults = faults
         self.log = log
         self.catalogue = catalogue
         self.source = f"shoebox/{service.name}"
@@ -102,8 +107,9 @@ class Processor:
             traceparent=event.traceparent,
         )
 
-    def tracking(self, d: Decoded) -> Tracking:
-        return Tracking(self.service.name, d.tracking_key)
+    def tracking(self, d: Decoded) -> Tracking | None:
+        """The message's tracking record; None only when a test switched tracking off."""
+        return Tracking(self.service.name, d.tracking_key) if self.faults.tracking else None
 
     async def process(self, body: str | bytes) -> list[Event[Any]]:
         """Handle one message. Returns the events committed (empty for a duplicate)."""
@@ -118,6 +124,7 @@ class Processor:
                 session_id=d.session_id,
                 event_id=d.event_id,
                 event_type=d.event_type,
+                message_key=d.tracking_key,
             ),
             telemetry.tracer().start_as_current_span(
                 f"handle {d.event_type}",
@@ -133,22 +140,24 @@ class Processor:
             # Two copies of one message at once in this process (S3 announces a completed multipart upload
             # twice in the emulator; SQS may deliver twice): the second waits for the first and finds it
             # handled, instead of doing the work again for a commit that would be refused.
-            while (busy := self._inflight.get(tracking.key)) is not None:
+            while (busy := self._inflight.get(d.tracking_key)) is not None:
                 await busy.wait()
             if d.session_id is None:
                 log.warning("no upload session in this message, ignoring it")
                 return []
-            if await self.log.is_processed(tracking):
+            if tracking is not None and await self.log.is_processed(tracking):
                 log.info("already handled, skipping")
                 return []
-            done = self._inflight[tracking.key] = anyio.Event()
+            done = self._inflight[d.tracking_key] = anyio.Event()
             try:
                 return await self._handle(d, handler, tracking, span)
             finally:
-                del self._inflight[tracking.key]
+                del self._inflight[d.tracking_key]
                 done.set()
 
-    async def _handle(self, d: Decoded, handler: Handler, tracking: Tracking, span: Span) -> list[Event[Any]]:
+    async def _handle(
+        self, d: Decoded, handler: Handler, tracking: Tracking | None, span: Span
+    ) -> list[Event[Any]]:
         for attempt in range(1, CLAIM_ATTEMPTS + 1):
             started = time.perf_counter()
             try:
@@ -198,7 +207,7 @@ class Processor:
             )
         return events
 
-    async def _commit(self, events: list[Event[Any]], tracking: Tracking) -> list[Event[Any]]:
+    async def _commit(self, events: list[Event[Any]], tracking: Tracking | None) -> list[Event[Any]]:
         try:
             return await self.log.commit(events, tracking=tracking)
         except (AlreadyProcessed, DuplicateEvent):

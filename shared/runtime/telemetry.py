@@ -45,6 +45,7 @@ def setup(
     log_format: str = "json",
     span_exporter: SpanExporter | None = None,
     metric_reader: MetricReader | None = None,
+    log_file: str | None = None,
 ) -> None:
     """Configure tracing, metrics and logging for this process. Later calls are ignored."""
     global _configured
@@ -69,10 +70,10 @@ def setup(
     elif exporter == "console":
         readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter(out=sys.stderr)))
     metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))
-    setup_logging(level=log_level, fmt=log_format)
+    setup_logging(level=log_level, fmt=log_format, file=log_file)
 
 
-def setup_from(settings: Settings, service: str) -> None:
+def setup_from(settings: Settings, service: str, *, log_file: str | None = None) -> None:
     """``setup`` with the exporter and logging the process's settings name (``settings.telemetry`` and
     ``settings.log``: ``SHOEBOX_TELEMETRY_EXPORTER``, ``SHOEBOX_LOG_LEVEL``, ``SHOEBOX_LOG_FORMAT``)."""
     setup(
@@ -80,6 +81,7 @@ def setup_from(settings: Settings, service: str) -> None:
         exporter=settings.telemetry.exporter,
         log_level=settings.log.level,
         log_format=settings.log.format,
+        log_file=log_file,
     )
 
 
@@ -137,15 +139,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
-def setup_logging(level: str = "INFO", fmt: str = "json") -> None:
+def setup_logging(level: str = "INFO", fmt: str = "json", file: str | None = None) -> None:
+    """Log to stderr in ``fmt``, and also to ``file`` (one JSON object a line, appended) when given: the
+    embedded stack's processes keep their logs under the state folder that way."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         JsonFormatter()
         if fmt == "json"
         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
+    handlers: list[logging.Handler] = [handler]
+    if file is not None:
+        to_file = logging.FileHandler(file, encoding="utf-8")
+        to_file.setFormatter(JsonFormatter())
+        handlers.append(to_file)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = handlers
     root.setLevel(level.upper())
     for noisy in ("botocore", "aiobotocore", "urllib3", "werkzeug", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import logging
 import random
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from shared.runtime.dead_letters import give_up_to_dead_letters, gives_up, queue_name
+from shared.runtime.faults import crash_before_ack
 from shared.runtime.processor import Processor
 from shared.runtime.service import PoisonMessage
 
 if TYPE_CHECKING:
     from types_aiobotocore_sqs import SQSClient
     from types_aiobotocore_sqs.type_defs import MessageTypeDef
+
+    from shared.events.envelope import Event
 
 log = logging.getLogger("shoebox.runtime")
 
@@ -30,8 +33,13 @@ def retry_delay_s(receive_count: int, base_s: int, cap_s: int = 900) -> int:
 class Worker:
     """The long-poll adapter: receive from the service's queue, run ``Processor``, ack or retry.
 
-    At most ``concurrency`` messages are in flight; a message's visibility is extended while its handler
-    runs; ``stop()`` stops receiving and lets in-flight work finish (SIGTERM in ``deploy/local``).
+    At most ``concurrency`` messages are in flight; ``stop()`` stops receiving and lets in-flight work
+    finish (SIGTERM in ``deploy/local``).
+
+    Each receive hides its messages for ``visibility_s`` only, and a heartbeat extends that while the
+    handler runs: a worker that dies (kill -9, out of memory) holds its messages for at most that long,
+    then SQS hands them to another. None: the queue's own visibility (the Lambda-sized default, six times
+    the handler timeout), extended the same way.
     """
 
     def __init__(
@@ -43,6 +51,7 @@ class Worker:
         dead_letter_queue_url: str,
         wait_time_s: int = 20,
         stop_grace_s: float = 30.0,
+        visibility_s: int | None = None,
     ) -> None:
         self.processor = processor
         self.sqs = sqs
@@ -51,6 +60,7 @@ class Worker:
         self.consumer = processor.service.consumer
         self.wait_time_s = wait_time_s
         self.stop_grace_s = stop_grace_s
+        self.visibility_s = visibility_s or self.consumer.visibility_timeout_s
         self._stopping = anyio.Event()
         self._free = self.consumer.concurrency
         self._slot_freed = anyio.Event()
@@ -87,6 +97,7 @@ class Worker:
                     MaxNumberOfMessages=min(self._free, 10),
                     WaitTimeSeconds=self.wait_time_s,
                     MessageSystemAttributeNames=["ApproximateReceiveCount"],
+                    VisibilityTimeout=self.visibility_s,
                 )
             except Exception:  # the emulator restarting, a network blip: back off, never die
                 log.exception("receive failed")
@@ -109,16 +120,20 @@ class Worker:
         body = m.get("Body", "")
         count = int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
         error: Exception | None = None
+        committed: list[Event[Any]] = []
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._keep_invisible, receipt)
             try:
-                await self.processor.process(body)
+                committed = await self.processor.process(body)
             except Exception as exc:
                 error = exc
             tg.cancel_scope.cancel()  # stop extending the visibility
         if error is not None:
             await self._failed(m, body, receipt, count, error)
             return
+        if committed:
+            # test-only: a worker killed between its transaction and its ack
+            crash_before_ack(self.processor.faults, self.processor.decode(body).tracking_key)
         await self._ack(receipt)
         self.handled += 1
 
@@ -148,7 +163,8 @@ class Worker:
             log.exception("could not set the retry delay")
 
     async def _keep_invisible(self, receipt: str) -> None:
-        vt = self.consumer.visibility_timeout_s
+        """The heartbeat: every third of the visibility, hide the message for another full one."""
+        vt = self.visibility_s
         while True:
             await anyio.sleep(max(vt / 3, 1))
             try:

@@ -18,7 +18,6 @@ import psutil
 import pytest
 import pyvips
 
-from shared.runtime.worker import Worker
 from tests.support.api import new_session, upload
 from tests.support.paths import TESTDATA
 from tests.support.stack import RunningStack
@@ -70,18 +69,17 @@ async def _get(stack: Any, key: str) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def handled_before(embedded_stack: RunningStack) -> tuple[Worker, int]:
-    """media_process's worker, and how many messages it had acked, before ``testdata_session`` uploads."""
-    worker = embedded_stack.stack.workers["media_process"]
-    return worker, worker.handled
+def exits_before(embedded_stack: RunningStack) -> int:
+    """How many times media_process's worker process had exited before ``testdata_session`` uploads."""
+    return len(embedded_stack.process("worker:media_process").exits)
 
 
 @pytest.fixture(scope="module")
 def testdata_session(
-    embedded_stack: RunningStack, handled_before: tuple[Worker, int]
+    embedded_stack: RunningStack, exits_before: int
 ) -> tuple[str, dict[str, dict[str, Any]], list[dict[str, Any]]]:
     """Every photo and video under ../shared/testdata uploaded to one session, all decided (after
-    ``handled_before`` is taken)."""
+    ``exits_before`` is taken)."""
     api, auth = embedded_stack.api_url, embedded_stack.auth()
     sid = new_session(api, "testdata", headers=auth)
     files = sorted(p for p in TESTDATA.rglob("*") if p.is_file() and p.suffix.lower() in CONTENT_TYPES)
@@ -99,7 +97,7 @@ def testdata_session(
 def test_every_testdata_file_is_decided_and_no_worker_died(
     embedded_stack: RunningStack,
     testdata_session: tuple[str, dict[str, dict[str, Any]], list[dict[str, Any]]],
-    handled_before: tuple[Worker, int],
+    exits_before: int,
 ) -> None:
     _, decided, _ = testdata_session
     statuses = {n: (f["status"], f.get("code")) for n, f in decided.items()}
@@ -115,15 +113,10 @@ def test_every_testdata_file_is_decided_and_no_worker_died(
     for n, f in decided.items():
         if f["status"] == "rejected":
             assert f["message"], n
-    # every upload's message acked by the worker that was there before them, still the stack's (a message
-    # is acked just after its decision is committed, so the count may trail the decisions briefly)
-    worker, before = handled_before
-    assert embedded_stack.stack.workers["media_process"] is worker
-    eventually(
-        lambda: worker.handled - before >= len(decided) or None,
-        timeout_s=10,
-        what=f"{len(decided)} acks more than the {before} before the uploads",
-    )
+    # every upload's message acked (a message is acked just after its decision is committed, so the queue
+    # may hold it briefly), by the worker process that was there before them: it never died
+    embedded_stack.wait_drained("media_process", timeout_s=10)
+    assert len(embedded_stack.process("worker:media_process").exits) == exits_before
 
 
 def test_all_eight_orientations_give_the_same_upright_400px_thumbnail(

@@ -3,8 +3,12 @@ a relay killed between reading and publishing. Each ends with one event, exact c
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import uuid
+from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -12,121 +16,160 @@ import httpx
 import msgspec
 import pytest
 
-from services.media_process.app import build as build_media_process
+from deploy.local.emulator import free_port
+from deploy.local.stack import StackConfig
 from shared.events import catalogue as c
 from shared.events.codec import make_event
 from shared.runtime.aws import Clients
+from shared.runtime.config import Settings
+from shared.runtime.faults import Faults
 from shared.runtime.log import DynamoEventLog
 from shared.runtime.processor import Processor
 from shared.runtime.relay import StreamPoller
-from shared.runtime.worker import Worker
 from tests.support.api import new_session, upload
 from tests.support.messages import bus_body, s3_event_body
 from tests.support.paths import TESTDATA
-from tests.support.stack import Observer, RunningStack
-from tests.support.wait import eventually, until
+from tests.support.stack import Observer, RunningStack, open_stack
+from tests.support.wait import eventually
 
 pytestmark = pytest.mark.stack
 PHOTO = TESTDATA / "photos" / "cameras" / "Canon_40D.jpg"
 
 
-def test_every_message_delivered_twice_is_handled_once(embedded_stack: RunningStack) -> None:
-    api, stack, portal = embedded_stack.api_url, embedded_stack.stack, embedded_stack.portal
-    auth = embedded_stack.auth()
+# ----------------------------------------------------------------------------- the checks
+# Each check runs on a stack whose processes are real (a worker is a process of its own) and is run twice:
+# on a stack as shipped, where it passes, and on one whose processors keep no tracking record (the test-only
+# fault switch, shared/runtime/faults.py), where it must fail: a check that cannot fail proves nothing.
+
+
+def handlings(stack: RunningStack, message_key: str) -> Counter[str]:
+    """What media_process's worker processes said about one message: "handled" (its handler ran and its
+    transaction committed) or "already handled, skipping" (its tracking record was found)."""
+    said = (r for r in stack.log_records("worker:media_process") if r.get("message_key") == message_key)
+    return Counter(m for r in said if (m := r["message"]) in ("handled", "already handled, skipping"))
+
+
+def check_a_message_delivered_twice_is_handled_once(stack: RunningStack) -> None:
+    """The same message (same body, same S3 sequencer) delivered twice to media_process, one after the
+    other, and an event delivered twice to another team's consumer: each handled once."""
+    api, auth, portal = stack.api_url, stack.auth(), stack.portal
     sid = new_session(api, headers=auth)
     data = PHOTO.read_bytes()
-    media, observer = stack.workers["media_process"], stack.workers["observer"]
-    media_before, observer_before = media.handled, observer.handled
     key = upload(api, sid, "canon.jpg", data, headers=auth)
-    [event] = embedded_stack.observer.wait_for(key)
+    [event] = stack.observer.wait_for(key)
+    stack.wait_drained("media_process")
 
-    # 1. the same bytes PUT again: S3 emits another Object Created for the same key and ETag
-    upload(api, sid, "canon.jpg", data, headers=auth)
-    # 2. the S3 event delivered again, and 3. media_process's event delivered again to the observer
-    names = stack.settings.names
-    etag = event.data.file.etag
-    portal.call(
-        lambda: stack.clients.sqs.send_message(
-            QueueUrl=stack.queue_url("media_process"),
-            MessageBody=s3_event_body(names.media_bucket, key, len(data), etag),
+    body = s3_event_body(stack.settings.names.media_bucket, key, len(data), event.data.file.etag, "0A1B2C")
+    message_key = f"s3:{stack.settings.names.media_bucket}/{key}@{event.data.file.etag}~0A1B2C"
+    for _ in range(2):
+        portal.call(
+            lambda: stack.stack.clients.sqs.send_message(
+                QueueUrl=stack.stack.queue_url("media_process"), MessageBody=body
+            )
         )
-    )
-    portal.call(
-        lambda: stack.clients.sqs.send_message(
-            QueueUrl=stack.queue_url("observer"), MessageBody=bus_body(event)
+        stack.wait_drained("media_process")
+    for _ in range(2):
+        portal.call(
+            lambda: stack.stack.clients.sqs.send_message(
+                QueueUrl=stack.stack.queue_url("observer"), MessageBody=bus_body(event)
+            )
         )
-    )
-    barrier = upload(
-        api, sid, "barrier.jpg", (TESTDATA / "photos" / "gps" / "DSCN0021.jpg").read_bytes(), headers=auth
-    )
-    embedded_stack.observer.wait_for(barrier)
-    # the barrier is no proof the duplicates were taken (S3's event may still be on its way): wait until
-    # media_process acked its four messages (the upload, its two duplicates, the barrier) and the observer
-    # its three (canon's event, its copy, the barrier's event)
-    eventually(lambda: media.handled >= media_before + 4, timeout_s=60, what="the two S3 duplicates")
-    eventually(lambda: observer.handled >= observer_before + 3, timeout_s=60, what="the event's copy")
+    stack.wait_drained("observer")
 
-    assert embedded_stack.observer.seen[event.id] == 1
-    assert len(embedded_stack.observer.for_key(key)) == 1
+    assert handlings(stack, message_key) == {"handled": 1, "already handled, skipping": 1}
+    assert stack.observer.seen[event.id] == 1, "the bus's delivery and its two copies: handled once"
     log = httpx.get(f"{api}/v1/sessions/{sid}/events", headers=auth).json()["events"]
-    assert [e["type"] for e in log].count("shoebox.media.file.processed.v1") == 2  # canon + barrier
+    assert [e["type"] for e in log] == ["shoebox.session.created.v2", "shoebox.media.file.processed.v1"]
     counters = httpx.get(f"{api}/v1/sessions/{sid}", headers=auth).json()["counters"]
-    assert counters["processed"] == 2 and counters["duplicate"] == 0
+    assert counters["processed"] == 1 and counters["duplicate"] == 0
 
 
-class Killed(BaseException):
-    """The process dies: nothing after this line runs."""
-
-
-@pytest.mark.anyio
-async def test_a_worker_killed_between_its_transaction_and_its_ack_changes_nothing_on_redelivery(
-    emulator_only: RunningStack,
+def check_a_worker_killed_between_its_transaction_and_its_ack_is_retried_and_changes_nothing(
+    stack: RunningStack,
 ) -> None:
-    settings = emulator_only.settings
-    names = settings.names
-    sid = str(uuid.uuid4())
-    key = f"uploads/{sid}/killed.jpg"
-    async with Clients(settings) as clients:
-        log = DynamoEventLog(clients.dynamodb, events_table=names.events_table, views_table=names.views_table)
-        q = (await clients.sqs.get_queue_url(QueueName=names.queue("media_process")))["QueueUrl"]
-        dlq = (await clients.sqs.get_queue_url(QueueName=names.dead_letter_queue("media_process")))[
-            "QueueUrl"
-        ]
-        await clients.s3.put_object(Bucket=names.media_bucket, Key=key, Body=PHOTO.read_bytes())
+    """media_process's worker process kills itself (SIGKILL) after committing ``killed.jpg``'s decision and
+    before acking its message (the armed fault). The supervisor starts it again; the message comes back
+    when the visibility of its receive runs out (the stack's own setting, no test shortcut), and the retry
+    finds the tracking record: one decision, exact counters, nothing stuck."""
+    api, auth = stack.api_url, stack.auth()
+    media = stack.process("worker:media_process")
+    exits_before = len(media.exits)
+    sid = new_session(api, headers=auth)
+    key = upload(api, sid, "killed.jpg", PHOTO.read_bytes(), headers=auth)
 
-        processor = Processor(build_media_process(clients), log)
-        dying = Worker(processor, clients.sqs, queue_url=q, dead_letter_queue_url=dlq, wait_time_s=1)
-        receipts: list[str] = []
+    eventually(lambda: len(media.exits) > exits_before or None, timeout_s=60, what="the worker's crash")
+    assert media.exits[-1].code == -signal.SIGKILL and not media.exits[-1].expected
+    # the retry: within the stack's visibility (and the restart's backoff), not the queue's 90 minutes
+    visibility = stack.stack.config.visibility_s
+    stack.wait_drained("media_process", timeout_s=visibility + 40)
+    keys = {
+        r["message_key"]
+        for r in stack.log_records("worker:media_process")
+        if r.get("message") == "handled" and key in r.get("message_key", "")
+    }
+    assert len(keys) == 1, keys
+    assert handlings(stack, keys.pop()) == {"handled": 1, "already handled, skipping": 1}
+    log = httpx.get(f"{api}/v1/sessions/{sid}/events", headers=auth).json()["events"]
+    assert [e["type"] for e in log].count("shoebox.media.file.processed.v1") == 1
+    counters = httpx.get(f"{api}/v1/sessions/{sid}", headers=auth).json()["counters"]
+    assert counters["processed"] == 1
 
-        async def die(receipt: str) -> None:
-            receipts.append(receipt)
-            raise Killed
 
-        dying._ack = die  # type: ignore[method-assign]
-        with pytest.raises(BaseExceptionGroup) as crashed:
-            await dying.run()
-        assert crashed.group_contains(Killed)
-        assert len(await log.read_all(sid)) == 1  # the transaction committed before the "kill"
+@contextlib.contextmanager
+def faulty_stack(
+    tmp_path_factory: pytest.TempPathFactory, settings: Settings, *, tracking: bool
+) -> Iterator[RunningStack]:
+    """A stack of real processes whose media_process worker dies once after committing ``killed.jpg``,
+    with the tracking record switched off when ``tracking`` is False."""
+    state = tmp_path_factory.mktemp("faulty")
+    config = StackConfig(
+        emulator_port=free_port(),
+        api_port=free_port(),
+        prefix="faulty",
+        state_dir=str(state),
+        base=settings,
+        faults=Faults(tracking=tracking, crash_before_ack=str(state / "crashed"), crash_on="killed.jpg"),
+    )
+    with open_stack(config, Observer()) as running:
+        yield running
 
-        # the visibility timeout expires: SQS hands the message to the next worker
-        await clients.sqs.change_message_visibility(
-            QueueUrl=q, ReceiptHandle=receipts[0], VisibilityTimeout=0
+
+@pytest.fixture(scope="module")
+def crashing_stack(
+    tmp_path_factory: pytest.TempPathFactory, suite_settings: Settings
+) -> Iterator[RunningStack]:
+    with faulty_stack(tmp_path_factory, suite_settings, tracking=True) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def untracked_stack(
+    tmp_path_factory: pytest.TempPathFactory, suite_settings: Settings
+) -> Iterator[RunningStack]:
+    with faulty_stack(tmp_path_factory, suite_settings, tracking=False) as running:
+        yield running
+
+
+def test_every_message_delivered_twice_is_handled_once(embedded_stack: RunningStack) -> None:
+    check_a_message_delivered_twice_is_handled_once(embedded_stack)
+
+
+@pytest.mark.slow
+def test_a_worker_killed_between_its_transaction_and_its_ack_is_retried_and_changes_nothing(
+    crashing_stack: RunningStack,
+) -> None:
+    check_a_worker_killed_between_its_transaction_and_its_ack_is_retried_and_changes_nothing(crashing_stack)
+
+
+@pytest.mark.slow
+def test_without_the_tracking_record_the_exactly_once_checks_fail(untracked_stack: RunningStack) -> None:
+    """The failing run, kept: the same two checks on a stack whose processors keep no tracking record."""
+    with pytest.raises(AssertionError, match="handled"):
+        check_a_message_delivered_twice_is_handled_once(untracked_stack)
+    with pytest.raises(AssertionError, match="handled"):
+        check_a_worker_killed_between_its_transaction_and_its_ack_is_retried_and_changes_nothing(
+            untracked_stack
         )
-        survivor = Worker(processor, clients.sqs, queue_url=q, dead_letter_queue_url=dlq, wait_time_s=1)
-        async with anyio.create_task_group() as tg:
-            await tg.start(survivor.run)
-            await until(lambda: survivor.handled >= 1, what="the surviving worker to handle the message")
-            survivor.stop()
-        assert [type(e).type_name() for e in await log.read_all(sid)] == ["shoebox.media.file.processed.v1"]
-        assert (await log.counters(sid)).processed == 1
-        left = await clients.sqs.get_queue_attributes(
-            QueueUrl=q,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )
-        assert left["Attributes"] == {
-            "ApproximateNumberOfMessages": "0",
-            "ApproximateNumberOfMessagesNotVisible": "0",
-        }
 
 
 class _StuckEvents:

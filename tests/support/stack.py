@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
-from anyio.from_thread import BlockingPortal
+from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from deploy.local.stack import Stack
+from deploy.local.processes import log_path
+from deploy.local.stack import Stack, StackConfig, running_stack
+from deploy.local.supervisor import Child
 from shared.events import catalogue as c
 from shared.events.envelope import Event
 from shared.runtime.service import Output, Service
 from shared.runtime.topology import Consumer
+from tests.support.wait import eventually
 
 
 class Observer:
@@ -96,3 +102,49 @@ class RunningStack:
     def auth(self, sub: str = "alice") -> dict[str, str]:
         """The ``Authorization`` header of the user ``sub`` (every test user owns only their sessions)."""
         return {"Authorization": f"Bearer {self.token(sub)}"}
+
+    def queue_depth(self, service: str) -> int:
+        """Messages in the service's queue, visible or held by a worker (moto counts them exactly)."""
+        stack = self.stack
+
+        async def depth() -> int:
+            r = await stack.clients.sqs.get_queue_attributes(
+                QueueUrl=stack.queue_url(service),
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )
+            return sum(int(v) for v in r["Attributes"].values())
+
+        return self.portal.call(depth)
+
+    def wait_drained(self, service: str, timeout_s: float = 60.0) -> None:
+        """Wait until the service's worker has acked every message in its queue."""
+        eventually(
+            lambda: self.queue_depth(service) == 0 or None,
+            timeout_s=timeout_s,
+            what=f"{service}'s queue to drain",
+        )
+
+    def process(self, name: str) -> Child:
+        """One of the stack's supervised processes (``worker:media_process``, ``relay``, ``api``)."""
+        assert self.stack.supervisor is not None, "this stack runs everything in one process"
+        return self.stack.supervisor.children[name]
+
+    def log_records(self, name: str) -> list[dict[str, Any]]:
+        """What a supervised process logged (its JSON log file under the state folder), every run of it."""
+        path = log_path(Path(self.stack.config.state_dir), name)
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
+
+
+@contextlib.contextmanager
+def open_stack(config: StackConfig, observer: Observer | None = None) -> Iterator[RunningStack]:
+    """A started stack (with ``observer``'s consumer in this process when given), held by a portal."""
+    extra = (observer.service(),) if observer is not None else ()
+    with start_blocking_portal("asyncio") as portal:
+        cm = portal.wrap_async_context_manager(running_stack(config, extra_services=extra))
+        stack = cm.__enter__()
+        try:
+            yield RunningStack(stack, portal, observer)
+        finally:
+            cm.__exit__(None, None, None)

@@ -18,6 +18,7 @@ import datetime as dt
 import functools
 import json
 import logging
+import time
 import types
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,7 @@ def _dynamodb(store: Store) -> None:
 
 
 def _restore_table(store: Store, table: Any) -> None:
+    started = time.perf_counter()
     shard = table.stream_shard
     table.stream_shard = None  # restoring an item is not a change: no stream record
     try:
@@ -169,7 +171,13 @@ def _restore_table(store: Store, table: Any) -> None:
             records = [r for r in records if r[0] > records[-1][0] - len(records)]
         shard.items = [_RestoredRecord(loads(r)) for _, r in records]
     if items or records:
-        log.info("table %s: restored %d items, %d stream records", table.name, len(items), len(records))
+        log.info(
+            "table %s: restored %d items, %d stream records in %.1f ms",
+            table.name,
+            len(items),
+            len(records),
+            (time.perf_counter() - started) * 1000,
+        )
 
 
 # ------------------------------------------------------------------------------------------------- S3
@@ -271,6 +279,7 @@ def _s3(store: Store) -> None:
 def _restore_bucket(store: Store, backend: Any, bucket: Any) -> None:
     from moto.s3.models import FakeKey
 
+    started = time.perf_counter()
     restored = dropped = 0
     for name, body, meta_text in store.objects(bucket.name):
         meta = loads(meta_text)
@@ -305,7 +314,13 @@ def _restore_bucket(store: Store, backend: Any, bucket: Any) -> None:
         dict.__setitem__(bucket.keys, name, [key])  # not setlist: restoring is not a write
         restored += 1
     if restored or dropped:
-        log.info("bucket %s: restored %d objects (%d dropped)", bucket.name, restored, dropped)
+        log.info(
+            "bucket %s: restored %d objects (%d dropped) in %.1f ms",
+            bucket.name,
+            restored,
+            dropped,
+            (time.perf_counter() - started) * 1000,
+        )
 
 
 # ------------------------------------------------------------------------------------------------ SQS
@@ -383,6 +398,7 @@ def _sqs(store: Store) -> None:
         def create_queue(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
             existed = name in self.queues
             queue = original(self, name, *args, **kwargs)
+            started = time.perf_counter()
             if not existed:
                 rows = store.messages(name)
                 for text in rows:
@@ -392,7 +408,8 @@ def _sqs(store: Store) -> None:
                         setattr(message, field, data[field])
                     queue._messages.append(message)  # visible now: in flight at the kill, delivered again
                 if rows:
-                    log.info("queue %s: restored %d messages", name, len(rows))
+                    took = (time.perf_counter() - started) * 1000
+                    log.info("queue %s: restored %d messages in %.1f ms", name, len(rows), took)
             return queue
 
         return create_queue

@@ -2,6 +2,7 @@
 stack's patches; with ``--state``, its state kept in DIR across restarts (deploy/local/moto_persistence.py).
 """
 
+import logging
 import sys
 from pathlib import Path
 
@@ -23,6 +24,12 @@ if __name__ == "__main__":
     moto_patches.apply()
     if state is not None:
         from deploy.local import moto_persistence
+
+        # what was restored, and what could not be, goes to the emulator's log (its stderr)
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        logging.getLogger("shoebox").addHandler(handler)
+        logging.getLogger("shoebox").setLevel(logging.INFO)
 
         moto_persistence.install(state)
     from moto.server import main

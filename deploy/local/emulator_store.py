@@ -29,6 +29,8 @@ from typing import Any
 log = logging.getLogger("shoebox.emulator.store")
 
 DATABASE = "state.db"
+#: what the database holds, by table
+TABLES = ("items", "stream", "objects", "uploads", "parts", "messages")
 BODIES = "objects"
 
 _SCHEMA = (
@@ -42,6 +44,11 @@ _SCHEMA = (
     # S3: each object's metadata, and the name of the file in objects/ that holds its body
     "CREATE TABLE IF NOT EXISTS objects (bucket TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL, "
     "meta TEXT NOT NULL, PRIMARY KEY (bucket, key)) WITHOUT ROWID",
+    # S3 multipart uploads in progress (the API answered 201 with their id) and their parts' body files
+    "CREATE TABLE IF NOT EXISTS uploads (id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL, "
+    "meta TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS parts (upload TEXT NOT NULL, number INTEGER NOT NULL, body TEXT NOT NULL, "
+    "meta TEXT NOT NULL, PRIMARY KEY (upload, number)) WITHOUT ROWID",
     # SQS: each message, in the order it joined its queue (rowid: a move to the DLQ re-inserts it)
     "CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, queue TEXT NOT NULL, data TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS messages_queue ON messages (queue)",
@@ -87,7 +94,9 @@ class Store:
         for statement in _SCHEMA:
             self._db.execute(statement)
         #: body files an object row names: never removed while named
-        self._live = {row[0] for row in self._db.execute("SELECT body FROM objects")}
+        self._live = {
+            row[0] for row in self._db.execute("SELECT body FROM objects UNION SELECT body FROM parts")
+        }
         self._collect_orphans()
 
     def close(self) -> None:
@@ -203,7 +212,41 @@ class Store:
     def drop_bucket(self, bucket: str) -> None:
         for _, body, _ in self.objects(bucket):
             self._forget_body(body)
+        for upload, _, _, _ in self.uploads(bucket):
+            self.drop_upload(upload)
         self._execute("DELETE FROM objects WHERE bucket = ?", (bucket,))
+
+    def put_upload(self, upload: str, bucket: str, key: str, meta: str) -> None:
+        """A multipart upload was created."""
+        self._execute("INSERT OR REPLACE INTO uploads VALUES (?, ?, ?, ?)", (upload, bucket, key, meta))
+
+    def put_part(self, upload: str, number: int, body: str, meta: str) -> None:
+        """A part of ``upload`` was stored; the part it replaces (if any) is removed."""
+        with self.transaction():
+            old = self._rows("SELECT body FROM parts WHERE upload = ? AND number = ?", (upload, number))
+            self._db.execute("INSERT OR REPLACE INTO parts VALUES (?, ?, ?, ?)", (upload, number, body, meta))
+            self._live.add(body)
+        if old and old[0][0] != body:
+            self._forget_body(str(old[0][0]))
+
+    def drop_upload(self, upload: str) -> None:
+        """A multipart upload was completed or aborted: its parts go."""
+        with self.transaction():
+            bodies = [str(r[0]) for r in self._rows("SELECT body FROM parts WHERE upload = ?", (upload,))]
+            self._db.execute("DELETE FROM parts WHERE upload = ?", (upload,))
+            self._db.execute("DELETE FROM uploads WHERE id = ?", (upload,))
+        for body in bodies:
+            self._forget_body(body)
+
+    def uploads(self, bucket: str) -> list[tuple[str, str, str, list[tuple[int, str, str]]]]:
+        """``(id, key, meta, [(number, body, meta)])`` of every multipart upload in progress in ``bucket``."""
+        out = []
+        for upload, key, meta in self._rows("SELECT id, key, meta FROM uploads WHERE bucket = ?", (bucket,)):
+            parts = self._rows(
+                "SELECT number, body, meta FROM parts WHERE upload = ? ORDER BY number", (upload,)
+            )
+            out.append((str(upload), str(key), str(meta), [(int(n), str(b), str(m)) for n, b, m in parts]))
+        return out
 
     # ------------------------------------------------------------------------------------------ SQS
     def put_message(self, queue: str, message_id: str, data: str) -> None:
@@ -232,17 +275,14 @@ class Store:
     def wipe(self) -> None:
         """Forget everything (the emulator was reset)."""
         with self.transaction():
-            for table in ("items", "stream", "objects", "messages"):
+            for table in TABLES:
                 self._db.execute(f"DELETE FROM {table}")  # the names are ours
             self._live.clear()
         self._collect_orphans()
 
     def sizes(self) -> dict[str, int]:
         """Row counts and bytes on disk, for ``shoebox up`` and the benchmarks."""
-        out = {
-            t: int(self._rows(f"SELECT count(*) FROM {t}")[0][0])
-            for t in ("items", "stream", "objects", "messages")
-        }
+        out = {t: int(self._rows(f"SELECT count(*) FROM {t}")[0][0]) for t in TABLES}
         out["bytes"] = sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
         return out
 

@@ -2,14 +2,15 @@
 
 Every change moto makes to what the product needs is written to the ``Store`` in the same call, before the
 response goes back: DynamoDB items and stream records (a ``TransactWriteItems`` as one commit), S3 objects
-(the body in its own file, the metadata before the ``Object Created`` notification is sent), SQS messages
+(the body in its own file, the metadata before the ``Object Created`` notification is sent; multipart
+uploads in progress with their parts), SQS messages
 (added, received, deleted). When provisioning creates a table, the bucket or a queue on a fresh emulator,
 it is filled from the store right then: nothing replays requests, so nothing is announced, streamed or
 delivered twice by the restore itself. Messages come back visible; receive counts and sent times are kept.
 
 Not kept (re-created or re-driven at start, or not used by the product): the resources' definitions
 (provisioning), Step Functions executions (``deploy/local/persistence.py`` starts the running sagas again),
-multipart uploads in progress, object versions other than the newest, tags and ACLs.
+object versions other than the newest, tags and ACLs.
 """
 
 from __future__ import annotations
@@ -255,6 +256,8 @@ def _s3(store: Store) -> None:
 
     _wrap(FakeKey, "set_metadata", set_metadata)
 
+    _multipart(store)
+
     def create(original: Any) -> Any:
         def create_bucket(self: Any, bucket_name: str, region_name: str, *args: Any, **kwargs: Any) -> Any:
             bucket = original(self, bucket_name, region_name, *args, **kwargs)
@@ -276,36 +279,130 @@ def _s3(store: Store) -> None:
     _wrap(S3Backend, "delete_bucket", delete)
 
 
-def _restore_bucket(store: Store, backend: Any, bucket: Any) -> None:
+def _multipart(store: Store) -> None:
+    """Multipart uploads in progress: the API answered 201 with their id, so they outlive a restart."""
+    from moto.s3.models import S3Backend
+
+    def created(original: Any) -> Any:
+        def create_multipart_upload(
+            self: Any, bucket_name: str, key_name: str, *args: Any, **kwargs: Any
+        ) -> Any:
+            multipart = original(self, bucket_name, key_name, *args, **kwargs)
+            meta = {
+                "metadata": dict(multipart.metadata or {}),
+                "storage": multipart.storage,
+                "tags": multipart.tags,
+                "sse_encryption": multipart.sse_encryption,
+                "kms_key_id": multipart.kms_key_id,
+            }
+            store.put_upload(multipart.id, bucket_name, key_name, dumps(meta))
+            return multipart
+
+        return create_multipart_upload
+
+    _wrap(S3Backend, "create_multipart_upload", created)
+
+    def part(original: Any) -> Any:
+        def with_part(
+            self: Any, bucket_name: str, multipart_id: str, part_id: int, *args: Any, **kwargs: Any
+        ) -> Any:
+            key = original(self, bucket_name, multipart_id, part_id, *args, **kwargs)
+            buffer = key.__dict__.get("_value_buffer")
+            if isinstance(buffer, BodyFile):
+                meta = {"etag": key.etag.strip('"'), "size": key.size}
+                store.put_part(multipart_id, int(part_id), buffer.body, dumps(meta))
+            return key
+
+        return with_part
+
+    _wrap(S3Backend, "upload_part", part)
+    _wrap(S3Backend, "upload_part_copy", part)
+
+    def ended(original: Any) -> Any:
+        def end(self: Any, bucket_name: str, multipart_id: str, *args: Any, **kwargs: Any) -> Any:
+            result = original(self, bucket_name, multipart_id, *args, **kwargs)
+            if multipart_id not in self.get_bucket(bucket_name).multiparts:  # completed (or aborted)
+                store.drop_upload(multipart_id)
+            return result
+
+        return end
+
+    _wrap(S3Backend, "complete_multipart_upload", ended)
+    _wrap(S3Backend, "abort_multipart_upload", ended)
+
+
+def _restored_key(store: Store, backend: Any, bucket: Any, name: Any, body: str, meta: dict[str, Any]) -> Any:
+    """A ``FakeKey`` on a kept body file (an object, or a part of a multipart upload)."""
     from moto.s3.models import FakeKey
 
+    key = FakeKey(
+        name=name,
+        value=b"",
+        account_id=backend.account_id,
+        region_name=bucket.region_name,
+        bucket_name=bucket.name if isinstance(name, str) else None,
+        etag=meta["etag"],
+        storage=meta.get("storage"),
+        version_id=meta.get("version_id"),
+        checksum_value=meta.get("checksum_value"),
+    )
+    key.__dict__["_value_buffer"].close()  # the empty file of the constructor, never written
+    key.__dict__["_value_buffer"] = BodyFile(store, body)
+    key.contentsize = meta["size"]
+    return key
+
+
+def _body_intact(store: Store, body: str, size: int) -> bool:
+    """A power loss can leave a body file shorter than its row says."""
+    path = store.body_path(body)
+    return path.exists() and path.stat().st_size == size
+
+
+def _restore_uploads(store: Store, backend: Any, bucket: Any) -> int:
+    from bisect import insort
+
+    from moto.s3.models import FakeMultipart, get_canned_acl
+    from moto.s3.utils import metadata_from_headers
+
+    restored = 0
+    for upload, key_name, meta_text, parts in store.uploads(bucket.name):
+        meta = loads(meta_text)
+        metadata = metadata_from_headers({})  # moto's case-insensitive dict, empty
+        metadata.update(meta["metadata"])
+        multipart = FakeMultipart(
+            key_name,
+            metadata,
+            account_id=backend.account_id,
+            region_name=bucket.region_name,
+            storage=meta["storage"],
+            tags=meta["tags"],
+            acl=get_canned_acl("private"),
+            sse_encryption=meta["sse_encryption"],
+            kms_key_id=meta["kms_key_id"],
+        )
+        multipart.id = upload  # the id the client holds
+        for number, body, part_text in parts:
+            part = loads(part_text)
+            if not _body_intact(store, body, part["size"]):
+                continue  # the client's complete names it and fails: it uploads the part again
+            multipart.parts[number] = _restored_key(store, backend, bucket, number, body, part)
+            insort(multipart.partlist, number)
+        bucket.multiparts[upload] = multipart
+        restored += 1
+    return restored
+
+
+def _restore_bucket(store: Store, backend: Any, bucket: Any) -> None:
     started = time.perf_counter()
     restored = dropped = 0
     for name, body, meta_text in store.objects(bucket.name):
         meta = loads(meta_text)
-        path = store.body_path(body)
-        size = path.stat().st_size if path.exists() else -1
-        if size != meta["size"]:  # a power loss can leave a body shorter than its row says
-            log.warning(
-                "object %s/%s: body has %d bytes, not %d; dropped", bucket.name, name, size, meta["size"]
-            )
+        if not _body_intact(store, body, meta["size"]):
+            log.warning("object %s/%s: its body is missing or short; dropped", bucket.name, name)
             store.delete_object(bucket.name, name)
             dropped += 1
             continue
-        key = FakeKey(
-            name=name,
-            value=b"",
-            account_id=backend.account_id,
-            region_name=bucket.region_name,
-            bucket_name=bucket.name,
-            etag=meta["etag"],
-            storage=meta["storage"],
-            version_id=meta["version_id"],
-            checksum_value=meta["checksum_value"],
-        )
-        key.__dict__["_value_buffer"].close()  # the empty file of the constructor, never written
-        key.__dict__["_value_buffer"] = BodyFile(store, body)
-        key.contentsize = meta["size"]
+        key = _restored_key(store, backend, bucket, name, body, meta)
         key.last_modified = dt.datetime.fromisoformat(meta["last_modified"])
         key.metadata.update(meta["metadata"])
         key.checksum_algorithm = meta["checksum_algorithm"]
@@ -313,12 +410,14 @@ def _restore_bucket(store: Store, backend: Any, bucket: Any) -> None:
             key.__dict__[moto_patches.SEQUENCER] = meta["sequencer"]
         dict.__setitem__(bucket.keys, name, [key])  # not setlist: restoring is not a write
         restored += 1
-    if restored or dropped:
+    uploads = _restore_uploads(store, backend, bucket)
+    if restored or dropped or uploads:
         log.info(
-            "bucket %s: restored %d objects (%d dropped) in %.1f ms",
+            "bucket %s: restored %d objects (%d dropped), %d multipart uploads in %.1f ms",
             bucket.name,
             restored,
             dropped,
+            uploads,
             (time.perf_counter() - started) * 1000,
         )
 

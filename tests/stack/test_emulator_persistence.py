@@ -1,7 +1,7 @@
 """The embedded emulator keeps what it was told across a kill -9 (docs/persistence.md): DynamoDB items and
 the stream's records (numbered on from where they were), S3 objects (newest bytes, content type, ETag),
-SQS messages (in flight at the kill: delivered again; deleted: gone; dead letters: still dead), with
-object bodies in files of the state folder, not in the emulator's memory."""
+SQS messages (in flight at the kill: delivered again; deleted: gone; dead letters: still dead), multipart
+uploads in progress, with object bodies in files of the state folder, not in the emulator's memory."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from deploy.local.emulator_store import BODIES
 pytestmark = pytest.mark.stack
 
 BUCKET, TABLE, QUEUE, DLQ = "media", "events", "work", "work-dlq"
+MIB = 1024 * 1024
 
 
 @contextlib.contextmanager
@@ -175,15 +176,39 @@ def test_bodies_are_files_in_the_state_folder(tmp_path: Path) -> None:
         aws.s3.delete_object(Bucket=BUCKET, Key="k")
         assert list(bodies.iterdir()) == []
 
-        upload = aws.s3.create_multipart_upload(Bucket=BUCKET, Key="big")["UploadId"]
-        aws.s3.upload_part(Bucket=BUCKET, Key="big", UploadId=upload, PartNumber=1, Body=b"p" * 1000)
-        assert len(list(bodies.iterdir())) == 1  # a part is a file too
         os.kill(em.pid or 0, signal.SIGKILL)
 
     with emulator(state, log) as em:
-        Aws(em.endpoint)
-        assert list(bodies.iterdir()) == []  # an unfinished upload's parts are not kept
-        # and a reset forgets everything kept
+        aws = Aws(em.endpoint)
+        # a part of an unfinished multipart upload is a file too; a kill keeps the upload and its parts
+        upload = aws.s3.create_multipart_upload(Bucket=BUCKET, Key="big", ContentType="video/mp4")["UploadId"]
+        first = aws.s3.upload_part(
+            Bucket=BUCKET, Key="big", UploadId=upload, PartNumber=1, Body=b"1" * 5 * MIB
+        )
+        assert len(list(bodies.iterdir())) == 1
+        (bodies / "stray").write_bytes(b"a body no row names, as a kill mid-write leaves one")
+        os.kill(em.pid or 0, signal.SIGKILL)
+
+    with emulator(state, log) as em:
+        aws = Aws(em.endpoint)
+        assert len(list(bodies.iterdir())) == 1  # the stray file is gone, the part is kept
+        second = aws.s3.upload_part(Bucket=BUCKET, Key="big", UploadId=upload, PartNumber=2, Body=b"2" * 100)
+        aws.s3.complete_multipart_upload(
+            Bucket=BUCKET,
+            Key="big",
+            UploadId=upload,
+            MultipartUpload={
+                "Parts": [
+                    {"PartNumber": 1, "ETag": first["ETag"]},
+                    {"PartNumber": 2, "ETag": second["ETag"]},
+                ]
+            },
+        )
+        big = aws.s3.get_object(Bucket=BUCKET, Key="big")
+        assert (big["Body"].read(), big["ContentType"]) == (b"1" * 5 * MIB + b"2" * 100, "video/mp4")
+        assert len(list(bodies.iterdir())) == 1  # the object's; the parts' files went with the upload
+
+    # a reset forgets everything kept
     with emulator(state, log) as em:
         aws = Aws(em.endpoint)
         aws.s3.put_object(Bucket=BUCKET, Key="k", Body=b"z")

@@ -8,12 +8,14 @@ On a bare emulator provisioned from the topology (the stack's own resources), wi
   event, its id guard, the tracking record and the read models), one message through a queue (send,
   receive, delete). Timed on a memory-only emulator and on one that keeps its state, in alternating
   rounds, so both see the same background load;
-- **restart**: an emulator keeping ``--persist-files`` such files is killed (SIGKILL) and started again on
-  its folder; timed from spawning it until provisioning has filled every resource back, against the same
-  on an empty folder, and the restore alone (what the emulator logs it took to fill each resource back);
-  the state folder's size; the restored emulator's RSS;
-- **memory**: the emulator's peak RSS after ``--persist-upload-mb`` of 2 MiB objects, memory-only (moto
-  keeps a body under ``MOTO_S3_DEFAULT_KEY_BUFFER_SIZE``, ~5 MiB, in memory) and kept (bodies in files).
+- **restart**: the kept emulator's folder (what the per-file rounds and the memory uploads left) plus
+  ``--persist-files`` more files, the emulator killed (SIGKILL) and started again on it; timed from
+  spawning it until provisioning has filled every resource back, against the same on an empty folder,
+  and the restore alone (what the emulator logs it took to fill each resource back); the state folder's
+  size; the restored emulator's RSS;
+- **memory**: each emulator's RSS before and after ``--persist-upload-mb`` more of 2 MiB objects,
+  memory-only (moto keeps a body under ``MOTO_S3_DEFAULT_KEY_BUFFER_SIZE``, ~5 MiB, in memory) and kept
+  (bodies in files).
 """
 
 from __future__ import annotations
@@ -122,35 +124,58 @@ def _file_writes(clients: Clients, queue: str, body: bytes, sid: str) -> Callabl
     return one
 
 
-async def _overhead(work: Path, rounds: int, files: int, body: bytes) -> dict[str, Any]:
+async def _per_file_and_memory(
+    work: Path, rounds: int, files: int, body: bytes, upload_mb: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Both emulators up side by side (idle when not used), rounds alternating between them; then the
+    same uploads to each, for their memory."""
     per_file: dict[str, list[float]] = {"memory": [], "kept": []}
-    for r in range(rounds):
-        order = ("memory", "kept") if r % 2 == 0 else ("kept", "memory")
-        for placement in order:
-            state = work / f"overhead-{r}" if placement == "kept" else None
-            async with _Emulator(state, work / "emulator.log") as (_, clients, resources):
-                queue = resources[clients.settings.names.queue("selection")]
-                one = _file_writes(clients, queue, body, f"s-{placement}-{r}")
-                await one(-1)  # warm-up: connections, first-call costs
-                for i in range(files):
+    memory: dict[str, Any] = {"uploaded_mb": upload_mb}
+    async with (
+        _Emulator(None, work / "memory.log") as (mem_emulator, mem_clients, mem_resources),
+        _Emulator(work / "kept", work / "kept.log") as (kept_emulator, kept_clients, kept_resources),
+    ):
+        placements = {
+            "memory": (mem_emulator, mem_clients, mem_resources),
+            "kept": (kept_emulator, kept_clients, kept_resources),
+        }
+        writes = {
+            name: _file_writes(clients, resources[clients.settings.names.queue("selection")], body, name)
+            for name, (_, clients, resources) in placements.items()
+        }
+        for one in writes.values():
+            await one(-1)  # warm-up: connections, first-call costs
+        for r in range(rounds):
+            for name in ("memory", "kept") if r % 2 == 0 else ("kept", "memory"):
+                for i in range(r * files, (r + 1) * files):
                     t = time.perf_counter()
-                    await one(i)
-                    per_file[placement].append(time.perf_counter() - t)
-    memory, kept = summary_ms(per_file["memory"]), summary_ms(per_file["kept"])
-    ratio = float(kept["p50"]) / float(memory["p50"])
+                    await writes[name](i)
+                    per_file[name].append(time.perf_counter() - t)
+        chunk = os.urandom(2 * MIB)
+        for name, (emulator, clients, _) in placements.items():
+            before = _rss_mb(emulator.pid or 0)["VmRSS"]
+            for i in range(upload_mb // 2):
+                key = f"memory/{i}"
+                await clients.s3.put_object(
+                    Bucket=clients.settings.names.media_bucket, Key=key, Body=chunk[:-8] + i.to_bytes(8)
+                )
+            memory[name] = {"before_rss_mb": before, **_rss_mb(emulator.pid or 0)}
+    mem, kept = summary_ms(per_file["memory"]), summary_ms(per_file["kept"])
+    ratio = float(kept["p50"]) / float(mem["p50"])
     return {
-        "memory_ms": memory,
+        "memory_ms": mem,
         "kept_ms": kept,
         "ratio_p50": round(ratio, 3),
         "verdict": "PASS" if ratio <= TARGET_OVERHEAD else "MISS",
-    }
+    }, memory
 
 
 async def _restart(work: Path, files: int, body: bytes) -> dict[str, Any]:
-    state, log = work / "restart", work / "emulator.log"
+    """Fill the kept emulator's folder up to ``files`` files, kill it, start it again."""
+    state, log = work / "kept", work / "restart.log"
     async with _Emulator(state, log) as (emulator, clients, resources):
         queue = resources[clients.settings.names.queue("selection")]
-        one = _file_writes(clients, queue, body, "s-restart")
+        one = _file_writes(clients, queue, body, "restart")
         filled = time.perf_counter()
         limit = anyio.Semaphore(8)  # the fill is not what is measured: as fast as the emulator goes
 
@@ -187,29 +212,11 @@ async def _restart(work: Path, files: int, body: bytes) -> dict[str, Any]:
         "start_empty_s": round(empty_s, 2),
         "start_kept_s": round(kept_s, 2),
         "restore_s": round(restore_s, 2),
-        "start_difference_s": round(kept_s - empty_s, 2),
         "kept": sizes,
         "disk_mb": round(sizes["bytes"] / MIB, 1),
         "rss_after_restore_mb": rss,
         "verdict": "PASS" if restore_s <= TARGET_RESTORE_S else "MISS",
     }
-
-
-async def _memory(work: Path, upload_mb: int) -> dict[str, Any]:
-    out: dict[str, Any] = {"uploaded_mb": upload_mb}
-    for placement in ("memory", "kept"):
-        state = work / "memory" if placement == "kept" else None
-        async with _Emulator(state, work / "emulator.log") as (emulator, clients, _):
-            idle = _rss_mb(emulator.pid or 0)["VmRSS"]
-            body = os.urandom(2 * MIB)
-            for i in range(upload_mb // 2):
-                await clients.s3.put_object(
-                    Bucket=clients.settings.names.media_bucket,
-                    Key=f"memory/{i}",
-                    Body=body[:-8] + i.to_bytes(8),
-                )
-            out[placement] = {"idle_rss_mb": idle, **_rss_mb(emulator.pid or 0)}
-    return out
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -223,15 +230,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     async def measure() -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="shoebox-bench-persist-") as tmp:
             work = Path(tmp)
+            per_file, memory = await _per_file_and_memory(work, rounds, round_files, body, upload_mb)
             return {
-                "config": {
-                    "rounds": rounds,
-                    "round_files": round_files,
-                    "object_kb": args.persist_object_kb,
-                },
-                "per_file": await _overhead(work, rounds, round_files, body),
+                "config": {"rounds": rounds, "round_files": round_files, "object_kb": args.persist_object_kb},
+                "per_file": per_file,
                 "restart": await _restart(work, files, body),
-                "memory": await _memory(work, upload_mb),
+                "memory": memory,
             }
 
     return anyio.run(measure)
@@ -269,9 +273,9 @@ def tables(result: dict[str, Any]) -> list[Table]:
 
     m = result["memory"]
     memory = Table(title=f"emulator memory after {m['uploaded_mb']} MiB of 2 MiB objects")
-    for col in ("emulator", "idle RSS MiB", "RSS MiB", "peak MiB"):
+    for col in ("emulator", "RSS before MiB", "RSS after MiB", "peak MiB"):
         memory.add_column(col, justify="left" if col == "emulator" else "right")
     for placement in ("memory", "kept"):
         p = m[placement]
-        memory.add_row(placement, str(p["idle_rss_mb"]), str(p["VmRSS"]), str(p["VmHWM"]))
+        memory.add_row(placement, str(p["before_rss_mb"]), str(p["VmRSS"]), str(p["VmHWM"]))
     return [per, restart, memory]

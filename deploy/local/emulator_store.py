@@ -100,6 +100,7 @@ class Store:
         self._collect_orphans()
 
     def close(self) -> None:
+        """Close the database (the emulator never does: each commit is already with the system)."""
         with self.lock:
             self._db.close()
 
@@ -128,12 +129,15 @@ class Store:
 
     # ------------------------------------------------------------------------------------- DynamoDB
     def put_item(self, table: str, hash_key: str, range_key: str, attrs: str) -> None:
+        """The item of ``table`` under these keys (DynamoDB JSON; ``""``: no range key) is ``attrs``."""
         self._execute("INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?)", (table, hash_key, range_key, attrs))
 
     def delete_item(self, table: str, hash_key: str, range_key: str) -> None:
+        """The item of ``table`` under these keys is gone."""
         self._execute("DELETE FROM items WHERE tbl = ? AND hk = ? AND rk = ?", (table, hash_key, range_key))
 
     def items(self, table: str) -> list[str]:
+        """Every item of ``table`` (DynamoDB JSON)."""
         return [r[0] for r in self._rows("SELECT attrs FROM items WHERE tbl = ?", (table,))]
 
     def add_stream_record(self, table: str, position: int, record: str) -> None:
@@ -146,6 +150,7 @@ class Store:
         return [(int(r[0]), str(r[1])) for r in rows]
 
     def drop_table(self, table: str) -> None:
+        """``table`` was deleted: its items and stream records go."""
         with self.transaction():
             self._db.execute("DELETE FROM items WHERE tbl = ?", (table,))
             self._db.execute("DELETE FROM stream WHERE tbl = ?", (table,))
@@ -156,6 +161,7 @@ class Store:
         return uuid.uuid4().hex
 
     def body_path(self, body: str) -> Path:
+        """The file of the body named ``body``."""
         return self.bodies / body
 
     def put_object(self, bucket: str, key: str, body: str, meta: str) -> None:
@@ -168,6 +174,7 @@ class Store:
             self._forget_body(str(old[0][0]))
 
     def delete_object(self, bucket: str, key: str) -> None:
+        """The object is gone, and so is its body file."""
         with self.transaction():
             old = self._rows("SELECT body FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
             self._db.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
@@ -180,6 +187,7 @@ class Store:
         return [(str(k), str(b), str(m)) for k, b, m in rows]
 
     def is_live(self, body: str) -> bool:
+        """Whether an object or a part names the body file ``body``."""
         with self.lock:
             return body in self._live
 
@@ -210,6 +218,7 @@ class Store:
             log.info("removed %d body files no object names", removed)
 
     def drop_bucket(self, bucket: str) -> None:
+        """``bucket`` was deleted: its objects and uploads go, with their files."""
         for _, body, _ in self.objects(bucket):
             self._forget_body(body)
         for upload, _, _, _ in self.uploads(bucket):
@@ -260,15 +269,18 @@ class Store:
         self._execute("UPDATE messages SET data = ? WHERE id = ?", (data, message_id))
 
     def delete_messages(self, message_ids: Iterable[str]) -> None:
+        """These messages were deleted (or purged)."""
         with self.transaction():
             self._db.executemany("DELETE FROM messages WHERE id = ?", [(i,) for i in message_ids])
 
     def messages(self, queue: str) -> list[str]:
+        """The messages of ``queue``, in the order they joined it."""
         return [
             r[0] for r in self._rows("SELECT data FROM messages WHERE queue = ? ORDER BY rowid", (queue,))
         ]
 
     def drop_queue(self, queue: str) -> None:
+        """``queue`` was purged or deleted."""
         self._execute("DELETE FROM messages WHERE queue = ?", (queue,))
 
     # ---------------------------------------------------------------------------------------- whole
@@ -281,7 +293,7 @@ class Store:
         self._collect_orphans()
 
     def sizes(self) -> dict[str, int]:
-        """Row counts and bytes on disk, for ``shoebox up`` and the benchmarks."""
+        """Row counts by table and bytes on disk (``benchmarks/persist.py``)."""
         out = {t: int(self._rows(f"SELECT count(*) FROM {t}")[0][0]) for t in TABLES}
         out["bytes"] = sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
         return out
@@ -324,7 +336,7 @@ class BodyFile:
     def write(self, data: bytes) -> int:
         if not data and not self.path.exists():
             return 0
-        # one unbuffered write: what moto was given is with the operating system when this returns
+        # unbuffered writes: what moto was given is with the operating system when this returns
         view = memoryview(data)
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o644)
         try:

@@ -3,10 +3,10 @@
 Every change moto makes to what the product needs is written to the ``Store`` in the same call, before the
 response goes back: DynamoDB items and stream records (a ``TransactWriteItems`` as one commit), S3 objects
 (the body in its own file, the metadata before the ``Object Created`` notification is sent; multipart
-uploads in progress with their parts), SQS messages
-(added, received, deleted). When provisioning creates a table, the bucket or a queue on a fresh emulator,
-it is filled from the store right then: nothing replays requests, so nothing is announced, streamed or
-delivered twice by the restore itself. Messages come back visible; receive counts and sent times are kept.
+uploads in progress with their parts), SQS messages (added, received, deleted). When provisioning creates
+a table, the bucket or a queue on a fresh emulator, it is filled from the store right then: nothing replays
+requests, so nothing is announced, streamed or delivered twice by the restore itself. Messages come back
+visible; receive counts and sent times are kept.
 
 Not kept (re-created or re-driven at start, or not used by the product): the resources' definitions
 (provisioning), Step Functions executions (``deploy/local/persistence.py`` starts the running sagas again),

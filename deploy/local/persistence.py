@@ -18,10 +18,10 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from services.api.triage import restart_running_sagas
-from services.api.wiring import on_aws
-from shared.runtime.aws import Clients
+if TYPE_CHECKING:
+    from shared.runtime.aws import Clients
 
 log = logging.getLogger("shoebox.stack.persistence")
 
@@ -67,6 +67,9 @@ def clean_tmp(tmp_dir: Path) -> int:
 async def restart_sagas(clients: Clients) -> list[str]:
     """Start the sagas of the jobs that had not ended again (after provisioning); returns the
     executions' names."""
+    from services.api.triage import restart_running_sagas  # the api owns its saga (and litestar)
+    from services.api.wiring import on_aws
+
     on = on_aws(clients)
     started = await restart_running_sagas(on.log, on.sagas, on.commands, clients.settings)
     if started:

@@ -457,10 +457,11 @@ def _sqs(store: Store) -> None:
 
     def delete(original: Any) -> Any:
         def delete_message(self: Any, receipt_handle: str) -> None:
-            ids = [m.id for m in self._messages if m.had_receipt_handle(receipt_handle)]
+            # a receipt handle names one message; moto's own delete already walks the queue twice
+            target = next((m for m in self._messages if m.had_receipt_handle(receipt_handle)), None)
             original(self, receipt_handle)
-            left = {m.id for m in self._messages}
-            store.delete_messages(i for i in ids if i not in left)
+            if target is not None and target not in self._messages:
+                store.delete_messages([target.id])
 
         return delete_message
 

@@ -282,6 +282,7 @@ async def running_stack(
                             with anyio.CancelScope(shield=True):
                                 await stack.supervisor.stop()
         finally:
+            log.info("stopping the AWS emulator")
             await anyio.to_thread.run_sync(emulator.stop)
 
 

@@ -37,6 +37,7 @@ from services.api.access import (
 from services.api.files import FileStatus, file_statuses
 from services.api.topology import TRIAGE_SAGA
 from shared.events import catalogue as c
+from shared.events.envelope import Event
 from shared.runtime.config import Settings, TriageSettings
 from shared.runtime.inbound import ALL_PREFIXES, UPLOADS
 from shared.runtime.log import EventLog
@@ -49,8 +50,9 @@ MAX_FILES = 5000
 #: the saga polls every 3 s; its budgets (``settings.triage``: ``SHOEBOX_TRIAGE_*``) are in polls (see the
 #: ASL's comment)
 POLL_S = 3
-#: a commit holds at most 100 transaction items; each deletion is an event (2) plus two view updates
-DELETIONS_PER_COMMIT = 20
+#: a commit holds at most 100 transaction items; each deletion is an event (2) plus up to three view
+#: updates (the file, its decision claim, its content claim), and the session's counters once
+DELETIONS_PER_COMMIT = 16
 
 
 class InitTriage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -125,6 +127,29 @@ async def _commit_in_chunks(log_: EventLog, events: list[Any]) -> None:
     transaction's item limit with its read-model updates."""
     for i in range(0, len(events), DELETIONS_PER_COMMIT):
         await log_.commit(events[i : i + DELETIONS_PER_COMMIT])
+
+
+async def file_deletions(
+    log_: EventLog, session_id: str, keys: list[str], reason: c.DeletionReason
+) -> list[Event[Any]]:
+    """A ``media.file.deleted`` for each of ``keys`` not deleted already (a second confirm or cleanup counts
+    nothing again), naming the decided upload it deletes (its ETag, and its hash when it was processed) so
+    that the upload's claims are released: its bytes uploaded again are decided again."""
+    files = {f.key: f for f in await log_.query_views(session_pk(session_id), "FILE#", type=FileView)}
+    events: list[Event[Any]] = []
+    for k in keys:
+        f = files.get(k)
+        if f is not None and f.deleted:
+            continue
+        decided = f is not None and f.status is not None
+        data = c.FileDeletedData(
+            key=k,
+            reason=reason,
+            etag=f.etag if f is not None and decided else None,
+            sha256=f.sha256 if f is not None and f.status == "processed" else None,
+        )
+        events.append(api_event(data, session_id))
+    return events
 
 
 async def _job(log_: EventLog, session_id: str, job_id: str) -> JobView:
@@ -356,7 +381,7 @@ async def confirm_triage(
     for k in wanted:
         await object_store(state).delete(k)
     events = [api_event(c.TriageConfirmedData(job_id=job_id, delete_keys=wanted), session_id)]
-    events += [api_event(c.FileDeletedData(key=k, reason="confirmed"), session_id) for k in wanted]
+    events += await file_deletions(log_, session_id, wanted, "confirmed")
     await _commit_in_chunks(log_, events)
     return ConfirmResult(deleted=wanted, errors=errors)
 
@@ -378,15 +403,7 @@ async def cleanup_session(
         if prefix == UPLOADS:
             originals += keys
     log_ = event_log(state)
-    already = {
-        f.key for f in await log_.query_views(session_pk(session_id), "FILE#", type=FileView) if f.deleted
-    }
-    events = [
-        api_event(c.FileDeletedData(key=k, reason="cleanup"), session_id)
-        for k in originals
-        if k not in already
-    ]
-    await _commit_in_chunks(log_, events)
+    await _commit_in_chunks(log_, await file_deletions(log_, session_id, originals, "cleanup"))
     return Response(CleanupResult(deleted_objects=deleted))
 
 

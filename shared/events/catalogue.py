@@ -31,6 +31,9 @@ RejectCode = Literal[
     "processing_failed",  # the service gave up after its retries; the message is in the DLQ
 ]
 
+#: why an original was deleted: a triage's discard the user confirmed, or the session's cleanup
+DeletionReason = Literal["confirmed", "cleanup"]
+
 FailureCode = Literal["timed_out", "no_files", "provider_error", "invalid_request", "internal_error"]
 
 
@@ -53,8 +56,13 @@ class FileRef(msgspec.Struct, frozen=True, kw_only=True):
     name: str  # the file name as uploaded (the key's last part)
     size: int
     etag: str
-    #: set when this upload replaced a decided one of the same key (same name, other bytes)
+    #: set when this upload replaced a decided one of the same key (same name, other bytes, or any bytes
+    #: after the file was deleted)
     replaces: Replaced | None = None
+    #: the key's file had been deleted (a confirmed discard, a cleanup) when these bytes came: the file is
+    #: live again and the session's deleted count goes down by one; the deletion released the claims of
+    #: what it deleted, so ``replaces`` then moves the count only
+    follows_deletion: bool = False
 
 
 class GeoPoint(msgspec.Struct, frozen=True, kw_only=True):
@@ -211,7 +219,12 @@ class FileDuplicate(Event[FileDuplicateData], tag="shoebox.media.file.duplicate.
 
 class FileDeletedData(Payload, frozen=True, kw_only=True):
     key: str
-    reason: Literal["confirmed", "cleanup"]
+    reason: DeletionReason
+    #: the ETag of the decided upload deleted (None: not decided yet, or an event from before it was
+    #: carried): its decision claim is released, so the same bytes uploaded again are decided again
+    etag: str | None = None
+    #: the deleted upload's content hash when it was processed: its duplicate-detection claim is released
+    sha256: str | None = None
 
 
 class FileDeleted(Event[FileDeletedData], tag="shoebox.media.file.deleted.v1", frozen=True):

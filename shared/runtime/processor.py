@@ -9,6 +9,7 @@ Lambda SQS entrypoint (``lambda_sqs.py``) only move messages between SQS and ``P
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import Sequence
@@ -242,7 +243,8 @@ class Processor:
         )
         outputs: list[Output] = []
         if d is not None and d.event is not None and d.session_id and self.service.on_give_up is not None:
-            outputs.extend(self.service.on_give_up(d.event, error))
+            given = self.service.on_give_up(d.event, error)
+            outputs.extend(await given if inspect.isawaitable(given) else given)
         outputs.append(
             c.MessageFailedData(
                 service=self.service.name,

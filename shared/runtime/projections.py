@@ -5,17 +5,18 @@ the result in the same transaction; ``rebuild`` replays a stream through the sam
 
 Read models (views table, ``pk = SESSION#<id>``):
 
-======================  =============================================================================
-``sk``                  content
-======================  =============================================================================
-``META``                owner, trip context, created time
-``COUNTERS``            expected, processed, rejected, duplicate, deleted, the current triage job,
-                        finalized, version (+1 per event: the session's ETag)
-``FILE#<key>``          one uploaded file: status (processed|rejected|duplicate), deleted, reason, keys
-``JOB#<id>``            one job (triage, selection, enhancement): status, counts, result key
-``HASH#<sha256>``       the first file with these bytes (duplicate detection)
-``ITEM#<job>#<key>``    one file of an enhancement job: status, enhanced key, thumbnail
-======================  =============================================================================
+==========================  =============================================================================
+``sk``                      content
+==========================  =============================================================================
+``META``                    owner, trip context, created time
+``COUNTERS``                expected, processed, rejected, duplicate, deleted, the current triage job,
+                            finalized, version (+1 per event: the session's ETag)
+``FILE#<key>``              one uploaded file: status (processed|rejected|duplicate), deleted, reason, keys
+``JOB#<id>``                one job (triage, selection, enhancement): status, counts, result key
+``HASH#<sha256>``           the first file with these bytes (duplicate detection)
+``DECIDED#<key>@<etag>``    the decided upload of a file (one decision per write of its bytes)
+``ITEM#<job>#<key>``        one file of an enhancement job: status, enhanced key, thumbnail
+==========================  =============================================================================
 
 Each kind of item is a Struct in ``read_models.py`` (``view_type`` maps a key to it): a whole FILE# item
 is built as a ``FileView``; the other projections set single fields, and
@@ -36,6 +37,7 @@ from shared.runtime.read_models import (
     RELAY_PK,
     ContentClaim,
     CountersView,
+    DecisionClaim,
     EnhancedItemView,
     FileView,
     JobView,
@@ -71,6 +73,11 @@ def content_key(session_id: str, sha256: str) -> ViewKey:
     return ViewKey(session_pk(session_id), f"HASH#{sha256}")
 
 
+def decision_key(session_id: str, key: str, etag: str) -> ViewKey:
+    """The claim of the decided upload of ``key`` with the bytes ``etag``."""
+    return ViewKey(session_pk(session_id), f"DECIDED#{key}@{etag}")
+
+
 def job_key(session_id: str, job_id: str) -> ViewKey:
     return ViewKey(session_pk(session_id), f"JOB#{job_id}")
 
@@ -84,6 +91,7 @@ _PREFIXED: tuple[tuple[str, type[ViewItem]], ...] = (
     ("FILE#", FileView),
     ("JOB#", JobView),
     ("HASH#", ContentClaim),
+    ("DECIDED#", DecisionClaim),
     ("ITEM#", EnhancedItemView),
 )
 
@@ -204,21 +212,33 @@ def _upload_finalized(e: c.UploadFinalized) -> list[ViewUpdate]:
 
 
 def _file(e: Event[Any], ref: c.FileRef, item: FileView) -> list[ViewUpdate]:
-    """A decided upload: its read model, and the counters. The FILE# item is written whole (every
-    ``FileView`` field, None where the decision has none), so a replaced upload's thumbnail, reason or hash
-    never outlives it, and a write after a deletion is a live file again. An upload that replaced a
-    decided one of the same key moves the key from the old decision's counter to the new one (counted
-    once)."""
+    """A decided upload: its read model, its claim, and the counters. The FILE# item is written whole
+    (every ``FileView`` field, None where the decision has none), so a replaced upload's thumbnail, reason
+    or hash never outlives it, and a write after a deletion is a live file again. The claim on the key's
+    bytes (``DECIDED#<key>@<etag>``, ``require_absent``) makes one decision per write of them: of two
+    deliveries committing at once, the second finds it taken, and the handler, run again, finds the file
+    decided. An upload that replaced a decided one of the same key moves the key from the old decision's
+    counter to the new one (counted once) and releases the old upload's claims, unless a deletion came
+    between and released them already."""
     assert item.status is not None
+    sid = e.sessionid
     add: dict[str, int] = {item.status: 1}
     released: list[ViewUpdate] = []
+    if ref.follows_deletion:
+        add["deleted"] = -1  # the file is live again
     if ref.replaces is not None:
         add[ref.replaces.status] = add.get(ref.replaces.status, 0) - 1
+    if ref.replaces is not None and not ref.follows_deletion:
+        released.append(ViewUpdate(key=decision_key(sid, ref.key, ref.replaces.etag), delete=True))
         if ref.replaces.sha256 is not None:  # its bytes are no longer in the session under this key
-            released.append(ViewUpdate(key=content_key(e.sessionid, ref.replaces.sha256), delete=True))
+            released.append(ViewUpdate(key=content_key(sid, ref.replaces.sha256), delete=True))
+    claim = ViewUpdate(
+        key=decision_key(sid, ref.key, ref.etag), set={"key": ref.key, "etag": ref.etag}, require_absent=True
+    )
     return [
-        ViewUpdate(key=counters_key(e.sessionid), add=add, set=_seen(e)),
-        ViewUpdate(key=file_key(e.sessionid, ref.key), set=fields(item)),
+        ViewUpdate(key=counters_key(sid), add=add, set=_seen(e)),
+        ViewUpdate(key=file_key(sid, ref.key), set=fields(item)),
+        claim,
         *released,
     ]
 
@@ -288,11 +308,18 @@ def _file_duplicate(e: c.FileDuplicate) -> list[ViewUpdate]:
 
 @_projects(c.FileDeleted)
 def _file_deleted(e: c.FileDeleted) -> list[ViewUpdate]:
+    """A deleted file keeps its decision (counted under it, and as deleted); the claims of the upload it
+    held are released, so its bytes uploaded again are decided again."""
+    d = e.data
+    released = []
+    if d.etag is not None:
+        released.append(ViewUpdate(key=decision_key(e.sessionid, d.key, d.etag), delete=True))
+    if d.sha256 is not None:
+        released.append(ViewUpdate(key=content_key(e.sessionid, d.sha256), delete=True))
     return [
         ViewUpdate(key=counters_key(e.sessionid), add={"deleted": 1}),
-        ViewUpdate(
-            key=file_key(e.sessionid, e.data.key), set={"deleted": True, "deleted_reason": e.data.reason}
-        ),
+        ViewUpdate(key=file_key(e.sessionid, d.key), set={"deleted": True, "deleted_reason": d.reason}),
+        *released,
     ]
 
 

@@ -145,6 +145,15 @@ class ContentClaim(ViewItem, frozen=True, kw_only=True):
     key: str
 
 
+class DecisionClaim(ViewItem, frozen=True, kw_only=True):
+    """``DECIDED#<key>@<etag>``: the upload of ``key`` with these bytes is decided. Every decision takes it
+    (``require_absent``), so two deliveries of one write, or two writes of the same bytes, committing at
+    once cannot both count; a replacement and a deletion release it."""
+
+    key: str
+    etag: str
+
+
 class EnhancedItemView(ViewItem, frozen=True, kw_only=True):
     """``ITEM#<job>#<key>``: one file of an enhancement job."""
 

@@ -21,7 +21,8 @@ class Emit(msgspec.Struct, frozen=True):
 
 Output = Payload | Emit
 Handler = Callable[[Any], Awaitable[Sequence[Output]]]
-GiveUp = Callable[[Any, BaseException], Sequence[Output]]
+#: what a given-up message means to the service (its outputs), worked out at once or read from its views
+GiveUp = Callable[[Any, BaseException], Sequence[Output] | Awaitable[Sequence[Output]]]
 
 
 class PoisonMessage(Exception):

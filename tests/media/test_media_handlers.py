@@ -16,6 +16,7 @@ import pytest
 from shared.events import catalogue as c
 from shared.events.envelope import Event
 from shared.runtime.config import MediaSettings, Settings
+from shared.runtime.dead_letters import WorkerLost
 from shared.runtime.log import InMemoryEventLog
 from shared.runtime.projections import counters_key
 from shared.runtime.read_models import CountersView
@@ -207,3 +208,35 @@ async def test_giving_up_on_a_file_rejects_it_so_no_saga_waits_for_it(m: Media) 
     assert isinstance(failed, c.MessageFailed) and failed.data.receive_count == 5
     assert await m.counters() == (0, 1, 0)
     assert await m.consumers.media.process(body) == []  # a late redelivery changes nothing
+
+
+async def test_a_give_up_decides_the_object_as_it_is_now_like_any_decision(m: Media) -> None:
+    """The handler decides on the object under the key, so does a give-up: nothing when those bytes are
+    decided already (another announcement got through) or the object is gone; a rejection that names the
+    decision it replaces otherwise (the file counted once)."""
+    args: dict[str, Any] = {
+        "error": WorkerLost("every worker died"),
+        "receive_count": 5,
+        "queue": "media-process",
+        "dead_letter_queue": "media-process-dlq",
+    }
+    [first] = await m.upload("a.jpg", PHOTO)
+    info = await m.store.head(m.key("a.jpg"))
+    late = m.consumers.object_created_body(m.key("a.jpg"), info.size, info.etag)  # another write's message
+    [failed] = await m.consumers.media.give_up(late, message_id="m-1", **args)
+    assert isinstance(failed, c.MessageFailed)  # and no rejection: a.jpg is decided for these bytes
+
+    await m.store.put(m.key("a.jpg"), NOT_A_PHOTO, "text/plain")  # other bytes, whose worker dies
+    info = await m.store.head(m.key("a.jpg"))
+    body = m.consumers.object_created_body(m.key("a.jpg"), info.size, info.etag)
+    rejected, _ = await m.consumers.media.give_up(body, message_id="m-2", **args)
+    assert isinstance(rejected, c.FileRejected) and rejected.data.code == "processing_failed"
+    assert rejected.data.file.replaces == c.Replaced(
+        etag=first.data.file.etag, status="processed", sha256=first.data.sha256
+    )
+    assert await m.counters() == (0, 1, 0)
+
+    await m.store.delete(m.key("a.jpg"))
+    gone = m.consumers.object_created_body(m.key("a.jpg"), info.size, "an-older-write")
+    [failed] = await m.consumers.media.give_up(gone, message_id="m-3", **args)
+    assert isinstance(failed, c.MessageFailed)  # nothing under the key to decide

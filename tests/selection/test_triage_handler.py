@@ -80,8 +80,9 @@ class Session:
             )
         )
 
-    async def rejected(self, name: str) -> None:
-        await self.append(c.FileRejectedData(file=self.ref(name), code="undecodable", message="damaged"))
+    async def rejected(self, name: str, etag: str = "e1", replaces: c.Replaced | None = None) -> None:
+        ref = msgspec.structs.replace(self.ref(name, etag), replaces=replaces)
+        await self.append(c.FileRejectedData(file=ref, code="undecodable", message="damaged"))
 
     async def duplicate(self, name: str, of: str) -> None:
         await self.append(
@@ -150,7 +151,8 @@ async def test_a_file_rejected_after_being_processed_is_left_out() -> None:
     s = Session()
     await s.processed("a.jpg")
     await s.processed("b.jpg")
-    await s.rejected("b.jpg")  # a later upload under the same name was damaged
+    # a later upload under the same name (other bytes) was damaged
+    await s.rejected("b.jpg", etag="e2", replaces=c.Replaced(etag="e1", status="processed"))
     [out] = await handle_triage_requested(s.request(processed=1), s.deps())
     assert isinstance(out, c.TriageCompletedData)
     written = results.decode(s.store.objects[out.results_key][0])

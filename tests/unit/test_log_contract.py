@@ -28,6 +28,7 @@ from shared.runtime.projections import content_key, counters_key, file_key, job_
 from shared.runtime.read_models import (
     ContentClaim,
     CountersView,
+    DecisionClaim,
     EnhancedItemView,
     FileView,
     JobView,
@@ -265,7 +266,7 @@ async def _lifecycle(log: EventLog, sid: str) -> list[Any]:
         ),
         ev(c.FileRejectedData(file=ref("b.txt"), code="unsupported_type", message="no")),
         ev(c.FileDuplicateData(file=ref("c.jpg"), sha256="ab", duplicate_of=key)),
-        ev(c.FileDeletedData(key=f"uploads/{sid}/c.jpg", reason="confirmed")),
+        ev(c.FileDeletedData(key=f"uploads/{sid}/c.jpg", reason="confirmed", etag="e")),
         ev(c.UploadFinalizedData(job_id="j1", uploaded=3, failed=["d.jpg"], deadline=deadline)),
         ev(c.TriageRequestedData(job_id="j1", attempt=1, expected=3, processed=1, rejected=1, duplicate=1)),
         ev(
@@ -342,6 +343,9 @@ async def test_read_models_are_read_as_their_structs(log: EventLog) -> None:
     assert await log.get_view(content_key(sid, "ab"), type=ContentClaim) == ContentClaim(
         pk=pk, sk="HASH#ab", key=key
     )
+    # each decided upload's claim, but the deleted one's (released)
+    claims = await log.query_views(pk, "DECIDED#", type=DecisionClaim)
+    assert [(d.key, d.etag) for d in claims] == [(key, "e"), (f"uploads/{sid}/b.txt", "e")]
     [item] = await log.query_views(pk, "ITEM#", type=EnhancedItemView)
     assert item == EnhancedItemView(
         pk=pk, sk=f"ITEM#e1#{key}", status="enhanced", enhanced_key="enhanced/a.jpg", thumbnail=None
@@ -361,6 +365,7 @@ async def test_read_models_are_read_as_their_structs(log: EventLog) -> None:
         FileView,
         JobView,
         ContentClaim,
+        DecisionClaim,
         EnhancedItemView,
     }
 

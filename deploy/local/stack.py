@@ -213,8 +213,9 @@ async def running_stack(
         issuer = await anyio.to_thread.run_sync(LocalIssuer.load_or_create, state_dir)
         tmp_dir = Path(config.settings.tmp_dir or state_dir / "tmp")
         # persistence hook 1: forget the kept state if asked; empty the stack's own tmp (a killed run's)
-        kept = persistence.prepare(
-            state_dir, fresh=config.fresh, own_tmp_dir=None if config.base.tmp_dir else tmp_dir
+        own_tmp_dir = None if config.base.tmp_dir else tmp_dir
+        kept = await anyio.to_thread.run_sync(
+            lambda: persistence.prepare(state_dir, fresh=config.fresh, own_tmp_dir=own_tmp_dir)
         )
         await anyio.Path(tmp_dir).mkdir(parents=True, exist_ok=True)
         for port, what in ((config.emulator_port, "the AWS emulator"), (config.api_port, "the API")):

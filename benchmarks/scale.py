@@ -41,11 +41,15 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import _scale_photos as photos
-from benchmarks import _stackprof
 from benchmarks._common import ROOT, percentile, summary_ms
 from benchmarks._proctree import MIB, TreeSampler, short_command
+from benchmarks._scale_photos import VERSION as PHOTOS_VERSION
+from benchmarks._scale_photos import ensure, link_set, spec
+from benchmarks._stackprof import ENV as PROFILE_ENV
+from benchmarks._stackprof import SITECUSTOMIZE, load
 
+#: many minutes and a gigabyte of photos: run by ``task bench -- scale``, not by a bare ``task bench``
+NAMED_ONLY = True
 #: the issue's targets: under 5 minutes, peak RSS under 1.5 GiB, last hundred >= 80 % of the first's rate
 TARGET_WALL_S = 300.0
 TARGET_PEAK_RSS = int(1.5 * 1024 * MIB)
@@ -324,9 +328,9 @@ async def _measure(args: argparse.Namespace, inputs: Path, work: Path, count: in
     if args.profile:
         site = work / "site"
         site.mkdir()
-        (site / "sitecustomize.py").write_text(_stackprof.SITECUSTOMIZE)
+        (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), str(ROOT), env.get("PYTHONPATH")]))
-        env[_stackprof.ENV] = str(work / "profile")
+        env[PROFILE_ENV] = str(work / "profile")
     emulator_port, api_port = _free_port(), _free_port()
     api = f"http://127.0.0.1:{api_port}"
     up_log = logs / "up.log"
@@ -464,7 +468,7 @@ def _profile_summary(directory: Path, top: int = 25) -> dict[str, Any]:
     """Per profiled process (the heaviest first): its CPU, and its top functions by self and inclusive
     CPU seconds."""
     found: list[dict[str, Any]] = []
-    for p in _stackprof.load(directory):
+    for p in load(directory):
         argv = [str(a) for a in p.get("argv", [])]
         found.append(
             {
@@ -509,12 +513,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             last[0] = time.monotonic()
             _console.print(f"scale: made {done} of {total} photos")
 
-    made = photos.ensure(count, args.photo_cache, progress=progress)
+    made = ensure(count, args.photo_cache, progress=progress)
     load_before = round(os.getloadavg()[0], 2)
-    specs = [photos.spec(i) for i in range(1, count + 1)]
+    specs = [spec(i) for i in range(1, count + 1)]
     work = Path(tempfile.mkdtemp(prefix="shoebox-scale-"))
     try:
-        inputs = photos.link_set(made, work / "photos")
+        inputs = link_set(made, work / "photos")
         result = anyio.run(_measure, args, inputs, work, count)
     finally:
         if args.keep:
@@ -538,7 +542,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             },
         },
         "photos": {
-            "version": photos.VERSION,
+            "version": PHOTOS_VERSION,
             "directory": str(made.directory),
             "total_mb": round(made.total_bytes / 1e6, 1),
             "mean_mb": round(made.total_bytes / 1e6 / count, 2),

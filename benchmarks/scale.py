@@ -380,15 +380,24 @@ async def _measure(args: argparse.Namespace, inputs: Path, work: Path, count: in
                 tg.cancel_scope.cancel()
             bench_cpu1 = os.times()
             sampler.stop()
-            if rc != 0 or session_id is None:
-                raise RuntimeError(f"shoebox process exited with {rc}:\n{_tail(cli_log)}")
-            _console.print(f"scale: shoebox process done in {wall_s} s; the final polls and the event log")
-            final = await _final_polls(http, f"/v1/sessions/{session_id}", args.pollers)
+            if session_id is None:
+                raise RuntimeError(
+                    f"shoebox process exited with {rc} before it made a session:\n{_tail(cli_log)}"
+                )
+            # a job that gave up is a result too: the figures up to then are measured all the same
+            failed = {"cli_exit_code": rc, "cli_last_lines": _tail(cli_log, 3).splitlines()} if rc else {}
+            _console.print(f"scale: shoebox process exited ({rc}) after {wall_s} s; final polls, event log")
+            final: dict[str, Any]
+            try:
+                final = await _final_polls(http, f"/v1/sessions/{session_id}", args.pollers)
+            except httpx.HTTPError as exc:
+                final = {"error": f"{type(exc).__name__}: {exc}"}
             times, per_key = await _decision_times(http, session_id)
         report = _report(out)
         peak = sampler.peak()
         peaks = sampler.label_peaks()
         result: dict[str, Any] = {
+            **failed,
             "wall_s": wall_s,
             "startup_s": startup_s,
             "session_id": session_id,
@@ -574,6 +583,11 @@ def tables(result: dict[str, Any]) -> list[Table]:
     main.add_column("value", justify="right")
     main.add_column("target", justify="right")
     main.add_column("verdict")
+    if result.get("cli_exit_code"):
+        main.add_row(
+            "[red]shoebox process failed[/red]",
+            f"exit {result['cli_exit_code']}: {' '.join(result.get('cli_last_lines', [])[-1:])}",
+        )
     main.add_row(
         "wall time (s)", f"{result['wall_s']:.1f}", targets["wall_s"]["target"], targets["wall_s"]["verdict"]
     )
@@ -603,7 +617,7 @@ def tables(result: dict[str, Any]) -> list[Table]:
     pollers = result["config"]["pollers"]
     main.add_row(f"poll p99 during the run, {pollers} pollers (ms)", _ms(during["all_ms"], "p99"))
     after = result["polls"]["after_run_full"]
-    main.add_row("full poll of the finished session, p50 (ms)", _ms(after["one_at_a_time_ms"], "p50"))
+    main.add_row("full poll of the finished session, p50 (ms)", _ms(after.get("one_at_a_time_ms", {}), "p50"))
     main.add_row(
         "files/s overall; by tenth", f"{tp.get('overall_files_per_s')}; {tp.get('by_tenth_files_per_s')}"
     )
@@ -667,12 +681,12 @@ def tables(result: dict[str, Any]) -> list[Table]:
     row("  of them answered 200 (not 304)", during["answered_200_ms"])
     for i, q in enumerate(during["by_quarter_of_run_ms"], 1):
         polls.add_row(f"  quarter {i} of the run", str(q["n"]), _ms(q, "p50"), "", _ms(q, "p99"), "")
-    row("after the run: full poll, one at a time", after["one_at_a_time_ms"])
-    together = next(v for k, v in after.items() if k.endswith("_at_once_ms"))
+    row("after the run: full poll, one at a time", after.get("one_at_a_time_ms", {}))
+    together: dict[str, Any] = next((v for k, v in after.items() if k.endswith("_at_once_ms")), {})
     row(f"after the run: full poll, {pollers} at once", together)
     polls.caption = (
         f"{during['not_modified_304']} answered 304; {during['errors']} errors {during['error_kinds']}; "
-        f"a full body {after['body_bytes']:,} bytes"
+        + (f"a full body {after['body_bytes']:,} bytes" if "body_bytes" in after else after.get("error", ""))
     )
     out = [main, procs, polls]
     for p in result.get("profile", {}).get("processes", [])[:3]:

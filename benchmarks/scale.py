@@ -236,8 +236,8 @@ def _poll_figures(polls: Polls, wall_s: float) -> dict[str, Any]:
         quarters.append(
             {
                 "n": len(inside),
-                "p50": round(percentile(inside, 50), 1),
-                "p99": round(percentile(inside, 99), 1),
+                "p50": round(percentile(inside, 50), 1) if inside else None,
+                "p99": round(percentile(inside, 99), 1) if inside else None,
             }
         )
     return {
@@ -389,7 +389,7 @@ async def _measure(args: argparse.Namespace, inputs: Path, work: Path, count: in
             _console.print(f"scale: shoebox process exited ({rc}) after {wall_s} s; final polls, event log")
             final: dict[str, Any]
             try:
-                final = await _final_polls(http, f"/v1/sessions/{session_id}", args.pollers)
+                final = await _final_polls(http, f"/v1/sessions/{session_id}", args.pollers or 20)
             except httpx.HTTPError as exc:
                 final = {"error": f"{type(exc).__name__}: {exc}"}
             times, per_key = await _decision_times(http, session_id)
@@ -571,7 +571,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 # --------------------------------------------------------------------------- tables
 def _ms(summary: dict[str, Any], key: str) -> str:
     value = summary.get(key)
-    return "-" if value is None else f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+    if value is None or value != value:  # absent, or NaN (no sample)
+        return "-"
+    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
 
 
 def tables(result: dict[str, Any]) -> list[Table]:
@@ -683,7 +685,7 @@ def tables(result: dict[str, Any]) -> list[Table]:
         polls.add_row(f"  quarter {i} of the run", str(q["n"]), _ms(q, "p50"), "", _ms(q, "p99"), "")
     row("after the run: full poll, one at a time", after.get("one_at_a_time_ms", {}))
     together: dict[str, Any] = next((v for k, v in after.items() if k.endswith("_at_once_ms")), {})
-    row(f"after the run: full poll, {pollers} at once", together)
+    row(f"after the run: full poll, {pollers or 20} at once", together)
     polls.caption = (
         f"{during['not_modified_304']} answered 304; {during['errors']} errors {during['error_kinds']}; "
         + (f"a full body {after['body_bytes']:,} bytes" if "body_bytes" in after else after.get("error", ""))

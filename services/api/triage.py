@@ -41,12 +41,12 @@ from services.api.files import FileStatus, file_statuses, listed
 from services.api.topology import TRIAGE_SAGA
 from shared.events import catalogue as c
 from shared.events.envelope import Event
-from shared.runtime.config import TriageSettings
+from shared.runtime.config import Settings, TriageSettings
 from shared.runtime.inbound import ALL_PREFIXES, UPLOADS
 from shared.runtime.log import EventLog
 from shared.runtime.projections import job_key, session_pk
 from shared.runtime.read_models import CountersView, FileView, JobView
-from shared.runtime.sagas import SagaNotDeployed
+from shared.runtime.sagas import CommandQueue, SagaNotDeployed, SagaStarter
 
 log = logging.getLogger("shoebox.api.triage")
 MAX_FILES = 5000
@@ -172,9 +172,17 @@ async def _job(log_: EventLog, session_id: str, job_id: str) -> JobView:
     return job
 
 
-async def _start_saga(state: State, session_id: str, job_id: str, attempt: int) -> None:
-    """The job's saga, attempt ``attempt``: named from both, so a repeated start is the same execution."""
-    budgets: TriageSettings = state.settings.triage
+async def start_triage_saga(
+    sagas: SagaStarter,
+    commands: CommandQueue,
+    settings: Settings,
+    session_id: str,
+    job_id: str,
+    attempt: int,
+) -> str:
+    """Start the job's saga, attempt ``attempt``, and return the execution's name: named from both, so a
+    repeated start is the same execution. Raises ``SagaNotDeployed``."""
+    budgets: TriageSettings = settings.triage
     payload = {
         "session_id": session_id,
         "job_id": job_id,
@@ -183,11 +191,36 @@ async def _start_saga(state: State, session_id: str, job_id: str, attempt: int) 
         "budget": {"left": math.ceil(budgets.upload_window_s / POLL_S), "finalized": False},
         "deadline_polls": math.ceil(budgets.deadline_s / POLL_S),
         "verdict_polls": {"left": math.ceil(budgets.verdict_wait_s / POLL_S)},
-        "views_table": state.settings.names.views_table,
-        "api_queue_url": await command_queue(state).url(),
+        "views_table": settings.names.views_table,
+        "api_queue_url": await commands.url(),
     }
+    execution = f"{job_id}-a{attempt}"
+    await sagas.start(TRIAGE_SAGA.name, execution, payload)
+    return execution
+
+
+async def restart_running_sagas(
+    log_: EventLog, sagas: SagaStarter, commands: CommandQueue, settings: Settings
+) -> list[str]:
+    """Start the saga of every triage job that has not ended (neither ``complete`` nor ``error``) again,
+    under the name it had; returns the executions' names. For a Step Functions that lost its executions
+    (the embedded emulator after a restart): the saga reads where its job stands from the read models, and
+    a command it sends again has the id it had, so the api's consumer takes it once."""
+    started: list[str] = []
+    for session_id in await log_.session_ids():
+        job_id = (await log_.counters(session_id)).job_id
+        job = await log_.get_view(job_key(session_id, job_id), type=JobView) if job_id else None
+        if job_id is None or job is None or job.kind != "triage" or job.status in ("complete", "error"):
+            continue
+        started.append(await start_triage_saga(sagas, commands, settings, session_id, job_id, job.attempt))
+    return started
+
+
+async def _start_saga(state: State, session_id: str, job_id: str, attempt: int) -> None:
     try:
-        await saga_starter(state).start(TRIAGE_SAGA.name, f"{job_id}-a{attempt}", payload)
+        await start_triage_saga(
+            saga_starter(state), command_queue(state), state.settings, session_id, job_id, attempt
+        )
     except SagaNotDeployed:
         raise ClientException(status_code=503, detail="the triage saga is not deployed") from None
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import abc
 import random
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import anyio
 import msgspec
@@ -34,10 +34,10 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from shared.events.codec import CATALOGUE, Catalogue
 from shared.events.envelope import Event
 from shared.runtime import projections
-from shared.runtime.attributes import from_item, to_attr, to_item
-from shared.runtime.dynamo import get_many, is_transient, with_condition
+from shared.runtime.attributes import from_item, to_item
+from shared.runtime.dynamo import EXISTS, condition_check, get_many, is_transient, put_new, view_items
 from shared.runtime.read_models import CountersView, V, ViewItem, decode
-from shared.runtime.views import Value, ViewExpectation, ViewKey, ViewUpdate, apply, merge, update_expression
+from shared.runtime.views import Condition, Value, ViewExpectation, ViewKey, ViewUpdate, apply, merge
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
@@ -69,6 +69,11 @@ class ClaimTaken(LogError):
     """A read-model item the commit claims (``ViewUpdate.require_absent``) already exists, or one it
     expects (``ViewExpectation``) moved on: nothing was written. The caller decides again with what is there
     now (media_process: the bytes are a duplicate)."""
+
+
+class UnknownSession(LogError):
+    """The commit is for a session that does not exist (no ``META`` read model, which ``session.created``
+    makes): nothing was written. Sessions are never deleted, so no retry can make it pass."""
 
 
 class CommitTooLarge(LogError):
@@ -128,6 +133,12 @@ def commit_updates(events: Sequence[AnyEvent], extra: Sequence[ViewUpdate] = ())
     return merge([u for e in events for u in projections.view_updates(e)] + list(extra))
 
 
+def _must_exist(sid: str | None, events: Sequence[AnyEvent], views: Sequence[ViewUpdate]) -> str | None:
+    """The session whose ``META`` a commit must find: ``sid``, unless the commit writes it (creates it)."""
+    writes = {u.key for e in events for u in projections.view_updates(e)} | {u.key for u in views}
+    return None if sid is None or projections.meta_key(sid) in writes else sid
+
+
 class EventLog(abc.ABC):
     """Append-only streams of events plus the read models derived from them."""
 
@@ -141,11 +152,17 @@ class EventLog(abc.ABC):
         tracking: Tracking | None = None,
         views: Sequence[ViewUpdate] = (),
         expect: Sequence[ViewExpectation] = (),
+        session: str | None = None,
     ) -> list[AnyEvent]:
         """Append ``events`` (all to their own ``sessionid`` streams) with their read-model updates and
         the tracking record, atomically, if every item of ``expect`` is still at its version. Returns the
-        events with their sequence numbers. Raises ``AlreadyProcessed``, ``DuplicateEvent`` or
-        ``ClaimTaken`` when nothing was written for that reason."""
+        events with their sequence numbers.
+
+        With ``session`` (``Processor`` passes its message's), the commit holds only if that session exists
+        (its ``META``, checked in the transaction; a commit that creates it passes): an event for a session
+        that does not exist is never applied. Raises ``AlreadyProcessed``, ``DuplicateEvent``,
+        ``ClaimTaken`` or ``UnknownSession`` when nothing was written for that reason.
+        """
 
     @abc.abstractmethod
     async def read(self, session_id: str, *, after: int = 0, limit: int = 100) -> Page:
@@ -260,8 +277,8 @@ def _check_type(key: ViewKey, wanted: type[ViewItem]) -> None:
         raise TypeError(f"the read model at {key} is a {kind.__name__}, not a {wanted.__name__}")
 
 
-def _check_size(events: Sequence[AnyEvent], tracking: Tracking | None, views: int) -> None:
-    n = 2 * len(events) + (1 if tracking else 0) + views
+def _check_size(events: Sequence[AnyEvent], updates: Sequence[ViewUpdate], others: int) -> None:
+    n = 2 * len(events) + len(updates) + others  # others: the tracking record, the session's check
     if n > MAX_TRANSACTION_ITEMS:
         raise CommitTooLarge(f"commit needs {n} transaction items, at most {MAX_TRANSACTION_ITEMS} fit")
 
@@ -287,6 +304,7 @@ class InMemoryEventLog(EventLog):
         tracking: Tracking | None = None,
         views: Sequence[ViewUpdate] = (),
         expect: Sequence[ViewExpectation] = (),
+        session: str | None = None,
     ) -> list[AnyEvent]:
         async with self._lock:  # one commit at a time: they land in sequence order
             if tracking and _tracking_pk(tracking) in self._tracking:
@@ -294,13 +312,16 @@ class InMemoryEventLog(EventLog):
             for e in events:
                 if _event_guard_pk(e) in self._guards:
                     raise DuplicateEvent(f"{e.source} {e.id}")
+            check = _must_exist(session, events, views)
+            if check is not None and projections.meta_key(check) not in self.stored_views:
+                raise UnknownSession(f"session {check} does not exist")
             stamped = []
             for e in events:
                 seq = self._heads.get(e.sessionid, 0) + 1
                 self._heads[e.sessionid] = seq
                 stamped.append(msgspec.structs.replace(e, sequence=seq))
             updates, _ = await self._count_pending(commit_updates(stamped, views), expect)
-            _check_size(stamped, tracking, len(updates) + len(expect))
+            _check_size(stamped, updates, (tracking is not None) + (check is not None) + len(expect))
             taken = [u.key for u in updates if u.require_absent and u.key in self.stored_views]
             taken += [x.key for x in expect if not x.holds(self.stored_views.get(x.key))]
             if taken:  # the reserved sequence numbers stay used: a gap, as in DynamoDB
@@ -354,7 +375,6 @@ class InMemoryEventLog(EventLog):
 
 
 # ----------------------------------------------------------------------------------------- DynamoDB
-_ABSENT = "attribute_not_exists(pk)"
 
 
 class DynamoEventLog(EventLog):
@@ -371,21 +391,6 @@ class DynamoEventLog(EventLog):
         """The log on the tables ``clients``' settings name."""
         names = clients.settings.names
         return cls(clients.dynamodb, events_table=names.events_table, views_table=names.views_table)
-
-    def _view_op(self, u: ViewUpdate) -> tuple[Literal["Update", "Delete"], dict[str, Any]]:
-        """One read-model change as the parameters of an UpdateItem or DeleteItem, which are also those
-        of a transaction's ``Update`` / ``Delete`` item."""
-        op: dict[str, Any] = {
-            "TableName": self.views_table,
-            "Key": {"pk": {"S": u.key.pk}, "sk": {"S": u.key.sk}},
-        }
-        if u.delete:
-            return "Delete", op
-        expr, names, values = update_expression(u)
-        op["UpdateExpression"] = expr
-        op["ExpressionAttributeNames"] = names
-        op["ExpressionAttributeValues"] = {k: to_attr(v) for k, v in values.items()}
-        return "Update", op
 
     async def _reserve(self, session_id: str, n: int) -> int:
         """Reserve ``n`` sequence numbers; returns the first."""
@@ -407,10 +412,12 @@ class DynamoEventLog(EventLog):
         tracking: Tracking | None = None,
         views: Sequence[ViewUpdate] = (),
         expect: Sequence[ViewExpectation] = (),
+        session: str | None = None,
     ) -> list[AnyEvent]:
+        check = _must_exist(session, events, views)
         for attempt in range(RESERVATIONS):
             try:
-                return await self._commit_once(events, tracking, views, expect)
+                return await self._commit_once(events, tracking, views, expect, check)
             except _SequenceTaken:  # a later-reserved commit landed first, or a slot is taken: again,
                 await anyio.sleep(random.uniform(0, 0.002 * min(attempt, 10)))
         raise LogError(f"could not commit in sequence order after {RESERVATIONS} reservations")
@@ -421,6 +428,7 @@ class DynamoEventLog(EventLog):
         tracking: Tracking | None,
         views: Sequence[ViewUpdate],
         expect: Sequence[ViewExpectation],
+        check: str | None,
     ) -> list[AnyEvent]:
         per_stream: dict[str, int] = {}
         for e in events:
@@ -435,13 +443,14 @@ class DynamoEventLog(EventLog):
             stamped.append(msgspec.structs.replace(e, sequence=seq))
         updates, read = await self._count_pending(commit_updates(stamped, views), expect)
         expected = {x.key: x.version for x in expect}
-        unwritten = {k: v for k, v in expected.items() if k not in {u.key for u in updates}}
-        _check_size(stamped, tracking, len(updates) + len(unwritten))
+        unwritten = [(k, v) for k, v in expected.items() if k not in {u.key for u in updates}]
+        _check_size(stamped, updates, (tracking is not None) + (check is not None) + len(unwritten))
 
         items: list[TransactWriteItemTypeDef] = []
         for e in stamped:
             items.append(
-                self._put_new(
+                put_new(
+                    self.events_table,
                     stream_pk(e.sessionid),
                     e.sequence,
                     "event",
@@ -456,34 +465,33 @@ class DynamoEventLog(EventLog):
                 )
             )
             items.append(
-                self._put_new(_event_guard_pk(e), 0, "guard", {"stream": e.sessionid}, seq=e.sequence)
+                put_new(
+                    self.events_table, _event_guard_pk(e), 0, "guard", {"stream": e.sessionid}, seq=e.sequence
+                )
             )
         tracking_index = -1
         if tracking:
             tracking_index = len(items)
             items.append(
-                self._put_new(_tracking_pk(tracking), 0, "tracking", {"consumer": tracking.consumer})
+                put_new(
+                    self.events_table, _tracking_pk(tracking), 0, "tracking", {"consumer": tracking.consumer}
+                )
             )
         updates_index = len(items)
-        again: set[int] = set()  # items whose failed condition means "reserve and read again"
-        for u in updates:
-            kind, op = self._view_op(u)
-            if u.require_absent:
-                op["ConditionExpression"] = _ABSENT
-            if u.key in first_seq:
-                with_condition(op, projections.counters_in_order(first_seq[u.key]))
-                if u.key not in expected:  # with an expectation too, a failure is ClaimTaken: decide again
-                    again.add(len(items))
-            if u.key in read:  # a PENDING# item counted as read: counted again if it moved
-                with_condition(op, ViewExpectation(u.key, read[u.key]).condition())
-                again.add(len(items))
-            if u.key in expected:
-                with_condition(op, ViewExpectation(u.key, expected[u.key]).condition())
-            items.append({kind: op})  # type: ignore[misc]
-        for key, version in unwritten.items():
-            check = {"TableName": self.views_table, "Key": {"pk": {"S": key.pk}, "sk": {"S": key.sk}}}
-            with_condition(check, ViewExpectation(key, version).condition())
-            items.append({"ConditionCheck": check})  # type: ignore[typeddict-item]
+        conditions: dict[ViewKey, list[Condition]] = {}
+        for k, seq in first_seq.items():  # with an expectation too, a failure is ClaimTaken: decide again
+            conditions.setdefault(k, []).append(projections.counters_in_order(seq))
+        for k, version in [*read.items(), *expected.items()]:  # a PENDING# item counted as read: again
+            conditions.setdefault(k, []).append(ViewExpectation(k, version).condition())
+        again_keys = {k for k in first_seq if k not in expected} | set(read)
+        written, again = view_items(self.views_table, updates, conditions, again_keys, updates_index)
+        items += written
+        items += [
+            condition_check(self.views_table, k, ViewExpectation(k, v).condition()) for k, v in unwritten
+        ]
+        check_index = len(items)
+        if check is not None:  # its META, one more item (its head above may be new: a gap, no events)
+            items.append(condition_check(self.views_table, projections.meta_key(check), (EXISTS, {}, {})))
         if not items:
             return []
         try:
@@ -504,23 +512,15 @@ class DynamoEventLog(EventLog):
                 raise AlreadyProcessed(tracking.key if tracking else "") from None
             if any(i % 2 == 1 for i in failed if i < 2 * len(stamped)):
                 raise DuplicateEvent(f"an event id is already in the log: {sorted(failed)}") from None
-            if any(i >= updates_index and i not in again for i in failed):
+            if check is not None and check_index in failed:
+                raise UnknownSession(f"session {check} does not exist") from None
+            if any(updates_index <= i < check_index and i not in again for i in failed):
                 raise ClaimTaken(f"claimed or expected read-model items moved on: {sorted(failed)}") from None
             if failed:  # a slot taken, or a later-reserved commit landed first
                 raise _SequenceTaken() from None
             raise
         _committed()
         return stamped
-
-    def _put_new(
-        self, pk: str, sk: int, kind: str, strings: dict[str, str], *, seq: int | None = None
-    ) -> TransactWriteItemTypeDef:
-        """A Put into the events table that fails its transaction if the item already exists."""
-        item: dict[str, Any] = {"pk": {"S": pk}, "sk": {"N": str(sk)}, "kind": {"S": kind}}
-        item.update({k: {"S": v} for k, v in strings.items()})
-        if seq is not None:
-            item["sequence"] = {"N": str(seq)}
-        return {"Put": {"TableName": self.events_table, "ConditionExpression": _ABSENT, "Item": item}}
 
     async def read(self, session_id: str, *, after: int = 0, limit: int = 100) -> Page:
         r = await self.client.query(

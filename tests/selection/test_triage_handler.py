@@ -250,6 +250,7 @@ def _bus_body(event: Event[Any]) -> str:
 
 async def test_a_redelivered_request_is_handled_once_through_the_runtime() -> None:
     s = Session()
+    await s.created()
     await s.processed("a.jpg")
     await s.processed("b.jpg", photo=BLURRED)
     deps = s.deps()
@@ -281,6 +282,7 @@ async def test_giving_up_fails_the_job_so_no_saga_waits_forever() -> None:
 
 async def test_giving_up_through_the_runtime_records_triage_failed() -> None:
     s = Session()
+    await s.created()
     service = Service(
         CONSUMER,
         {c.TriageRequested: functools.partial(handle_triage_requested, deps=s.deps())},
@@ -296,7 +298,7 @@ async def test_giving_up_through_the_runtime_records_triage_failed() -> None:
         dead_letter_queue="q-dlq",
     )
     types = [type(e) for e in await s.log.read_all(s.id)]
-    assert types == [c.TriageFailed, c.MessageFailed]
+    assert types == [c.SessionCreatedV2, c.TriageFailed, c.MessageFailed]
 
 
 def test_the_app_uses_the_offline_provider_without_a_gemini_key(caplog: pytest.LogCaptureFixture) -> None:

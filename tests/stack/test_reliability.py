@@ -27,6 +27,7 @@ from shared.runtime.log import DynamoEventLog
 from shared.runtime.processor import Processor
 from shared.runtime.relay import StreamPoller
 from tests.support.api import new_session, upload
+from tests.support.events import session_created
 from tests.support.messages import bus_body, s3_event_body
 from tests.support.paths import TESTDATA
 from tests.support.stack import Observer, RunningStack, open_stack
@@ -199,6 +200,7 @@ async def test_a_relay_killed_between_read_and_publish_publishes_on_restart(
     async with Clients(settings) as clients:
         log = DynamoEventLog(clients.dynamodb, events_table=names.events_table, views_table=names.views_table)
         q = (await clients.sqs.get_queue_url(QueueName=names.queue("selection")))["QueueUrl"]
+        await log.commit([session_created(sid)])
         # an appender commits and dies at once: it never talks to the bus
         event = make_event(
             c.TriageRequestedData(job_id="j1", attempt=1, expected=1, processed=1, rejected=0, duplicate=0),
@@ -232,7 +234,7 @@ async def test_a_relay_killed_between_read_and_publish_publishes_on_restart(
         mine = [b for b in bodies if b["detail"]["id"] == event.id]
         assert len(mine) == 1
         assert mine[0]["detail-type"] == "shoebox.triage.requested"
-        assert len(await log.read_all(sid)) == 1
+        assert len(await log.read_all(sid)) == 2  # session.created and the request
 
         # a consumer handed the same event twice (a relay may publish twice) handles it once
         observer = Observer()

@@ -366,17 +366,21 @@ def _print_outcome(outcome: Outcome, job: Job) -> None:
     c, t = r.counts, r.timings
     print(
         f"{r.session.context or 'Session'}: {c.files} files: {c.processed} processed, {c.rejected} rejected, "
-        f"{c.duplicate} duplicate, {c.missing} missing (upload {t.upload_s:.1f} s, processing "
-        f"{t.processing_s:.1f} s, total {t.total_s:.1f} s)"
+        f"{c.duplicate} duplicate, {c.pending} pending, {c.missing} missing (upload {t.upload_s:.1f} s, "
+        f"processing {t.processing_s:.1f} s, total {t.total_s:.1f} s)"
     )
-    missing = outcome.missing
-    if missing:
-        shown = ", ".join(f.path for f in missing[:10]) + (
-            f" and {len(missing) - 10} more" if len(missing) > 10 else ""
-        )
-        print(f"Missing (no result before the job ended): {shown}")
-        if job.options.api is not None:
-            print("Run the same command again to resume the session and complete the report.")
+    pending = [f for f in r.files if f.status == "pending"]
+    for group, what in (
+        (pending, "Pending (uploaded, not decided before the job ended)"),
+        (outcome.missing, "Missing (no result before the job ended)"),
+    ):
+        if group:
+            shown = ", ".join(f.path for f in group[:10]) + (
+                f" and {len(group) - 10} more" if len(group) > 10 else ""
+            )
+            print(f"{what}: {shown}")
+    if (pending or outcome.missing) and job.options.api is not None:
+        print("Run the same command again to resume the session and complete the report.")
     print(f"Report: {outcome.html_path}")
 
 

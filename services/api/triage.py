@@ -21,7 +21,9 @@ from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, JSONBody
 
 from services.api.access import (
+    AfterVersion,
     CallerDep,
+    Snapshot,
     api_event,
     command_queue,
     etag_headers,
@@ -34,7 +36,8 @@ from services.api.access import (
     snapshot,
     unchanged,
 )
-from services.api.files import FileStatus, file_statuses
+from services.api.changes import changes
+from services.api.files import FileStatus, file_statuses, listed
 from services.api.topology import TRIAGE_SAGA
 from shared.events import catalogue as c
 from shared.events.envelope import Event
@@ -107,11 +110,21 @@ class TriageResults(msgspec.Struct, frozen=True):
     processed: int
     rejected: int
     duplicate: int
-    files: list[FileStatus]  # per-file status while files are processing (and after)
-    keep: list[VerdictOut]
-    discard: list[VerdictOut]
+    #: per-file status while files are processing (and after); with ``after_version``, what changed since
+    files: list[FileStatus]
+    #: the verdicts once complete; null in a delta when the job did not change since ``after_version``
+    keep: list[VerdictOut] | None
+    discard: list[VerdictOut] | None
     gaps: list[str]
     error: str | None = None
+    #: uploads in storage whose bytes are not decided yet
+    pending: int = 0
+    #: the session's version this answer is as of: send it as ``after_version`` (with the ETag) next time
+    version: int = 0
+    #: the ``after_version`` this answer is a delta from; null: everything (drop what you had)
+    after_version: int | None = None
+    #: in a delta, keys listed before that are gone (deleted before they were decided)
+    removed: list[str] = []
 
 
 class _StoredVerdicts(msgspec.Struct):
@@ -287,41 +300,45 @@ async def triage_results(
     state: State,
     caller: CallerDep,
     request: Request[Any, Any, Any],
+    after_version: AfterVersion = None,
 ) -> Response[TriageResults | None]:
     """Per-file progress while files are processing; keep and discard with reasons once triage is done.
-    Poll with ``If-None-Match``: an unchanged answer is a 304."""
+    Poll with ``If-None-Match``: an unchanged answer is a 304; with ``after_version`` (the last answer's
+    ``version``) a changed one lists only the files that changed since, and the verdicts only when the job
+    changed."""
     await owned_meta(state, session_id, caller)
     counters = await event_log(state).counters(session_id)
     etag = session_etag(counters, f"triage-{job_id}")
     if not_modified(request, etag):
         return unchanged(etag)
-    counters, results = await _results(state, session_id, job_id, counters=counters)
+    counters, results = await _results(state, session_id, job_id, counters=counters, after=after_version)
     return Response(results, headers=etag_headers(session_etag(counters, f"triage-{job_id}")))
 
 
 async def _results(
-    state: State, session_id: str, job_id: str, *, counters: CountersView | None = None
+    state: State,
+    session_id: str,
+    job_id: str,
+    *,
+    counters: CountersView | None = None,
+    after: int | None = None,
 ) -> tuple[CountersView, TriageResults]:
     """The job's results, and the session's counters they agree with (``access.snapshot``: the files
-    and the job read as of one version)."""
-    snap = await snapshot(event_log(state), session_id, counters=counters, job=job_key(session_id, job_id))
+    and the job read as of one version; ``changes.changes``: what changed after ``after``)."""
+    job_at = job_key(session_id, job_id)
+    log_ = event_log(state)
+    if after is None:
+        snap = await snapshot(log_, session_id, counters=counters, job=job_at)
+    else:
+        snap = await changes(log_, session_id, after, counters=counters, job=job_at)
     job, counters = snap.job, snap.counters
     if job is None or job.kind != "triage":
         raise NotFoundException(detail=f"no triage job {job_id!r} in this session")
-    files = file_statuses(session_id, snap.files)
-    thumbnails = {f.key: f.thumbnail_url for f in files}
-    keep: list[VerdictOut] = []
-    discard: list[VerdictOut] = []
-    for v in await _verdicts(state, job):
-        out = VerdictOut(
-            key=v.key,
-            name=v.key.rsplit("/", 1)[-1],
-            verdict=v.verdict,
-            reason=v.reason,
-            confidence=v.confidence,
-            thumbnail_url=thumbnails.get(v.key),
-        )
-        (keep if v.verdict == "keep" else discard).append(out)
+    files, removed = listed(session_id, snap)
+    keep: list[VerdictOut] | None = None
+    discard: list[VerdictOut] | None = None
+    if snap.job_changed:  # always, for the whole session
+        keep, discard = await _verdicts_out(state, session_id, job, snap)
     return counters, TriageResults(
         job_id=job_id,
         status=job.status or "pending",
@@ -335,7 +352,37 @@ async def _results(
         discard=discard,
         gaps=job.gaps,
         error=job.message if job.status == "error" and job.message else None,
+        pending=snap.counters.pending,
+        version=counters.version,
+        after_version=snap.after,
+        removed=removed,
     )
+
+
+async def _verdicts_out(
+    state: State, session_id: str, job: JobView, snap: Snapshot
+) -> tuple[list[VerdictOut], list[VerdictOut]]:
+    """A complete job's keep and discard lists (empty before), each with its file's thumbnail URL (from
+    the snapshot's files when it holds them all, else read once: a delta sends verdicts only when the job
+    changed)."""
+    keep: list[VerdictOut] = []
+    discard: list[VerdictOut] = []
+    verdicts = await _verdicts(state, job)
+    items = snap.files
+    if verdicts and snap.after is not None:
+        items = await event_log(state).query_views(session_pk(session_id), "FILE#", type=FileView)
+    thumbnails = {f.key: f.thumbnail_url for f in file_statuses(session_id, items)}
+    for v in verdicts:
+        out = VerdictOut(
+            key=v.key,
+            name=v.key.rsplit("/", 1)[-1],
+            verdict=v.verdict,
+            reason=v.reason,
+            confidence=v.confidence,
+            thumbnail_url=thumbnails.get(v.key),
+        )
+        (keep if v.verdict == "keep" else discard).append(out)
+    return keep, discard
 
 
 async def _verdicts(state: State, job: JobView) -> list[c.Verdict]:

@@ -99,9 +99,10 @@ async def handle_object_created(event: ObjectCreated, deps: Deps) -> Sequence[Ou
         first = await deps.log.get_view(content_key(session_id, sha), type=ContentClaim)
         if first is not None and first.key == event.key:
             # these bytes are what this key was processed from (uploaded again with another ETag, as a
-            # multipart upload gives): already decided
+            # multipart upload gives): the decision stands, and now covers this upload (no longer pending)
             log.info("%s: the same bytes as its processed upload; nothing new", name)
-            return []
+            live = earlier is not None and earlier.status is not None and not earlier.deleted
+            return [c.FileUnchangedData(file=ref, sha256=sha)] if live else []
         if first is not None:
             return [c.FileDuplicateData(file=ref, sha256=sha, duplicate_of=first.key)]
         try:

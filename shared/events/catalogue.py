@@ -181,6 +181,21 @@ class UploadFinalized(Event[UploadFinalizedData], tag="shoebox.upload.finalized.
     pass
 
 
+class UploadReceivedData(Payload, frozen=True, kw_only=True):
+    """An upload landed in storage and has no decision for its bytes yet: the file is ``pending`` until
+    media_process decides it (the api records it from S3's announcement, whether media_process runs or
+    not)."""
+
+    key: str
+    name: str  # the file name as uploaded (the key's last part)
+    size: int
+    etag: str
+
+
+class UploadReceived(Event[UploadReceivedData], tag="shoebox.upload.received.v1", frozen=True):
+    pass
+
+
 # --------------------------------------------------------------------------- media_process
 class FileProcessedData(Payload, frozen=True, kw_only=True):
     file: FileRef
@@ -214,6 +229,18 @@ class FileDuplicateData(Payload, frozen=True, kw_only=True):
 
 
 class FileDuplicate(Event[FileDuplicateData], tag="shoebox.media.file.duplicate.v1", frozen=True):
+    pass
+
+
+class FileUnchangedData(Payload, frozen=True, kw_only=True):
+    """An upload whose bytes are those its key was already processed from, under another ETag (the same
+    file sent again as a multipart upload, say): the decision stands and now covers this upload."""
+
+    file: FileRef
+    sha256: str
+
+
+class FileUnchanged(Event[FileUnchangedData], tag="shoebox.media.file.unchanged.v1", frozen=True):
     pass
 
 
@@ -491,4 +518,6 @@ ALL_EVENTS: tuple[type[Event[Any]], ...] = (
     EnhancementFeedbackRequested,
     EnhancementCompleted,
     MessageFailed,
+    UploadReceived,
+    FileUnchanged,
 )

@@ -34,6 +34,7 @@ from shared.runtime.log import (
     UnknownSession,
 )
 from shared.runtime.service import Emit, Handler, Output, PoisonMessage, Service
+from shared.runtime.views import ViewExpectation
 
 log = logging.getLogger("shoebox.runtime")
 
@@ -157,14 +158,15 @@ class Processor:
             # handled, instead of doing the work again for a commit that would be refused.
             while (busy := self._inflight.get(d.tracking_key)) is not None:
                 await busy.wait()
-            if d.session_id is None:
-                log.warning("no upload session in this message, ignoring it")
-                return []
-            if tracking is not None and await self.log.is_processed(tracking):
-                log.info("already handled, skipping")
-                return []
+            # registered before the next await: a third copy woken with this one must wait for it too
             done = self._inflight[d.tracking_key] = anyio.Event()
             try:
+                if d.session_id is None:
+                    log.warning("no upload session in this message, ignoring it")
+                    return []
+                if tracking is not None and await self.log.is_processed(tracking):
+                    log.info("already handled, skipping")
+                    return []
                 return await self._handle(d, handler, tracking, span)
             finally:
                 del self._inflight[d.tracking_key]
@@ -188,11 +190,12 @@ class Processor:
                     time.perf_counter() - started, {"service": self.service.name, "type": d.event_type}
                 )
             events = self._events(d, outputs, salt="out")
+            expect = [x for out in outputs if isinstance(out, Emit) for x in out.expect]
             try:
-                committed = await self._commit(events, tracking, self.checked_session(d))
+                committed = await self._commit(events, tracking, expect, self.checked_session(d))
             except ClaimTaken:
                 # Another message claimed what this one decided on (the same bytes uploaded twice at
-                # once): decide again, seeing the claim.
+                # once), or changed an item it read: decide again, seeing it.
                 if attempt == CLAIM_ATTEMPTS:
                     raise
                 log.info("a claim was taken concurrently; handling again")
@@ -223,10 +226,14 @@ class Processor:
         return events
 
     async def _commit(
-        self, events: list[Event[Any]], tracking: Tracking | None, session: str | None = None
+        self,
+        events: list[Event[Any]],
+        tracking: Tracking | None,
+        expect: Sequence[ViewExpectation] = (),
+        session: str | None = None,
     ) -> list[Event[Any]]:
         try:
-            return await self.log.commit(events, tracking=tracking, session=session)
+            return await self.log.commit(events, tracking=tracking, expect=expect, session=session)
         except (AlreadyProcessed, DuplicateEvent):
             log.info("a concurrent delivery already committed this message")
             return []
@@ -275,7 +282,7 @@ class Processor:
         tracking = Tracking(self.service.name, key)
         events = self._events(base, [*outputs, failed], salt="give-up")
         try:
-            return await self._commit(events, tracking, self.checked_session(base))
+            return await self._commit(events, tracking, session=self.checked_session(base))
         except UnknownSession:
             # the message's session does not exist: its failure goes to the system stream, and nothing
             # on_give_up says about that session is applied

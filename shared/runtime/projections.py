@@ -9,14 +9,19 @@ Read models (views table, ``pk = SESSION#<id>``):
 ``sk``                      content
 ==========================  =============================================================================
 ``META``                    owner, trip context, created time
-``COUNTERS``                expected, processed, rejected, duplicate, deleted, the current triage job,
-                            finalized, version (+1 per event: the session's ETag)
+``COUNTERS``                expected, processed, rejected, duplicate, deleted, pending (the number of
+                            PENDING# items), the current triage job, finalized, version (the last
+                            event's sequence: the session's ETag)
 ``FILE#<key>``              one uploaded file: status (processed|rejected|duplicate), deleted, reason, keys
+``PENDING#<key>``           an upload in storage whose bytes are not decided yet (name, size, ETag)
 ``JOB#<id>``                one job (triage, selection, enhancement): status, counts, result key
 ``HASH#<sha256>``           the first file with these bytes (duplicate detection)
 ``DECIDED#<key>@<etag>``    the decided upload of a file (one decision per write of its bytes)
 ``ITEM#<job>#<key>``        one file of an enhancement job: status, enhanced key, thumbnail
 ==========================  =============================================================================
+
+Every item written also gets ``version``: the sequence number of the event that wrote it last (commits
+land in sequence order, ``log.py``), so "what changed after version N" is what the events after N wrote.
 
 Each kind of item is a Struct in ``read_models.py`` (``view_type`` maps a key to it): a whole FILE# item
 is built as a ``FileView``; the other projections set single fields, and
@@ -26,7 +31,7 @@ the Struct (``check``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -42,18 +47,25 @@ from shared.runtime.read_models import (
     FileView,
     JobView,
     MetaView,
+    PendingView,
     RelayCheckpoint,
     ViewItem,
     ViewShapeError,
     fields,
 )
-from shared.runtime.views import Value, ViewKey, ViewUpdate, apply, merge
+from shared.runtime.views import Condition, Value, ViewKey, ViewUpdate, apply, merge, stamped, version_of
 
 COUNTER_FIELDS = ("expected", "processed", "rejected", "duplicate", "deleted")
 
 
 def session_pk(session_id: str) -> str:
     return f"SESSION#{session_id}"
+
+
+def counters_in_order(first: int) -> Condition:
+    """The condition a commit holds on a session's COUNTERS: its ``version`` (the last committed sequence)
+    is below ``first``, the commit's first sequence there, so commits land in sequence order."""
+    return "attribute_not_exists(#xv) OR #xv < :xfirst", {"#xv": "version"}, {":xfirst": first}
 
 
 def meta_key(session_id: str) -> ViewKey:
@@ -66,6 +78,11 @@ def counters_key(session_id: str) -> ViewKey:
 
 def file_key(session_id: str, key: str) -> ViewKey:
     return ViewKey(session_pk(session_id), f"FILE#{key}")
+
+
+def pending_key(session_id: str, key: str) -> ViewKey:
+    """An upload of ``key`` that is in storage and not decided yet."""
+    return ViewKey(session_pk(session_id), f"PENDING#{key}")
 
 
 def content_key(session_id: str, sha256: str) -> ViewKey:
@@ -89,6 +106,7 @@ def enhanced_item_key(session_id: str, job_id: str, key: str) -> ViewKey:
 _EXACT: dict[str, type[ViewItem]] = {"META": MetaView, "COUNTERS": CountersView}
 _PREFIXED: tuple[tuple[str, type[ViewItem]], ...] = (
     ("FILE#", FileView),
+    ("PENDING#", PendingView),
     ("JOB#", JobView),
     ("HASH#", ContentClaim),
     ("DECIDED#", DecisionClaim),
@@ -142,11 +160,36 @@ def _projects(cls: type[Event[Any]]) -> Callable[[_Projection], _Projection]:
 
 
 def view_updates(event: Event[Any]) -> list[ViewUpdate]:
-    """The read-model changes one (current-version) event causes. Every event also moves the session's
-    ``COUNTERS.version`` on, so a poller learns "nothing changed" from that one item (the API's ETag)."""
+    """The read-model changes one (current-version) event causes, each item stamped with the event's
+    sequence (``version``). Every event also moves the session's ``COUNTERS.version`` on to its sequence,
+    so a poller learns "nothing changed" from that one item (the API's ETag)."""
     fn = _PROJECTIONS.get(type(event))
-    own = fn(event) if fn else []
-    return [*own, ViewUpdate(key=counters_key(event.sessionid), add={"version": 1})]
+    pk = session_pk(event.sessionid)
+    own = [stamped(u, event.sequence) if u.key.pk == pk else u for u in (fn(event) if fn else [])]
+    return [*own, ViewUpdate(key=counters_key(event.sessionid), set={"version": event.sequence})]
+
+
+def is_pending(key: ViewKey) -> bool:
+    """Whether ``key`` is a ``PENDING#`` item (its number is ``COUNTERS.pending``)."""
+    return key.sk.startswith("PENDING#")
+
+
+def pending_counted(
+    updates: Sequence[ViewUpdate], before: Mapping[ViewKey, Mapping[str, Value] | None]
+) -> tuple[list[ViewUpdate], dict[ViewKey, int]]:
+    """``updates`` with ``COUNTERS.pending`` kept equal to the number of ``PENDING#`` items: +1 for each
+    one they create, -1 for each one they delete, given the items as they are ``before``; and the versions
+    of those items as read (the log reads them at commit and expects them unchanged: a decision cannot know
+    whether the api recorded its upload as pending yet, so the count cannot come from the events alone)."""
+    read = {k: version_of(item) for k, item in before.items()}
+    change: dict[str, int] = {}
+    for u in updates:
+        if is_pending(u.key):
+            there = before.get(u.key) is not None
+            step = -1 if u.delete and there else 1 if not u.delete and not there else 0
+            change[u.key.pk] = change.get(u.key.pk, 0) + step
+    counted = [ViewUpdate(key=ViewKey(pk, "COUNTERS"), add={"pending": n}) for pk, n in change.items() if n]
+    return (merge([*updates, *counted]) if counted else list(updates)), read
 
 
 def fold(events: Iterable[Event[Any]]) -> dict[ViewKey, dict[str, Value]]:
@@ -154,7 +197,9 @@ def fold(events: Iterable[Event[Any]]) -> dict[ViewKey, dict[str, Value]]:
     an earlier one, as it did live): what ``EventLog.rebuild_views`` writes."""
     views: dict[ViewKey, dict[str, Value]] = {}
     for e in events:
-        for u in merge(view_updates(e)):
+        updates = merge(view_updates(e))
+        counted, _ = pending_counted(updates, {u.key: views.get(u.key) for u in updates if is_pending(u.key)})
+        for u in counted:
             item = apply(views.get(u.key), u)
             if item is None:
                 views.pop(u.key, None)
@@ -238,6 +283,7 @@ def _file(e: Event[Any], ref: c.FileRef, item: FileView) -> list[ViewUpdate]:
     return [
         ViewUpdate(key=counters_key(sid), add=add, set=_seen(e)),
         ViewUpdate(key=file_key(sid, ref.key), set=fields(item)),
+        ViewUpdate(key=pending_key(sid, ref.key), delete=True),  # decided: no longer pending
         claim,
         *released,
     ]
@@ -319,7 +365,41 @@ def _file_deleted(e: c.FileDeleted) -> list[ViewUpdate]:
     return [
         ViewUpdate(key=counters_key(e.sessionid), add={"deleted": 1}),
         ViewUpdate(key=file_key(e.sessionid, d.key), set={"deleted": True, "deleted_reason": d.reason}),
+        ViewUpdate(key=pending_key(e.sessionid, d.key), delete=True),  # gone: nothing to decide
         *released,
+    ]
+
+
+@_projects(c.UploadReceived)
+def _upload_received(e: c.UploadReceived) -> list[ViewUpdate]:
+    """The upload is pending. The api records it only when the key has no decision for these bytes (it
+    read the key's items and commits only if they are as it read them), so a pending never hides a
+    decision; a decision, ``media.file.unchanged`` or a deletion removes it."""
+    d = e.data
+    key = pending_key(e.sessionid, d.key)
+    item = PendingView(
+        pk=key.pk, sk=key.sk, name=d.name, size=d.size, etag=d.etag, received_at=e.time.isoformat()
+    )
+    return [ViewUpdate(key=key, set=fields(item))]
+
+
+@_projects(c.FileUnchanged)
+def _file_unchanged(e: c.FileUnchanged) -> list[ViewUpdate]:
+    """The key's decision now covers this upload (the same bytes under another ETag): no counter moves;
+    the claim moves from the upload it replaces to this one (one decision per write of the bytes)."""
+    d, sid = e.data, e.sessionid
+    moved = []
+    if d.file.replaces is not None:
+        moved.append(ViewUpdate(key=decision_key(sid, d.file.key, d.file.replaces.etag), delete=True))
+    return [
+        ViewUpdate(key=file_key(sid, d.file.key), set={"etag": d.file.etag, "size": d.file.size}),
+        ViewUpdate(key=pending_key(sid, d.file.key), delete=True),
+        ViewUpdate(
+            key=decision_key(sid, d.file.key, d.file.etag),
+            set={"key": d.file.key, "etag": d.file.etag},
+            require_absent=True,
+        ),
+        *moved,
     ]
 
 

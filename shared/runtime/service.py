@@ -10,13 +10,17 @@ import msgspec
 
 from shared.events.envelope import Payload
 from shared.runtime.topology import Consumer, Handled
+from shared.runtime.views import ViewExpectation
 
 
 class Emit(msgspec.Struct, frozen=True):
-    """A handler output with more than a payload: its subject, or another session's stream."""
+    """A handler output with more than a payload: its subject, or another session's stream, or the
+    read-model items the handler decided on, which the commit expects still at the versions it read (else
+    the handler runs again and decides with what is there then)."""
 
     payload: Payload
     subject: str | None = None
+    expect: tuple[ViewExpectation, ...] = ()
 
 
 Output = Payload | Emit

@@ -132,7 +132,8 @@ class Worker:
             return
         if committed:
             # test-only: a worker killed between its transaction and its ack
-            crash_before_ack(self.processor.faults, self.processor.decode(body).tracking_key)
+            key = self.processor.decode(body).tracking_key
+            crash_before_ack(self.processor.faults, key, self.processor.service.name)
         await self._ack(receipt)
         self.handled += 1
 

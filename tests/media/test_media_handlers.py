@@ -104,17 +104,27 @@ async def test_a_photo_is_decided_once_however_often_its_write_is_announced(m: M
 
 async def test_the_same_bytes_written_again_under_their_name_are_nothing_new(m: Media) -> None:
     """A multipart upload is announced twice by the emulator, with the ETag S3 gives parts; a client
-    may also upload the same file again: the bytes are what the name was processed from."""
+    may also upload the same file again: the bytes are what the name was processed from. The decision
+    stands and covers the new upload (``media.file.unchanged``: its ETag, so it is not pending); the same
+    ETag again is nothing at all."""
     [processed] = await m.upload("ride.jpg", PHOTO)
     upload_id = await m.store.create_multipart(m.key("ride.jpg"), "image/jpeg")
     url = await m.store.presign_part(m.key("ride.jpg"), upload_id, 1, 60)
     part = UploadedPart(1, m.store.put_presigned(url, PHOTO))
     await m.store.complete_multipart(m.key("ride.jpg"), upload_id, [part])
-    assert (await m.store.head(m.key("ride.jpg"))).etag != processed.data.file.etag
-    assert await m.consumers.object_created(m.key("ride.jpg")) == []
-    assert await m.upload("ride.jpg", PHOTO) == []
+    multipart_etag = (await m.store.head(m.key("ride.jpg"))).etag
+    assert multipart_etag != processed.data.file.etag
+    [unchanged] = await m.consumers.object_created(m.key("ride.jpg"))
+    assert isinstance(unchanged, c.FileUnchanged) and unchanged.data.file.etag == multipart_etag
+    assert await m.consumers.object_created(m.key("ride.jpg")) == []  # announced again: nothing new
+    [back] = await m.upload("ride.jpg", PHOTO)  # one PUT again: the first upload's ETag
+    assert isinstance(back, c.FileUnchanged) and back.data.file.etag == processed.data.file.etag
     assert await m.counters() == (1, 0, 0)
-    assert m.decisions() == ["shoebox.media.file.processed.v1"]
+    assert m.decisions() == [
+        "shoebox.media.file.processed.v1",
+        "shoebox.media.file.unchanged.v1",
+        "shoebox.media.file.unchanged.v1",
+    ]
 
 
 async def test_the_same_bytes_under_another_name_are_a_duplicate_of_the_first(m: Media) -> None:

@@ -7,7 +7,9 @@ Errors (all ``ApiError``):
 - ``UploadRefused``: the API refused an upload request (400/413); ``message`` is the problem's text.
 - ``ApiError`` itself: any other answer the client did not expect, with its status and problem text.
 
-Transient failures (connection errors, 5xx, 429) are retried with backoff before they become errors.
+Transient failures (connection errors, 5xx, 429) are retried with backoff before they become errors: a few
+times before the API has answered once (a wrong URL fails fast), and for up to ``outage_s`` after (an API
+that a supervisor is restarting after a crash, as the embedded stack's does, is back within seconds).
 The presigned PUT goes straight to the object store; it never carries the API's Authorization header.
 """
 
@@ -22,7 +24,7 @@ from typing import Any
 import anyio
 import httpx
 import msgspec
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 CHUNK = 1024 * 1024
 _RETRY_STATUSES = {429, 500, 502, 503, 504}
@@ -193,6 +195,7 @@ class ApiClient:
         transport: httpx.AsyncBaseTransport | None = None,
         attempts: int = 4,
         backoff_s: float = 0.2,
+        outage_s: float = 60.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._auth = {"Authorization": f"Bearer {token}"} if token else {}
@@ -203,6 +206,9 @@ class ApiClient:
         )
         self._attempts = attempts
         self._backoff_s = backoff_s
+        self._outage_s = outage_s
+        #: the API has answered once: from then on a failure is an outage to ride out, not a wrong URL
+        self._reached = False
 
     async def __aenter__(self) -> ApiClient:
         return self
@@ -216,11 +222,19 @@ class ApiClient:
         await self._http.aclose()
 
     # ------------------------------------------------------------------ plumbing
+    def _stop(self, state: RetryCallState) -> bool:
+        """Whether to give up: after ``attempts``; but a connection lost to an API that has answered
+        before is tried again for up to ``outage_s``."""
+        error = state.outcome.exception() if state.outcome is not None else None
+        if self._reached and isinstance(error, httpx.TransportError):
+            return (state.seconds_since_start or 0.0) >= self._outage_s
+        return state.attempt_number >= self._attempts
+
     async def _send(self, method: str, url: str, *, api: bool = True, **kwargs: Any) -> httpx.Response:
         headers = {**(self._auth if api else {}), **kwargs.pop("headers", {})}
         content_factory = kwargs.pop("content_factory", None)
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._attempts),
+            stop=self._stop,
             wait=wait_exponential(multiplier=self._backoff_s, max=3.0),
             retry=retry_if_exception_type((httpx.TransportError, _Transient)),
             reraise=True,
@@ -231,6 +245,7 @@ class ApiClient:
                     if content_factory is not None:
                         kwargs["content"] = content_factory()
                     response = await self._http.request(method, url, headers=headers, **kwargs)
+                    self._reached = self._reached or api
                     if response.status_code in _RETRY_STATUSES:
                         raise _Transient(response)
                     return response

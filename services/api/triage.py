@@ -339,9 +339,14 @@ async def _results(
     discard: list[VerdictOut] | None = None
     if snap.job_changed:  # always, for the whole session
         keep, discard = await _verdicts_out(state, session_id, job, snap)
+    status = job.status or "pending"
+    if status == "pending" and counters.finalized:
+        # the client finalized, files are still being decided: derived here, never stored (a finalize
+        # after the verdicts must not take the job back; see projections.py)
+        status = "processing"
     return counters, TriageResults(
         job_id=job_id,
-        status=job.status or "pending",
+        status=status,
         attempt=job.attempt,
         expected=counters.expected,
         processed=counters.processed,

@@ -158,7 +158,8 @@ class Processor:
             # handled, instead of doing the work again for a commit that would be refused.
             while (busy := self._inflight.get(d.tracking_key)) is not None:
                 await busy.wait()
-            # registered before the next await: a third copy woken with this one must wait for it too
+            # registered before the next await: a copy that arrives (or is woken) with this one must wait
+            # for it too (two copies in one receive both ran the handler, found by the chaos runs)
             done = self._inflight[d.tracking_key] = anyio.Event()
             try:
                 if d.session_id is None:

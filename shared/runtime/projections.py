@@ -246,13 +246,16 @@ def _expected_changed(e: c.TriageExpectedChanged) -> list[ViewUpdate]:
 
 @_projects(c.UploadFinalized)
 def _upload_finalized(e: c.UploadFinalized) -> list[ViewUpdate]:
+    """Finalize changes the counters only. It may come after the verdicts (the triage starts at init, so
+    every file can be decided and judged before the client says it is done): a job status written here
+    would take a complete job back to an earlier one, and the saga, waiting for "complete", would time out.
+    The API shows a pending job of a finalized session as "processing" instead."""
     return [
         ViewUpdate(
             key=counters_key(e.sessionid),
             add={"expected": -len(e.data.failed)},
             set={"finalized": True, "deadline": e.data.deadline.isoformat(), "upload_failed": e.data.failed},
         ),
-        ViewUpdate(key=job_key(e.sessionid, e.data.job_id), set={"status": "processing"}),
     ]
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from shared.runtime.dead_letters import give_up_to_dead_letters, gives_up, is_poison, queue_name
-from shared.runtime.faults import crash_before_ack
+from shared.runtime.faults import crash_at_random, crash_before_ack, double_delivery, message_attributes
 from shared.runtime.processor import Processor
 
 if TYPE_CHECKING:
@@ -97,6 +97,8 @@ class Worker:
                     WaitTimeSeconds=self.wait_time_s,
                     MessageSystemAttributeNames=["ApproximateReceiveCount"],
                     VisibilityTimeout=self.visibility_s,
+                    # none but the test-only copy marker of the chaos runs
+                    MessageAttributeNames=message_attributes(self.processor.faults),
                 )
             except Exception:  # the emulator restarting, a network blip: back off, never die
                 log.exception("receive failed")
@@ -120,6 +122,8 @@ class Worker:
         count = int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
         error: Exception | None = None
         committed: list[Event[Any]] = []
+        # test-only: the chaos runs hand every message to its consumer twice
+        await double_delivery(self.processor.faults, self.sqs, self.queue_url, m)
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._keep_invisible, receipt)
             try:
@@ -134,6 +138,7 @@ class Worker:
             # test-only: a worker killed between its transaction and its ack
             key = self.processor.decode(body).tracking_key
             crash_before_ack(self.processor.faults, key, self.processor.service.name)
+            crash_at_random(self.processor.faults, key, count)
         await self._ack(receipt)
         self.handled += 1
 

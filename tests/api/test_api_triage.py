@@ -17,6 +17,8 @@ from services.api.auth import LocalIssuer
 from services.api.topology import TRIAGE_SAGA
 from services.api.wiring import Collaborators
 from shared.events import catalogue as c
+from shared.runtime.projections import job_key
+from shared.runtime.read_models import JobView
 from shared.runtime.sagas import InMemorySagaStarter
 from tests.support.app import SETTINGS, Api, running
 from tests.support.paths import TESTDATA
@@ -188,6 +190,23 @@ def test_results_carry_the_verdicts_with_thumbnails_and_an_etag(
         f"/v1/sessions/{sid}/triage/{job}", headers={**api.auth(), "If-None-Match": r.headers["etag"]}
     )
     assert again.status_code == 304
+
+
+def test_a_finalize_after_the_verdicts_leaves_the_triage_complete(
+    api: Api, judged: tuple[str, str, list[str]]
+) -> None:
+    """The triage starts at init, so every file can be decided and judged before the client says it is done
+    uploading (the upload page finalizes after a grace period; a client may finalize after waiting for the
+    results). Such a finalize must not take the job back to "processing": the saga waits for "complete" in
+    the JOB item and would time out (15 min) on verdicts that are there. Found by the chaos runs."""
+    sid, job, _ = judged
+    r = api.client.post(
+        f"/v1/sessions/{sid}/triage/{job}/finalize", json={"uploaded": 3, "failed": []}, headers=api.auth()
+    )
+    assert r.status_code == 200, r.text
+    assert results(api, sid, job)["status"] == "complete"
+    stored = api.run(functools.partial(api.log.get_view, type=JobView), job_key(sid, job))
+    assert stored is not None and stored.status == "complete", "the saga reads this item"
 
 
 def test_confirm_deletes_exactly_the_chosen_discards(api: Api, judged: tuple[str, str, list[str]]) -> None:

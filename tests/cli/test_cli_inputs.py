@@ -165,3 +165,38 @@ def test_client_says_when_the_api_refuses_or_is_unreachable() -> None:
 
     with pytest.raises(ApiUnreachable, match=r"cannot reach http://down\.test"):
         anyio.run(down)
+
+
+def test_client_rides_out_an_api_restart_once_it_has_reached_the_api() -> None:
+    """An API that answered once and then drops connections for longer than ``attempts`` (a supervisor
+    restarting it after a crash) is waited for, up to ``outage_s``; one never reached fails fast."""
+    down = {"left": 10}
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        if request.url.path == "/v1/sessions" and down["left"] > 0:
+            down["left"] -= 1
+            raise httpx.ConnectError("connection refused", request=request)
+        if request.url.path == "/v1/sessions":
+            return httpx.Response(201, json={"session_id": "s1"})
+        return httpx.Response(200, json={"status": "ok"})
+
+    async def restarted() -> str:
+        async with ApiClient("http://api.test", transport=httpx.MockTransport(handler), backoff_s=0) as api:
+            await api.health()
+            return await api.create_session("trip")
+
+    assert anyio.run(restarted) == "s1"
+    assert seen.count("/v1/sessions") == 11, "ten refused connections, then the answer"
+
+    async def gone_for_good() -> None:
+        down["left"] = 10**9
+        async with ApiClient(
+            "http://api.test", transport=httpx.MockTransport(handler), backoff_s=0, outage_s=0.2
+        ) as api:
+            await api.health()
+            await api.create_session("trip")
+
+    with pytest.raises(ApiUnreachable, match=r"cannot reach http://api\.test"):
+        anyio.run(gone_for_good)

@@ -1,0 +1,1 @@
+"""The chaos runs (``task chaos``, ``python -m tests.chaos``): docs/chaos.md."""

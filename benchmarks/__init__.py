@@ -5,6 +5,7 @@ Every public module of this package (a name without a leading underscore) that d
 a table per benchmark and writes its figures to ``.bench/NAME.json``. A module may also define
 ``add_arguments(parser)`` for its own options and ``tables(result)`` for its own rich tables.
 
-Benchmarks stay bounded in time (each well under ~3 min on 2 cores) and talk only to 127.0.0.1.
+Benchmarks stay bounded in time (each well under ~3 min on 2 cores) and talk only to 127.0.0.1; one that
+cannot (``scale``) sets ``NAMED_ONLY = True`` and runs only when named.
 ``docs/benchmarks.md`` says what each figure means.
 """

@@ -1,11 +1,12 @@
-"""``python -m benchmarks [NAME ...]``: run every benchmark, or the named ones.
+"""``python -m benchmarks [NAME ...]``: run every benchmark (but the named-only ones), or the named ones.
 
 Each benchmark is a module of this package with ``run(args) -> dict``. Its figures are printed as rich
 tables and written to ``.bench/NAME.json`` (git-ignored), together with a description of the machine.
 
 The modules are found by reading their source (``ast``), not by importing them: ``--list`` imports none,
 and a run imports only the benchmarks named on the command line (all of them when none is named), so
-one benchmark does not pay for the others' imports (pyvips, ImageCms, the stack).
+one benchmark does not pay for the others' imports (pyvips, ImageCms, the stack). A module that sets
+``NAMED_ONLY = True`` (``scale``: many minutes and a gigabyte of photos) runs only when named.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from benchmarks._common import ROOT, machine_info
 class Benchmark:
     name: str
     summary: str  # the first line of the module's docstring
+    #: run only when named (the module sets ``NAMED_ONLY = True``): too long or too big for "all"
+    named_only: bool = False
 
 
 def discover() -> dict[str, Benchmark]:
@@ -46,8 +49,23 @@ def discover() -> dict[str, Benchmark]:
         tree = ast.parse(path.read_text(), filename=str(path))
         if any(isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == "run" for n in tree.body):
             doc = (ast.get_docstring(tree) or "").strip().splitlines()
-            registry[info.name] = Benchmark(info.name, doc[0] if doc else "")
+            registry[info.name] = Benchmark(info.name, doc[0] if doc else "", _named_only(tree))
     return registry
+
+
+def _named_only(tree: ast.Module) -> bool:
+    """Whether the module says ``NAMED_ONLY = True`` at its top level."""
+    for node in tree.body:
+        if isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == "NAMED_ONLY" for t in targets):
+                return isinstance(node.value, ast.Constant) and node.value.value is True
+    return False
+
+
+def by_default(registry: Mapping[str, Benchmark]) -> list[str]:
+    """The benchmarks a run without names runs: all but the named-only ones."""
+    return [name for name, bench in registry.items() if not bench.named_only]
 
 
 def load(names: Iterable[str]) -> dict[str, ModuleType]:
@@ -77,11 +95,16 @@ def parser(registry: Mapping[str, Benchmark], modules: Mapping[str, ModuleType])
     """The command line: the common options, and those of the benchmarks in ``modules``."""
     p = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="Run the benchmarks (all of them, or the ones named) and write .bench/NAME.json. "
+        description="Run the benchmarks (all but the named-only ones, or the ones named) and write "
+        ".bench/NAME.json. "
         "--help names the options of the benchmarks named with it (of all when none is).",
     )
     p.add_argument(
-        "names", nargs="*", metavar="NAME", help=f"benchmarks to run (default: all): {', '.join(registry)}"
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help="benchmarks to run (default: all but those run only when named): "
+        + ", ".join(f"{n} (only when named)" if b.named_only else n for n, b in registry.items()),
     )
     p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     p.add_argument("--out", type=Path, default=ROOT / ".bench", help="where NAME.json goes (default: .bench)")
@@ -107,14 +130,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         console = Console(width=140)
     if _wants_list(argv):
         for name, bench in registry.items():
-            console.print(f"{name}: {bench.summary}")
+            only = " (only when named)" if bench.named_only else ""
+            console.print(f"{name}: {bench.summary}{only}")
         return 0
     # the benchmarks named on the command line (their options are parsed too); all when none is
     named = [a for a in dict.fromkeys(argv) if a in registry]
-    modules = load(named or registry)
+    wants_help = any(a in ("-h", "--help") for a in argv)
+    modules = load(named or (list(registry) if wants_help else by_default(registry)))
     args = parser(registry, modules).parse_args(argv)
-    if not args.names and len(modules) < len(registry):  # a name was an option's value: run them all
-        modules = load(registry)
+    if not args.names and named:  # a name was an option's value: run the default ones
+        modules = load(by_default(registry))
         args = parser(registry, modules).parse_args(argv)
     unknown = [n for n in args.names if n not in registry]
     if unknown:
@@ -123,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"known: {', '.join(registry) or '(none)'}"
         )
         return 2
-    names = list(dict.fromkeys(args.names)) or list(registry)
+    names = list(dict.fromkeys(args.names)) or by_default(registry)
     args.out.mkdir(parents=True, exist_ok=True)
     machine = machine_info()
     for name in names:

@@ -377,6 +377,7 @@ async def measure(placement: str, args: argparse.Namespace) -> dict[str, Any]:
             services=(),
             run_api=False,
             emulator_in_process=in_process,
+            processes=False,  # the relay in this process: the probe times its PutEvents from inside
             **({"relay_poll_s": args.relay_poll_s} if args.relay_poll_s is not None else {}),
         )
         services = (ping_service(probe, args.concurrency), pong_service(probe, args.concurrency))

@@ -1,10 +1,13 @@
-"""A 1,000-file session polled through the API: status and triage results, fresh and with If-None-Match.
+"""A 1,000-file session polled through the API: status and triage results, fresh, with If-None-Match, and as
+delta polls (``?after_version=``: only what changed since the last answer).
 
 The read model answers a poll with one paged Query on the views table (no fold of the log). On the
 embedded stack, timed:
 
 - through the API (httpx -> the stack's API, bearer token checked): the status poll, the same with
-  ``If-None-Match`` (a 304), the triage results poll;
+  ``If-None-Match`` (a 304), the triage results poll; the delta polls of both after two uploads landed
+  (each sample: two files pending more, then the poll with the last answer's version and ETag), and the
+  same status delta poll in a session whose 1,000 files are all pending (the pending count reads them);
 - two floors: ``GET /health`` through the same client (HTTP alone: no token, no AWS call) and one bare
   ``GetItem`` on the same emulator, called in this process (an AWS call alone: no HTTP);
 - what a poll would cost without read models, in this process and without HTTP: reading the session's
@@ -36,6 +39,12 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
         "--poll-files", type=int, default=1000, help="files in the polled session (default 1000)"
     )
     group.add_argument("--poll-samples", type=int, default=30, help="polls timed per kind (default 30)")
+
+
+def _received(sid: str, i: int) -> Any:
+    name = f"NEW_{i:04d}.jpg"
+    data = c.UploadReceivedData(key=f"uploads/{sid}/{name}", name=name, size=3_000_000, etag=f"n{i}")
+    return make_event(data, source="shoebox/bench", session_id=sid)
 
 
 def _processed(sid: str, i: int) -> Any:
@@ -105,6 +114,37 @@ async def _measure(files: int, samples: int) -> dict[str, Any]:
                 )
                 assert cached_r.status_code == 304
                 triage_t, _ = await timed(f"/v1/sessions/{sid}/triage/{job}")
+
+                added = 0
+
+                async def delta(path: str, session: str) -> tuple[list[float], httpx.Response]:
+                    """Each sample: two uploads land, then the poll asks for what changed since the last."""
+                    nonlocal added
+                    out = []
+                    last = await http.get(path)
+                    for _ in range(samples):
+                        await stack.log.commit([_received(session, added), _received(session, added + 1)])
+                        added += 2
+                        body, tag = last.json(), last.headers["etag"]
+                        t = time.perf_counter()
+                        last = await http.get(
+                            path, params={"after_version": body["version"]}, headers={"If-None-Match": tag}
+                        )
+                        out.append(time.perf_counter() - t)
+                        assert last.status_code == 200 and len(last.json()["files"]) == 2, last.text
+                    return out, last
+
+                delta_t, delta_r = await delta(f"/v1/sessions/{sid}", sid)
+                triage_delta_t, _ = await delta(f"/v1/sessions/{sid}/triage/{job}", sid)
+                waiting = (await http.post("/v1/sessions", json={"context": "all pending"})).json()[
+                    "session_id"
+                ]
+                for start in range(0, files, 30):
+                    await stack.log.commit(
+                        [_received(waiting, 10_000 + i) for i in range(start, min(files, start + 30))]
+                    )
+                pending_delta_t, pending_r = await delta(f"/v1/sessions/{waiting}", waiting)
+                assert pending_r.json()["counters"]["pending"] >= files
                 http_floor, health_r = await timed("/health")
                 assert health_r.status_code == 200
                 floor = []
@@ -127,10 +167,16 @@ async def _measure(files: int, samples: int) -> dict[str, Any]:
                 "files": files,
                 "fill_s": round(fill_s, 1),
                 "status_body_bytes": len(status_r.content),
+                "delta_body_bytes": len(delta_r.content),
                 "ms": {
                     "status poll, HTTP (1 Query, all pages)": summary_ms(status_t),
                     "status poll, HTTP, If-None-Match -> 304": summary_ms(cached_t),
                     "triage results poll, HTTP": summary_ms(triage_t),
+                    "status delta poll, HTTP (after_version, 2 files changed)": summary_ms(delta_t),
+                    "triage results delta poll, HTTP (after_version, 2 files changed)": summary_ms(
+                        triage_delta_t
+                    ),
+                    "status delta poll, HTTP, every file pending (2 changed)": summary_ms(pending_delta_t),
                     "floor: HTTP GET /health (no token, no AWS call)": summary_ms(http_floor),
                     "floor: one GetItem, in process (no HTTP)": summary_ms(floor),
                     "without read models: read the whole log, in process (no HTTP)": summary_ms(read_t),

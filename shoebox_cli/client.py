@@ -71,11 +71,14 @@ class Counters(msgspec.Struct, frozen=True):
     rejected: int = 0
     duplicate: int = 0
     deleted: int = 0
+    #: uploads in storage not decided yet
+    pending: int = 0
 
 
 class FileStatus(msgspec.Struct, frozen=True):
     key: str
     name: str = ""
+    #: pending (uploaded, not decided yet), processed, rejected or duplicate
     status: str = ""
     kind: str | None = None
     media_type: str | None = None
@@ -102,7 +105,39 @@ class SessionStatus(msgspec.Struct, frozen=True):
     context: str = ""
     created_at: str = ""
     counters: Counters = Counters()
+    #: every file, or in a delta (``after_version`` set) only those that changed
     files: list[FileStatus] = []
+    #: what to send as ``after_version`` next time
+    version: int = 0
+    after_version: int | None = None
+    #: in a delta: keys no longer listed
+    removed: list[str] = []
+
+
+class SessionFiles:
+    """A session's files as a poller holds them: every answer merged in, whole or delta. ``after`` is the
+    ``after_version`` to poll with next (None: ask for the whole session), ``etag`` its ETag."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, FileStatus] = {}
+        self.after: int | None = None
+        self.etag: str | None = None
+
+    def merge(self, status: SessionStatus, etag: str | None) -> list[FileStatus]:
+        """Take one answer in; returns the files it changed."""
+        if status.after_version is None:  # the whole session: what was held goes
+            self.files = {}
+        changed = [f for f in status.files if self.files.get(f.key) != f]
+        self.files.update({f.key: f for f in status.files})
+        for key in status.removed:
+            self.files.pop(key, None)
+        self.after, self.etag = status.version, etag
+        return changed
+
+    async def poll(self, client: ApiClient, session_id: str) -> list[FileStatus]:
+        """One poll (a 304 when nothing changed; a delta after the first); returns the files it changed."""
+        status, etag = await client.session(session_id, etag=self.etag, after_version=self.after)
+        return [] if status is None else self.merge(status, etag)
 
 
 class LogEvent(msgspec.Struct, frozen=True):
@@ -249,11 +284,14 @@ class ApiClient:
         return msgspec.json.decode(r.content, type=_Created).session_id
 
     async def session(
-        self, session_id: str, *, etag: str | None = None
+        self, session_id: str, *, etag: str | None = None, after_version: int | None = None
     ) -> tuple[SessionStatus | None, str | None]:
-        """The session's status, or (None, etag) when it did not change since ``etag``."""
+        """The session's status, or (None, etag) when it did not change since ``etag``. With
+        ``after_version`` (an earlier answer's ``version``, sent with its ETag) only the files that changed
+        since: merge them (``SessionFiles``)."""
         headers = {"If-None-Match": etag} if etag else {}
-        r = await self._send("GET", self._url(f"/v1/sessions/{session_id}"), headers=headers)
+        params = {"after_version": after_version} if after_version is not None else None
+        r = await self._send("GET", self._url(f"/v1/sessions/{session_id}"), headers=headers, params=params)
         if r.status_code == 304:
             return None, etag
         if r.status_code != 200:

@@ -152,6 +152,14 @@ def report_entries(
         elif status_view is not None and status_view.status == "duplicate":
             of = key_to_path.get(status_view.duplicate_of or "", status_view.duplicate_of or "?")
             status, reason = "duplicate", Reason(code="duplicate", message=f"same bytes as {of}")
+        elif status_view is not None and status_view.status == "pending":
+            status, reason = (
+                "pending",
+                Reason(
+                    code="not_decided",
+                    message="uploaded and in storage, but not decided before the job ended",
+                ),
+            )
         elif key is not None:
             status, reason = (
                 "missing",

@@ -67,7 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="run the embedded AWS stack, every worker, the relay and the API")
     up.add_argument("--emulator-port", type=int, default=4566, help="the AWS emulator's port (default 4566)")
     up.add_argument("--api-port", type=int, default=8000, help="the HTTP API's port (default 8000)")
-    up.add_argument("--state-dir", default=".shoebox", help="where the stack keeps its lock and logs")
+    up.add_argument(
+        "--state-dir",
+        default=".shoebox",
+        help="where the stack keeps its state (sessions, uploads, events, queues: kept across restarts), "
+        "lock and logs",
+    )
+    up.add_argument(
+        "--fresh", action="store_true", help="forget the state kept in --state-dir and start empty"
+    )
 
     def job_options(p: argparse.ArgumentParser) -> None:
         p.add_argument(
@@ -225,6 +233,7 @@ def _loaded(module: str, name: str) -> tuple[type[BaseException], ...]:
 
 # --------------------------------------------------------------------------- up
 def cmd_up(args: argparse.Namespace) -> int:
+    from deploy.local.persistence import emulator_dir
     from deploy.local.stack import StackConfig, running_stack
     from shared.runtime import telemetry
     from shared.runtime.config import Settings
@@ -232,7 +241,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     telemetry.setup_from(settings, "stack")
     config = StackConfig(
-        emulator_port=args.emulator_port, api_port=args.api_port, state_dir=args.state_dir, base=settings
+        emulator_port=args.emulator_port,
+        api_port=args.api_port,
+        state_dir=args.state_dir,
+        fresh=args.fresh,
+        base=settings,
     )
 
     logs = Path(args.state_dir).resolve() / "logs"
@@ -250,6 +263,8 @@ def cmd_up(args: argparse.Namespace) -> int:
                     f"  AWS emulator  {stack.emulator.endpoint}  (resource prefix {prefix!r})\n"
                     f"  processes     {processes}\n"
                     f"  logs          {logs}\n"
+                    f"  state         {emulator_dir(Path(args.state_dir))}  (kept across restarts; "
+                    "--fresh starts empty)\n"
                     f"Use it: shoebox process DIR --api {stack.api_url}\n"
                     f"A bearer token for curl or clients: shoebox dev-token --state-dir {args.state_dir}\n"
                     "Press Ctrl-C to stop.",
@@ -351,17 +366,21 @@ def _print_outcome(outcome: Outcome, job: Job) -> None:
     c, t = r.counts, r.timings
     print(
         f"{r.session.context or 'Session'}: {c.files} files: {c.processed} processed, {c.rejected} rejected, "
-        f"{c.duplicate} duplicate, {c.missing} missing (upload {t.upload_s:.1f} s, processing "
-        f"{t.processing_s:.1f} s, total {t.total_s:.1f} s)"
+        f"{c.duplicate} duplicate, {c.pending} pending, {c.missing} missing (upload {t.upload_s:.1f} s, "
+        f"processing {t.processing_s:.1f} s, total {t.total_s:.1f} s)"
     )
-    missing = outcome.missing
-    if missing:
-        shown = ", ".join(f.path for f in missing[:10]) + (
-            f" and {len(missing) - 10} more" if len(missing) > 10 else ""
-        )
-        print(f"Missing (no result before the job ended): {shown}")
-        if job.options.api is not None:
-            print("Run the same command again to resume the session and complete the report.")
+    pending = [f for f in r.files if f.status == "pending"]
+    for group, what in (
+        (pending, "Pending (uploaded, not decided before the job ended)"),
+        (outcome.missing, "Missing (no result before the job ended)"),
+    ):
+        if group:
+            shown = ", ".join(f.path for f in group[:10]) + (
+                f" and {len(group) - 10} more" if len(group) > 10 else ""
+            )
+            print(f"{what}: {shown}")
+    if (pending or outcome.missing) and job.options.api is not None:
+        print("Run the same command again to resume the session and complete the report.")
     print(f"Report: {outcome.html_path}")
 
 

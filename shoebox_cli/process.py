@@ -32,6 +32,7 @@ from shoebox_cli.client import (
     ApiError,
     ApiUnreachable,
     FileStatus,
+    SessionFiles,
     SessionNotFound,
     UploadRefused,
 )
@@ -367,33 +368,29 @@ class Job:
 
     # ------------------------------------------------------------------ waiting for results
     async def _wait_for_results(self, client: ApiClient) -> None:
-        """Poll the session (with If-None-Match once the API sends ETags) until every uploaded file has a
-        result and the uploads are over."""
+        """Poll the session until every uploaded file has a result and the uploads are over: with the last
+        answer's ETag (an unchanged session is a 304) and its version (a changed one sends only the files
+        that changed since, so a poll of a large session costs what changed)."""
         assert self.session_id is not None
-        etag: str | None = None
+        session = SessionFiles()
         interval = self.options.poll_s
         while True:
             try:
-                status, etag = await client.session(self.session_id, etag=etag)
+                changed = await session.poll(client, self.session_id)
             except SessionNotFound as exc:
                 raise ProcessError(
                     f"session {self.session_id} disappeared from the API ({exc.message})"
                 ) from None
-            changed = False
-            if status is not None:
-                self._context = status.context
-                changed = self._apply(status.files)
+            self._server = session.files
+            self._apply(changed)
             if self._uploads_done.is_set() and all(k in self._counted for k in self._key_to_path):
                 return
             interval = self.options.poll_s if changed else min(interval * 1.5, 1.0)
             await anyio.sleep(interval)
 
-    def _apply(self, files: Sequence[FileStatus]) -> bool:
-        changed = False
+    def _apply(self, files: Sequence[FileStatus]) -> None:
+        """Count the files of this job that got their result, and say which were rejected."""
         for f in files:
-            if self._server.get(f.key) != f:
-                changed = True
-            self._server[f.key] = f
             path = self._key_to_path.get(f.key)
             if path is None or not f.final or f.key in self._counted:
                 continue
@@ -401,7 +398,6 @@ class Job:
             self.ui.advance("processing")
             if f.status == "rejected":
                 self.ui.problem(path, f"rejected ({f.code}): {f.message}")
-        return changed
 
 
 def _mb(n: int) -> str:

@@ -6,9 +6,14 @@ Structs into ``schemas/report.schema.json`` and committed (a test fails when the
     python -m shoebox_cli.report schema           # regenerate schemas/report.schema.json
     python -m shoebox_cli.report schema --check   # exit 1 when the committed file is stale
 
-Evolving it follows the event contracts' rule: new fields get defaults, nothing is renamed or retyped. The
-triage, selection and enhancement fields are here already (null until those steps exist), and the HTML
-renders their sections only when an entry carries them.
+Evolving it follows the event contracts' rule: new fields get defaults, nothing is renamed or retyped, and a
+new value where a reader matches on a closed set (a file's ``status``) is a new ``version``. The triage,
+selection and enhancement fields are here already (null until those steps exist), and the HTML renders their
+sections only when an entry carries them.
+
+Versions (``docs/report.md``): 1, the first; 2 adds the file status ``pending`` (uploaded and in storage,
+not decided when the job ended: before, such a file was ``missing`` with the reason ``no_result``) and
+``counts.pending``.
 """
 
 from __future__ import annotations
@@ -27,14 +32,15 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-REPORT_VERSION: Literal[1] = 1
+REPORT_VERSION: Literal[2] = 2
 JSON_FILE = "report.json"
 HTML_FILE = "report.html"
 SCHEMA_ID = "https://shoebox.dev/schemas/report.schema.json"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "report.schema.json"
 
-Status = Literal["processed", "rejected", "duplicate", "missing"]
+#: pending (v2): uploaded and in storage, not decided when the job ended
+Status = Literal["processed", "rejected", "duplicate", "pending", "missing"]
 Kind = Literal["photo", "video"]
 
 
@@ -117,6 +123,8 @@ class Counts(msgspec.Struct, frozen=True, kw_only=True):
     rejected: int
     duplicate: int
     missing: int
+    #: v2
+    pending: int = 0
 
 
 class Timings(msgspec.Struct, frozen=True, kw_only=True):
@@ -130,7 +138,7 @@ class Timings(msgspec.Struct, frozen=True, kw_only=True):
 class Report(msgspec.Struct, frozen=True, kw_only=True):
     """The result of ``shoebox process``: one session, one entry per input file."""
 
-    version: Literal[1] = REPORT_VERSION
+    version: Literal[2] = REPORT_VERSION
     generated_at: str
     session: SessionInfo
     counts: Counts
@@ -140,7 +148,8 @@ class Report(msgspec.Struct, frozen=True, kw_only=True):
 
 def count(files: Sequence[FileEntry]) -> Counts:
     by = {
-        s: sum(1 for f in files if f.status == s) for s in ("processed", "rejected", "duplicate", "missing")
+        s: sum(1 for f in files if f.status == s)
+        for s in ("processed", "rejected", "duplicate", "pending", "missing")
     }
     return Counts(
         files=len(files),
@@ -148,6 +157,7 @@ def count(files: Sequence[FileEntry]) -> Counts:
         rejected=by["rejected"],
         duplicate=by["duplicate"],
         missing=by["missing"],
+        pending=by["pending"],
     )
 
 
@@ -349,6 +359,11 @@ def _sections(report: Report) -> str:
     for status, title, note in (
         ("rejected", "Rejected", "Files Shoebox could not use, with the reason."),
         ("duplicate", "Duplicates", "Exact copies of another file: uploaded once."),
+        (
+            "pending",
+            "Pending",
+            "Uploaded, but not decided before the job ended; run the command again to wait.",
+        ),
         ("missing", "Missing", "No result arrived before the job ended; run the command again to resume."),
     ):
         group = [f for f in files if f.status == status]
@@ -366,6 +381,7 @@ def _counts(report: Report) -> str:
         ("processed", c.processed),
         ("rejected", c.rejected),
         ("duplicate", c.duplicate),
+        ("pending", c.pending),
         ("missing", c.missing),
     ]
     return "".join(

@@ -15,7 +15,7 @@ from rich.table import Table
 from shoebox_cli.client import ApiClient, LogEvent, SessionStatus
 
 DEFAULT_API = "http://127.0.0.1:8000"
-_STATUS_STYLE = {"processed": "green", "rejected": "red", "duplicate": "yellow"}
+_STATUS_STYLE = {"processed": "green", "rejected": "red", "duplicate": "yellow", "pending": "cyan"}
 
 
 def default_api(state_dir: Path = Path(".shoebox")) -> str:
@@ -69,8 +69,8 @@ def render_status(status: SessionStatus, console: Console) -> None:
         f" · created {escape(status.created_at)}"
     )
     console.print(
-        f"expected {c.expected} · [green]processed {c.processed}[/] · [red]rejected {c.rejected}[/]"
-        f" · [yellow]duplicate {c.duplicate}[/] · deleted {c.deleted}"
+        f"expected {c.expected} · [cyan]pending {c.pending}[/] · [green]processed {c.processed}[/]"
+        f" · [red]rejected {c.rejected}[/] · [yellow]duplicate {c.duplicate}[/] · deleted {c.deleted}"
     )
     if not status.files:
         console.print("No files yet.")
@@ -84,6 +84,8 @@ def render_status(status: SessionStatus, console: Console) -> None:
             if f.status == "rejected"
             else f"same bytes as {f.duplicate_of}"
             if f.status == "duplicate"
+            else "uploaded; not checked yet"
+            if f.status == "pending"
             else f.captured_at or ""
         )
         style = _STATUS_STYLE.get(f.status, "")
@@ -174,6 +176,8 @@ def summary(event: LogEvent) -> str:
         return f"{_get(d, 'code')}: {_get(d, 'message')}"
     if family == "shoebox.media.file.duplicate":
         return f"same bytes as {_get(d, 'duplicate_of')}"
+    if family == "shoebox.upload.received":
+        return f"uploaded {_size(_get(d, 'size'))}: pending until it is checked"
     scalars = [f"{k}={v}" for k, v in d.items() if isinstance(v, str | int | float | bool) and k != "job_id"]
     text = ", ".join(scalars)
     return text if len(text) <= 100 else text[:99] + "…"

@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
@@ -87,11 +88,20 @@ def _tail(path: str | None, lines: int = 5) -> str:
 class Emulator:
     """A running moto server."""
 
-    def __init__(self, port: int, *, in_process: bool = False, log_path: str | None = None) -> None:
+    def __init__(
+        self,
+        port: int,
+        *,
+        in_process: bool = False,
+        log_path: str | None = None,
+        state_dir: str | None = None,
+    ) -> None:
         self.port = port
         self.endpoint = f"http://127.0.0.1:{port}"
         self.in_process = in_process
         self.log_path = log_path
+        #: where the emulator keeps its state across restarts (docs/persistence.md); None: memory only
+        self.state_dir = state_dir
         self._proc: subprocess.Popen[bytes] | None = None
         self._server: object | None = None
 
@@ -118,6 +128,10 @@ class Emulator:
             from deploy.local import moto_patches
 
             moto_patches.apply()
+            if self.state_dir is not None:
+                from deploy.local import moto_persistence
+
+                moto_persistence.install(Path(self.state_dir))
             logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per AWS call
 
             server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
@@ -125,8 +139,18 @@ class Emulator:
             self._server = server
             return
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        state = ["--state", self.state_dir] if self.state_dir is not None else []
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "deploy.local.moto_server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "deploy.local.moto_server",
+                *state,
+                "-H",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+            ],
             env={**os.environ, "MOTO_PORT": str(self.port)},
             stdout=out,
             stderr=out,

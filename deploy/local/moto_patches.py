@@ -18,7 +18,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-_LOCK = threading.RLock()
+#: serialises the emulator's DynamoDB writes (and what must happen with them: moto_persistence.py)
+LOCK = threading.RLock()
+#: where a stored object (moto's ``FakeKey``) keeps the sequencer of its notifications
+SEQUENCER = "_shoebox_sequencer"
 _applied = False
 
 
@@ -41,7 +44,7 @@ def apply() -> None:
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
         if len(transact_items) > 100:
             raise TooManyTransactionsException()
-        with _LOCK:
+        with LOCK:
             seen: set[tuple[str, str]] = set()
             errors: list[tuple[str | None, str | None, dict[str, Any] | None]] = []
             plan: list[tuple[str, dict[str, Any], str, dict[str, Any]]] = []
@@ -117,7 +120,7 @@ def apply() -> None:
         original = getattr(DynamoDBBackend, name)
 
         def locked(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
-            with _LOCK:
+            with LOCK:
                 return __original(self, *args, **kwargs)
 
         setattr(DynamoDBBackend, name, locked)
@@ -174,10 +177,10 @@ def _s3_sequencers() -> None:
         from moto.events.models import events_backends
         from moto.events.utils import _BASE_EVENT_MESSAGE
 
-        with _LOCK:
-            sequencer = key.__dict__.get("_shoebox_sequencer")
+        with LOCK:
+            sequencer = key.__dict__.get(SEQUENCER)
             if sequencer is None:
-                sequencer = key.__dict__["_shoebox_sequencer"] = f"{base:016X}{next(counter):08X}"
+                sequencer = key.__dict__[SEQUENCER] = f"{base:016X}{next(counter):08X}"
         event = copy.deepcopy(_BASE_EVENT_MESSAGE)
         event["detail-type"] = notifications._detail_type(event_name)
         event["source"] = "aws.s3"

@@ -23,6 +23,7 @@ from typing import Any
 import anyio
 import msgspec
 
+from deploy.local import persistence
 from deploy.local.emulator import Emulator, port_in_use
 from deploy.local.processes import API, RELAY, ProcessPlan, worker_name
 from deploy.local.provision import Provisioned, provision
@@ -83,6 +84,10 @@ class StackConfig(msgspec.Struct, frozen=True, kw_only=True):
     processes: bool = True
     #: test-only fault injection, passed to every processor (``shared/runtime/faults.py``)
     faults: Faults = NONE
+    #: keep the emulator's state in ``state_dir/emulator`` across restarts (docs/persistence.md)
+    persist: bool = True
+    #: forget the kept state before starting (``shoebox up --fresh``)
+    fresh: bool = False
     #: the rest of the configuration (media limits, budgets, telemetry, ...); the defaults unless given
     base: Settings = msgspec.field(default_factory=Settings)
 
@@ -206,7 +211,13 @@ async def running_stack(
     with stack_lock(state_dir):
         # the API's token issuer: its key is made on the first start here and kept (auth/issuer.pem, 0600)
         issuer = await anyio.to_thread.run_sync(LocalIssuer.load_or_create, state_dir)
-        await anyio.Path(config.settings.tmp_dir or state_dir / "tmp").mkdir(parents=True, exist_ok=True)
+        tmp_dir = Path(config.settings.tmp_dir or state_dir / "tmp")
+        # persistence hook 1: forget the kept state if asked; empty the stack's own tmp (a killed run's)
+        own_tmp_dir = None if config.base.tmp_dir else tmp_dir
+        kept = await anyio.to_thread.run_sync(
+            lambda: persistence.prepare(state_dir, fresh=config.fresh, own_tmp_dir=own_tmp_dir)
+        )
+        await anyio.Path(tmp_dir).mkdir(parents=True, exist_ok=True)
         for port, what in ((config.emulator_port, "the AWS emulator"), (config.api_port, "the API")):
             if port_in_use(port) and (port == config.emulator_port or config.run_api):
                 raise StackAlreadyRunning(
@@ -217,6 +228,7 @@ async def running_stack(
             config.emulator_port,
             in_process=config.emulator_in_process,
             log_path=str(state_dir / "emulator.log"),
+            state_dir=str(kept) if config.persist else None,  # persistence hook 2
         )
         emulator.spawn()  # on this (long-lived) thread: see Emulator.spawn
         try:
@@ -226,7 +238,9 @@ async def running_stack(
                     consumers=topology.consumers + tuple(s.consumer for s in extra_services),
                     state_machines=topology.state_machines,
                 )
-                resources = await provision(clients, full)
+                resources = await provision(clients, full)  # fills the restored resources back
+                if config.persist:
+                    await persistence.restart_sagas(clients)  # persistence hook 3
                 stack = Stack(config, emulator, clients, resources, full, issuer)
                 wanted = (
                     config.services
@@ -269,6 +283,7 @@ async def running_stack(
                             with anyio.CancelScope(shield=True):
                                 await stack.supervisor.stop()
         finally:
+            log.info("stopping the AWS emulator")
             await anyio.to_thread.run_sync(emulator.stop)
 
 

@@ -192,6 +192,8 @@ class Supervisor:
         for c in live:
             assert c.proc is not None
             c.exits.append(Exit(c.proc.returncode, time.time(), expected=True))
+        if live:
+            log.info("stopped %s", ", ".join(c.name for c in live))
 
     # ------------------------------------------------------------------ for tests and chaos runs
     def kill(self, name: str, sig: int = signal.SIGKILL) -> int | None:

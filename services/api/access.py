@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
-from litestar.params import SkipValidation
+from litestar.params import Parameter, SkipValidation
 
 from services.api.auth import Caller
 from shared.events.codec import make_event
@@ -18,7 +18,7 @@ from shared.events.envelope import Event, Payload
 from shared.runtime import telemetry
 from shared.runtime.log import EventLog
 from shared.runtime.projections import meta_key, session_pk
-from shared.runtime.read_models import CountersView, FileView, JobView, MetaView
+from shared.runtime.read_models import CountersView, FileView, JobView, MetaView, PendingView
 from shared.runtime.sagas import CommandQueue, SagaStarter
 from shared.runtime.storage import ObjectStore
 from shared.runtime.views import ViewKey
@@ -74,16 +74,33 @@ async def owned_meta(state: State, session_id: str, caller: Caller) -> MetaView:
     return meta
 
 
+#: a route's ``?after_version=N``: only what changed after version N (a delta poll)
+AfterVersion = Annotated[
+    int | None,
+    Parameter(
+        ge=0,
+        description="Only the files that changed after this version (the `version` of an earlier answer): "
+        "a delta costs what changed, not the whole session",
+    ),
+]
+
 #: reads of a session's read models retried when an event landed in between (see ``snapshot``)
 SNAPSHOT_TRIES = 3
 
 
 class Snapshot(msgspec.Struct, frozen=True):
-    """A session's files (and a job) as of one ``counters.version``."""
+    """A session's files (and a job) as of one ``counters.version``: every one (``after`` None), or those
+    whose items an event after version ``after`` wrote (``touched``: their upload keys; the job is in it
+    when ``job_changed``)."""
 
     counters: CountersView
     files: list[FileView]
+    #: the uploads whose bytes are not decided yet (of ``touched`` only, in a delta)
+    pending: list[PendingView]
     job: JobView | None = None
+    after: int | None = None
+    touched: frozenset[str] = frozenset()
+    job_changed: bool = True
 
 
 async def snapshot(
@@ -93,23 +110,25 @@ async def snapshot(
     counters: CountersView | None = None,
     job: ViewKey | None = None,
 ) -> Snapshot:
-    """The session's ``FILE#`` items (and the ``job`` item, when asked) as of one ``version``. A Query is
-    not isolated from a commit that lands while it reads (DynamoDB's reads are read-committed per item;
-    the emulator is the same), so the counters could disagree with the files. The counters are read
-    again after the Query: if an event moved ``version`` on meanwhile, the Query is made again (up to
-    ``SNAPSHOT_TRIES`` reads; under constant change the last one is returned). ``counters``: the session's
-    COUNTERS when the caller has just read them. Returns the counters the items agree with."""
+    """The session's ``FILE#`` and ``PENDING#`` items (and the ``job`` item, when asked) as of one
+    ``version``. A Query is not isolated from a commit that lands while it reads (DynamoDB's reads are
+    read-committed per item; the emulator is the same), so the counters could disagree with the files. The
+    counters are read again after the Query: if an event moved ``version`` on meanwhile, the Query is made
+    again (up to ``SNAPSHOT_TRIES`` reads; under constant change the last one is returned, with the counters
+    read before it). ``counters``: the session's COUNTERS when the caller has just read them. Returns the
+    counters the items agree with."""
     before = counters if counters is not None else await log.counters(session_id)
-    files: list[FileView] = []
-    found: JobView | None = None
-    for _ in range(SNAPSHOT_TRIES):
+    for attempt in range(1, SNAPSHOT_TRIES + 1):
         files = await log.query_views(session_pk(session_id), "FILE#", type=FileView)
+        pending = await log.query_views(session_pk(session_id), "PENDING#", type=PendingView)
         found = await log.get_view(job, type=JobView) if job is not None else None
         after = await log.counters(session_id)
-        if after.version == before.version:
-            break
+        if after.version == before.version or attempt == SNAPSHOT_TRIES:
+            # the items are at least as new as ``before`` (read after it): its version is the safe one to
+            # answer with, never a newer one they might not show yet
+            return Snapshot(counters=before, files=files, pending=pending, job=found)
         before = after
-    return Snapshot(counters=before, files=files, job=found)
+    raise AssertionError("unreachable")
 
 
 def session_etag(counters: CountersView, what: str) -> str:

@@ -42,6 +42,7 @@ from opentelemetry.trace import SpanKind
 from services.api import page, stream, triage, uploads
 from services.api.access import (
     PUBLIC,
+    AfterVersion,
     CallerDep,
     api_event,
     etag_headers,
@@ -54,7 +55,8 @@ from services.api.access import (
     unchanged,
 )
 from services.api.auth import JWKS_PATH, Caller, InvalidToken, KeysUnavailable, LocalIssuer, TokenVerifier
-from services.api.files import FileStatus, file_statuses
+from services.api.changes import changes
+from services.api.files import FileStatus, listed
 from services.api.uploads import validate_upload
 from services.api.wiring import Collaborators, Opener, per_lifespan
 from shared.events import catalogue as c
@@ -100,6 +102,8 @@ class Counters(msgspec.Struct, frozen=True):
     rejected: int = 0
     duplicate: int = 0
     deleted: int = 0
+    #: uploads in storage whose bytes are not decided yet (the files listed as ``pending``)
+    pending: int = 0
 
 
 class SessionStatus(msgspec.Struct, frozen=True):
@@ -107,7 +111,14 @@ class SessionStatus(msgspec.Struct, frozen=True):
     context: str
     created_at: str
     counters: Counters
+    #: every file, or with ``after_version`` only those that changed after it
     files: list[FileStatus]
+    #: the session's version this answer is as of: send it as ``after_version`` (with the ETag) next time
+    version: int = 0
+    #: the ``after_version`` this answer is a delta from; null: the whole session (drop what you had)
+    after_version: int | None = None
+    #: in a delta, keys listed before that are gone (deleted before they were decided)
+    removed: list[str] = []
 
 
 class EventPage(msgspec.Struct, frozen=True):
@@ -201,18 +212,28 @@ async def create_upload(
 
 @get("/v1/sessions/{session_id:str}")
 async def session_status(
-    session_id: FromPath[str], state: State, caller: CallerDep, request: Request[Any, Any, Any]
+    session_id: FromPath[str],
+    state: State,
+    caller: CallerDep,
+    request: Request[Any, Any, Any],
+    after_version: AfterVersion = None,
 ) -> Response[SessionStatus | None]:
-    """The session's counters and per-file status. Poll with ``If-None-Match``: an unchanged session is
-    a 304 after one GetItem (its ``version``), however many files it has."""
+    """The session's counters and per-file status: every file is ``pending`` from the moment its upload is
+    in storage until media_process decides it. Poll with ``If-None-Match``: an unchanged session is a 304
+    after one GetItem (its ``version``), however many files it has; with ``after_version`` (the last
+    answer's ``version``) a changed one lists only the files that changed since."""
     meta = await owned_meta(state, session_id, caller)
     log_ = event_log(state)
     counters = await log_.counters(session_id)
     etag = session_etag(counters, "status")
     if not_modified(request, etag):
         return unchanged(etag)
-    snap = await snapshot(log_, session_id, counters=counters)
+    if after_version is None:
+        snap = await snapshot(log_, session_id, counters=counters)
+    else:
+        snap = await changes(log_, session_id, after_version, counters=counters)
     counts = snap.counters
+    files, removed = listed(session_id, snap)
     status = SessionStatus(
         session_id=session_id,
         context=meta.context,
@@ -223,8 +244,12 @@ async def session_status(
             rejected=counts.rejected,
             duplicate=counts.duplicate,
             deleted=counts.deleted,
+            pending=snap.counters.pending,
         ),
-        files=file_statuses(session_id, snap.files),
+        files=files,
+        version=counts.version,
+        after_version=snap.after,
+        removed=removed,
     )
     return Response(status, headers=etag_headers(session_etag(counts, "status")))
 

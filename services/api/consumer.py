@@ -8,15 +8,22 @@ import functools
 from services.api import handlers
 from services.api.topology import CONSUMER
 from shared.runtime.aws import Clients
-from shared.runtime.inbound import SagaCommand
+from shared.runtime.inbound import ObjectCreated, SagaCommand
 from shared.runtime.log import DynamoEventLog
 from shared.runtime.service import Service
 from shared.runtime.storage import S3ObjectStore
 
 
 def service(deps: handlers.Deps) -> Service:
-    """The consumer on ``deps``: its sagas' commands to ``handle_saga_command``."""
-    return Service(CONSUMER, {SagaCommand: functools.partial(handlers.handle_saga_command, deps=deps)})
+    """The consumer on ``deps``: its sagas' commands to ``handle_saga_command``, S3's announcements of
+    uploads to ``handle_object_created``."""
+    return Service(
+        CONSUMER,
+        {
+            SagaCommand: functools.partial(handlers.handle_saga_command, deps=deps),
+            ObjectCreated: functools.partial(handlers.handle_object_created, deps=deps),
+        },
+    )
 
 
 def build(clients: Clients) -> Service:

@@ -1,22 +1,30 @@
-"""The api's handlers for its sagas' commands: what a saga decided becomes events in the session's log.
+"""The api's consumer handlers: what a saga decided becomes events in the session's log, and every upload
+that lands is recorded as pending until media_process decides it.
 
 The saga (``deploy/sagas/triage.asl.json``) only reads read models and sends commands; recording
 ``shoebox.triage.requested`` here keeps every request in the log and sends it out through the relay.
+
+S3 announces every upload to the api as well as to media_process (``topology.py``), so a file shows as
+``pending`` as soon as it is in storage, however far behind (or dead) media_process is.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import msgspec
 
 from shared.events import catalogue as c
-from shared.runtime.inbound import UPLOADS, SagaCommand
+from shared.runtime.inbound import UPLOADS, ObjectCreated, SagaCommand, session_of
 from shared.runtime.log import EventLog
-from shared.runtime.projections import session_pk
-from shared.runtime.read_models import CountersView, FileView
-from shared.runtime.service import Output
-from shared.runtime.storage import ObjectStore
+from shared.runtime.projections import file_key, meta_key, pending_key, session_pk
+from shared.runtime.read_models import CountersView, FileView, MetaView, PendingView
+from shared.runtime.service import Emit, Output
+from shared.runtime.storage import ObjectNotFound, ObjectStore
+from shared.runtime.views import ViewExpectation
+
+log = logging.getLogger("shoebox.api.consumer")
 
 #: at most this many gap names ride in the event (it must stay small); gaps_count has them all
 MAX_GAPS = 100
@@ -64,5 +72,48 @@ async def handle_saga_command(cmd: SagaCommand, deps: Deps) -> Sequence[Output]:
             gaps=gaps[:MAX_GAPS],
             gaps_count=len(gaps),
             timed_out=d.timed_out,
+        )
+    ]
+
+
+async def handle_object_created(event: ObjectCreated, deps: Deps) -> Sequence[Output]:
+    """An upload landed: pending, unless its bytes are decided already (a decision committed first, or a
+    second PUT of the same bytes) or it is pending already. Only the object now under the key counts: an
+    announcement of bytes replaced or deleted since is left to the announcement of what is there now. The
+    commit expects the key's items as read here, so a decision committed meanwhile is seen on the next
+    try, never hidden by a pending."""
+    where = session_of(event.key)
+    if where is None:
+        return []
+    session_id, name = where
+    decided_key, pending_at = file_key(session_id, event.key), pending_key(session_id, event.key)
+    decided = await deps.log.get_view(decided_key, type=FileView)
+    pending = await deps.log.get_view(pending_at, type=PendingView)
+    if await deps.log.get_view(meta_key(session_id), type=MetaView) is None:
+        log.warning("an upload under a session that does not exist; not recorded")
+        return []
+    try:
+        info = await deps.store.head(event.key)
+    except ObjectNotFound:
+        return []  # deleted since (a cleanup): nothing to wait for
+    announced = event.detail.object.etag or event.detail.object.eTag
+    if announced is not None and announced.strip('"') != info.etag:
+        return []  # other bytes are there now: their own announcement records them
+    if (
+        decided is not None
+        and decided.status is not None
+        and not decided.deleted
+        and decided.etag == info.etag
+    ):
+        return []  # decided already: these very bytes
+    if pending is not None and pending.etag == info.etag:
+        return []  # pending already
+    return [
+        Emit(
+            c.UploadReceivedData(key=event.key, name=name, size=info.size, etag=info.etag),
+            expect=(
+                ViewExpectation(decided_key, decided.version if decided else 0),
+                ViewExpectation(pending_at, pending.version if pending else 0),
+            ),
         )
     ]

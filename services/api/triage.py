@@ -21,7 +21,9 @@ from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, JSONBody
 
 from services.api.access import (
+    AfterVersion,
     CallerDep,
+    Snapshot,
     api_event,
     command_queue,
     etag_headers,
@@ -34,23 +36,26 @@ from services.api.access import (
     snapshot,
     unchanged,
 )
-from services.api.files import FileStatus, file_statuses
+from services.api.changes import changes
+from services.api.files import FileStatus, file_statuses, listed
 from services.api.topology import TRIAGE_SAGA
 from shared.events import catalogue as c
-from shared.runtime.config import TriageSettings
+from shared.events.envelope import Event
+from shared.runtime.config import Settings, TriageSettings
 from shared.runtime.inbound import ALL_PREFIXES, UPLOADS
 from shared.runtime.log import EventLog
 from shared.runtime.projections import job_key, session_pk
 from shared.runtime.read_models import CountersView, FileView, JobView
-from shared.runtime.sagas import SagaNotDeployed
+from shared.runtime.sagas import CommandQueue, SagaNotDeployed, SagaStarter
 
 log = logging.getLogger("shoebox.api.triage")
 MAX_FILES = 5000
 #: the saga polls every 3 s; its budgets (``settings.triage``: ``SHOEBOX_TRIAGE_*``) are in polls (see the
 #: ASL's comment)
 POLL_S = 3
-#: a commit holds at most 100 transaction items; each deletion is an event (2) plus two view updates
-DELETIONS_PER_COMMIT = 20
+#: a commit holds at most 100 transaction items; each deletion is an event (2) plus up to three view
+#: updates (the file, its decision claim, its content claim), and the session's counters once
+DELETIONS_PER_COMMIT = 16
 
 
 class InitTriage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -105,11 +110,21 @@ class TriageResults(msgspec.Struct, frozen=True):
     processed: int
     rejected: int
     duplicate: int
-    files: list[FileStatus]  # per-file status while files are processing (and after)
-    keep: list[VerdictOut]
-    discard: list[VerdictOut]
+    #: per-file status while files are processing (and after); with ``after_version``, what changed since
+    files: list[FileStatus]
+    #: the verdicts once complete; null in a delta when the job did not change since ``after_version``
+    keep: list[VerdictOut] | None
+    discard: list[VerdictOut] | None
     gaps: list[str]
     error: str | None = None
+    #: uploads in storage whose bytes are not decided yet
+    pending: int = 0
+    #: the session's version this answer is as of: send it as ``after_version`` (with the ETag) next time
+    version: int = 0
+    #: the ``after_version`` this answer is a delta from; null: everything (drop what you had)
+    after_version: int | None = None
+    #: in a delta, keys listed before that are gone (deleted before they were decided)
+    removed: list[str] = []
 
 
 class _StoredVerdicts(msgspec.Struct):
@@ -127,6 +142,29 @@ async def _commit_in_chunks(log_: EventLog, events: list[Any]) -> None:
         await log_.commit(events[i : i + DELETIONS_PER_COMMIT])
 
 
+async def file_deletions(
+    log_: EventLog, session_id: str, keys: list[str], reason: c.DeletionReason
+) -> list[Event[Any]]:
+    """A ``media.file.deleted`` for each of ``keys`` not deleted already (a second confirm or cleanup counts
+    nothing again), naming the decided upload it deletes (its ETag, and its hash when it was processed) so
+    that the upload's claims are released: its bytes uploaded again are decided again."""
+    files = {f.key: f for f in await log_.query_views(session_pk(session_id), "FILE#", type=FileView)}
+    events: list[Event[Any]] = []
+    for k in keys:
+        f = files.get(k)
+        if f is not None and f.deleted:
+            continue
+        decided = f is not None and f.status is not None
+        data = c.FileDeletedData(
+            key=k,
+            reason=reason,
+            etag=f.etag if f is not None and decided else None,
+            sha256=f.sha256 if f is not None and f.status == "processed" else None,
+        )
+        events.append(api_event(data, session_id))
+    return events
+
+
 async def _job(log_: EventLog, session_id: str, job_id: str) -> JobView:
     job = await log_.get_view(job_key(session_id, job_id), type=JobView)
     if job is None or job.kind != "triage":
@@ -134,9 +172,17 @@ async def _job(log_: EventLog, session_id: str, job_id: str) -> JobView:
     return job
 
 
-async def _start_saga(state: State, session_id: str, job_id: str, attempt: int) -> None:
-    """The job's saga, attempt ``attempt``: named from both, so a repeated start is the same execution."""
-    budgets: TriageSettings = state.settings.triage
+async def start_triage_saga(
+    sagas: SagaStarter,
+    commands: CommandQueue,
+    settings: Settings,
+    session_id: str,
+    job_id: str,
+    attempt: int,
+) -> str:
+    """Start the job's saga, attempt ``attempt``, and return the execution's name: named from both, so a
+    repeated start is the same execution. Raises ``SagaNotDeployed``."""
+    budgets: TriageSettings = settings.triage
     payload = {
         "session_id": session_id,
         "job_id": job_id,
@@ -145,11 +191,36 @@ async def _start_saga(state: State, session_id: str, job_id: str, attempt: int) 
         "budget": {"left": math.ceil(budgets.upload_window_s / POLL_S), "finalized": False},
         "deadline_polls": math.ceil(budgets.deadline_s / POLL_S),
         "verdict_polls": {"left": math.ceil(budgets.verdict_wait_s / POLL_S)},
-        "views_table": state.settings.names.views_table,
-        "api_queue_url": await command_queue(state).url(),
+        "views_table": settings.names.views_table,
+        "api_queue_url": await commands.url(),
     }
+    execution = f"{job_id}-a{attempt}"
+    await sagas.start(TRIAGE_SAGA.name, execution, payload)
+    return execution
+
+
+async def restart_running_sagas(
+    log_: EventLog, sagas: SagaStarter, commands: CommandQueue, settings: Settings
+) -> list[str]:
+    """Start the saga of every triage job that has not ended (neither ``complete`` nor ``error``) again,
+    under the name it had; returns the executions' names. For a Step Functions that lost its executions
+    (the embedded emulator after a restart): the saga reads where its job stands from the read models, and
+    a command it sends again has the id it had, so the api's consumer takes it once."""
+    started: list[str] = []
+    for session_id in await log_.session_ids():
+        job_id = (await log_.counters(session_id)).job_id
+        job = await log_.get_view(job_key(session_id, job_id), type=JobView) if job_id else None
+        if job_id is None or job is None or job.kind != "triage" or job.status in ("complete", "error"):
+            continue
+        started.append(await start_triage_saga(sagas, commands, settings, session_id, job_id, job.attempt))
+    return started
+
+
+async def _start_saga(state: State, session_id: str, job_id: str, attempt: int) -> None:
     try:
-        await saga_starter(state).start(TRIAGE_SAGA.name, f"{job_id}-a{attempt}", payload)
+        await start_triage_saga(
+            saga_starter(state), command_queue(state), state.settings, session_id, job_id, attempt
+        )
     except SagaNotDeployed:
         raise ClientException(status_code=503, detail="the triage saga is not deployed") from None
 
@@ -229,41 +300,45 @@ async def triage_results(
     state: State,
     caller: CallerDep,
     request: Request[Any, Any, Any],
+    after_version: AfterVersion = None,
 ) -> Response[TriageResults | None]:
     """Per-file progress while files are processing; keep and discard with reasons once triage is done.
-    Poll with ``If-None-Match``: an unchanged answer is a 304."""
+    Poll with ``If-None-Match``: an unchanged answer is a 304; with ``after_version`` (the last answer's
+    ``version``) a changed one lists only the files that changed since, and the verdicts only when the job
+    changed."""
     await owned_meta(state, session_id, caller)
     counters = await event_log(state).counters(session_id)
     etag = session_etag(counters, f"triage-{job_id}")
     if not_modified(request, etag):
         return unchanged(etag)
-    counters, results = await _results(state, session_id, job_id, counters=counters)
+    counters, results = await _results(state, session_id, job_id, counters=counters, after=after_version)
     return Response(results, headers=etag_headers(session_etag(counters, f"triage-{job_id}")))
 
 
 async def _results(
-    state: State, session_id: str, job_id: str, *, counters: CountersView | None = None
+    state: State,
+    session_id: str,
+    job_id: str,
+    *,
+    counters: CountersView | None = None,
+    after: int | None = None,
 ) -> tuple[CountersView, TriageResults]:
     """The job's results, and the session's counters they agree with (``access.snapshot``: the files
-    and the job read as of one version)."""
-    snap = await snapshot(event_log(state), session_id, counters=counters, job=job_key(session_id, job_id))
+    and the job read as of one version; ``changes.changes``: what changed after ``after``)."""
+    job_at = job_key(session_id, job_id)
+    log_ = event_log(state)
+    if after is None:
+        snap = await snapshot(log_, session_id, counters=counters, job=job_at)
+    else:
+        snap = await changes(log_, session_id, after, counters=counters, job=job_at)
     job, counters = snap.job, snap.counters
     if job is None or job.kind != "triage":
         raise NotFoundException(detail=f"no triage job {job_id!r} in this session")
-    files = file_statuses(session_id, snap.files)
-    thumbnails = {f.key: f.thumbnail_url for f in files}
-    keep: list[VerdictOut] = []
-    discard: list[VerdictOut] = []
-    for v in await _verdicts(state, job):
-        out = VerdictOut(
-            key=v.key,
-            name=v.key.rsplit("/", 1)[-1],
-            verdict=v.verdict,
-            reason=v.reason,
-            confidence=v.confidence,
-            thumbnail_url=thumbnails.get(v.key),
-        )
-        (keep if v.verdict == "keep" else discard).append(out)
+    files, removed = listed(session_id, snap)
+    keep: list[VerdictOut] | None = None
+    discard: list[VerdictOut] | None = None
+    if snap.job_changed:  # always, for the whole session
+        keep, discard = await _verdicts_out(state, session_id, job, snap)
     status = job.status or "pending"
     if status == "pending" and counters.finalized:
         # the client finalized, files are still being decided: derived here, never stored (a finalize
@@ -282,7 +357,37 @@ async def _results(
         discard=discard,
         gaps=job.gaps,
         error=job.message if job.status == "error" and job.message else None,
+        pending=snap.counters.pending,
+        version=counters.version,
+        after_version=snap.after,
+        removed=removed,
     )
+
+
+async def _verdicts_out(
+    state: State, session_id: str, job: JobView, snap: Snapshot
+) -> tuple[list[VerdictOut], list[VerdictOut]]:
+    """A complete job's keep and discard lists (empty before), each with its file's thumbnail URL (from
+    the snapshot's files when it holds them all, else read once: a delta sends verdicts only when the job
+    changed)."""
+    keep: list[VerdictOut] = []
+    discard: list[VerdictOut] = []
+    verdicts = await _verdicts(state, job)
+    items = snap.files
+    if verdicts and snap.after is not None:
+        items = await event_log(state).query_views(session_pk(session_id), "FILE#", type=FileView)
+    thumbnails = {f.key: f.thumbnail_url for f in file_statuses(session_id, items)}
+    for v in verdicts:
+        out = VerdictOut(
+            key=v.key,
+            name=v.key.rsplit("/", 1)[-1],
+            verdict=v.verdict,
+            reason=v.reason,
+            confidence=v.confidence,
+            thumbnail_url=thumbnails.get(v.key),
+        )
+        (keep if v.verdict == "keep" else discard).append(out)
+    return keep, discard
 
 
 async def _verdicts(state: State, job: JobView) -> list[c.Verdict]:
@@ -328,7 +433,7 @@ async def confirm_triage(
     for k in wanted:
         await object_store(state).delete(k)
     events = [api_event(c.TriageConfirmedData(job_id=job_id, delete_keys=wanted), session_id)]
-    events += [api_event(c.FileDeletedData(key=k, reason="confirmed"), session_id) for k in wanted]
+    events += await file_deletions(log_, session_id, wanted, "confirmed")
     await _commit_in_chunks(log_, events)
     return ConfirmResult(deleted=wanted, errors=errors)
 
@@ -350,15 +455,7 @@ async def cleanup_session(
         if prefix == UPLOADS:
             originals += keys
     log_ = event_log(state)
-    already = {
-        f.key for f in await log_.query_views(session_pk(session_id), "FILE#", type=FileView) if f.deleted
-    }
-    events = [
-        api_event(c.FileDeletedData(key=k, reason="cleanup"), session_id)
-        for k in originals
-        if k not in already
-    ]
-    await _commit_in_chunks(log_, events)
+    await _commit_in_chunks(log_, await file_deletions(log_, session_id, originals, "cleanup"))
     return Response(CleanupResult(deleted_objects=deleted))
 
 

@@ -20,7 +20,7 @@ def service(deps: handlers.Deps) -> Service:
     return Service(
         CONSUMER,
         {ObjectCreated: functools.partial(handlers.handle_object_created, deps=deps)},
-        on_give_up=handlers.on_give_up,
+        on_give_up=functools.partial(handlers.give_up_on_file, deps=deps),
     )
 
 

@@ -53,13 +53,20 @@ async def handle_object_created(event: ObjectCreated, deps: Deps) -> Sequence[Ou
         info = await deps.store.head(event.key)
     except ObjectNotFound:
         return []  # deleted before we got to it (a cleanup): nothing to decide
+    earlier = await deps.log.get_view(file_key(session_id, event.key), type=FileView)
+    if decided_already(earlier, info.etag):
+        # The same bytes written again (a client retrying its PUT), or their write announced again: S3
+        # gives each write a new sequencer, so this is a new message, but not a new file.
+        log.info("%s: these bytes are decided already; nothing new", name)
+        return []
     ref = c.FileRef(
         bucket=event.bucket,
         key=event.key,
         name=name,
         size=info.size,
         etag=info.etag,
-        replaces=await replaced_upload(deps.log, session_id, event.key, info.etag),
+        replaces=replaced(earlier, info.etag),
+        follows_deletion=earlier is not None and earlier.deleted,
     )
 
     def rejected(code: c.RejectCode, message: str) -> list[Output]:
@@ -92,9 +99,10 @@ async def handle_object_created(event: ObjectCreated, deps: Deps) -> Sequence[Ou
         first = await deps.log.get_view(content_key(session_id, sha), type=ContentClaim)
         if first is not None and first.key == event.key:
             # these bytes are what this key was processed from (uploaded again with another ETag, as a
-            # multipart upload gives): already decided
+            # multipart upload gives): the decision stands, and now covers this upload (no longer pending)
             log.info("%s: the same bytes as its processed upload; nothing new", name)
-            return []
+            live = earlier is not None and earlier.status is not None and not earlier.deleted
+            return [c.FileUnchangedData(file=ref, sha256=sha)] if live else []
         if first is not None:
             return [c.FileDuplicateData(file=ref, sha256=sha, duplicate_of=first.key)]
         try:
@@ -118,17 +126,27 @@ async def handle_object_created(event: ObjectCreated, deps: Deps) -> Sequence[Ou
         await anyio.to_thread.run_sync(lambda: shutil.rmtree(workdir, ignore_errors=True))
 
 
-async def replaced_upload(log_: EventLog, session_id: str, key: str, etag: str) -> c.Replaced | None:
-    """The decided upload of ``key`` that these bytes (``etag``) replace, if any: a re-upload under the
-    same name with other content. The same bytes again (a redelivery) replace nothing."""
-    item = await log_.get_view(file_key(session_id, key), type=FileView)
-    if item is None or item.status is None:  # never decided (or only deleted)
+def decided_already(item: FileView | None, etag: str) -> bool:
+    """Whether the file (its read model, ``item``) is live and decided for the bytes ``etag``."""
+    return item is not None and item.status is not None and not item.deleted and item.etag == etag
+
+
+def replaced(item: FileView | None, etag: str) -> c.Replaced | None:
+    """The decided upload of the file (its read model, ``item``) that the bytes ``etag`` replace, if any:
+    a re-upload under the same name with other content, or with any content once the file was deleted
+    (it is counted under its decision until then)."""
+    if item is None or item.status is None or item.etag is None:  # never decided (or only deleted)
         return None
-    if item.etag is None or item.etag == etag:
-        return None
+    if item.etag == etag and not item.deleted:
+        return None  # the same upload: nothing replaced (``decided_already``)
     return c.Replaced(
         etag=item.etag, status=item.status, sha256=item.sha256 if item.status == "processed" else None
     )
+
+
+async def replaced_upload(log_: EventLog, session_id: str, key: str, etag: str) -> c.Replaced | None:
+    """``replaced`` for the file's read model as the log holds it now."""
+    return replaced(await log_.get_view(file_key(session_id, key), type=FileView), etag)
 
 
 async def _run_pipeline(local: Path, kind: Sniffed, deps: Deps, workdir: Path) -> PhotoResult | VideoResult:
@@ -188,3 +206,36 @@ def on_give_up(event: object, error: BaseException) -> Sequence[Output]:
             "it was set aside for an operator to look at.",
         )
     ]
+
+
+async def give_up_on_file(event: object, error: BaseException, *, deps: Deps) -> Sequence[Output]:
+    """``on_give_up`` for the file as it is now, counted as any decision is: the handler decided on the
+    object under the key (not on the write the message announced), so the rejection is of that object,
+    naming what it replaces; nothing when the object is gone (deleted since) or decided already (another
+    delivery of its bytes got through)."""
+    outputs = on_give_up(event, error)
+    if not outputs or not isinstance(event, ObjectCreated) or (where := session_of(event.key)) is None:
+        return outputs
+    try:
+        info = await deps.store.head(event.key)
+    except ObjectNotFound:
+        return []
+    except Exception:  # the store failing may be why the handler failed: the failure is recorded anyway
+        log.warning("giving up on %s without looking at its object", event.key, exc_info=True)
+        return outputs
+    earlier = await deps.log.get_view(file_key(where[0], event.key), type=FileView)
+    if decided_already(earlier, info.etag):
+        return []
+    out: list[Output] = []
+    for o in outputs:
+        if isinstance(o, c.FileRejectedData):
+            ref = msgspec.structs.replace(
+                o.file,
+                size=info.size,
+                etag=info.etag,
+                replaces=replaced(earlier, info.etag),
+                follows_deletion=earlier is not None and earlier.deleted,
+            )
+            o = msgspec.structs.replace(o, file=ref)
+        out.append(o)
+    return out

@@ -31,6 +31,9 @@ RejectCode = Literal[
     "processing_failed",  # the service gave up after its retries; the message is in the DLQ
 ]
 
+#: why an original was deleted: a triage's discard the user confirmed, or the session's cleanup
+DeletionReason = Literal["confirmed", "cleanup"]
+
 FailureCode = Literal["timed_out", "no_files", "provider_error", "invalid_request", "internal_error"]
 
 
@@ -53,8 +56,13 @@ class FileRef(msgspec.Struct, frozen=True, kw_only=True):
     name: str  # the file name as uploaded (the key's last part)
     size: int
     etag: str
-    #: set when this upload replaced a decided one of the same key (same name, other bytes)
+    #: set when this upload replaced a decided one of the same key (same name, other bytes, or any bytes
+    #: after the file was deleted)
     replaces: Replaced | None = None
+    #: the key's file had been deleted (a confirmed discard, a cleanup) when these bytes came: the file is
+    #: live again and the session's deleted count goes down by one; the deletion released the claims of
+    #: what it deleted, so ``replaces`` then moves the count only
+    follows_deletion: bool = False
 
 
 class GeoPoint(msgspec.Struct, frozen=True, kw_only=True):
@@ -173,6 +181,21 @@ class UploadFinalized(Event[UploadFinalizedData], tag="shoebox.upload.finalized.
     pass
 
 
+class UploadReceivedData(Payload, frozen=True, kw_only=True):
+    """An upload landed in storage and has no decision for its bytes yet: the file is ``pending`` until
+    media_process decides it (the api records it from S3's announcement, whether media_process runs or
+    not)."""
+
+    key: str
+    name: str  # the file name as uploaded (the key's last part)
+    size: int
+    etag: str
+
+
+class UploadReceived(Event[UploadReceivedData], tag="shoebox.upload.received.v1", frozen=True):
+    pass
+
+
 # --------------------------------------------------------------------------- media_process
 class FileProcessedData(Payload, frozen=True, kw_only=True):
     file: FileRef
@@ -209,9 +232,26 @@ class FileDuplicate(Event[FileDuplicateData], tag="shoebox.media.file.duplicate.
     pass
 
 
+class FileUnchangedData(Payload, frozen=True, kw_only=True):
+    """An upload whose bytes are those its key was already processed from, under another ETag (the same
+    file sent again as a multipart upload, say): the decision stands and now covers this upload."""
+
+    file: FileRef
+    sha256: str
+
+
+class FileUnchanged(Event[FileUnchangedData], tag="shoebox.media.file.unchanged.v1", frozen=True):
+    pass
+
+
 class FileDeletedData(Payload, frozen=True, kw_only=True):
     key: str
-    reason: Literal["confirmed", "cleanup"]
+    reason: DeletionReason
+    #: the ETag of the decided upload deleted (None: not decided yet, or an event from before it was
+    #: carried): its decision claim is released, so the same bytes uploaded again are decided again
+    etag: str | None = None
+    #: the deleted upload's content hash when it was processed: its duplicate-detection claim is released
+    sha256: str | None = None
 
 
 class FileDeleted(Event[FileDeletedData], tag="shoebox.media.file.deleted.v1", frozen=True):
@@ -478,4 +518,6 @@ ALL_EVENTS: tuple[type[Event[Any]], ...] = (
     EnhancementFeedbackRequested,
     EnhancementCompleted,
     MessageFailed,
+    UploadReceived,
+    FileUnchanged,
 )

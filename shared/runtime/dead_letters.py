@@ -4,16 +4,20 @@ the runtime on a last receive or, for messages that killed every worker, by the 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from shared.runtime.log import UnknownSession
 from shared.runtime.processor import Processor
 from shared.runtime.service import PoisonMessage
 from shared.runtime.topology import MAX_RECEIVE_COUNT
 
 if TYPE_CHECKING:
     from types_aiobotocore_sqs import SQSClient
+    from types_aiobotocore_sqs.type_defs import MessageTypeDef
+
+    from shared.events.envelope import Event
 
 log = logging.getLogger("shoebox.runtime")
 
@@ -29,10 +33,16 @@ def queue_name(url: str) -> str:
     return url.rsplit("/", 1)[-1]
 
 
+def is_poison(error: BaseException) -> bool:
+    """Whether no retry can fix the message: it cannot be read (malformed, unknown type or version, a type
+    its service does not handle: ``PoisonMessage``) or it is for a session that does not exist."""
+    return isinstance(error, PoisonMessage | UnknownSession)
+
+
 def gives_up(error: Exception, receive_count: int) -> bool:
     """Whether a failed message is given up now (rather than redelivered): a message no retry can fix,
     or its last receive before the redrive policy would move it."""
-    return isinstance(error, PoisonMessage) or receive_count >= MAX_RECEIVE_COUNT
+    return is_poison(error) or receive_count >= MAX_RECEIVE_COUNT
 
 
 async def give_up_to_dead_letters(
@@ -132,18 +142,11 @@ class DeadLetterSweeper:
         for m in r.get("Messages", []):
             self.seen += 1
             if GIVEN_UP_ATTRIBUTE not in m.get("MessageAttributes", {}):
-                events = await self.processor.give_up(
-                    m.get("Body", ""),
-                    error=WorkerLost(
-                        f"no worker of {self.processor.service.name} finished this message in "
-                        f"{MAX_RECEIVE_COUNT} receives (each stopped before recording an outcome: a crash, "
-                        "a kill or running out of memory); the queue moved it to its dead-letter queue"
-                    ),
-                    message_id=m.get("MessageId", ""),
-                    receive_count=MAX_RECEIVE_COUNT,
-                    queue=self.queue,
-                    dead_letter_queue=self.dlq,
-                )
+                try:
+                    events = await self.record(m)
+                except Exception:  # this one is looked at again when it is visible; the others go on
+                    log.exception("could not record the dead letter %s", m.get("MessageId", ""))
+                    continue
                 if events:
                     recorded += 1
                     log.error(
@@ -156,3 +159,18 @@ class DeadLetterSweeper:
             )
         self.recorded += recorded
         return recorded
+
+    async def record(self, m: MessageTypeDef) -> list[Event[Any]]:
+        """Give up one dead letter no worker gave up: what ``Processor.give_up`` committed."""
+        return await self.processor.give_up(
+            m.get("Body", ""),
+            error=WorkerLost(
+                f"no worker of {self.processor.service.name} finished this message in "
+                f"{MAX_RECEIVE_COUNT} receives (each stopped before recording an outcome: a crash, "
+                "a kill or running out of memory); the queue moved it to its dead-letter queue"
+            ),
+            message_id=m.get("MessageId", ""),
+            receive_count=MAX_RECEIVE_COUNT,
+            queue=self.queue,
+            dead_letter_queue=self.dlq,
+        )

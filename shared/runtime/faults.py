@@ -34,6 +34,8 @@ class Faults(msgspec.Struct, frozen=True, kw_only=True):
     #: happens once per file
     crash_before_ack: str = ""
     crash_on: str = ""
+    #: the service whose worker dies (empty: any; the api's consumer hears of every upload too)
+    crash_in: str = ""
     #: > 0: every message a worker receives for the first time is sent again to its own queue, with a
     #: random delay of 0 to this many seconds: every consumer is handed every message twice, the copies
     #: in another order than the originals (the chaos runs, ``tests/chaos``)
@@ -55,10 +57,12 @@ class Faults(msgspec.Struct, frozen=True, kw_only=True):
 NONE = Faults()
 
 
-def crash_before_ack(faults: Faults, message_key: str) -> None:
-    """Die like a killed worker (SIGKILL: no cleanup, no ack) if the fault is armed for this message and
-    has not fired."""
+def crash_before_ack(faults: Faults, message_key: str, service: str = "") -> None:
+    """Die like a killed worker (SIGKILL: no cleanup, no ack) if the fault is armed for this message (and
+    this service) and has not fired."""
     if not faults.crash_before_ack or faults.crash_on not in message_key:
+        return
+    if faults.crash_in and faults.crash_in != service:
         return
     marker = Path(faults.crash_before_ack)
     try:

@@ -8,6 +8,7 @@ redelivers it alone; on its last receive it is given up (``shoebox.message.faile
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
@@ -22,6 +23,7 @@ from shared.runtime.log import DynamoEventLog
 from shared.runtime.processor import Processor
 from shared.runtime.service import Service
 
+log = logging.getLogger("shoebox.runtime")
 T = TypeVar("T")
 _runner: asyncio.Runner | None = None
 _clients: Clients | None = None
@@ -66,17 +68,21 @@ async def handle_sqs_batch(
                 if not gives_up(exc, count):
                     failures.append({"itemIdentifier": message_id})
                     return
-                await give_up_to_dead_letters(
-                    processor,
-                    clients.sqs,
-                    body,
-                    error=exc,
-                    message_id=message_id,
-                    receive_count=count,
-                    queue=record.get("eventSourceARN", "").rsplit(":", 1)[-1],
-                    dead_letter_queue_url=dead_letter_queue_url,
-                )
-                # handled: reported as success, so SQS deletes it from the source queue
+                try:
+                    await give_up_to_dead_letters(
+                        processor,
+                        clients.sqs,
+                        body,
+                        error=exc,
+                        message_id=message_id,
+                        receive_count=count,
+                        queue=record.get("eventSourceARN", "").rsplit(":", 1)[-1],
+                        dead_letter_queue_url=dead_letter_queue_url,
+                    )
+                except Exception:  # not on record: this record alone comes back, not its batch
+                    log.exception("could not give message %s up; it will be redelivered", message_id)
+                    failures.append({"itemIdentifier": message_id})
+                # otherwise handled: reported as success, so SQS deletes it from the source queue
 
     async with anyio.create_task_group() as tg:
         for record in event.get("Records", []):

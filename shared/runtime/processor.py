@@ -9,6 +9,7 @@ Lambda SQS entrypoint (``lambda_sqs.py``) only move messages between SQS and ``P
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import Sequence
@@ -24,8 +25,16 @@ from shared.events.envelope import Event
 from shared.runtime import telemetry
 from shared.runtime.faults import NONE, Faults
 from shared.runtime.inbound import INBOUND, ObjectCreated, SagaCommand
-from shared.runtime.log import AlreadyProcessed, ClaimTaken, DuplicateEvent, EventLog, Tracking
+from shared.runtime.log import (
+    AlreadyProcessed,
+    ClaimTaken,
+    DuplicateEvent,
+    EventLog,
+    Tracking,
+    UnknownSession,
+)
 from shared.runtime.service import Emit, Handler, Output, PoisonMessage, Service
+from shared.runtime.views import ViewExpectation
 
 log = logging.getLogger("shoebox.runtime")
 
@@ -111,6 +120,13 @@ class Processor:
         """The message's tracking record; None only when a test switched tracking off."""
         return Tracking(self.service.name, d.tracking_key) if self.faults.tracking else None
 
+    @staticmethod
+    def checked_session(d: Decoded) -> str | None:
+        """The session a message's commit must find (``EventLog.commit``): an event for a session that does
+        not exist is never applied (``UnknownSession``: given up at once). S3 uploads are not checked here:
+        an upload under an unknown session is the security rule's to refuse."""
+        return None if isinstance(d.event, ObjectCreated) else d.session_id
+
     async def process(self, body: str | bytes) -> list[Event[Any]]:
         """Handle one message. Returns the events committed (empty for a duplicate)."""
         d = self.decode(body)
@@ -175,11 +191,12 @@ class Processor:
                     time.perf_counter() - started, {"service": self.service.name, "type": d.event_type}
                 )
             events = self._events(d, outputs, salt="out")
+            expect = [x for out in outputs if isinstance(out, Emit) for x in out.expect]
             try:
-                committed = await self._commit(events, tracking)
+                committed = await self._commit(events, tracking, expect, self.checked_session(d))
             except ClaimTaken:
                 # Another message claimed what this one decided on (the same bytes uploaded twice at
-                # once): decide again, seeing the claim.
+                # once), or changed an item it read: decide again, seeing it.
                 if attempt == CLAIM_ATTEMPTS:
                     raise
                 log.info("a claim was taken concurrently; handling again")
@@ -209,9 +226,15 @@ class Processor:
             )
         return events
 
-    async def _commit(self, events: list[Event[Any]], tracking: Tracking | None) -> list[Event[Any]]:
+    async def _commit(
+        self,
+        events: list[Event[Any]],
+        tracking: Tracking | None,
+        expect: Sequence[ViewExpectation] = (),
+        session: str | None = None,
+    ) -> list[Event[Any]]:
         try:
-            return await self.log.commit(events, tracking=tracking)
+            return await self.log.commit(events, tracking=tracking, expect=expect, session=session)
         except (AlreadyProcessed, DuplicateEvent):
             log.info("a concurrent delivery already committed this message")
             return []
@@ -244,19 +267,28 @@ class Processor:
         )
         outputs: list[Output] = []
         if d is not None and d.event is not None and d.session_id and self.service.on_give_up is not None:
-            outputs.extend(self.service.on_give_up(d.event, error))
-        outputs.append(
-            c.MessageFailedData(
-                service=self.service.name,
-                queue=queue,
-                dead_letter_queue=dead_letter_queue,
-                message_id=message_id,
-                receive_count=receive_count,
-                event_id=base.event_id,
-                event_type=base.event_type,
-                error_type=type(error).__name__,
-                error=str(error)[:2000] or type(error).__name__,
-            )
+            given = self.service.on_give_up(d.event, error)
+            outputs.extend(await given if inspect.isawaitable(given) else given)
+        failed = c.MessageFailedData(
+            service=self.service.name,
+            queue=queue,
+            dead_letter_queue=dead_letter_queue,
+            message_id=message_id,
+            receive_count=receive_count,
+            event_id=base.event_id,
+            event_type=base.event_type,
+            error_type=type(error).__name__,
+            error=str(error)[:2000] or type(error).__name__,
         )
-        events = self._events(base, outputs, salt="give-up")
-        return await self._commit(events, Tracking(self.service.name, key))
+        tracking = Tracking(self.service.name, key)
+        events = self._events(base, [*outputs, failed], salt="give-up")
+        try:
+            return await self._commit(events, tracking, session=self.checked_session(base))
+        except UnknownSession:
+            # the message's session does not exist: its failure goes to the system stream, and nothing
+            # on_give_up says about that session is applied
+            orphan = msgspec.structs.replace(base, session_id=None)
+            if not isinstance(error, UnknownSession):  # the system stream's record names the session
+                why = f"session {base.session_id} does not exist; {failed.error}"
+                failed = msgspec.structs.replace(failed, error=why[:2000])
+            return await self._commit(self._events(orphan, [failed], salt="give-up"), tracking)

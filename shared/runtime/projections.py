@@ -5,17 +5,23 @@ the result in the same transaction; ``rebuild`` replays a stream through the sam
 
 Read models (views table, ``pk = SESSION#<id>``):
 
-======================  =============================================================================
-``sk``                  content
-======================  =============================================================================
-``META``                owner, trip context, created time
-``COUNTERS``            expected, processed, rejected, duplicate, deleted, the current triage job,
-                        finalized, version (+1 per event: the session's ETag)
-``FILE#<key>``          one uploaded file: status (processed|rejected|duplicate), deleted, reason, keys
-``JOB#<id>``            one job (triage, selection, enhancement): status, counts, result key
-``HASH#<sha256>``       the first file with these bytes (duplicate detection)
-``ITEM#<job>#<key>``    one file of an enhancement job: status, enhanced key, thumbnail
-======================  =============================================================================
+==========================  =============================================================================
+``sk``                      content
+==========================  =============================================================================
+``META``                    owner, trip context, created time
+``COUNTERS``                expected, processed, rejected, duplicate, deleted, pending (the number of
+                            PENDING# items), the current triage job, finalized, version (the last
+                            event's sequence: the session's ETag)
+``FILE#<key>``              one uploaded file: status (processed|rejected|duplicate), deleted, reason, keys
+``PENDING#<key>``           an upload in storage whose bytes are not decided yet (name, size, ETag)
+``JOB#<id>``                one job (triage, selection, enhancement): status, counts, result key
+``HASH#<sha256>``           the first file with these bytes (duplicate detection)
+``DECIDED#<key>@<etag>``    the decided upload of a file (one decision per write of its bytes)
+``ITEM#<job>#<key>``        one file of an enhancement job: status, enhanced key, thumbnail
+==========================  =============================================================================
+
+Every item written also gets ``version``: the sequence number of the event that wrote it last (commits
+land in sequence order, ``log.py``), so "what changed after version N" is what the events after N wrote.
 
 Each kind of item is a Struct in ``read_models.py`` (``view_type`` maps a key to it): a whole FILE# item
 is built as a ``FileView``; the other projections set single fields, and
@@ -25,7 +31,7 @@ the Struct (``check``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -36,22 +42,30 @@ from shared.runtime.read_models import (
     RELAY_PK,
     ContentClaim,
     CountersView,
+    DecisionClaim,
     EnhancedItemView,
     FileView,
     JobView,
     MetaView,
+    PendingView,
     RelayCheckpoint,
     ViewItem,
     ViewShapeError,
     fields,
 )
-from shared.runtime.views import Value, ViewKey, ViewUpdate, apply, merge
+from shared.runtime.views import Condition, Value, ViewKey, ViewUpdate, apply, merge, stamped, version_of
 
 COUNTER_FIELDS = ("expected", "processed", "rejected", "duplicate", "deleted")
 
 
 def session_pk(session_id: str) -> str:
     return f"SESSION#{session_id}"
+
+
+def counters_in_order(first: int) -> Condition:
+    """The condition a commit holds on a session's COUNTERS: its ``version`` (the last committed sequence)
+    is below ``first``, the commit's first sequence there, so commits land in sequence order."""
+    return "attribute_not_exists(#xv) OR #xv < :xfirst", {"#xv": "version"}, {":xfirst": first}
 
 
 def meta_key(session_id: str) -> ViewKey:
@@ -66,9 +80,19 @@ def file_key(session_id: str, key: str) -> ViewKey:
     return ViewKey(session_pk(session_id), f"FILE#{key}")
 
 
+def pending_key(session_id: str, key: str) -> ViewKey:
+    """An upload of ``key`` that is in storage and not decided yet."""
+    return ViewKey(session_pk(session_id), f"PENDING#{key}")
+
+
 def content_key(session_id: str, sha256: str) -> ViewKey:
     """The first file of a session with these bytes."""
     return ViewKey(session_pk(session_id), f"HASH#{sha256}")
+
+
+def decision_key(session_id: str, key: str, etag: str) -> ViewKey:
+    """The claim of the decided upload of ``key`` with the bytes ``etag``."""
+    return ViewKey(session_pk(session_id), f"DECIDED#{key}@{etag}")
 
 
 def job_key(session_id: str, job_id: str) -> ViewKey:
@@ -82,8 +106,10 @@ def enhanced_item_key(session_id: str, job_id: str, key: str) -> ViewKey:
 _EXACT: dict[str, type[ViewItem]] = {"META": MetaView, "COUNTERS": CountersView}
 _PREFIXED: tuple[tuple[str, type[ViewItem]], ...] = (
     ("FILE#", FileView),
+    ("PENDING#", PendingView),
     ("JOB#", JobView),
     ("HASH#", ContentClaim),
+    ("DECIDED#", DecisionClaim),
     ("ITEM#", EnhancedItemView),
 )
 
@@ -134,11 +160,36 @@ def _projects(cls: type[Event[Any]]) -> Callable[[_Projection], _Projection]:
 
 
 def view_updates(event: Event[Any]) -> list[ViewUpdate]:
-    """The read-model changes one (current-version) event causes. Every event also moves the session's
-    ``COUNTERS.version`` on, so a poller learns "nothing changed" from that one item (the API's ETag)."""
+    """The read-model changes one (current-version) event causes, each item stamped with the event's
+    sequence (``version``). Every event also moves the session's ``COUNTERS.version`` on to its sequence,
+    so a poller learns "nothing changed" from that one item (the API's ETag)."""
     fn = _PROJECTIONS.get(type(event))
-    own = fn(event) if fn else []
-    return [*own, ViewUpdate(key=counters_key(event.sessionid), add={"version": 1})]
+    pk = session_pk(event.sessionid)
+    own = [stamped(u, event.sequence) if u.key.pk == pk else u for u in (fn(event) if fn else [])]
+    return [*own, ViewUpdate(key=counters_key(event.sessionid), set={"version": event.sequence})]
+
+
+def is_pending(key: ViewKey) -> bool:
+    """Whether ``key`` is a ``PENDING#`` item (its number is ``COUNTERS.pending``)."""
+    return key.sk.startswith("PENDING#")
+
+
+def pending_counted(
+    updates: Sequence[ViewUpdate], before: Mapping[ViewKey, Mapping[str, Value] | None]
+) -> tuple[list[ViewUpdate], dict[ViewKey, int]]:
+    """``updates`` with ``COUNTERS.pending`` kept equal to the number of ``PENDING#`` items: +1 for each
+    one they create, -1 for each one they delete, given the items as they are ``before``; and the versions
+    of those items as read (the log reads them at commit and expects them unchanged: a decision cannot know
+    whether the api recorded its upload as pending yet, so the count cannot come from the events alone)."""
+    read = {k: version_of(item) for k, item in before.items()}
+    change: dict[str, int] = {}
+    for u in updates:
+        if is_pending(u.key):
+            there = before.get(u.key) is not None
+            step = -1 if u.delete and there else 1 if not u.delete and not there else 0
+            change[u.key.pk] = change.get(u.key.pk, 0) + step
+    counted = [ViewUpdate(key=ViewKey(pk, "COUNTERS"), add={"pending": n}) for pk, n in change.items() if n]
+    return (merge([*updates, *counted]) if counted else list(updates)), read
 
 
 def fold(events: Iterable[Event[Any]]) -> dict[ViewKey, dict[str, Value]]:
@@ -146,7 +197,9 @@ def fold(events: Iterable[Event[Any]]) -> dict[ViewKey, dict[str, Value]]:
     an earlier one, as it did live): what ``EventLog.rebuild_views`` writes."""
     views: dict[ViewKey, dict[str, Value]] = {}
     for e in events:
-        for u in merge(view_updates(e)):
+        updates = merge(view_updates(e))
+        counted, _ = pending_counted(updates, {u.key: views.get(u.key) for u in updates if is_pending(u.key)})
+        for u in counted:
             item = apply(views.get(u.key), u)
             if item is None:
                 views.pop(u.key, None)
@@ -207,21 +260,34 @@ def _upload_finalized(e: c.UploadFinalized) -> list[ViewUpdate]:
 
 
 def _file(e: Event[Any], ref: c.FileRef, item: FileView) -> list[ViewUpdate]:
-    """A decided upload: its read model, and the counters. The FILE# item is written whole (every
-    ``FileView`` field, None where the decision has none), so a replaced upload's thumbnail, reason or hash
-    never outlives it, and a write after a deletion is a live file again. An upload that replaced a
-    decided one of the same key moves the key from the old decision's counter to the new one (counted
-    once)."""
+    """A decided upload: its read model, its claim, and the counters. The FILE# item is written whole
+    (every ``FileView`` field, None where the decision has none), so a replaced upload's thumbnail, reason
+    or hash never outlives it, and a write after a deletion is a live file again. The claim on the key's
+    bytes (``DECIDED#<key>@<etag>``, ``require_absent``) makes one decision per write of them: of two
+    deliveries committing at once, the second finds it taken, and the handler, run again, finds the file
+    decided. An upload that replaced a decided one of the same key moves the key from the old decision's
+    counter to the new one (counted once) and releases the old upload's claims, unless a deletion came
+    between and released them already."""
     assert item.status is not None
+    sid = e.sessionid
     add: dict[str, int] = {item.status: 1}
     released: list[ViewUpdate] = []
+    if ref.follows_deletion:
+        add["deleted"] = -1  # the file is live again
     if ref.replaces is not None:
         add[ref.replaces.status] = add.get(ref.replaces.status, 0) - 1
+    if ref.replaces is not None and not ref.follows_deletion:
+        released.append(ViewUpdate(key=decision_key(sid, ref.key, ref.replaces.etag), delete=True))
         if ref.replaces.sha256 is not None:  # its bytes are no longer in the session under this key
-            released.append(ViewUpdate(key=content_key(e.sessionid, ref.replaces.sha256), delete=True))
+            released.append(ViewUpdate(key=content_key(sid, ref.replaces.sha256), delete=True))
+    claim = ViewUpdate(
+        key=decision_key(sid, ref.key, ref.etag), set={"key": ref.key, "etag": ref.etag}, require_absent=True
+    )
     return [
-        ViewUpdate(key=counters_key(e.sessionid), add=add, set=_seen(e)),
-        ViewUpdate(key=file_key(e.sessionid, ref.key), set=fields(item)),
+        ViewUpdate(key=counters_key(sid), add=add, set=_seen(e)),
+        ViewUpdate(key=file_key(sid, ref.key), set=fields(item)),
+        ViewUpdate(key=pending_key(sid, ref.key), delete=True),  # decided: no longer pending
+        claim,
         *released,
     ]
 
@@ -291,11 +357,52 @@ def _file_duplicate(e: c.FileDuplicate) -> list[ViewUpdate]:
 
 @_projects(c.FileDeleted)
 def _file_deleted(e: c.FileDeleted) -> list[ViewUpdate]:
+    """A deleted file keeps its decision (counted under it, and as deleted); the claims of the upload it
+    held are released, so its bytes uploaded again are decided again."""
+    d = e.data
+    released = []
+    if d.etag is not None:
+        released.append(ViewUpdate(key=decision_key(e.sessionid, d.key, d.etag), delete=True))
+    if d.sha256 is not None:
+        released.append(ViewUpdate(key=content_key(e.sessionid, d.sha256), delete=True))
     return [
         ViewUpdate(key=counters_key(e.sessionid), add={"deleted": 1}),
+        ViewUpdate(key=file_key(e.sessionid, d.key), set={"deleted": True, "deleted_reason": d.reason}),
+        ViewUpdate(key=pending_key(e.sessionid, d.key), delete=True),  # gone: nothing to decide
+        *released,
+    ]
+
+
+@_projects(c.UploadReceived)
+def _upload_received(e: c.UploadReceived) -> list[ViewUpdate]:
+    """The upload is pending. The api records it only when the key has no decision for these bytes (it
+    read the key's items and commits only if they are as it read them), so a pending never hides a
+    decision; a decision, ``media.file.unchanged`` or a deletion removes it."""
+    d = e.data
+    key = pending_key(e.sessionid, d.key)
+    item = PendingView(
+        pk=key.pk, sk=key.sk, name=d.name, size=d.size, etag=d.etag, received_at=e.time.isoformat()
+    )
+    return [ViewUpdate(key=key, set=fields(item))]
+
+
+@_projects(c.FileUnchanged)
+def _file_unchanged(e: c.FileUnchanged) -> list[ViewUpdate]:
+    """The key's decision now covers this upload (the same bytes under another ETag): no counter moves;
+    the claim moves from the upload it replaces to this one (one decision per write of the bytes)."""
+    d, sid = e.data, e.sessionid
+    moved = []
+    if d.file.replaces is not None:
+        moved.append(ViewUpdate(key=decision_key(sid, d.file.key, d.file.replaces.etag), delete=True))
+    return [
+        ViewUpdate(key=file_key(sid, d.file.key), set={"etag": d.file.etag, "size": d.file.size}),
+        ViewUpdate(key=pending_key(sid, d.file.key), delete=True),
         ViewUpdate(
-            key=file_key(e.sessionid, e.data.key), set={"deleted": True, "deleted_reason": e.data.reason}
+            key=decision_key(sid, d.file.key, d.file.etag),
+            set={"key": d.file.key, "etag": d.file.etag},
+            require_absent=True,
         ),
+        *moved,
     ]
 
 

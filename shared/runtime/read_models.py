@@ -41,10 +41,14 @@ class ViewShapeError(Exception):
 
 
 class ViewItem(msgspec.Struct, frozen=True, kw_only=True):
-    """Every read-model item: its key."""
+    """Every read-model item: its key, and its ``version``: the sequence number of the last event that
+    wrote it (0 for an item written before items carried one). Commits to a session land in sequence order
+    (``log.py``), so a reader that has seen a session at version N has seen every write up to N; a handler
+    that read an item commits only if it is still at the version it read (``views.ViewExpectation``)."""
 
     pk: str
     sk: str
+    version: int = 0
 
 
 class MetaView(ViewItem, frozen=True, kw_only=True):
@@ -64,8 +68,10 @@ class CountersView(ViewItem, frozen=True, kw_only=True):
     rejected: int = 0
     duplicate: int = 0
     deleted: int = 0
-    #: +1 per event of the session: the ETag of anything derived from its read models
-    version: int = 0
+    #: uploads in storage not decided yet: the number of ``PENDING#`` items (counted at commit)
+    pending: int = 0
+    #: (``version``, on every item) here: the sequence number of the session's last event, so it moves on
+    #: with every event: the ETag of anything derived from its read models, and the API's delta cursor
     finalized: bool = False
     #: the session's triage job (one per session)
     job_id: str | None = None
@@ -108,6 +114,22 @@ class FileView(ViewItem, frozen=True, kw_only=True):
         return self.sk.removeprefix("FILE#")
 
 
+class PendingView(ViewItem, frozen=True, kw_only=True):
+    """``PENDING#<key>``: an upload that landed in storage and whose bytes have no decision yet (written on
+    ``upload.received``, removed by the decision, ``media.file.unchanged`` or a deletion). Its key's
+    ``FILE#`` item, if any, is the decision of the key's earlier bytes."""
+
+    name: str
+    size: int
+    etag: str
+    received_at: str
+
+    @property
+    def key(self) -> str:
+        """The upload's object key."""
+        return self.sk.removeprefix("PENDING#")
+
+
 class JobView(ViewItem, frozen=True, kw_only=True):
     """``JOB#<id>``: one job (triage, selection, enhancement); each kind sets the fields it has."""
 
@@ -143,6 +165,15 @@ class ContentClaim(ViewItem, frozen=True, kw_only=True):
     """``HASH#<sha256>``: the first processed file of the session with these bytes."""
 
     key: str
+
+
+class DecisionClaim(ViewItem, frozen=True, kw_only=True):
+    """``DECIDED#<key>@<etag>``: the upload of ``key`` with these bytes is decided. Every decision takes it
+    (``require_absent``), so two deliveries of one write, or two writes of the same bytes, committing at
+    once cannot both count; a replacement and a deletion release it."""
+
+    key: str
+    etag: str
 
 
 class EnhancedItemView(ViewItem, frozen=True, kw_only=True):

@@ -10,18 +10,23 @@ import msgspec
 
 from shared.events.envelope import Payload
 from shared.runtime.topology import Consumer, Handled
+from shared.runtime.views import ViewExpectation
 
 
 class Emit(msgspec.Struct, frozen=True):
-    """A handler output with more than a payload: its subject, or another session's stream."""
+    """A handler output with more than a payload: its subject, or another session's stream, or the
+    read-model items the handler decided on, which the commit expects still at the versions it read (else
+    the handler runs again and decides with what is there then)."""
 
     payload: Payload
     subject: str | None = None
+    expect: tuple[ViewExpectation, ...] = ()
 
 
 Output = Payload | Emit
 Handler = Callable[[Any], Awaitable[Sequence[Output]]]
-GiveUp = Callable[[Any, BaseException], Sequence[Output]]
+#: what a given-up message means to the service (its outputs), worked out at once or read from its views
+GiveUp = Callable[[Any, BaseException], Sequence[Output] | Awaitable[Sequence[Output]]]
 
 
 class PoisonMessage(Exception):

@@ -9,13 +9,15 @@ them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import msgspec
 
 Scalar = str | int | float | bool | None
 Value = Scalar | list[Any] | dict[str, Any]
+#: a ConditionExpression, its ExpressionAttributeNames and its (plain Python) values
+Condition = tuple[str, dict[str, str], dict[str, Any]]
 
 
 class ViewKey(msgspec.Struct, frozen=True, order=True):
@@ -34,6 +36,39 @@ class ViewUpdate(msgspec.Struct, frozen=True, kw_only=True):
     require_absent: bool = False
     #: remove the item (a released claim); nothing else may change it in the same commit
     delete: bool = False
+
+
+class ViewExpectation(msgspec.Struct, frozen=True):
+    """A commit's condition on one read-model item: it is still at ``version`` (what its writer read; 0:
+    absent, or written before items carried a version). A commit whose expectation fails writes nothing
+    (``ClaimTaken``): the handler decides again with what is there now. Never part of a projection: it is
+    about who wrote first, not about what the events mean, so a rebuild ignores it."""
+
+    key: ViewKey
+    version: int
+
+    def holds(self, item: Mapping[str, Value] | None) -> bool:
+        """Whether the stored ``item`` (None: absent) is at the expected version."""
+        return version_of(item) == self.version
+
+    def condition(self) -> Condition:
+        """The same as a DynamoDB ConditionExpression."""
+        if self.version == 0:
+            return "attribute_not_exists(#xv)", {"#xv": "version"}, {}
+        return "#xv = :xv", {"#xv": "version"}, {":xv": self.version}
+
+
+def stamped(update: ViewUpdate, version: int) -> ViewUpdate:
+    """``update`` also setting the item's ``version`` (a deletion stays as it is)."""
+    if update.delete:
+        return update
+    return msgspec.structs.replace(update, set={**update.set, "version": version})
+
+
+def version_of(item: Mapping[str, Value] | None) -> int:
+    """A stored item's ``version`` (0: no item, or one written before items carried one)."""
+    v = (item or {}).get("version", 0)
+    return v if isinstance(v, int) else 0
 
 
 def merge(updates: Iterable[ViewUpdate]) -> list[ViewUpdate]:

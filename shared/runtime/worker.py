@@ -8,10 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from shared.runtime.dead_letters import give_up_to_dead_letters, gives_up, queue_name
+from shared.runtime.dead_letters import give_up_to_dead_letters, gives_up, is_poison, queue_name
 from shared.runtime.faults import crash_at_random, crash_before_ack, double_delivery, message_attributes
 from shared.runtime.processor import Processor
-from shared.runtime.service import PoisonMessage
 
 if TYPE_CHECKING:
     from types_aiobotocore_sqs import SQSClient
@@ -138,27 +137,34 @@ class Worker:
         if committed:
             # test-only: a worker killed between its transaction and its ack
             key = self.processor.decode(body).tracking_key
-            crash_before_ack(self.processor.faults, key)
+            crash_before_ack(self.processor.faults, key, self.processor.service.name)
             crash_at_random(self.processor.faults, key, count)
         await self._ack(receipt)
         self.handled += 1
 
     async def _failed(self, m: MessageTypeDef, body: str, receipt: str, count: int, exc: Exception) -> None:
         if gives_up(exc, count):
-            poison = isinstance(exc, PoisonMessage)
+            poison = is_poison(exc)
             log.error("giving up on message after %d receive(s): %s", count, exc, exc_info=not poison)
-            await give_up_to_dead_letters(
-                self.processor,
-                self.sqs,
-                body,
-                error=exc,
-                message_id=m.get("MessageId", ""),
-                receive_count=count,
-                queue=queue_name(self.queue_url),
-                dead_letter_queue_url=self.dlq_url,
-            )
-            await self._ack(receipt)
-            return
+            try:
+                await give_up_to_dead_letters(
+                    self.processor,
+                    self.sqs,
+                    body,
+                    error=exc,
+                    message_id=m.get("MessageId", ""),
+                    receive_count=count,
+                    queue=queue_name(self.queue_url),
+                    dead_letter_queue_url=self.dlq_url,
+                )
+            except Exception:
+                # not on record (the log unreachable, a broken on_give_up): the message comes back after the
+                # retry delay to be given up then (or by the DLQ sweeper); the worker and its other
+                # messages carry on
+                log.exception("could not give the message up; it will be redelivered")
+            else:
+                await self._ack(receipt)
+                return
         delay = retry_delay_s(count, self.consumer.retry_base_s)
         log.warning("handler failed (receive %d), retrying in %ds: %r", count, delay, exc)
         try:

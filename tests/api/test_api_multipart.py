@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tests.support.api import file_status, new_session
+from tests.support.api import decided_status, new_session
 from tests.support.stack import RunningStack
 from tests.support.wait import eventually
 
@@ -141,7 +141,7 @@ def test_a_large_video_goes_up_in_parts_and_is_decided_once(
     assert open_uploads(embedded_stack, sid) == []
 
     status = eventually(
-        lambda: file_status(api, sid, key, headers=auth), timeout_s=120, what="media_process's decision"
+        lambda: decided_status(api, sid, key, headers=auth), timeout_s=120, what="media_process's decision"
     )
     # the emulator announces a completed multipart upload twice: wait until media_process took both
     embedded_stack.wait_drained("media_process")  # both S3 events acked

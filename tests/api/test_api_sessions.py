@@ -123,3 +123,35 @@ def test_a_replaced_upload_counts_once_and_shows_only_its_newest_bytes(api: Api)
     b = next(f for f in s["files"] if f["name"] == "b.jpg")
     assert b["status"] == "duplicate" and b["duplicate_of"] == key
     assert (s["counters"]["processed"], s["counters"]["duplicate"]) == (1, 1)
+
+
+def test_the_same_bytes_put_again_count_once_and_after_a_cleanup_are_decided_again(api: Api) -> None:
+    """A client retrying a PUT writes the same bytes again (S3 announces a new write): nothing new, for
+    every decision. A cleanup releases what the files held: their bytes uploaded again are decided again,
+    each file counted once, no longer as deleted."""
+    sid = api.new_session()
+    photo = (PHOTO / "DSCN0010.jpg").read_bytes()
+    files = {"a.jpg": photo, "b.jpg": photo, "c.jpg": b"not a photo, after all\n"}
+    for name, data in files.items():
+        decided(api, sid, name, data)
+    for name, data in files.items():
+        assert api.decide(api.upload(sid, name, data)) == []  # the same bytes again
+    s = status(api, sid)
+    counts = ("processed", "rejected", "duplicate", "deleted")
+    assert tuple(s["counters"][k] for k in counts) == (1, 1, 1, 0)
+
+    assert api.client.delete(f"/v1/sessions/{sid}/artifacts", headers=api.auth()).status_code == 200
+    assert api.client.delete(f"/v1/sessions/{sid}/artifacts", headers=api.auth()).status_code == 200
+    s = status(api, sid)
+    assert tuple(s["counters"][k] for k in counts) == (1, 1, 1, 3)  # counted as decided, and deleted
+
+    for name, data in files.items():
+        decided(api, sid, name, data)  # back, byte for byte: decided again, a.jpg first again
+    s = status(api, sid)
+    assert tuple(s["counters"][k] for k in counts) == (1, 1, 1, 0)
+    got = {f["name"]: (f["status"], f["deleted"], bool(f["thumbnail_url"])) for f in s["files"]}
+    assert got == {
+        "a.jpg": ("processed", False, True),
+        "b.jpg": ("duplicate", False, False),
+        "c.jpg": ("rejected", False, False),
+    }

@@ -224,6 +224,10 @@ def test_confirm_deletes_exactly_the_chosen_discards(api: Api, judged: tuple[str
     files = {f["key"]: f for f in api.client.get(f"/v1/sessions/{sid}", headers=api.auth()).json()["files"]}
     assert files[keys[1]]["deleted"] and not files[keys[2]]["deleted"]
 
+    again = api.client.post(url, json={"delete_keys": [keys[1]]}, headers=api.auth())  # a retried confirm
+    assert again.status_code == 200 and len(of_type(api, sid, "shoebox.media.file.deleted.v1")) == 1
+    assert api.client.get(f"/v1/sessions/{sid}", headers=api.auth()).json()["counters"]["deleted"] == 1
+
 
 def test_confirm_before_the_verdicts_is_a_409(api: Api) -> None:
     sid = api.new_session()

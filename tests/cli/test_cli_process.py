@@ -146,7 +146,14 @@ def test_process_uploads_a_folder_and_reports_every_file_once(
     assert files["readme.txt"]["key"] is None
     assert files["clip.mp4"]["kind"] == "video" and files["day1/DSCN0010.jpg"]["kind"] == "photo"
     assert files["broken/corrupted.jpg"]["reason"]["code"] == "undecodable"
-    assert document["counts"] == {"files": 8, "processed": 4, "rejected": 3, "duplicate": 1, "missing": 0}
+    assert document["counts"] == {
+        "files": 8,
+        "processed": 4,
+        "rejected": 3,
+        "duplicate": 1,
+        "pending": 0,
+        "missing": 0,
+    }
     for path in ("clip.mp4", "day1/DSCN0010.jpg"):  # thumbnails fetched through the API, beside the report
         thumb = files[path]["thumbnail"]
         assert thumb and (out / thumb).read_bytes()[:3] == b"\xff\xd8\xff", path
@@ -168,7 +175,9 @@ def test_process_uploads_a_folder_and_reports_every_file_once(
     assert main(["events", sid, "--api", embedded_stack.api_url, "--token", token]) == 0
     shown = capsys.readouterr().out
     assert "session.created.v2" in shown and "media.file.rejected.v1" in shown and "“Test <trip>”" in shown
-    assert f"{1 + len(keys)} events" in shown
+    # the session's creation, each upload's record as pending and its result
+    assert f"{len(session_events(embedded_stack.api_url, sid, token))} events" in shown
+    assert "upload.received.v1" in shown
 
 
 @pytest.mark.stack

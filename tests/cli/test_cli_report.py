@@ -85,6 +85,9 @@ FULL = [
         reason=Reason(code="duplicate", message="same bytes as day1/temple.jpg"),
     ),
     entry("late.jpg", "missing", reason=Reason(code="no_result", message="no result before the job ended")),
+    entry(
+        "slow.mov", "pending", reason=Reason(code="not_decided", message="not decided before the job ended")
+    ),
 ]
 
 
@@ -101,9 +104,28 @@ def test_report_json_validates_against_the_published_schema(tmp_path: Path) -> N
     assert not errors, "\n".join(e.message for e in errors)
     assert html_path.exists()
     assert set(document) >= {"session", "counts", "timings", "files"}
-    assert document["counts"] == {"files": 5, "processed": 2, "rejected": 1, "duplicate": 1, "missing": 1}
+    assert document["version"] == 2
+    assert document["counts"] == {
+        "files": 6,
+        "processed": 2,
+        "rejected": 1,
+        "duplicate": 1,
+        "missing": 1,
+        "pending": 1,
+    }
     assert [f["path"] for f in document["files"]] == [f.path for f in FULL]
     assert report.decode(json_path.read_bytes()) == make_report(FULL)
+
+
+def test_version_2_adds_the_pending_status_that_version_1_refuses(tmp_path: Path) -> None:
+    """A reader that matches on v1's closed set of statuses would not know ``pending``: it is v2's, and
+    the published schema holds a pending file only in a v2 document."""
+    json_path, _ = report.write(make_report([entry("slow.mov", "pending")]), tmp_path)
+    document = json.loads(json_path.read_bytes())
+    assert not list(schema_validator().iter_errors(document))
+    schema = json.loads(report.SCHEMA_PATH.read_text(encoding="utf-8"))
+    assert "pending" in schema["$defs"]["FileEntry"]["properties"]["status"]["enum"]
+    assert list(schema_validator().iter_errors({**document, "version": 1}))
 
 
 def test_the_later_steps_fields_validate_when_they_are_filled(tmp_path: Path) -> None:

@@ -96,3 +96,59 @@ def test_up_stops_cleanly_on_a_signal_and_leaves_no_process(tmp_path: Path, sig:
     )
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{emulator}/moto-api/", timeout=1)
+
+
+def _process_of(up: int, name: str) -> int | None:
+    """The pid of the stack's process ``name`` (``worker:media_process``, ``relay``, ``api``)."""
+    for pid in _children(up):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if name.encode() in argv and _alive(pid):
+            return pid
+    return None
+
+
+def test_ctrl_c_in_a_terminal_stops_the_processes_in_order_and_the_emulator_last(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C sends SIGINT to the whole foreground process group. The stack's processes and
+    its emulator each run in a session of their own, so only ``shoebox up`` gets it, and it stops the API,
+    the workers, the relay, then the emulator, with no traceback. Before that, a worker killed with -9 is
+    started again and ``up`` says so."""
+    emulator, api = free_port(), free_port()
+    log = tmp_path / "up.log"
+    argv = [sys.executable, "-m", "shoebox_cli.main", "up", "--emulator-port", str(emulator)]
+    argv += ["--api-port", str(api), "--state-dir", str(tmp_path / "state")]
+    env = {**os.environ, "NO_COLOR": "1", "SHOEBOX_LOG_FORMAT": "text"}
+    with open(log, "w") as out:  # a process group of its own, as a shell gives a foreground job
+        proc = subprocess.Popen(argv, stdout=out, stderr=out, text=True, env=env, start_new_session=True)
+    try:
+        _wait_healthy(api, proc)
+        worker = eventually(
+            lambda: _process_of(proc.pid, "worker:media_process"), 30, what="media_process's worker"
+        )
+        os.kill(worker, signal.SIGKILL)
+        eventually(
+            lambda: (_process_of(proc.pid, "worker:media_process") or worker) != worker or None,
+            30,
+            what="the worker started again",
+        )
+        eventually(lambda: "restarting in" in log.read_text() or None, 10, what="up to say so")
+        children = _children(proc.pid)
+
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the whole group
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = log.read_text()
+    assert "worker:media_process killed by SIGKILL" in text and "restarted (restart 1)" in text
+    assert "Traceback" not in text and "CancelledError" not in text, text[-3000:]
+    order = [
+        text.index("stopped api"),
+        text.index("stopped worker:"),
+        text.index("stopped relay"),
+        text.index("stopping the AWS emulator"),
+    ]
+    assert order == sorted(order), text[-3000:]
+    eventually(lambda: not any(_alive(c) for c in children), 10, what="no child of `shoebox up` left")

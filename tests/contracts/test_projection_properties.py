@@ -22,6 +22,7 @@ from shared.runtime.projections import (
     check,
     content_key,
     counters_key,
+    decision_key,
     enhanced_item_key,
     file_key,
     job_key,
@@ -32,6 +33,7 @@ from shared.runtime.read_models import (
     RELAY_PK,
     ContentClaim,
     CountersView,
+    DecisionClaim,
     EnhancedItemView,
     FileView,
     JobView,
@@ -143,6 +145,7 @@ def test_every_key_names_its_struct() -> None:
     assert view_type(file_key("s", "uploads/s/META")) is FileView
     assert view_type(job_key("s", "j")) is JobView
     assert view_type(content_key("s", "ab")) is ContentClaim
+    assert view_type(decision_key("s", "uploads/s/a.jpg", "e1")) is DecisionClaim
     assert view_type(enhanced_item_key("s", "j", "uploads/s/a.jpg")) is EnhancedItemView
     assert view_type(ViewKey(RELAY_PK, "shard-1")) is RelayCheckpoint
     with pytest.raises(ViewShapeError, match="no read model"):

@@ -39,6 +39,8 @@ class _Views:
         ({"status": "duplicate", "etag": "old"}, c.Replaced(etag="old", status="duplicate")),
         ({"status": "processed", "etag": "new"}, None),  # the same bytes again: a redelivery
         ({"deleted": True, "deleted_reason": "cleanup"}, None),  # deleted before it was decided
+        # deleted after it was decided: counted under its decision until these bytes, even the same
+        ({"status": "rejected", "etag": "new", "deleted": True}, c.Replaced(etag="new", status="rejected")),
         ({"status": "processed"}, None),
     ],
 )

@@ -16,6 +16,7 @@ import pytest
 from shared.events import catalogue as c
 from shared.events.envelope import Event
 from shared.runtime.config import MediaSettings, Settings
+from shared.runtime.dead_letters import WorkerLost
 from shared.runtime.log import InMemoryEventLog
 from shared.runtime.projections import counters_key
 from shared.runtime.read_models import CountersView
@@ -103,17 +104,27 @@ async def test_a_photo_is_decided_once_however_often_its_write_is_announced(m: M
 
 async def test_the_same_bytes_written_again_under_their_name_are_nothing_new(m: Media) -> None:
     """A multipart upload is announced twice by the emulator, with the ETag S3 gives parts; a client
-    may also upload the same file again: the bytes are what the name was processed from."""
+    may also upload the same file again: the bytes are what the name was processed from. The decision
+    stands and covers the new upload (``media.file.unchanged``: its ETag, so it is not pending); the same
+    ETag again is nothing at all."""
     [processed] = await m.upload("ride.jpg", PHOTO)
     upload_id = await m.store.create_multipart(m.key("ride.jpg"), "image/jpeg")
     url = await m.store.presign_part(m.key("ride.jpg"), upload_id, 1, 60)
     part = UploadedPart(1, m.store.put_presigned(url, PHOTO))
     await m.store.complete_multipart(m.key("ride.jpg"), upload_id, [part])
-    assert (await m.store.head(m.key("ride.jpg"))).etag != processed.data.file.etag
-    assert await m.consumers.object_created(m.key("ride.jpg")) == []
-    assert await m.upload("ride.jpg", PHOTO) == []
+    multipart_etag = (await m.store.head(m.key("ride.jpg"))).etag
+    assert multipart_etag != processed.data.file.etag
+    [unchanged] = await m.consumers.object_created(m.key("ride.jpg"))
+    assert isinstance(unchanged, c.FileUnchanged) and unchanged.data.file.etag == multipart_etag
+    assert await m.consumers.object_created(m.key("ride.jpg")) == []  # announced again: nothing new
+    [back] = await m.upload("ride.jpg", PHOTO)  # one PUT again: the first upload's ETag
+    assert isinstance(back, c.FileUnchanged) and back.data.file.etag == processed.data.file.etag
     assert await m.counters() == (1, 0, 0)
-    assert m.decisions() == ["shoebox.media.file.processed.v1"]
+    assert m.decisions() == [
+        "shoebox.media.file.processed.v1",
+        "shoebox.media.file.unchanged.v1",
+        "shoebox.media.file.unchanged.v1",
+    ]
 
 
 async def test_the_same_bytes_under_another_name_are_a_duplicate_of_the_first(m: Media) -> None:
@@ -207,3 +218,35 @@ async def test_giving_up_on_a_file_rejects_it_so_no_saga_waits_for_it(m: Media) 
     assert isinstance(failed, c.MessageFailed) and failed.data.receive_count == 5
     assert await m.counters() == (0, 1, 0)
     assert await m.consumers.media.process(body) == []  # a late redelivery changes nothing
+
+
+async def test_a_give_up_decides_the_object_as_it_is_now_like_any_decision(m: Media) -> None:
+    """The handler decides on the object under the key, so does a give-up: nothing when those bytes are
+    decided already (another announcement got through) or the object is gone; a rejection that names the
+    decision it replaces otherwise (the file counted once)."""
+    args: dict[str, Any] = {
+        "error": WorkerLost("every worker died"),
+        "receive_count": 5,
+        "queue": "media-process",
+        "dead_letter_queue": "media-process-dlq",
+    }
+    [first] = await m.upload("a.jpg", PHOTO)
+    info = await m.store.head(m.key("a.jpg"))
+    late = m.consumers.object_created_body(m.key("a.jpg"), info.size, info.etag)  # another write's message
+    [failed] = await m.consumers.media.give_up(late, message_id="m-1", **args)
+    assert isinstance(failed, c.MessageFailed)  # and no rejection: a.jpg is decided for these bytes
+
+    await m.store.put(m.key("a.jpg"), NOT_A_PHOTO, "text/plain")  # other bytes, whose worker dies
+    info = await m.store.head(m.key("a.jpg"))
+    body = m.consumers.object_created_body(m.key("a.jpg"), info.size, info.etag)
+    rejected, _ = await m.consumers.media.give_up(body, message_id="m-2", **args)
+    assert isinstance(rejected, c.FileRejected) and rejected.data.code == "processing_failed"
+    assert rejected.data.file.replaces == c.Replaced(
+        etag=first.data.file.etag, status="processed", sha256=first.data.sha256
+    )
+    assert await m.counters() == (0, 1, 0)
+
+    await m.store.delete(m.key("a.jpg"))
+    gone = m.consumers.object_created_body(m.key("a.jpg"), info.size, "an-older-write")
+    [failed] = await m.consumers.media.give_up(gone, message_id="m-3", **args)
+    assert isinstance(failed, c.MessageFailed)  # nothing under the key to decide

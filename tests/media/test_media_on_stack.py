@@ -40,8 +40,10 @@ def _content_type(name: str) -> str:
 
 
 def _decided(api: str, sid: str, n: int, auth: Mapping[str, str]) -> dict[str, dict[str, Any]] | None:
+    """The session's files once ``n`` of them are decided (a file is listed ``pending`` before)."""
     files = httpx.get(f"{api}/v1/sessions/{sid}", headers=auth).json()["files"]
-    return {f["name"]: f for f in files} if len(files) >= n else None
+    decided = [f for f in files if f["status"] != "pending"]
+    return {f["name"]: f for f in decided} if len(decided) >= n else None
 
 
 def _events(api: str, sid: str, auth: Mapping[str, str]) -> list[dict[str, Any]]:

@@ -80,8 +80,9 @@ class Session:
             )
         )
 
-    async def rejected(self, name: str) -> None:
-        await self.append(c.FileRejectedData(file=self.ref(name), code="undecodable", message="damaged"))
+    async def rejected(self, name: str, etag: str = "e1", replaces: c.Replaced | None = None) -> None:
+        ref = msgspec.structs.replace(self.ref(name, etag), replaces=replaces)
+        await self.append(c.FileRejectedData(file=ref, code="undecodable", message="damaged"))
 
     async def duplicate(self, name: str, of: str) -> None:
         await self.append(
@@ -150,7 +151,8 @@ async def test_a_file_rejected_after_being_processed_is_left_out() -> None:
     s = Session()
     await s.processed("a.jpg")
     await s.processed("b.jpg")
-    await s.rejected("b.jpg")  # a later upload under the same name was damaged
+    # a later upload under the same name (other bytes) was damaged
+    await s.rejected("b.jpg", etag="e2", replaces=c.Replaced(etag="e1", status="processed"))
     [out] = await handle_triage_requested(s.request(processed=1), s.deps())
     assert isinstance(out, c.TriageCompletedData)
     written = results.decode(s.store.objects[out.results_key][0])
@@ -248,6 +250,7 @@ def _bus_body(event: Event[Any]) -> str:
 
 async def test_a_redelivered_request_is_handled_once_through_the_runtime() -> None:
     s = Session()
+    await s.created()
     await s.processed("a.jpg")
     await s.processed("b.jpg", photo=BLURRED)
     deps = s.deps()
@@ -279,6 +282,7 @@ async def test_giving_up_fails_the_job_so_no_saga_waits_forever() -> None:
 
 async def test_giving_up_through_the_runtime_records_triage_failed() -> None:
     s = Session()
+    await s.created()
     service = Service(
         CONSUMER,
         {c.TriageRequested: functools.partial(handle_triage_requested, deps=s.deps())},
@@ -294,7 +298,7 @@ async def test_giving_up_through_the_runtime_records_triage_failed() -> None:
         dead_letter_queue="q-dlq",
     )
     types = [type(e) for e in await s.log.read_all(s.id)]
-    assert types == [c.TriageFailed, c.MessageFailed]
+    assert types == [c.SessionCreatedV2, c.TriageFailed, c.MessageFailed]
 
 
 def test_the_app_uses_the_offline_provider_without_a_gemini_key(caplog: pytest.LogCaptureFixture) -> None:

@@ -18,6 +18,7 @@ from shared.runtime.processor import SYSTEM_STREAM, Processor
 from shared.runtime.service import Output, Service
 from shared.runtime.topology import MAX_RECEIVE_COUNT, Consumer, Topology
 from shared.runtime.worker import Worker
+from tests.support.events import session_created
 from tests.support.messages import bus_body
 from tests.support.stack import RunningStack
 
@@ -47,6 +48,7 @@ async def test_a_message_failing_every_receive_lands_in_the_dlq_with_a_failed_ev
         urls = await provision(clients, Topology(consumers=(consumer,)))
         q, dlq = urls[names.queue("flaky")], urls[names.dead_letter_queue("flaky")]
         log = DynamoEventLog(clients.dynamodb, events_table=names.events_table, views_table=names.views_table)
+        await log.commit([session_created(sid)])
         service = Service(consumer, {c.EnhancementFeedbackRequested: handle_enhancement_feedback_requested})
         worker = Worker(
             Processor(service, log), clients.sqs, queue_url=q, dead_letter_queue_url=dlq, wait_time_s=1

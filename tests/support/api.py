@@ -41,3 +41,11 @@ def file_status(
     r = httpx.get(f"{api}/v1/sessions/{session_id}", headers=headers)
     assert r.status_code == 200, r.text
     return next((f for f in r.json()["files"] if f["key"] == key), None)
+
+
+def decided_status(
+    api: str, session_id: str, key: str, *, headers: Mapping[str, str]
+) -> dict[str, object] | None:
+    """The file's status once it is decided (None while it is absent or ``pending``), for ``eventually``."""
+    found = file_status(api, session_id, key, headers=headers)
+    return found if found is not None and found["status"] != "pending" else None

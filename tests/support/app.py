@@ -79,6 +79,11 @@ class Api:
         self.store.put_presigned(ticket["url"], data)
         return str(ticket["key"])
 
+    def receive(self, key: str) -> list[Event[Any]]:
+        """What the api's consumer does when S3 announces the object now under ``key``: the events it
+        committed (the upload pending, unless its bytes are decided)."""
+        return self.run(self.consumers.received, key)
+
     def decide(self, key: str) -> list[Event[Any]]:
         """What media_process does when S3 announces the object now under ``key``: the events it
         committed."""

@@ -18,3 +18,13 @@ def processed(sid: str, name: str, *, source: str = "shoebox/media_process") -> 
         source=source,
         session_id=sid,
     )
+
+
+def session_created(sid: str, *, owner: str = "u1", context: str = "Weekend in Kyoto") -> Event[Any]:
+    """``session.created`` for ``sid``, as the API commits it: a consumer's event for ``sid`` is applied
+    only once this is in the log (``EventLog.commit``'s ``session``)."""
+    return make_event(
+        c.SessionCreatedV2Data(owner=owner, trip=c.Trip(context=context)),
+        source="shoebox/api",
+        session_id=sid,
+    )

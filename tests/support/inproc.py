@@ -49,6 +49,12 @@ class Consumers:
         info = await self.store.head(key)
         return await self.media.process(self.object_created_body(key, info.size, info.etag, sequencer))
 
+    async def received(self, key: str, *, sequencer: str | None = None) -> list[Event[Any]]:
+        """S3's announcement of the object now under ``key``, handled by the api's consumer (which records
+        the upload as pending until it is decided): the events it committed."""
+        info = await self.store.head(key)
+        return await self.api.process(self.object_created_body(key, info.size, info.etag, sequencer))
+
     async def saga_command(
         self, command: str, session_id: str, job_id: str, attempt: int = 1, *, timed_out: bool = False
     ) -> list[Event[Any]]:

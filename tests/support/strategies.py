@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections.abc import Sequence
 from typing import Any
 
+import msgspec
 import msgspec.inspect as mi
 from hypothesis import strategies as st
 
@@ -79,3 +81,60 @@ def _struct(t: mi.StructType) -> st.SearchStrategy[Any]:
 @functools.cache
 def events(cls: type[Event[Any]]) -> st.SearchStrategy[Event[Any]]:
     return strategy(mi.type_info(cls))
+
+
+# --------------------------------------------------------------------------- a session's uploads
+class Put(msgspec.Struct, frozen=True):
+    """The client writes ``content`` (a name the test gives bytes) under ``name``: S3 announces the write."""
+
+    name: str
+    content: str
+
+
+class Deliver(msgspec.Struct, frozen=True):
+    """SQS delivers one announcement not delivered yet (the ``pick``-th, modulo how many wait)."""
+
+    pick: int
+
+
+class Redeliver(msgspec.Struct, frozen=True):
+    """SQS delivers an announcement again: the same message, the same sequencer."""
+
+    pick: int
+
+
+class Delete(msgspec.Struct, frozen=True):
+    """The file is deleted (a confirmed discard, a cleanup), if it is there."""
+
+    name: str
+
+
+class GiveUp(msgspec.Struct, frozen=True):
+    """The runtime gives an announcement up (its handler failed on every receive, or every worker died)."""
+
+    pick: int
+
+
+UploadStep = Put | Deliver | Redeliver | Delete | GiveUp
+
+
+def upload_steps(
+    names: Sequence[str], contents: Sequence[str], *, min_size: int = 6, max_size: int = 40
+) -> st.SearchStrategy[list[UploadStep]]:
+    """Any sequence of writes (the same bytes again, other bytes under a name, re-uploads after a deletion),
+    deletions, deliveries, redeliveries and give-ups: writes and deliveries the most often, give-ups the
+    least (a content named twice in ``contents`` is written twice as often)."""
+    pick = st.integers(min_value=0, max_value=63)
+    put = st.builds(Put, st.sampled_from(names), st.sampled_from(contents))
+    deliver, redeliver = st.builds(Deliver, pick), st.builds(Redeliver, pick)
+    delete, give_up = st.builds(Delete, st.sampled_from(names)), st.builds(GiveUp, pick)
+    # a kind of step named n times is drawn n times as often (one_of would draw each strategy once)
+    kinds: list[st.SearchStrategy[UploadStep]] = [
+        *[put] * 6,
+        *[deliver] * 4,
+        *[redeliver] * 2,
+        *[delete] * 2,
+        give_up,
+    ]
+    step: st.SearchStrategy[UploadStep] = st.sampled_from(kinds).flatmap(lambda kind: kind)
+    return st.lists(step, min_size=min_size, max_size=max_size)

@@ -23,6 +23,7 @@ from shared.runtime.processor import Processor
 from shared.runtime.relay import PublishError, outgoing, publish_records
 from shared.runtime.service import Output, Service
 from shared.runtime.topology import Consumer
+from tests.support.events import session_created
 from tests.support.messages import bus_body
 from tests.support.stack import RunningStack
 
@@ -59,6 +60,7 @@ async def test_the_lambda_entrypoint_reports_only_failed_records_and_gives_up_on
 ) -> None:
     sid = str(uuid.uuid4())
     log = InMemoryEventLog()
+    await log.commit([session_created(sid)])
     processor = Processor(_service(fail_on="boom"), log)
 
     def feedback(text: str) -> Any:
@@ -82,7 +84,11 @@ async def test_the_lambda_entrypoint_reports_only_failed_records_and_gives_up_on
         moved = await clients.sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=1)
         assert [json.loads(m["Body"])["detail"]["data"]["key"] for m in moved["Messages"]] == ["k-boom"]
     types = [type(e).type_name() for e in await log.read_all(sid)]
-    assert sorted(types) == ["shoebox.message.failed.v1", "shoebox.photo.enhance.requested.v1"]
+    assert sorted(types) == [
+        "shoebox.message.failed.v1",
+        "shoebox.photo.enhance.requested.v1",
+        "shoebox.session.created.v2",
+    ]
 
 
 def _stream_record(seq: str, image: dict[str, Any], name: str = "INSERT") -> dict[str, Any]:
@@ -157,6 +163,7 @@ async def test_a_handler_continues_the_trace_of_the_event_it_handles() -> None:
     log = InMemoryEventLog()
     processor = Processor(_service(fail_on="never"), log)
     sid = str(uuid.uuid4())
+    await log.commit([session_created(sid)])
     with trace.use_span(tracer.start_span("POST /v1/feedback"), end_on_exit=True) as api_span:
         from shared.runtime.telemetry import current_traceparent
 
@@ -186,11 +193,12 @@ async def test_a_v1_event_from_yesterdays_producer_is_handled_by_todays_v2_handl
         seen.append(e)
         return []
 
-    processor = Processor(Service(consumer, {c.SessionCreatedV2: handle_session_created}), InMemoryEventLog())
+    log = InMemoryEventLog()
+    processor = Processor(Service(consumer, {c.SessionCreatedV2: handle_session_created}), log)
+    sid = str(uuid.uuid4())
+    await log.commit([session_created(sid)])  # the session the event is about exists
     old = make_event(
-        c.SessionCreatedV1Data(owner="u", context="Porto, 3 days"),
-        source="shoebox/api",
-        session_id=str(uuid.uuid4()),
+        c.SessionCreatedV1Data(owner="u", context="Porto, 3 days"), source="shoebox/api", session_id=sid
     )
     body = json.dumps(
         {
@@ -221,11 +229,14 @@ async def test_two_copies_of_one_message_at_once_are_handled_once_in_a_process()
         return [c.PhotoEnhanceRequestedData(job_id="j", key="k", index=0, feedback=e.data.feedback)]
 
     service = Service(consumer, {c.EnhancementFeedbackRequested: handle_enhancement_feedback_requested})
-    processor = Processor(service, InMemoryEventLog())
+    log = InMemoryEventLog()
+    processor = Processor(service, log)
+    sid = str(uuid.uuid4())
+    await log.commit([session_created(sid)])
     event = make_event(
         c.EnhancementFeedbackRequestedData(job_id="j", key="k", feedback="warmer"),
         source="shoebox/api",
-        session_id=str(uuid.uuid4()),
+        session_id=sid,
     )
     results: list[int] = []
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import msgspec
 import pytest
 
@@ -18,6 +19,7 @@ from shared.runtime.attributes import to_item
 from shared.runtime.aws import Clients
 from shared.runtime.log import (
     AlreadyProcessed,
+    ClaimTaken,
     DuplicateEvent,
     DynamoEventLog,
     EventLog,
@@ -28,6 +30,7 @@ from shared.runtime.projections import content_key, counters_key, file_key, job_
 from shared.runtime.read_models import (
     ContentClaim,
     CountersView,
+    DecisionClaim,
     EnhancedItemView,
     FileView,
     JobView,
@@ -35,7 +38,7 @@ from shared.runtime.read_models import (
     ViewShapeError,
     decode,
 )
-from shared.runtime.views import ViewKey, ViewUpdate, apply, merge
+from shared.runtime.views import ViewExpectation, ViewKey, ViewUpdate, apply, merge
 from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.anyio
@@ -109,6 +112,123 @@ async def test_32_concurrent_appenders_on_one_stream_lose_nothing(log: EventLog)
     assert len(events) == 128
     assert len({e.sequence for e in events}) == 128
     assert (await log.counters(sid)).processed == 128
+
+
+class HoldingTransaction:
+    """A DynamoDB client whose first ``transact_write_items`` waits for ``release``."""
+
+    def __init__(self, client: Any) -> None:
+        self.client, self.calls = client, 0
+        self.waiting, self.release, self.landed = anyio.Event(), anyio.Event(), anyio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    async def transact_write_items(self, **kw: Any) -> Any:
+        self.calls += 1
+        if self.calls == 1:
+            self.waiting.set()
+            await self.release.wait()
+        r = await self.client.transact_write_items(**kw)
+        self.landed.set()
+        return r
+
+
+@pytest.mark.stack
+async def test_a_commit_overtaken_by_a_later_reserved_one_lands_after_it_in_sequence(
+    emulator_only: RunningStack,
+) -> None:
+    """Commits to a stream land in sequence order, so whatever a reader saw at ``COUNTERS.version`` V, no
+    event at or below V lands afterwards (the API's delta polls rest on it): the commit that reserved first
+    but was overtaken reserves again, and lands with the higher sequence. Fails when the commit does not
+    hold the order condition (it lands below the version a reader may have seen already)."""
+    names = emulator_only.settings.names
+    async with Clients(emulator_only.settings) as clients:
+        log = DynamoEventLog.of(clients)
+        holding = HoldingTransaction(clients.dynamodb)
+        first = DynamoEventLog(holding, events_table=names.events_table, views_table=names.views_table)
+        sid = str(uuid.uuid4())
+        landed: dict[str, int] = {}
+
+        async def commit(on: EventLog, name: str) -> None:
+            [e] = await on.commit([processed(sid, name)])
+            landed[name] = e.sequence
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(commit, first, "first.jpg")
+            await holding.waiting.wait()  # reserved, waits to commit
+            await commit(log, "second.jpg")  # reserves after it, lands before it
+            holding.release.set()
+        assert landed["first.jpg"] > landed["second.jpg"]
+        assert [e.data.file.name for e in await log.read_all(sid)] == ["second.jpg", "first.jpg"]
+        assert (await log.counters(sid)).version == landed["first.jpg"]
+
+
+@pytest.mark.stack
+async def test_the_pending_count_holds_when_an_upload_is_recorded_while_its_decision_commits(
+    emulator_only: RunningStack,
+) -> None:
+    """``COUNTERS.pending`` is the number of ``PENDING#`` items. The api's ``upload.received`` reserved its
+    sequence first; the decision reserved after it and read the key as not pending; then the record landed,
+    then the decision's transaction (in sequence order, so no order condition stops it). The decision
+    expects the pending item as it read it, so it reads again and counts the removal. Fails (pending 1,
+    no item) when the commit does not expect the pending items it counted."""
+    names = emulator_only.settings.names
+    async with Clients(emulator_only.settings) as clients:
+
+        def holding_log() -> tuple[DynamoEventLog, HoldingTransaction]:
+            client = HoldingTransaction(clients.dynamodb)
+            log = DynamoEventLog(client, events_table=names.events_table, views_table=names.views_table)
+            return log, client
+
+        (recording, r), (deciding, d) = holding_log(), holding_log()
+        sid = str(uuid.uuid4())
+        received = c.UploadReceivedData(key=f"uploads/{sid}/a.jpg", name="a.jpg", size=10, etag="e")
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(recording.commit, [make_event(received, source="shoebox/api", session_id=sid)])
+            await r.waiting.wait()  # reserved, counted +1, waits to commit
+            tg.start_soon(deciding.commit, [processed(sid, "a.jpg")])
+            await d.waiting.wait()  # reserved after it, read PENDING# (none yet), waits to commit
+            r.release.set()
+            await r.landed.wait()
+            assert (await recording.counters(sid)).pending == 1
+            d.release.set()
+        assert d.calls > 1  # the decision's first transaction was refused: it read again
+        assert await recording.query_views(session_pk(sid), "PENDING#") == []
+        assert (await recording.counters(sid)).pending == 0
+        assert projections.fold(await recording.read_all(sid))[counters_key(sid)]["pending"] == 0
+
+
+async def test_a_commit_expecting_items_at_the_versions_read_writes_nothing_if_one_moved(
+    log: EventLog,
+) -> None:
+    """``ViewExpectation``: on an item the commit writes and on one it does not, at 0 (absent) or at the
+    version read; one that moved on is ``ClaimTaken`` and nothing of the commit is written."""
+    sid = str(uuid.uuid4())
+    first = (await log.commit([processed(sid, "a.jpg")]))[0]
+    a, b = file_key(sid, f"uploads/{sid}/a.jpg"), file_key(sid, f"uploads/{sid}/b.jpg")
+    stale = [ViewExpectation(a, first.sequence - 1)]
+    for expect in (stale, [ViewExpectation(b, 5)], [ViewExpectation(counters_key(sid), 0)]):
+        with pytest.raises(ClaimTaken):
+            await log.commit([processed(sid, "b.jpg")], expect=expect)
+        with pytest.raises(ClaimTaken):  # an expectation on an item the commit writes
+            await log.commit([processed(sid, "a.jpg", event_id=str(uuid.uuid4()))], expect=expect)
+    assert [e.data.file.name for e in await log.read_all(sid)] == ["a.jpg"]
+    assert await log.get_view(b, type=FileView) is None
+    [second] = await log.commit(
+        [processed(sid, "b.jpg")], expect=[ViewExpectation(a, first.sequence), ViewExpectation(b, 0)]
+    )
+    assert (await log.get_view(b, type=FileView)) is not None
+    assert (await log.counters(sid)).version == second.sequence
+
+
+async def test_the_events_between_two_versions_are_read_in_order(log: EventLog) -> None:
+    sid = str(uuid.uuid4())
+    committed = [e for i in range(6) for e in await log.commit([processed(sid, f"f{i}.jpg")])]
+    first, last = committed[1].sequence, committed[4].sequence
+    between = await log.read_between(sid, first, last)
+    assert [e.data.file.name for e in between] == ["f2.jpg", "f3.jpg", "f4.jpg"]
+    assert await log.read_between(sid, last + 10, last + 12) == []
 
 
 async def test_reading_is_paged(log: EventLog) -> None:
@@ -265,7 +385,7 @@ async def _lifecycle(log: EventLog, sid: str) -> list[Any]:
         ),
         ev(c.FileRejectedData(file=ref("b.txt"), code="unsupported_type", message="no")),
         ev(c.FileDuplicateData(file=ref("c.jpg"), sha256="ab", duplicate_of=key)),
-        ev(c.FileDeletedData(key=f"uploads/{sid}/c.jpg", reason="confirmed")),
+        ev(c.FileDeletedData(key=f"uploads/{sid}/c.jpg", reason="confirmed", etag="e")),
         ev(c.UploadFinalizedData(job_id="j1", uploaded=3, failed=["d.jpg"], deadline=deadline)),
         ev(c.TriageRequestedData(job_id="j1", attempt=1, expected=3, processed=1, rejected=1, duplicate=1)),
         ev(
@@ -283,7 +403,8 @@ async def _lifecycle(log: EventLog, sid: str) -> list[Any]:
 
 
 async def test_read_models_are_read_as_their_structs(log: EventLog) -> None:
-    """Both logs give the same Struct values: these, and exactly what folding the log gives."""
+    """Both logs give the same Struct values: these, and exactly what folding the log gives. Each item's
+    ``version`` is the sequence of the event that wrote it last (one event a commit here: its position)."""
     sid = str(uuid.uuid4())
     events = await _lifecycle(log, sid)
     pk = session_pk(sid)
@@ -306,6 +427,7 @@ async def test_read_models_are_read_as_their_structs(log: EventLog) -> None:
     assert await log.get_view(meta_key(sid), type=MetaView) == MetaView(
         pk=pk,
         sk="META",
+        version=1,
         owner="u",
         context="Kyoto",
         timezone="Asia/Tokyo",
@@ -314,6 +436,7 @@ async def test_read_models_are_read_as_their_structs(log: EventLog) -> None:
     assert await log.get_view(file_key(sid, key), type=FileView) == FileView(
         pk=pk,
         sk=f"FILE#{key}",
+        version=3,
         status="processed",
         event_id=events[2].id,
         name="a.jpg",
@@ -328,6 +451,7 @@ async def test_read_models_are_read_as_their_structs(log: EventLog) -> None:
     assert await log.get_view(job_key(sid, "j1"), type=JobView) == JobView(
         pk=pk,
         sk="JOB#j1",
+        version=9,
         kind="triage",
         status="complete",
         model="m",
@@ -340,11 +464,19 @@ async def test_read_models_are_read_as_their_structs(log: EventLog) -> None:
         provider="p",
     )
     assert await log.get_view(content_key(sid, "ab"), type=ContentClaim) == ContentClaim(
-        pk=pk, sk="HASH#ab", key=key
+        pk=pk, sk="HASH#ab", version=3, key=key
     )
+    # each decided upload's claim, but the deleted one's (released)
+    claims = await log.query_views(pk, "DECIDED#", type=DecisionClaim)
+    assert [(d.key, d.etag) for d in claims] == [(key, "e"), (f"uploads/{sid}/b.txt", "e")]
     [item] = await log.query_views(pk, "ITEM#", type=EnhancedItemView)
     assert item == EnhancedItemView(
-        pk=pk, sk=f"ITEM#e1#{key}", status="enhanced", enhanced_key="enhanced/a.jpg", thumbnail=None
+        pk=pk,
+        sk=f"ITEM#e1#{key}",
+        version=11,
+        status="enhanced",
+        enhanced_key="enhanced/a.jpg",
+        thumbnail=None,
     )
     files = await log.query_views(pk, "FILE#", type=FileView)
     assert [(f.key, f.status, f.deleted) for f in files] == [
@@ -361,6 +493,7 @@ async def test_read_models_are_read_as_their_structs(log: EventLog) -> None:
         FileView,
         JobView,
         ContentClaim,
+        DecisionClaim,
         EnhancedItemView,
     }
 

@@ -17,6 +17,7 @@ from shared.runtime.log import InMemoryEventLog, Tracking
 from shared.runtime.processor import Processor
 from shared.runtime.service import Output, Service
 from shared.runtime.topology import Consumer
+from tests.support.events import session_created
 from tests.support.messages import bus_body
 
 pytestmark = pytest.mark.anyio
@@ -40,11 +41,14 @@ async def test_copies_arriving_together_are_handled_once_when_the_tracking_check
         return [c.PhotoEnhanceRequestedData(job_id="j", key="k", index=0, feedback=e.data.feedback)]
 
     service = Service(consumer, {c.EnhancementFeedbackRequested: handle_enhancement_feedback_requested})
-    processor = Processor(service, RemoteLog())
+    log = RemoteLog()
+    sid = str(uuid.uuid4())
+    await log.commit([session_created(sid)])  # a consumer's events apply only to a session that exists
+    processor = Processor(service, log)
     event = make_event(
         c.EnhancementFeedbackRequestedData(job_id="j", key="k", feedback="warmer"),
         source="shoebox/api",
-        session_id=str(uuid.uuid4()),
+        session_id=sid,
     )
     committed: list[int] = []
 

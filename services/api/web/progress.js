@@ -1,5 +1,6 @@
-// Progress: GET .../triage/{job} polled with If-None-Match (a 304 costs the API one read) until triage ends;
-// each answer updates the rows, the counters and, once triage is complete, the verdicts.
+// Progress: GET .../triage/{job} polled with If-None-Match (a 304 costs the API one read) and after_version
+// (a changed session sends only the files that changed since the last answer) until triage ends; each
+// answer updates the rows, the counters and, once triage is complete, the verdicts.
 
 import { api } from "./api.js";
 import { addEntry, notice, remember, renderCounts, setStatus, showError, showThumb } from "./render.js";
@@ -21,11 +22,13 @@ async function poll() {
   state.pollTimer = -1; // polling, no timer yet
   let again = true;
   try {
-    const r = await api("GET", `/v1/sessions/${state.session}/triage/${state.job}`, undefined, {
+    const since = state.version === null ? "" : `?after_version=${state.version}`;
+    const r = await api("GET", `/v1/sessions/${state.session}/triage/${state.job}${since}`, undefined, {
       etag: state.etag,
     });
     if (r.status === 200) {
       state.etag = r.etag;
+      state.version = r.body.version;
       apply(r.body);
     }
     const s = state.results?.status;
@@ -38,7 +41,17 @@ async function poll() {
 }
 
 function apply(results) {
-  state.results = results;
+  // a delta (after_version set) leaves out the verdicts when the job did not change: keep the ones shown
+  const before = state.results;
+  state.results = {
+    ...results,
+    keep: results.keep ?? before?.keep ?? [],
+    discard: results.discard ?? before?.discard ?? [],
+  };
+  for (const key of results.removed || []) {
+    const entry = state.byKey.get(key);
+    if (entry) setStatus(entry, "deleted", "Removed before it was checked.");
+  }
   for (const f of results.files) {
     let entry = state.byKey.get(f.key);
     if (!entry) entry = adopt(f); // a file of this trip from before a reload
@@ -50,7 +63,9 @@ function apply(results) {
     const text =
       f.status === "duplicate" && f.duplicate_of
         ? `Same bytes as ${f.duplicate_of.split("/").pop()}: not processed again.`
-        : f.status === "processed" ? "" : f.message || "";
+        : f.status === "pending"
+          ? "Uploaded; waiting to be checked."
+          : f.status === "processed" ? "" : f.message || "";
     setStatus(entry, f.status, text);
     if (f.thumbnail_url) showThumb(entry.row.querySelector("td.thumb"), f.thumbnail_url);
   }
@@ -58,7 +73,7 @@ function apply(results) {
   $("job-status").textContent = results.status;
   showError("job-error", results.status === "error" ? results.error || "Triage failed." : "");
   $("retry").hidden = results.status !== "error";
-  if (results.status === "complete") showVerdicts(results);
+  if (results.status === "complete") showVerdicts(state.results);
 }
 
 function adopt(f) {
@@ -73,6 +88,8 @@ export async function retry() {
     await api("POST", `/v1/sessions/${state.session}/triage/${state.job}/retry`);
     $("retry").hidden = true;
     state.decided.clear();
+    state.version = null; // the new attempt's verdicts come with the whole session
+    state.etag = null;
     startPolling();
   } catch (err) {
     notice(err.message);

@@ -55,6 +55,7 @@ export function renderCounts() {
   $("n-processed").textContent = r ? r.processed : 0;
   $("n-rejected").textContent = r ? r.rejected : 0;
   $("n-duplicate").textContent = r ? r.duplicate : 0;
+  $("n-pending").textContent = r ? r.pending || 0 : 0; // uploaded, not checked yet
   const decided = r ? r.processed + r.rejected + r.duplicate : 0;
   $("n-checked").textContent = decided;
   $("bar").max = Math.max(1, expected);

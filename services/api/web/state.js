@@ -23,6 +23,7 @@ export const state = {
   adding: 0, // drops being added (session, init)
   chain: Promise.resolve(), // drops are handled one after another
   etag: null,
+  version: null, // the last answer's version: the next poll asks for what changed after it
   pollTimer: null,
   results: null,
   thumbs: new Map(), // thumbnail_url -> Promise<blob URL>

@@ -55,6 +55,8 @@ PRODUCERS: dict[str, str] = {
     "shoebox.enhancement.feedback.requested": "api",
     "shoebox.enhancement.completed": "saga",
     "shoebox.message.failed": "runtime",
+    "shoebox.upload.received": "api",
+    "shoebox.media.file.unchanged": "media_process",
 }
 
 

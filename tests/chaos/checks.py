@@ -118,6 +118,17 @@ def handled_twice(records: Iterable[Mapping[str, Any]], session_id: str) -> list
     return [f"{svc}: {key} handled {n} times" for (svc, key), n in sorted(said.items()) if n > 1]
 
 
+def died_after_commit(records: Iterable[Mapping[str, Any]], session_id: str) -> int:
+    """The messages of this session whose worker died between committing them and saying "handled" (and
+    so before acking them): no "handled" for the key, but found handled on a later delivery. (A worker
+    that crashes at its own crash point says "handled" first; these are the killer's.)"""
+    said: dict[str, set[str]] = {}
+    for r in records:
+        if r.get("session_id") == session_id and "message_key" in r:
+            said.setdefault(str(r["message_key"]), set()).add(str(r.get("message")))
+    return sum(1 for m in said.values() if "already handled, skipping" in m and "handled" not in m)
+
+
 def check_report(
     report: Report | None,
     folder_files: Sequence[str],

@@ -86,6 +86,8 @@ class RunResult(msgspec.Struct, kw_only=True):
     #: the killer's kills (process names), and the crashes the workers' own fault made
     kills: list[str]
     crashes: list[str]
+    #: the killer's kills that landed between a commit and its ack (``checks.died_after_commit``)
+    died_after_commit: int = 0
     findings: Findings
     outcome: Outcome | None = None
 
@@ -111,6 +113,7 @@ class Summary(msgspec.Struct, kw_only=True):
             "kills_total": sum(kills.values()),
             "crashes": dict(sorted(crashes.items())),
             "crashes_total": sum(crashes.values()),
+            "killed_after_commit": sum(r.died_after_commit for r in self.runs),
             **totals,
             "problems": sum(totals.values()),
             "wall_s": round(self.wall_s, 1),
@@ -132,7 +135,8 @@ class Summary(msgspec.Struct, kw_only=True):
             [
                 f"chaos: {f['runs']} runs (seed {f['seed']}), {media.COUNT} files each, {f['files']} decided",
                 f"kills: {f['kills_total']} ({per(f['kills'])})",
-                f"worker crashes between commit and ack: {f['crashes_total']} ({per(f['crashes'])})",
+                f"worker crashes between commit and ack: {f['crashes_total']} ({per(f['crashes'])}); "
+                f"kills that landed there: {f['killed_after_commit']}",
                 f"lost {f['lost']}, doubled {f['doubled']}, handled twice {f['handled_twice']}, "
                 f"stuck {f['stuck']}, given up {f['given_up']}, mismatches {f['mismatches']}, "
                 f"read models {f['views']}",
@@ -377,7 +381,9 @@ async def one_run(
         folder_files = sorted(p.relative_to(folder).as_posix() for p in media.prepare(folder))
         events = await stack.log.read_all(s.session_id)
         checks.check_log(events, s.uploads, findings)
-        findings.handled_twice.extend(checks.handled_twice(logs.since_mark(), s.session_id))
+        records = logs.since_mark()
+        findings.handled_twice.extend(checks.handled_twice(records, s.session_id))
+        died_after_commit = checks.died_after_commit(records, s.session_id)
         status = s.results["status"] if s.results else "none"
         if status != "complete":
             findings.stuck.append(f"the triage job is {status!r} after {config.saga_timeout_s:.0f}s")
@@ -399,6 +405,7 @@ async def one_run(
             findings.mismatches.extend(checks.compare(clean, observed, paths))
         result = _result(index, s, wall, killer, stack, exits_before, findings)
         result.outcome = observed
+        result.died_after_commit = died_after_commit
         return result
     finally:
         await api.aclose()

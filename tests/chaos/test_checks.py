@@ -84,6 +84,9 @@ def test_a_message_handled_twice_is_found_in_the_workers_logs() -> None:
         {"message": "handled", "session_id": "other", "service": "selection", "message_key": "k3"},
     ]
     assert checks.handled_twice(records, "s") == ["selection: k2 handled 2 times"]
+    # k4: committed by a worker killed before it could say so; found handled on its redelivery
+    records.append({"message": "already handled, skipping", "session_id": "s", "message_key": "k4"})
+    assert checks.died_after_commit(records, "s") == 1
 
 
 @pytest.mark.parametrize(

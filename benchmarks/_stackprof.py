@@ -46,7 +46,8 @@ _LIB = re.compile(r"^.*/(?:site-packages|lib/python3\.\d+)/")
 def _where(frame: FrameType) -> str:
     """``path:function``, the path relative to the repository, site-packages or the standard library."""
     path = frame.f_code.co_filename
-    path = path[len(_ROOT) :] if path.startswith(_ROOT) else _LIB.sub("", path)
+    library = _LIB.sub("", path)  # the virtualenv may live inside the repository: libraries first
+    path = library if library != path else path[len(_ROOT) :] if path.startswith(_ROOT) else path
     return f"{path}:{frame.f_code.co_name}"
 
 

@@ -70,9 +70,10 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
         "--poll-mode",
         choices=POLL_MODES,
-        default="etag",
-        help="etag: If-None-Match with the poller's last ETag, as the upload page polls (default); "
-        "full: the whole session every time; delta: ?after_version=V (V from the last ETag) as well",
+        default="delta",
+        help="delta: If-None-Match and ?after_version=V (V from the last answer), as the upload page polls "
+        "(default; code without delta polls answers it with the whole session, as etag); etag: "
+        "If-None-Match alone; full: the whole session every time",
     )
     group.add_argument("--photo-cache", type=Path, default=None, help="default ~/.cache/shoebox-bench")
     group.add_argument("--cli-timeout-s", type=float, default=3600.0, help="shoebox process --timeout")

@@ -10,7 +10,8 @@ can delete the others' events. AWS does neither.
 The replacement checks every condition first and writes only if all pass, under one lock, so a failed
 transaction writes nothing and touches nobody else's items. Same errors, same CancellationReasons.
 Single-item writes take the same lock, so an ``ADD`` counter is atomic as it is in AWS. And EventBridge's
-JSONPath expressions are parsed once instead of on every delivery.
+JSONPath expressions are parsed once instead of on every delivery. Model instances are no longer kept for
+moto's dashboard (a leak of every item every Query returned), and S3 notifications carry real sequencers.
 """
 
 from __future__ import annotations
@@ -154,7 +155,24 @@ def apply() -> None:
 
     DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
 
+    _untracked_models()
     _s3_sequencers()
+
+
+def _untracked_models() -> None:
+    """moto's ``BaseModel.__new__`` appends every model instance it ever makes to its class's
+    ``instances_tracked`` list, for the ``/moto-api/data.json`` dashboard, and only a reset clears it. A
+    DynamoDB ``Query`` deep-copies every item it returns, so each status poll of a 1,000-file session left
+    ~2.5 MiB behind for ever: 16 GiB after a 1,000-photo run with 20 pollers (docs/benchmarks.md, "Scale").
+    The same list kept every replaced S3 object alive. Make instances without tracking them: the dashboard
+    lists nothing (the stack never uses it), and ``S3Backend.reset`` still disposes of every key through
+    its buckets."""
+    from moto.core.common_models import BaseModel
+
+    def __new__(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        return super(BaseModel, cls).__new__(cls)
+
+    BaseModel.__new__ = __new__  # type: ignore[method-assign,assignment]
 
 
 def _s3_sequencers() -> None:

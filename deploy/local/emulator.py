@@ -11,14 +11,15 @@ variable for it).
 from __future__ import annotations
 
 import ctypes
-import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -103,7 +104,7 @@ class Emulator:
         #: where the emulator keeps its state across restarts (docs/persistence.md); None: memory only
         self.state_dir = state_dir
         self._proc: subprocess.Popen[bytes] | None = None
-        self._server: object | None = None
+        self._server: Any = None
 
     def start(self) -> Emulator:
         """Spawn and wait until ready (blocking). From async code: ``spawn()`` on the event loop's thread,
@@ -123,19 +124,15 @@ class Emulator:
             raise EmulatorError(f"port {self.port} is already in use")
         if self.in_process:
             os.environ["MOTO_PORT"] = str(self.port)
-            from moto.server import ThreadedMotoServer
-
-            from deploy.local import moto_patches
+            from deploy.local import moto_patches, moto_server
 
             moto_patches.apply()
             if self.state_dir is not None:
                 from deploy.local import moto_persistence
 
                 moto_persistence.install(Path(self.state_dir))
-            logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per AWS call
-
-            server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-            server.start()
+            server = moto_server.make_server("127.0.0.1", self.port)
+            threading.Thread(target=server.run, name="emulator", daemon=True).start()
             self._server = server
             return
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
@@ -179,5 +176,5 @@ class Emulator:
                 self._proc.wait(5)
             self._proc = None
         if self._server is not None:
-            self._server.stop()  # type: ignore[attr-defined]
+            self._server.close()
             self._server = None

@@ -36,6 +36,13 @@ from shared.events.envelope import Event
 from shared.runtime import projections
 from shared.runtime.attributes import from_item, to_item
 from shared.runtime.dynamo import EXISTS, condition_check, get_many, is_transient, put_new, view_items
+from shared.runtime.log_errors import AlreadyProcessed as AlreadyProcessed
+from shared.runtime.log_errors import ClaimTaken as ClaimTaken
+from shared.runtime.log_errors import CommitTooLarge as CommitTooLarge
+from shared.runtime.log_errors import DuplicateEvent as DuplicateEvent
+from shared.runtime.log_errors import LogError as LogError
+from shared.runtime.log_errors import RebuildRaced as RebuildRaced
+from shared.runtime.log_errors import UnknownSession as UnknownSession
 from shared.runtime.read_models import CountersView, V, ViewItem, decode
 from shared.runtime.views import Condition, Value, ViewExpectation, ViewKey, ViewUpdate, apply, merge
 
@@ -51,38 +58,6 @@ AnyEvent = Event[Any]
 MAX_TRANSACTION_ITEMS = 100
 #: how often a commit reserves sequence numbers again when later-reserved commits landed first
 RESERVATIONS = 40
-
-
-class LogError(Exception):
-    """Base of the event log's errors."""
-
-
-class AlreadyProcessed(LogError):
-    """The message this commit tracks was already handled: the commit wrote nothing."""
-
-
-class DuplicateEvent(LogError):
-    """An event with this ``source + id`` is already in the log: the commit wrote nothing."""
-
-
-class ClaimTaken(LogError):
-    """A read-model item the commit claims (``ViewUpdate.require_absent``) already exists, or one it
-    expects (``ViewExpectation``) moved on: nothing was written. The caller decides again with what is there
-    now (media_process: the bytes are a duplicate)."""
-
-
-class UnknownSession(LogError):
-    """The commit is for a session that does not exist (no ``META`` read model, which ``session.created``
-    makes): nothing was written. Sessions are never deleted, so no retry can make it pass."""
-
-
-class CommitTooLarge(LogError):
-    """The commit needs more items than one transaction can hold."""
-
-
-class RebuildRaced(LogError):
-    """Events kept landing while a session's read models were rebuilt: run the rebuild again when the
-    session is quiet."""
 
 
 class _SequenceTaken(LogError):
@@ -188,6 +163,17 @@ class EventLog(abc.ABC):
         _check_type(key, type)
         item = await self._get_item(key)
         return decode(item, type) if item is not None else None
+
+    async def get_views(self, keys: Sequence[ViewKey], *, type: type[V]) -> list[V]:
+        """The read-model items at ``keys`` that exist, as ``type``, in no particular order: batched reads
+        (BatchGetItem, 100 keys a call), for a reader that needs many items by key."""
+        for key in keys:
+            _check_type(key, type)
+        return [decode(item, type) for item in await self._get_items(keys)]
+
+    async def _get_items(self, keys: Sequence[ViewKey]) -> list[dict[str, Value]]:
+        found = [await self._get_item(key) for key in keys]
+        return [item for item in found if item is not None]
 
     @overload
     async def query_views(self, pk: str, sk_prefix: str = "") -> list[ViewItem]: ...
@@ -570,6 +556,10 @@ class DynamoEventLog(EventLog):
         )
         item = r.get("Item")
         return from_item(item) if item else None
+
+    async def _get_items(self, keys: Sequence[ViewKey]) -> list[dict[str, Value]]:
+        wanted = [{"pk": {"S": k.pk}, "sk": {"S": k.sk}} for k in dict.fromkeys(keys)]
+        return [from_item(item) for item in await get_many(self.client, self.views_table, wanted)]
 
     async def _query_items(self, pk: str, sk_prefix: str) -> list[dict[str, Value]]:
         out: list[dict[str, Value]] = []

@@ -554,3 +554,17 @@ async def test_every_session_is_listed_across_pages(log: EventLog) -> None:
     listed = await log.session_ids(page_size=2)  # several pages: the emulator's table holds more
     assert set(sids) <= set(listed)
     assert listed == sorted(set(listed))
+
+
+async def test_many_read_models_are_read_by_key_in_batches(log: EventLog) -> None:
+    """``get_views`` answers what ``get_view`` answers for each key, leaving out the missing ones, past one
+    BatchGetItem's 100 keys."""
+    sid = str(uuid.uuid4())
+    names = [f"p{i:03}.jpg" for i in range(130)]
+    for chunk in range(0, len(names), 10):
+        await log.commit([processed(sid, n, event_id=f"e-{n}") for n in names[chunk : chunk + 10]])
+    keys = [file_key(sid, f"uploads/{sid}/{n}") for n in names] + [file_key(sid, f"uploads/{sid}/none.jpg")]
+    got = await log.get_views(keys, type=FileView)
+    one_by_one = [await log.get_view(k, type=FileView) for k in keys]
+    assert sorted(got, key=lambda f: f.sk) == sorted((f for f in one_by_one if f is not None), key=lambda f: f.sk)
+    assert len(got) == len(names)

@@ -11,7 +11,8 @@ The replacement checks every condition first and writes only if all pass, under 
 transaction writes nothing and touches nobody else's items. Same errors, same CancellationReasons.
 Single-item writes take the same lock, so an ``ADD`` counter is atomic as it is in AWS. And EventBridge's
 JSONPath expressions are parsed once instead of on every delivery. Model instances are no longer kept for
-moto's dashboard (a leak of every item every Query returned), and S3 notifications carry real sequencers.
+moto's dashboard (a leak of every item every Query returned), a request's service is looked up once per host
+name, not by listing moto's package folder every time, and S3 notifications carry real sequencers.
 """
 
 from __future__ import annotations
@@ -156,6 +157,7 @@ def apply() -> None:
     DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
 
     _untracked_models()
+    _backend_lookup_once()
     _s3_sequencers()
 
 
@@ -172,7 +174,29 @@ def _untracked_models() -> None:
     def __new__(cls: Any, *args: Any, **kwargs: Any) -> Any:
         return super(BaseModel, cls).__new__(cls)
 
-    BaseModel.__new__ = __new__  # type: ignore[method-assign,assignment]
+    BaseModel.__new__ = __new__  # type: ignore[method-assign]
+
+
+def _backend_lookup_once() -> None:
+    """moto's server finds the service of every request with ``get_backend_for_host``, which lists moto's
+    package folder (``os.listdir`` and an ``isdir`` per entry, ~200 of them) and tries ~300 URL patterns,
+    under one lock that every request takes: 8 of the emulator's 96 CPU seconds on 300 photos with 20
+    pollers (docs/benchmarks.md, "Scale"). Its answer depends on the host name alone (derived from the
+    request's signing scope), so remember it."""
+    import functools
+
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    original = DomainDispatcherApplication.get_backend_for_host
+
+    @functools.lru_cache(maxsize=512)
+    def backend_of(app: Any, host: str | None) -> Any:
+        return original(app, host)
+
+    def get_backend_for_host(self: Any, host: str | None) -> Any:
+        return backend_of(self, host)
+
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
 
 
 def _s3_sequencers() -> None:

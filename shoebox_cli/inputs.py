@@ -32,14 +32,18 @@ class InputFile(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def content_type(name: str) -> str:
-    """The media type Shoebox reads that the name's extension says; for any other file, the standard
-    table's guess (what the report shows, and what decides whether it is uploaded), or
-    ``application/octet-stream``."""
+    """The media type Shoebox reads that the name's extension says (``shared.runtime.media_types``, as the
+    page does); for any other file, what the report shows: the system's guess, or
+    ``application/octet-stream``. A file is uploaded only by a listed extension: a guess that happens to be
+    a type Shoebox reads (``.ts`` is ``video/mp2t`` on some systems, and a TypeScript file on most) is
+    shown as ``application/octet-stream``, so the same folder is sent the same way on every machine."""
     readable = media_types.by_name(name)
     if readable is not None:
         return readable
     guessed, _ = mimetypes.guess_type(name, strict=False)
-    return guessed or OCTET_STREAM
+    if guessed is None or media_types.kind_of(guessed) is not None:
+        return OCTET_STREAM
+    return guessed
 
 
 def scan(directory: Path, *, exclude: Sequence[Path] = ()) -> list[InputFile]:

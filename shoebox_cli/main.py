@@ -71,7 +71,9 @@ def _local_user(value: str) -> str:
     from services.api.auth import LOCAL_SUB_MAX, LOCAL_SUB_PATTERN
 
     if not value.strip():
-        raise argparse.ArgumentTypeError("the user name is empty; leave --sub out for the default user 'local'")
+        raise argparse.ArgumentTypeError(
+            "the user name is empty; leave --sub out for the default user 'local'"
+        )
     if len(value) > LOCAL_SUB_MAX or not re.match(LOCAL_SUB_PATTERN, value):
         raise argparse.ArgumentTypeError(
             f"{value!r} is not a user name here: at most {LOCAL_SUB_MAX} letters, digits, '.', '_', '@' or "

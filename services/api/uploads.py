@@ -60,8 +60,8 @@ _UPLOAD_ID = re.compile(r"^[A-Za-z0-9._~=+-]{1,1024}$")
 
 def validate_upload(name: str, content_type: str, size: int, settings: Settings) -> str:
     """The rules of every upload, single or multipart: a plain file name, a media type Shoebox reads
-    (``shared.runtime.media_types``: exactly one of its tokens) and a size within the type's limit (the settings', which media_process applies too). Returns the name to
-    store (stripped); raises 400 or 413."""
+    (``shared.runtime.media_types``: exactly one of its tokens) and a size within the type's limit (the
+    settings', which media_process applies too). Returns the name to store (stripped); raises 400 or 413."""
     name = name.strip()
     if not is_plain_name(name):
         raise ClientException(

@@ -3,9 +3,9 @@
 Each entrypoint (the embedded stack, each Lambda handler on its first invocation, the CLI) calls
 ``Settings.from_env()`` once and passes the parts down: ``settings.media`` to media_process's limits,
 ``settings.triage`` and ``settings.stream`` to the API's routes (through the app's state), ``settings.api``
-to the API's host check, ``settings.auth`` to the token verifier, ``settings.ai`` to the selection service. ``from_env`` is the only reader of
-``SHOEBOX_*`` variables and no module reads the environment when it is imported (a test holds both);
-``to_env`` gives the environment back, for child processes.
+to the API's host check, ``settings.auth`` to the token verifier, ``settings.ai`` to the selection service.
+``from_env`` is the only reader of ``SHOEBOX_*`` variables and no module reads the environment when it is
+imported (a test holds both); ``to_env`` gives the environment back, for child processes.
 
 Every leaf field is one variable, ``SHOEBOX_<SECTION>_<FIELD>`` (``SHOEBOX_MEDIA_MAX_PIXELS``) unless its
 ``Meta`` names another (names older than the sections, kept so that existing deployments keep working:

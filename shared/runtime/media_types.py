@@ -38,7 +38,7 @@ class MediaType(msgspec.Struct, frozen=True):
 
 
 MEDIA_TYPES: tuple[MediaType, ...] = (
-    MediaType("image/jpeg", "photo", (".jpg", ".jpeg", ".jpe")),
+    MediaType("image/jpeg", "photo", (".jpg", ".jpeg", ".jpe", ".jfif")),
     MediaType("image/png", "photo", (".png",)),
     MediaType("image/gif", "photo", (".gif",)),
     MediaType("image/webp", "photo", (".webp",)),

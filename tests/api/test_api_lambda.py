@@ -204,8 +204,7 @@ def test_an_app_with_a_verifier_that_trusts_the_local_issuer_behind_the_adapter(
     assert jwks["statusCode"] == 404
     # on AWS the API answers its own domain only: a request for another host (a custom domain nobody
     # configured, a rebound name) is refused, and every answer says nosniff
-    elsewhere = handler(
-        apigw_v2_event("GET", f"/v1/sessions/{sid}", headers={**alice, "host": "evil.example"}), LambdaContext()
-    )
+    rebound = {**alice, "host": "evil.example"}
+    elsewhere = handler(apigw_v2_event("GET", f"/v1/sessions/{sid}", headers=rebound), LambdaContext())
     assert elsewhere["statusCode"] == 400 and "In memory" not in json.dumps(elsewhere)
     assert status["headers"]["x-content-type-options"] == "nosniff"

@@ -273,7 +273,7 @@ def test_with_a_pasted_token_picked_files_go_through_and_a_reload_keeps_the_trip
     notes = tmp_path / "notes.txt"
     notes.write_text("not a photo\n")
     # types the browser calls image/...: a RAW Shoebox cannot decode and an SVG (a script in an image's
-    # clothes); the page types files from the API's list (media-types.js) and sends neither
+    # clothes); the page types files from the API's list (/static/media-types.js) and sends neither
     raw = tmp_path / "IMG_0001.CR2"
     raw.write_bytes(b"II*\x00\x10\x00\x00\x00CR\x02\x00")
     svg = tmp_path / "logo.svg"

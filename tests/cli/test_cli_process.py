@@ -295,7 +295,7 @@ def test_process_says_in_one_line_why_it_cannot_run(
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "a.txt").write_text("hi")
     assert main(["process", str(tmp_path / "docs"), "--api", "http://127.0.0.1:9"]) == 1
-    assert "no photos or videos in" in capsys.readouterr().err
+    assert "no photos or videos Shoebox reads in" in capsys.readouterr().err
 
     (tmp_path / "docs" / "b.jpg").write_bytes(b"\xff\xd8\xff")
     port = free_port()

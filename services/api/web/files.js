@@ -19,9 +19,9 @@ const CONFIG = {
 const FINALIZE_GRACE_MS = 1500;
 const PUT_ATTEMPTS = 3;
 
-// The API's name rule (shared/runtime/inbound.py: NAME_CHARACTERS, MAX_NAME), written here too: a browser cannot
-// import it. The media types Shoebox reads are not: the API generates media-types.js from the one list
-// (shared/runtime/media_types.py) that it, the CLI and this page use.
+// The API's name rule (shared/runtime/inbound.py: NAME_CHARACTERS, MAX_NAME), written here too: a browser
+// cannot import it. The media types Shoebox reads are not: the API generates /static/media-types.js from the
+// one list (shared/runtime/media_types.py) that it, the CLI and this page use.
 const MAX_NAME = 255;
 const NAME_BAD = /[^A-Za-z0-9._ ()+-]/g;
 

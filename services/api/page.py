@@ -77,8 +77,8 @@ def _asset(body: bytes, media_type: str) -> _Asset:
 
 
 def media_types_module() -> bytes:
-    """``/static/media-types.js``: the media types Shoebox reads (``shared.runtime.media_types``), as the page's
-    script imports them, so the page keeps no table of its own."""
+    """``/static/media-types.js``: the media types Shoebox reads (``shared.runtime.media_types``), as the
+    page's script imports them, so the page keeps no table of its own."""
     kinds = msgspec.json.encode(media_types.KINDS).decode()
     extensions = msgspec.json.encode(media_types.BY_EXTENSION).decode()
     return (

@@ -93,14 +93,17 @@ class StackConfig(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def settings(self) -> Settings:
-        """What every part of the stack runs with: ``base`` pointed at this stack's emulator."""
+        """What every part of the stack runs with: ``base`` pointed at this stack's emulator, its API
+        answering the stack's own address."""
         aws = msgspec.structs.replace(
             self.base.aws,
             endpoint=f"http://127.0.0.1:{self.emulator_port}",
             prefix=self.base.aws.prefix if self.prefix is None else self.prefix,
         )
         tmp_dir = self.base.tmp_dir or str(Path(self.state_dir).resolve() / "tmp")
-        return msgspec.structs.replace(self.base, aws=aws, tmp_dir=tmp_dir)
+        # the API answers its own address (by either name) and the hosts ``base`` adds, nothing else
+        api = self.base.api.with_hosts(f"127.0.0.1:{self.api_port}", f"localhost:{self.api_port}")
+        return msgspec.structs.replace(self.base, aws=aws, api=api, tmp_dir=tmp_dir)
 
 
 @contextlib.contextmanager

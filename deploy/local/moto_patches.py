@@ -17,7 +17,10 @@ moto's dashboard (a leak of every item every Query returned), and S3 notificatio
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from deploy.local.credentials import Credentials
 
 #: serialises the emulator's DynamoDB writes (and what must happen with them: moto_persistence.py)
 LOCK = threading.RLock()
@@ -172,7 +175,7 @@ def _untracked_models() -> None:
     def __new__(cls: Any, *args: Any, **kwargs: Any) -> Any:
         return super(BaseModel, cls).__new__(cls)
 
-    BaseModel.__new__ = __new__  # type: ignore[method-assign,assignment]
+    BaseModel.__new__ = __new__  # type: ignore[method-assign]
 
 
 def _s3_sequencers() -> None:
@@ -230,3 +233,29 @@ def _s3_sequencers() -> None:
             pass
 
     notifications._send_event_bridge_message = send
+
+
+class _SigningBoto3:
+    """Stands for ``boto3`` in moto's Step Functions: its clients sign with the stack's credentials."""
+
+    def __init__(self, access_key_id: str, secret_access_key: str) -> None:
+        self.access_key_id = access_key_id
+        self.secret_access_key = secret_access_key
+
+    def client(self, *args: Any, **kwargs: Any) -> Any:
+        import boto3
+
+        kwargs["aws_access_key_id"] = self.access_key_id
+        kwargs["aws_secret_access_key"] = self.secret_access_key
+        return boto3.client(*args, **kwargs)
+
+
+def sign_service_integrations(credentials: Credentials) -> None:
+    """Step Functions' service integrations (the sagas' ``dynamodb:getItem``, ``sqs:sendMessage``) call
+    the emulator back over HTTP with boto3 clients moto makes with the fixed keys ``ak``/``sk``, which the
+    emulator refuses (``emulator_auth.py``): they sign with the stack's credentials instead."""
+    import importlib
+
+    boto_client = importlib.import_module("moto.stepfunctions.parser.asl.utils.boto_client")
+    # the module's own name for boto3, which its ``boto_client_for`` calls
+    setattr(boto_client, "boto3", _SigningBoto3(credentials.access_key_id, credentials.secret_access_key))  # noqa: B010

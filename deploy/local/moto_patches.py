@@ -238,16 +238,15 @@ def _s3_sequencers() -> None:
 class _SigningBoto3:
     """Stands for ``boto3`` in moto's Step Functions: its clients sign with the stack's credentials."""
 
-    def __init__(self, access_key_id: str, secret_access_key: str) -> None:
+    def __init__(self, boto3: Any, access_key_id: str, secret_access_key: str) -> None:
+        self.boto3 = boto3  # moto's own (boto3 comes with moto: the stack's code never imports it)
         self.access_key_id = access_key_id
         self.secret_access_key = secret_access_key
 
     def client(self, *args: Any, **kwargs: Any) -> Any:
-        import boto3
-
         kwargs["aws_access_key_id"] = self.access_key_id
         kwargs["aws_secret_access_key"] = self.secret_access_key
-        return boto3.client(*args, **kwargs)
+        return self.boto3.client(*args, **kwargs)
 
 
 def sign_service_integrations(credentials: Credentials) -> None:
@@ -258,4 +257,6 @@ def sign_service_integrations(credentials: Credentials) -> None:
 
     boto_client = importlib.import_module("moto.stepfunctions.parser.asl.utils.boto_client")
     # the module's own name for boto3, which its ``boto_client_for`` calls
-    setattr(boto_client, "boto3", _SigningBoto3(credentials.access_key_id, credentials.secret_access_key))  # noqa: B010
+    original = getattr(boto_client.boto3, "boto3", boto_client.boto3)  # patched once per credentials
+    signing = _SigningBoto3(original, credentials.access_key_id, credentials.secret_access_key)
+    setattr(boto_client, "boto3", signing)  # noqa: B010

@@ -3,7 +3,7 @@
 Each test replays one attack against the embedded stack's emulator (``emulator_only``: the stack's
 credentials, its bucket with the CORS rule provisioning gives it) and passes only because the emulator
 refuses it (``deploy/local/emulator_auth.py``). Against moto as it was (no signature check, global CORS
-``*``), every one of them gets in: docs/security.md says how that was shown.
+``*``, the bucket's rule ``*``), every one of them fails: each gets in.
 """
 
 from __future__ import annotations

@@ -9,18 +9,23 @@ refuses it (``deploy/local/emulator_auth.py``). Against moto as it was (no signa
 from __future__ import annotations
 
 import datetime
+import stat
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import boto3
 import botocore.auth
 import httpx
+import msgspec
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from deploy.local import credentials
 from deploy.local.credentials import Credentials
 from deploy.local.emulator import control
+from deploy.local.processes import ProcessPlan
 from shared.runtime.storage import S3ObjectStore
 from tests.support.stack import RunningStack
 
@@ -219,9 +224,16 @@ def test_cors_answers_the_apis_own_origins_only(target: Target) -> None:
     assert httpx.get(target.url(key), headers={"Origin": allowed}).status_code == 403
 
 
-def test_a_fresh_stack_signs_with_credentials_of_its_own(target: Target) -> None:
-    assert target.credentials.access_key_id not in ("testing", "")
-    assert (
-        target.credentials.access_key_id.startswith("AKIA")
-        and len(target.credentials.secret_access_key) >= 40
-    )
+def test_the_stack_signs_with_credentials_of_its_own_kept_in_its_state_folder(target: Target) -> None:
+    """Made when the state folder was first used, kept there 0600 (a restart reads them back: the unit
+    test), and what the stack's processes are given: the settings and their plan."""
+    keys = target.credentials
+    assert keys.access_key_id != "testing" and keys.access_key_id.startswith("AKIA")
+    assert len(keys.secret_access_key) >= 40
+    state = Path(target.running.stack.config.state_dir)
+    assert credentials.load(state) == keys
+    assert stat.S_IMODE(credentials.credentials_path(state).stat().st_mode) == 0o600
+    plan = state / "run" / "plan.json"
+    assert stat.S_IMODE(plan.stat().st_mode) == 0o600
+    planned = msgspec.json.decode(plan.read_bytes(), type=ProcessPlan)
+    assert Credentials.of(planned.settings) == keys

@@ -38,9 +38,8 @@ def log_settings(state_dir: Path, *, from_env: bool = False) -> Settings:
     emulator and prefix (its ``stack.json``) unless ``from_env`` or no stack runs there."""
     settings = Settings.from_env()
     if not from_env:
-        from deploy.local.stack import read_info
-
         from deploy.local import credentials
+        from deploy.local.stack import read_info
 
         info = read_info(state_dir)
         keys = credentials.load(state_dir)

@@ -18,7 +18,10 @@ name, not by listing moto's package folder every time, and S3 notifications carr
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from deploy.local.credentials import Credentials
 
 #: serialises the emulator's DynamoDB writes (and what must happen with them: moto_persistence.py)
 LOCK = threading.RLock()
@@ -254,3 +257,30 @@ def _s3_sequencers() -> None:
             pass
 
     notifications._send_event_bridge_message = send
+
+
+class _SigningBoto3:
+    """Stands for ``boto3`` in moto's Step Functions: its clients sign with the stack's credentials."""
+
+    def __init__(self, boto3: Any, access_key_id: str, secret_access_key: str) -> None:
+        self.boto3 = boto3  # moto's own (boto3 comes with moto: the stack's code never imports it)
+        self.access_key_id = access_key_id
+        self.secret_access_key = secret_access_key
+
+    def client(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["aws_access_key_id"] = self.access_key_id
+        kwargs["aws_secret_access_key"] = self.secret_access_key
+        return self.boto3.client(*args, **kwargs)
+
+
+def sign_service_integrations(credentials: Credentials) -> None:
+    """Step Functions' service integrations (the sagas' ``dynamodb:getItem``, ``sqs:sendMessage``) call
+    the emulator back over HTTP with boto3 clients moto makes with the fixed keys ``ak``/``sk``, which the
+    emulator refuses (``emulator_auth.py``): they sign with the stack's credentials instead."""
+    import importlib
+
+    boto_client = importlib.import_module("moto.stepfunctions.parser.asl.utils.boto_client")
+    # the module's own name for boto3, which its ``boto_client_for`` calls
+    original = getattr(boto_client.boto3, "boto3", boto_client.boto3)  # patched once per credentials
+    signing = _SigningBoto3(original, credentials.access_key_id, credentials.secret_access_key)
+    setattr(boto_client, "boto3", signing)  # noqa: B010

@@ -203,7 +203,8 @@ async def create_upload(
     await owned_meta(state, session_id, caller)
     name = validate_upload(data.name, data.content_type, data.size, state.settings)  # multipart's too
     key = upload_key(session_id, name)
-    url = await object_store(state).presign_put(key, data.content_type, UPLOAD_URL_TTL_S)
+    # the declared size is signed into the URL: storage refuses a body of another length
+    url = await object_store(state).presign_put(key, data.content_type, UPLOAD_URL_TTL_S, size=data.size)
     return UploadTicket(
         key=key,
         url=url,

@@ -169,7 +169,17 @@ async def create_multipart(
     upload_id = await store.create_multipart(key, data.content_type)
     try:
         parts = [
-            PartUrl(part_number=n, url=await store.presign_part(key, upload_id, n, PART_URL_TTL_S))
+            PartUrl(
+                part_number=n,
+                # each part's own length is signed: the last one's is what remains
+                url=await store.presign_part(
+                    key,
+                    upload_id,
+                    n,
+                    PART_URL_TTL_S,
+                    size=min(data.part_size, data.size - (n - 1) * data.part_size),
+                ),
+            )
             for n in range(1, count + 1)
         ]
     except Exception:

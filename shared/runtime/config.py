@@ -94,11 +94,31 @@ class AwsSettings(msgspec.Struct, frozen=True, kw_only=True):
         doc("The AWS endpoint: the emulator's or LocalStack's URL; unset on AWS"),
     ] = None
     access_key_id: Annotated[
-        str | None, doc("The access key for a custom endpoint (default `testing`); on AWS the usual chain")
+        str | None,
+        doc(
+            "The access key for a custom endpoint; on AWS the usual chain (the embedded stack uses its own, "
+            "made in its state folder)"
+        ),
     ] = None
     secret_access_key: Annotated[
-        str | None, doc("The secret key for a custom endpoint (default `testing`); on AWS the usual chain")
+        str | None,
+        doc(
+            "The secret key for a custom endpoint; on AWS the usual chain (the embedded stack uses its own, "
+            "made in its state folder)"
+        ),
     ] = None
+    cors_origins: Annotated[
+        str,
+        doc(
+            "Origins, space- or comma-separated, that the media bucket's CORS rule allows besides the "
+            "embedded stack's API (`http://127.0.0.1:<port>`, `http://localhost:<port>`)"
+        ),
+    ] = ""
+
+    @property
+    def cors_origin_list(self) -> tuple[str, ...]:
+        """``cors_origins`` as a tuple, in order, each once."""
+        return tuple(dict.fromkeys(o for o in self.cors_origins.replace(",", " ").split() if o))
 
 
 class MediaSettings(msgspec.Struct, frozen=True, kw_only=True):

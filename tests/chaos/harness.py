@@ -156,15 +156,26 @@ class Api:
         self.http = httpx.AsyncClient(
             base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30.0
         )
+        #: presigned URLs carry their own signature: storage refuses a second credential (the bearer token)
+        self.storage = httpx.AsyncClient(timeout=30.0)
 
     async def aclose(self) -> None:
         await self.http.aclose()
+        await self.storage.aclose()
 
-    async def call(self, method: str, url: str, *, ok: Sequence[int] = (200,), **kw: Any) -> Any:
+    async def call(
+        self,
+        method: str,
+        url: str,
+        *,
+        ok: Sequence[int] = (200,),
+        client: httpx.AsyncClient | None = None,
+        **kw: Any,
+    ) -> Any:
         deadline = time.monotonic() + API_PATIENCE_S
         while True:
             try:
-                r = await self.http.request(method, url, **kw)
+                r = await (client or self.http).request(method, url, **kw)
                 if r.status_code in ok:
                     return r.json() if r.content else None
                 if r.status_code < 500:
@@ -185,7 +196,9 @@ class Api:
             ok=(201,),
             json={"name": name, "content_type": "image/jpeg", "size": len(data)},
         )
-        await self.call("PUT", ticket["url"], ok=(200,), content=data, headers=ticket["headers"])
+        await self.call(
+            "PUT", ticket["url"], ok=(200,), content=data, headers=ticket["headers"], client=self.storage
+        )
         return str(ticket["key"])
 
 

@@ -228,7 +228,7 @@ def test_real_event_nested_field_removed_is_found_through_defs() -> None:
 def test_real_event_reject_code_narrowed_is_breaking() -> None:
     old = _committed("shoebox.media.file.rejected.v1")
     new = copy.deepcopy(old)
-    new["$defs"]["FileRejectedData"]["properties"]["code"]["enum"].remove("too_long")
+    new["$defs"]["FileRejectedV1Data"]["properties"]["code"]["enum"].remove("too_long")
     assert breaking_changes(old, new) == ['$.data.code: enum narrowed (no longer allows "too_long")']
 
 

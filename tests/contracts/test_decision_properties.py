@@ -37,6 +37,7 @@ from shared.runtime.projections import session_pk
 from shared.runtime.read_models import ContentClaim, CountersView, DecisionClaim, FileView
 from shared.runtime.storage import InMemoryObjectStore
 from shared.runtime.views import ViewKey
+from tests.support.events import session_created
 from tests.support.inproc import Consumers
 from tests.support.paths import TESTDATA
 from tests.support.strategies import Delete, Deliver, GiveUp, Put, Redeliver, UploadStep, upload_steps
@@ -255,6 +256,7 @@ def test_two_writes_of_the_same_bytes_handled_at_once_are_decided_once(content: 
         log, store = ReadTogether(readers=2), InMemoryObjectStore("media")
         consumers = Consumers(log, store, Settings(), tmp_root=tmp)
         sid = str(uuid.uuid4())
+        await log.commit([session_created(sid)])
         key = f"uploads/{sid}/a.jpg"
         await store.put(key, CONTENTS[content], "image/jpeg")
         info = await store.head(key)

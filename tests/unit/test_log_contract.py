@@ -566,5 +566,7 @@ async def test_many_read_models_are_read_by_key_in_batches(log: EventLog) -> Non
     keys = [file_key(sid, f"uploads/{sid}/{n}") for n in names] + [file_key(sid, f"uploads/{sid}/none.jpg")]
     got = await log.get_views(keys, type=FileView)
     one_by_one = [await log.get_view(k, type=FileView) for k in keys]
-    assert sorted(got, key=lambda f: f.sk) == sorted((f for f in one_by_one if f is not None), key=lambda f: f.sk)
+    assert sorted(got, key=lambda f: f.sk) == sorted(
+        (f for f in one_by_one if f is not None), key=lambda f: f.sk
+    )
     assert len(got) == len(names)

@@ -68,7 +68,10 @@ async def refuse(event: ObjectCreated, deps: Deps) -> Sequence[Output]:
     else raises ``UnknownSession`` or ``NotAnUpload``, which the runtime gives up at once, recording its
     ``message.failed`` on the system stream. A retry deletes nothing more and records the same."""
     key, sid = event.key, event.session_id
-    await deps.store.delete(key)
+    # the key as announced and as decoded (S3 URL-encodes it; the emulator does not): whichever the object
+    # is under goes. Neither can be a key the API issues: decoding a plain name gives a plain name.
+    for k in dict.fromkeys((key, event.detail.object.key)):
+        await deps.store.delete(k)
     if sid is None:
         raise NotAnUpload(f"{key!r} is not uploads/<session>/<name>: deleted, not processed")
     if not await session_exists(deps.log, sid):

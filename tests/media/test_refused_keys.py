@@ -4,7 +4,7 @@ processed: a ``media.file.rejected`` ``invalid_name`` in its session's log when 
 nowhere, so the saga's arithmetic is untouched), a ``message.failed`` on the system stream when the key
 names no session. Derived keys are built in one place that refuses any part that could leave its prefix.
 In process, as the runtime runs it (a message given up when the runtime would); the same attack against the
-embedded stack: ``tests/stack/test_refused_keys.py``; a session that does not exist:
+embedded stack: ``tests/stack/test_foreign_objects.py``; a session that does not exist:
 ``tests/unit/test_unknown_sessions.py``."""
 
 from __future__ import annotations

@@ -238,6 +238,14 @@ def test_real_event_schema_is_compatible_with_itself(cls: Any) -> None:
     assert breaking_changes(s, copy.deepcopy(s)) == []
 
 
+def test_file_rejected_v2_is_a_new_version_because_v1_readers_do_not_know_its_code() -> None:
+    """A new reason code (``invalid_name``, issue 12) widens the enum: a consumer that validates with the
+    v1 schema would refuse such a rejection, so the code is v2's, and v1 events are upcast to v2."""
+    v1, v2 = event_schema(c.FileRejectedV1), event_schema(c.FileRejected)
+    assert '$.data.code: enum narrowed (no longer allows "invalid_name")' in breaking_changes(v2, v1)
+    assert [x for x in breaking_changes(v1, v2) if x.startswith("$.data")] == []  # v1's codes all in v2
+
+
 def test_session_created_v2_is_not_a_compatible_evolution_of_v1() -> None:
     """Why v2 had to be a new version: it removes ``data.context`` and adds a required ``data.trip``."""
     v1, v2 = event_schema(c.SessionCreatedV1), event_schema(c.SessionCreatedV2)

@@ -67,7 +67,11 @@ def test_foreign_objects_under_uploads_are_refused_recorded_and_deleted_never_pr
         assert isinstance(refused, c.FileRejected) and refused.data.code == "invalid_name"
 
     # deleted, and nothing derived from them: the only thumbnail is the real upload's
-    eventually(lambda: _keys(embedded_stack, "uploads/") == [real] or None, what="the foreign objects gone")
+    def gone() -> bool | None:
+        there = _keys(embedded_stack, f"uploads/{sid}/") + _keys(embedded_stack, f"uploads/{ghost}/")
+        return there == [real] or None
+
+    eventually(gone, what="the foreign objects gone")
     assert _keys(embedded_stack, f"thumbnails/{ghost}/") == []
     assert _keys(embedded_stack, f"thumbnails/{sid}/") == [f"thumbnails/{sid}/DSCN0010.jpg.jpg"]
 

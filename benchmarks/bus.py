@@ -44,10 +44,10 @@ from deploy.local.stack import Stack, StackConfig, running_stack
 from shared.events import catalogue as c
 from shared.events.codec import make_event
 from shared.events.envelope import Event
-from shared.runtime.log import DynamoEventLog, Tracking
+from shared.runtime.log import DynamoEventLog, EventLog, Tracking
 from shared.runtime.service import Output, Service
 from shared.runtime.topology import Consumer
-from shared.runtime.views import ViewUpdate
+from shared.runtime.views import ViewExpectation, ViewUpdate
 from shared.runtime.worker import Worker
 
 if TYPE_CHECKING:
@@ -123,8 +123,12 @@ class TimedLog(DynamoEventLog):
         *,
         tracking: Tracking | None = None,
         views: Sequence[ViewUpdate] = (),
+        expect: Sequence[ViewExpectation] = (),
+        session: str | None = None,
     ) -> list[Event[Any]]:
-        committed = await super().commit(events, tracking=tracking, views=views)
+        committed = await super().commit(
+            events, tracking=tracking, views=views, expect=expect, session=session
+        )
         now = time.perf_counter()
         for e in committed:
             if isinstance(e, B) and e.causationid:
@@ -205,6 +209,20 @@ def pong_service(probe: Probe, concurrency: int) -> Service:
     return Service(consumer, {B: handle_upload_finalized})
 
 
+async def create_sessions(log: EventLog, *session_ids: str) -> None:
+    """``session.created`` for each: a consumer's event for a session is applied only once it exists."""
+    await log.commit(
+        [
+            make_event(
+                c.SessionCreatedV2Data(owner="bench", trip=c.Trip(context="bus benchmark")),
+                source="shoebox/api",
+                session_id=sid,
+            )
+            for sid in session_ids
+        ]
+    )
+
+
 def a_event(session_id: str, n: int) -> Event[Any]:
     return make_event(
         c.TriageExpectedChangedData(job_id="bench", expected=n + 1, previous=n),
@@ -259,6 +277,7 @@ def _handled_more(workers: Sequence[Worker]) -> Callable[[], bool]:
 async def bus_latency(stack: Stack, probe: Probe, n: int, warmup: int) -> dict[str, Any]:
     """N single A events, one at a time; the next goes in when both workers have acked the last."""
     session = str(uuid.uuid4())
+    await create_sessions(stack.log, session)
     ping, pong = stack.workers["ping"], stack.workers["pong"]
     injected: dict[str, float] = {}
     ids: list[str] = []
@@ -295,6 +314,7 @@ async def throughput(
 ) -> dict[str, Any]:
     """K A events committed in batches, at most ``window`` of them not yet seen by pong (bounded queues)."""
     sids = [str(uuid.uuid4()) for _ in range(sessions)]
+    await create_sessions(stack.log, *sids)
     ids: list[str] = []
     injected_at: dict[str, float] = {}
     # the latency run before this one waited for each of its events: every pong from here on is for ``ids``

@@ -100,7 +100,8 @@ class _Emulator:
     async def __aenter__(self) -> tuple[Emulator, Clients, dict[str, str]]:
         self.emulator.spawn()
         await anyio.to_thread.run_sync(self.emulator.ready)
-        self.clients = await Clients(self.config.settings).__aenter__()
+        settings = self.emulator.credentials.applied_to(self.config.settings)  # the only ones it accepts
+        self.clients = await Clients(settings).__aenter__()
         resources = await provision(self.clients, TOPOLOGY)
         return self.emulator, self.clients, resources
 

@@ -10,31 +10,12 @@ from pathlib import Path
 
 import msgspec
 
+from shared.runtime import media_types
 from shared.runtime.inbound import MAX_NAME, NAME_CHARACTERS
 
 OCTET_STREAM = "application/octet-stream"
 _HASH_CHUNK = 1024 * 1024
 
-# Camera formats the standard table lacks or gets wrong (.3gp is video from a phone, .mts from a camcorder).
-_EXTRA_TYPES = {
-    ".3gp": "video/3gpp",
-    ".3g2": "video/3gpp2",
-    ".mts": "video/mp2t",
-    ".m2ts": "video/mp2t",
-    ".heic": "image/heic",
-    ".heif": "image/heif",
-    ".avif": "image/avif",
-    ".webp": "image/webp",
-    ".dng": "image/x-adobe-dng",
-    ".cr2": "image/x-canon-cr2",
-    ".cr3": "image/x-canon-cr3",
-    ".nef": "image/x-nikon-nef",
-    ".arw": "image/x-sony-arw",
-    ".raf": "image/x-fuji-raf",
-    ".orf": "image/x-olympus-orf",
-    ".rw2": "image/x-panasonic-rw2",
-    ".srw": "image/x-samsung-srw",
-}
 _NAME_BAD = re.compile(f"[^{NAME_CHARACTERS}]")
 
 
@@ -42,19 +23,27 @@ class InputFile(msgspec.Struct, frozen=True, kw_only=True):
     path: str  # relative to the folder, '/'-separated: how the report names it
     abspath: str
     size: int
-    content_type: str  # guessed from the name; the service sniffs the content
+    content_type: str  # from the name; the service sniffs the content
 
     @property
-    def looks_like_media(self) -> bool:
-        return self.content_type.startswith(("image/", "video/"))
+    def readable(self) -> bool:
+        """A photo or video type Shoebox reads (``shared.runtime.media_types``): only these are uploaded."""
+        return media_types.kind_of(self.content_type) is not None
 
 
 def content_type(name: str) -> str:
-    suffix = Path(name).suffix.lower()
-    if suffix in _EXTRA_TYPES:
-        return _EXTRA_TYPES[suffix]
+    """The media type Shoebox reads that the name's extension says (``shared.runtime.media_types``, as the
+    page does); for any other file, what the report shows: the system's guess, or
+    ``application/octet-stream``. A file is uploaded only by a listed extension: a guess that happens to be
+    a type Shoebox reads (``.ts`` is ``video/mp2t`` on some systems, and a TypeScript file on most) is
+    shown as ``application/octet-stream``, so the same folder is sent the same way on every machine."""
+    readable = media_types.by_name(name)
+    if readable is not None:
+        return readable
     guessed, _ = mimetypes.guess_type(name, strict=False)
-    return guessed or OCTET_STREAM
+    if guessed is None or media_types.kind_of(guessed) is not None:
+        return OCTET_STREAM
+    return guessed
 
 
 def scan(directory: Path, *, exclude: Sequence[Path] = ()) -> list[InputFile]:

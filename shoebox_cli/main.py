@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import signal
 import sys
 from collections.abc import Iterator, Sequence
@@ -48,6 +49,37 @@ def _positive_int(value: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
     return n
+
+
+def _token_lifetime(value: str) -> int:
+    """``dev-token --ttl``: at most the week the API accepts (a token cannot be revoked, so it must run
+    out on its own)."""
+    from services.api.auth import MAX_TOKEN_LIFETIME_S
+
+    n = _positive_int(value)
+    if n > MAX_TOKEN_LIFETIME_S:
+        raise argparse.ArgumentTypeError(
+            f"at most {MAX_TOKEN_LIFETIME_S} s (7 days), not {n}: a token cannot be revoked, so it must run "
+            "out on its own; mint a new one when it does"
+        )
+    return n
+
+
+def _local_user(value: str) -> str:
+    """``dev-token --sub``: a name the page's local sign-in would take too; never empty (an empty name
+    used to become ``local`` without a word, handing out the default user's sessions)."""
+    from services.api.auth import LOCAL_SUB_MAX, LOCAL_SUB_PATTERN
+
+    if not value.strip():
+        raise argparse.ArgumentTypeError(
+            "the user name is empty; leave --sub out for the default user 'local'"
+        )
+    if len(value) > LOCAL_SUB_MAX or not re.match(LOCAL_SUB_PATTERN, value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a user name here: at most {LOCAL_SUB_MAX} letters, digits, '.', '_', '@' or "
+            "'-', starting with a letter or digit"
+        )
+    return value
 
 
 def _positive_float(value: str) -> float:
@@ -163,8 +195,15 @@ def build_parser() -> argparse.ArgumentParser:
         "dev-token",
         help="print a bearer token for the local stack (signed with the key in its state folder)",
     )
-    dev.add_argument("--sub", default=None, help="the user the token is for (default: local)")
-    dev.add_argument("--ttl", type=_positive_int, default=3600, help="seconds it is valid (default 3600)")
+    dev.add_argument(
+        "--sub", type=_local_user, default=None, help="the user the token is for (default: local)"
+    )
+    dev.add_argument(
+        "--ttl",
+        type=_token_lifetime,
+        default=3600,
+        help="seconds it is valid (default 3600; at most 604800, a week)",
+    )
     dev.add_argument(
         "--state-dir", type=Path, default=Path(".shoebox"), help="the stack's state folder (default .shoebox)"
     )
@@ -423,7 +462,7 @@ def cmd_dev_token(args: argparse.Namespace) -> int:
     from shoebox_cli.tokens import LOCAL_USER, NoToken, mint
 
     try:
-        token = mint(args.state_dir, sub=args.sub or LOCAL_USER, ttl_s=args.ttl)
+        token = mint(args.state_dir, sub=LOCAL_USER if args.sub is None else args.sub, ttl_s=args.ttl)
     except NoToken as exc:
         raise CommandError(str(exc)) from None
     print(token)

@@ -24,7 +24,7 @@ import msgspec
 
 from deploy.local.emulator import free_port
 from deploy.local.stack import StackConfig, running_stack
-from shared.runtime import telemetry
+from shared.runtime import media_types, telemetry
 from shared.runtime.config import Settings
 from shoebox_cli import inputs, report, state
 from shoebox_cli.client import (
@@ -114,9 +114,9 @@ class Job:
         files = inputs.scan(directory, exclude=[out] if root in out.parents else [])
         if not files:
             raise ProcessError(f"no files in {directory}")
-        if not any(f.looks_like_media for f in files):
+        if not any(f.readable for f in files):
             raise ProcessError(
-                f"no photos or videos in {directory} ({len(files)} other file"
+                f"no photos or videos Shoebox reads in {directory} ({len(files)} other file"
                 f"{'' if len(files) == 1 else 's'})"
             )
         if self.options.api is not None:
@@ -329,16 +329,15 @@ class Job:
 
     async def _upload_one(self, client: ApiClient, f: InputFile, name: str, sha: str) -> bool:
         assert self.session_id is not None
+        if not f.readable:
+            # not sent at all: the API takes only the types of shared.runtime.media_types (the same list),
+            # so asking would only cost a round trip (and a RAW file is often 25 MB or more)
+            self._final_here(f.path, "rejected", Reason(code="unsupported_type", message=unreadable(f)))
+            return False
         try:
             ticket = await client.request_upload(self.session_id, name, f.content_type, f.size)
         except UploadRefused as exc:
-            code = (
-                "too_large"
-                if exc.status == 413
-                else "unsupported_type"
-                if not f.looks_like_media or exc.status == 415
-                else "refused"
-            )
+            code = "too_large" if exc.status == 413 else "refused"
             self._final_here(f.path, "rejected", Reason(code=code, message=exc.message))
             return False
         except SessionNotFound as exc:
@@ -398,6 +397,16 @@ class Job:
             self.ui.advance("processing")
             if f.status == "rejected":
                 self.ui.problem(path, f"rejected ({f.code}): {f.message}")
+
+
+def unreadable(f: InputFile) -> str:
+    """Why a file was not uploaded: its type (by its name) is not one Shoebox reads."""
+    suffix = Path(f.path).suffix
+    what = f"'{suffix}' files" if suffix else "files without an extension"
+    return (
+        f"not a photo or video type Shoebox reads ({what}, {f.content_type}); not uploaded. "
+        f"Shoebox reads {', '.join(media_types.BY_EXTENSION)}"
+    )
 
 
 def _mb(n: int) -> str:

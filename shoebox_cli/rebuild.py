@@ -38,13 +38,16 @@ def log_settings(state_dir: Path, *, from_env: bool = False) -> Settings:
     emulator and prefix (its ``stack.json``) unless ``from_env`` or no stack runs there."""
     settings = Settings.from_env()
     if not from_env:
+        from deploy.local import credentials
         from deploy.local.stack import read_info
 
         info = read_info(state_dir)
-        if info is not None:
-            # the stack's own services use these (StackConfig.settings): its endpoint and prefix
+        keys = credentials.load(state_dir)
+        if info is not None and keys is not None:
+            # the stack's own services use these (StackConfig.settings): its endpoint and prefix, and
+            # its credentials (the only ones its emulator accepts)
             aws = msgspec.structs.replace(settings.aws, endpoint=info.aws_endpoint, prefix=info.prefix)
-            return msgspec.structs.replace(settings, aws=aws)
+            return keys.applied_to(msgspec.structs.replace(settings, aws=aws))
     return settings
 
 

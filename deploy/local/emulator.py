@@ -5,7 +5,8 @@ moto is CPU-bound Python. On 2 cores, sharing one interpreter with the workers c
 its parent (PR_SET_PDEATHSIG). Two settings matter (docs/spine.md, "The embedded emulator"):
 ``MOTO_PORT`` must be the server's own port, since Step Functions' service integrations call back to it,
 and state machine execution is switched on through ``/moto-api/config`` (there is no environment
-variable for it).
+variable for it). The emulator answers only requests signed with its credentials (``emulator_auth.py``):
+the stack's own, or fresh ones when none are given (``Emulator.credentials``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from deploy.local.credentials import Credentials
+from deploy.local.emulator_auth import signed_headers
 
 
 class EmulatorError(RuntimeError):
@@ -49,14 +53,32 @@ def die_with_parent() -> None:
         pass
 
 
-def configure(endpoint: str) -> None:
+def control(
+    endpoint: str, credentials: Credentials, method: str, path: str, *, json: Any = None, timeout: float = 5.0
+) -> httpx.Response:
+    """A call to the emulator's control API (``/moto-api/...``), signed with the stack's credentials: the
+    emulator answers no other (``emulator_auth.CONTROL_PATHS``)."""
+    body = b"" if json is None else httpx.Request("POST", endpoint, json=json).content
+    url = f"{endpoint}{path}"
+    headers = {"Content-Type": "application/json"} if json is not None else {}
+    headers = signed_headers(credentials, method, url, body=body, headers=headers)
+    return httpx.request(method, url, content=body, headers=headers, timeout=timeout)
+
+
+def configure(endpoint: str, credentials: Credentials) -> None:
     """Switch on what the stack needs from moto (idempotent; survives /moto-api/reset)."""
-    r = httpx.post(f"{endpoint}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}})
-    r.raise_for_status()
+    control(
+        endpoint,
+        credentials,
+        "POST",
+        "/moto-api/config",
+        json={"stepfunctions": {"execute_state_machine": True}},
+    ).raise_for_status()
 
 
 def wait_ready(
     endpoint: str,
+    credentials: Credentials,
     timeout_s: float = 30.0,
     proc: subprocess.Popen[bytes] | None = None,
     log_path: str | None = None,
@@ -67,10 +89,16 @@ def wait_ready(
             tail = _tail(log_path)
             raise EmulatorError(f"moto server for {endpoint} exited with code {proc.returncode}{tail}")
         try:
-            if httpx.get(f"{endpoint}/moto-api/", timeout=1).status_code < 500:
-                return
+            status = control(endpoint, credentials, "GET", "/moto-api/", timeout=1).status_code
         except httpx.HTTPError:
-            pass
+            status = None
+        if status == 403:
+            # another server on the port, or one that was given other credentials
+            raise EmulatorError(
+                f"the emulator on {endpoint} refused the stack's credentials{_tail(log_path)}"
+            )
+        if status is not None and status < 500:
+            return
         time.sleep(0.05)
     raise EmulatorError(f"moto server did not answer on {endpoint} within {timeout_s:.0f}s")
 
@@ -96,8 +124,11 @@ class Emulator:
         in_process: bool = False,
         log_path: str | None = None,
         state_dir: str | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
         self.port = port
+        #: the only credentials the emulator accepts (fresh ones unless given: the stack gives its own)
+        self.credentials = credentials or Credentials.generate()
         self.endpoint = f"http://127.0.0.1:{port}"
         self.in_process = in_process
         self.log_path = log_path
@@ -131,7 +162,7 @@ class Emulator:
                 from deploy.local import moto_persistence
 
                 moto_persistence.install(Path(self.state_dir))
-            server = moto_server.make_server("127.0.0.1", self.port)
+            server = moto_server.make_server("127.0.0.1", self.port, self.credentials)
             threading.Thread(target=server.run, name="emulator", daemon=True).start()
             self._server = server
             return
@@ -148,7 +179,14 @@ class Emulator:
                 "-p",
                 str(self.port),
             ],
-            env={**os.environ, "MOTO_PORT": str(self.port)},
+            env={
+                **os.environ,
+                "MOTO_PORT": str(self.port),
+                # moto adds ``Access-Control-Allow-Origin: *`` to every answer without it
+                "MOTO_DISABLE_GLOBAL_CORS": "true",
+                # the only credentials it accepts (the environment of a process is its user's alone)
+                **self.credentials.environment(),
+            },
             stdout=out,
             stderr=out,
             stdin=subprocess.DEVNULL,
@@ -159,8 +197,8 @@ class Emulator:
 
     def ready(self) -> None:
         """Wait until the server answers, then switch on what the stack needs (blocking)."""
-        wait_ready(self.endpoint, proc=self._proc, log_path=self.log_path)
-        configure(self.endpoint)
+        wait_ready(self.endpoint, self.credentials, proc=self._proc, log_path=self.log_path)
+        configure(self.endpoint, self.credentials)
 
     @property
     def pid(self) -> int | None:

@@ -11,14 +11,18 @@ The replacement checks every condition first and writes only if all pass, under 
 transaction writes nothing and touches nobody else's items. Same errors, same CancellationReasons.
 Single-item writes take the same lock, so an ``ADD`` counter is atomic as it is in AWS. And EventBridge's
 JSONPath expressions are parsed once instead of on every delivery. Model instances are no longer kept for
-moto's dashboard (a leak of every item every Query returned), S3 notifications carry real sequencers, and a
+moto's dashboard (a leak of every item every Query returned), a request's service is looked up once per host
+name, not by listing moto's package folder every time, S3 notifications carry real sequencers, and a
 multipart upload id answers for its own key only, as in S3.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from deploy.local.credentials import Credentials
 
 #: serialises the emulator's DynamoDB writes (and what must happen with them: moto_persistence.py)
 LOCK = threading.RLock()
@@ -157,6 +161,7 @@ def apply() -> None:
     DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
 
     _untracked_models()
+    _backend_lookup_once()
     _s3_sequencers()
     _s3_multipart_keys()
 
@@ -175,6 +180,28 @@ def _untracked_models() -> None:
         return super(BaseModel, cls).__new__(cls)
 
     BaseModel.__new__ = __new__  # type: ignore[method-assign]
+
+
+def _backend_lookup_once() -> None:
+    """moto's server finds the service of every request with ``get_backend_for_host``, which lists moto's
+    package folder (``os.listdir`` and an ``isdir`` per entry, ~200 of them) and tries ~300 URL patterns,
+    under one lock that every request takes: 8 of the emulator's 96 CPU seconds on 300 photos with 20
+    pollers (docs/benchmarks.md, "Scale"). Its answer depends on the host name alone (derived from the
+    request's signing scope), so remember it."""
+    import functools
+
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    original = DomainDispatcherApplication.get_backend_for_host
+
+    @functools.lru_cache(maxsize=512)
+    def backend_of(app: Any, host: str | None) -> Any:
+        return original(app, host)
+
+    def get_backend_for_host(self: Any, host: str | None) -> Any:
+        return backend_of(self, host)
+
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
 
 
 def _s3_sequencers() -> None:
@@ -284,3 +311,30 @@ def _s3_multipart_keys() -> None:
     S3Response._key_response_put = key_put  # type: ignore[method-assign]
     S3Response._key_response_delete = key_delete  # type: ignore[method-assign]
     S3Response._key_response_post = key_post  # type: ignore[method-assign]
+
+
+class _SigningBoto3:
+    """Stands for ``boto3`` in moto's Step Functions: its clients sign with the stack's credentials."""
+
+    def __init__(self, boto3: Any, access_key_id: str, secret_access_key: str) -> None:
+        self.boto3 = boto3  # moto's own (boto3 comes with moto: the stack's code never imports it)
+        self.access_key_id = access_key_id
+        self.secret_access_key = secret_access_key
+
+    def client(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["aws_access_key_id"] = self.access_key_id
+        kwargs["aws_secret_access_key"] = self.secret_access_key
+        return self.boto3.client(*args, **kwargs)
+
+
+def sign_service_integrations(credentials: Credentials) -> None:
+    """Step Functions' service integrations (the sagas' ``dynamodb:getItem``, ``sqs:sendMessage``) call
+    the emulator back over HTTP with boto3 clients moto makes with the fixed keys ``ak``/``sk``, which the
+    emulator refuses (``emulator_auth.py``): they sign with the stack's credentials instead."""
+    import importlib
+
+    boto_client = importlib.import_module("moto.stepfunctions.parser.asl.utils.boto_client")
+    # the module's own name for boto3, which its ``boto_client_for`` calls
+    original = getattr(boto_client.boto3, "boto3", boto_client.boto3)  # patched once per credentials
+    signing = _SigningBoto3(original, credentials.access_key_id, credentials.secret_access_key)
+    setattr(boto_client, "boto3", signing)  # noqa: B010

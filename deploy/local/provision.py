@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +31,13 @@ def _exists(exc: ClientError, *codes: str) -> bool:
     return exc.response.get("Error", {}).get("Code") in codes
 
 
-async def provision(clients: Clients, topology: Topology) -> Provisioned:
+async def provision(clients: Clients, topology: Topology, *, cors_origins: Sequence[str] = ()) -> Provisioned:
+    """Create what ``topology`` needs (what exists is kept). ``cors_origins``: the origins whose pages may
+    use the media bucket from a browser (the upload page's); none, no CORS rule."""
     names = clients.settings.names
     out = Provisioned()
     await _tables(clients, names)
-    await _bucket(clients, names)
+    await _bucket(clients, names, cors_origins)
     try:
         await clients.events.create_event_bus(Name=names.bus)
     except ClientError as exc:
@@ -86,7 +89,7 @@ async def _tables(clients: Clients, names: Names) -> None:
                 raise
 
 
-async def _bucket(clients: Clients, names: Names) -> None:
+async def _bucket(clients: Clients, names: Names, cors_origins: Sequence[str]) -> None:
     s3 = clients.s3
     try:
         await s3.create_bucket(Bucket=names.media_bucket)
@@ -96,20 +99,25 @@ async def _bucket(clients: Clients, names: Names) -> None:
     await s3.put_bucket_notification_configuration(
         Bucket=names.media_bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
     )
-    await s3.put_bucket_cors(
-        Bucket=names.media_bucket,
-        CORSConfiguration={
-            "CORSRules": [
-                {
-                    "AllowedMethods": ["GET", "PUT", "HEAD"],
-                    "AllowedOrigins": ["*"],
-                    "AllowedHeaders": ["*"],
-                    "ExposeHeaders": ["ETag"],
-                    "MaxAgeSeconds": 3600,
-                }
-            ]
-        },
-    )
+    if not cors_origins:
+        await s3.delete_bucket_cors(Bucket=names.media_bucket)
+    else:
+        # the upload page's origin(s) only (it PUTs to presigned URLs and reads each part's ETag); any
+        # other page gets no CORS headers, so a browser shows it nothing the bucket answers
+        await s3.put_bucket_cors(
+            Bucket=names.media_bucket,
+            CORSConfiguration={
+                "CORSRules": [
+                    {
+                        "AllowedMethods": ["GET", "PUT", "HEAD"],
+                        "AllowedOrigins": list(cors_origins),
+                        "AllowedHeaders": ["*"],
+                        "ExposeHeaders": ["ETag"],
+                        "MaxAgeSeconds": 3600,
+                    }
+                ]
+            },
+        )
     await s3.put_bucket_lifecycle_configuration(
         Bucket=names.media_bucket,
         LifecycleConfiguration={

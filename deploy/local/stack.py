@@ -23,6 +23,7 @@ from typing import Any
 import anyio
 import msgspec
 
+from deploy.local import credentials as stack_credentials
 from deploy.local import persistence
 from deploy.local.emulator import Emulator, port_in_use
 from deploy.local.processes import API, RELAY, ProcessPlan, worker_name
@@ -88,19 +89,30 @@ class StackConfig(msgspec.Struct, frozen=True, kw_only=True):
     persist: bool = True
     #: forget the kept state before starting (``shoebox up --fresh``)
     fresh: bool = False
-    #: the rest of the configuration (media limits, budgets, telemetry, ...); the defaults unless given
+    #: the rest of the configuration (media limits, budgets, telemetry, ...); the defaults unless given.
+    #: Its AWS credentials are replaced by the stack's own (``deploy/local/credentials.py``)
     base: Settings = msgspec.field(default_factory=Settings)
 
     @property
     def settings(self) -> Settings:
-        """What every part of the stack runs with: ``base`` pointed at this stack's emulator."""
+        """What every part of the stack runs with: ``base`` pointed at this stack's emulator, its API
+        answering the stack's own address."""
         aws = msgspec.structs.replace(
             self.base.aws,
             endpoint=f"http://127.0.0.1:{self.emulator_port}",
             prefix=self.base.aws.prefix if self.prefix is None else self.prefix,
         )
         tmp_dir = self.base.tmp_dir or str(Path(self.state_dir).resolve() / "tmp")
-        return msgspec.structs.replace(self.base, aws=aws, tmp_dir=tmp_dir)
+        # the API answers its own address (by either name) and the hosts ``base`` adds, nothing else
+        api = self.base.api.with_hosts(f"127.0.0.1:{self.api_port}", f"localhost:{self.api_port}")
+        return msgspec.structs.replace(self.base, aws=aws, api=api, tmp_dir=tmp_dir)
+
+    @property
+    def api_origins(self) -> tuple[str, ...]:
+        """The origins of the API's own pages (the upload page), which the media bucket's CORS rule
+        allows, and the configured others (``SHOEBOX_AWS_CORS_ORIGINS``)."""
+        own = (f"http://127.0.0.1:{self.api_port}", f"http://localhost:{self.api_port}")
+        return own + tuple(o for o in self.base.aws.cors_origin_list if o not in own)
 
 
 @contextlib.contextmanager
@@ -211,6 +223,10 @@ async def running_stack(
     with stack_lock(state_dir):
         # the API's token issuer: its key is made on the first start here and kept (auth/issuer.pem, 0600)
         issuer = await anyio.to_thread.run_sync(LocalIssuer.load_or_create, state_dir)
+        # the stack's AWS credentials, made and kept the same way (auth/aws-credentials.json, 0600): the
+        # emulator accepts no others, and every process of the stack signs with them
+        keys = await anyio.to_thread.run_sync(stack_credentials.load_or_create, state_dir)
+        config = msgspec.structs.replace(config, base=keys.applied_to(config.base))
         tmp_dir = Path(config.settings.tmp_dir or state_dir / "tmp")
         # persistence hook 1: forget the kept state if asked; empty the stack's own tmp (a killed run's)
         own_tmp_dir = None if config.base.tmp_dir else tmp_dir
@@ -229,6 +245,7 @@ async def running_stack(
             in_process=config.emulator_in_process,
             log_path=str(state_dir / "emulator.log"),
             state_dir=str(kept) if config.persist else None,  # persistence hook 2
+            credentials=keys,
         )
         emulator.spawn()  # on this (long-lived) thread: see Emulator.spawn
         try:
@@ -238,7 +255,8 @@ async def running_stack(
                     consumers=topology.consumers + tuple(s.consumer for s in extra_services),
                     state_machines=topology.state_machines,
                 )
-                resources = await provision(clients, full)  # fills the restored resources back
+                # fills the restored resources back
+                resources = await provision(clients, full, cors_origins=config.api_origins)
                 if config.persist:
                     await persistence.restart_sagas(clients)  # persistence hook 3
                 stack = Stack(config, emulator, clients, resources, full, issuer)

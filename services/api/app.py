@@ -1,6 +1,8 @@
 """The HTTP API: sessions, presigned uploads, and the session's status as a projection of its log.
 
-Litestar with msgspec models; OpenAPI 3.1 at ``/schema``; every error is an RFC 9457 problem document.
+Litestar with msgspec models; OpenAPI 3.1 at ``/schema`` (the JSON document; no docs page: see
+``create_app``); every error is an RFC 9457 problem document. What every request must look like (its
+``Host``, a JSON body's type) and what every answer carries (``nosniff``) is ``services.api.edges``.
 Status reads are one Query on the views table (the read models the log maintains in its transactions).
 
 Every route needs a bearer token (``services.api.auth``) except ``/health``, ``/.well-known/jwks.json`` (the
@@ -34,12 +36,13 @@ from litestar.exceptions import (
 from litestar.handlers import HTTPRouteHandler
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.params import FromPath, JSONBody, Parameter
 from litestar.types import ASGIApp, Guard, Receive, Scope, Send
 from opentelemetry.trace import SpanKind
 
-from services.api import page, stream, triage, uploads
+from services.api import edges, page, stream, triage, uploads
 from services.api.access import (
     PUBLIC,
     AfterVersion,
@@ -200,7 +203,8 @@ async def create_upload(
     await owned_meta(state, session_id, caller)
     name = validate_upload(data.name, data.content_type, data.size, state.settings)  # multipart's too
     key = upload_key(session_id, name)
-    url = await object_store(state).presign_put(key, data.content_type, UPLOAD_URL_TTL_S)
+    # the declared size is signed into the URL: storage refuses a body of another length
+    url = await object_store(state).presign_put(key, data.content_type, UPLOAD_URL_TTL_S, size=data.size)
     return UploadTicket(
         key=key,
         url=url,
@@ -416,12 +420,19 @@ def create_app(
         state=State(_state(settings, opener) if isinstance(opener, Collaborators) else {}),
         lifespan=lifespans,
         middleware=[tracing_middleware],
+        # the edges (services.api.edges): configured hosts only, JSON bodies declared as JSON, nosniff
+        allowed_hosts=edges.allowed_hosts(settings.api),
+        request_class=edges.JsonRequest,
+        before_send=[edges.nosniff],
         exception_handlers={HTTPException: _problem, Exception: _internal_error},
         logging_config=None,  # the process's logging (JSON with trace ids) is set up by telemetry
         openapi_config=OpenAPIConfig(
             title="Shoebox API",
             version="0.1.0",
             openapi_router=Router("/schema", route_handlers=[], include_in_schema=False, opt={PUBLIC: True}),
+            # the document only, at /schema and /schema/openapi.json: every HTML renderer Litestar has loads
+            # its script from a CDN (unpinned), and this origin is the upload page's, which holds the token
+            render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],
             components=Components(
                 security_schemes={
                     BEARER: SecurityScheme(

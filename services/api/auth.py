@@ -11,7 +11,7 @@ Accepted tokens (anything else is refused):
 
 - signed with RS256 by a key of the JWKS, found by the header's ``kid``;
 - ``iss`` equal to the issuer; ``exp``, ``iat``, ``sub`` and ``iss`` present; ``exp``/``iat``/``nbf`` checked
-  with ``LEEWAY_S`` of clock skew;
+  with ``LEEWAY_S`` of clock skew; a lifetime (``exp - iat``) of at most ``MAX_TOKEN_LIFETIME_S`` (7 days);
 - either an **ID token** (``aud`` is or contains the audience; ``token_use`` absent or ``"id"``), or a
   Cognito **access token** (``token_use`` is ``"access"`` and ``client_id`` is the audience: Cognito's access
   tokens carry no ``aud``; if one has an ``aud`` it must contain the audience too).
@@ -52,6 +52,16 @@ LOCAL_AUDIENCE = "shoebox"
 JWKS_PATH = "/.well-known/jwks.json"
 KEY_FILE = Path("auth") / "issuer.pem"
 MAX_TOKEN_CHARS = 8192
+#: the longest a token may live (``exp - iat``): the embedded stack's issuer signs no longer one, and the
+#: verifier refuses one that does (a token minted before the cap, or by hand with the key). The local key
+#: never rotates and a token cannot be revoked short of deleting it, so a leaked token (a shell history, a
+#: pasted curl) must run out on its own; a week covers a working week of scripts, while the CLI's jobs take
+#: 12 h and the page 8 h. Cognito's ID and access tokens live a day at most, so this never refuses one.
+MAX_TOKEN_LIFETIME_S = 7 * 24 * 3600
+#: what a local user's name (a local token's ``sub``) may look like: the page's sign-in and ``shoebox
+#: dev-token`` take the same names
+LOCAL_SUB_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]*$"
+LOCAL_SUB_MAX = 64
 _REQUIRED = ["exp", "iat", "sub", "iss"]
 
 
@@ -170,6 +180,8 @@ class TokenVerifier:
             raise InvalidToken("the token has expired") from None
         except jwt.PyJWTError as exc:
             raise InvalidToken(f"the token is not valid here ({_reason(exc)})") from None
+        if claims["exp"] - claims["iat"] > MAX_TOKEN_LIFETIME_S:
+            raise InvalidToken(f"the token lives longer than {MAX_TOKEN_LIFETIME_S} s; get a new one")
         return Caller(sub=_subject(claims), token_use=self._check_audience(claims))
 
     def _check_audience(self, claims: Mapping[str, Any]) -> str:
@@ -296,9 +308,12 @@ class LocalIssuer:
         audience: str | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> str:
-        """A signed ID-style token for ``sub``, valid for ``ttl_s`` from ``now`` (default: the clock)."""
+        """A signed ID-style token for ``sub``, valid for ``ttl_s`` (at most ``MAX_TOKEN_LIFETIME_S``) from
+        ``now`` (default: the clock)."""
         if not sub:
             raise ValueError("a token needs a subject")
+        if ttl_s > MAX_TOKEN_LIFETIME_S:
+            raise ValueError(f"a token lives at most {MAX_TOKEN_LIFETIME_S} s, not {ttl_s}")
         issued = int(time.time() if now is None else now)
         claims: dict[str, Any] = {
             "iss": self.issuer,

@@ -83,8 +83,11 @@ async def _touched(
 
 async def _read(log: EventLog, session_id: str, keys: set[str]) -> tuple[list[FileView], list[PendingView]]:
     """The ``FILE#`` and ``PENDING#`` items of ``keys`` (those that exist): batched reads, 100 items a call
-    (one GetItem per item cost 2 requests a changed file: 400 for a poll during the upload burst)."""
+    in one BatchGetItem for up to 50 changed files (one GetItem per item cost 2 requests a changed file: 400
+    for a poll during the upload burst)."""
     ordered = sorted(keys)
-    files = await log.get_views([file_key(session_id, k) for k in ordered], type=FileView)
-    pending = await log.get_views([pending_key(session_id, k) for k in ordered], type=PendingView)
-    return sorted(files, key=lambda f: f.sk), sorted(pending, key=lambda p: p.sk)
+    wanted = [file_key(session_id, k) for k in ordered] + [pending_key(session_id, k) for k in ordered]
+    found = await log.get_views(wanted)
+    files = sorted((v for v in found if isinstance(v, FileView)), key=lambda f: f.sk)
+    pending = sorted((v for v in found if isinstance(v, PendingView)), key=lambda p: p.sk)
+    return files, pending

@@ -45,6 +45,7 @@ from litestar.params import FromPath, JSONBody, Parameter
 
 from services.api.access import CallerDep, api_event, event_log, object_store, owned_meta
 from shared.events import catalogue as c
+from shared.runtime import media_types
 from shared.runtime.config import Settings
 from shared.runtime.inbound import MAX_NAME, is_plain_name, session_of, upload_key
 from shared.runtime.projections import multipart_key
@@ -52,8 +53,6 @@ from shared.runtime.read_models import MultipartView
 from shared.runtime.storage import MIN_PART_BYTES, PartsRefused, UploadedPart, UploadNotFound
 
 log = logging.getLogger("shoebox.api.uploads")
-
-ALLOWED_TYPES = ("image/", "video/")
 
 MiB = 1024 * 1024
 #: S3's bounds on a part (the last part may be smaller: ``MIN_PART_BYTES`` is the store's) and on the
@@ -67,9 +66,9 @@ _UPLOAD_ID = re.compile(r"^[A-Za-z0-9._~=+-]{1,1024}$")
 
 
 def validate_upload(name: str, content_type: str, size: int, settings: Settings) -> str:
-    """The rules of every upload, single or multipart: a plain file name, a photo or video type and a
-    size within the type's limit (the settings', which media_process applies too). Returns the name to
-    store (stripped); raises 400 or 413."""
+    """The rules of every upload, single or multipart: a plain file name, a media type Shoebox reads
+    (``shared.runtime.media_types``: exactly one of its tokens) and a size within the type's limit (the
+    settings', which media_process applies too). Returns the name to store (stripped); raises 400 or 413."""
     name = name.strip()
     if not is_plain_name(name):
         raise ClientException(
@@ -77,10 +76,14 @@ def validate_upload(name: str, content_type: str, size: int, settings: Settings)
             detail=f"the file name must be a plain name of at most {MAX_NAME} characters: letters, digits, "
             "'.', '_', '-', '+', ' ', '(', ')', starting with a letter or digit, without '..'",
         )
-    if not content_type.startswith(ALLOWED_TYPES):
-        raise ClientException(status_code=400, detail=f"{content_type!r} is not a photo or video type")
-    video = content_type.startswith("video/")
-    limit = settings.media.max_video_bytes if video else settings.media.max_photo_bytes
+    kind = media_types.kind_of(content_type)  # exact tokens: never a prefix, never a header's tail
+    if kind is None:
+        raise ClientException(
+            status_code=400,
+            detail=f"{content_type!r} is not a photo or video type Shoebox reads; the content_type must be "
+            f"one of: {media_types.described()}",
+        )
+    limit = settings.media.max_video_bytes if kind == "video" else settings.media.max_photo_bytes
     if size > limit:
         raise ClientException(status_code=413, detail=f"{name} is {size} bytes; the limit is {limit}")
     return name
@@ -184,7 +187,17 @@ async def create_multipart(
         started = c.MultipartStartedData(upload_id=upload_id, key=key, name=name, size=data.size)
         await event_log(state).commit([api_event(started, session_id)])
         parts = [
-            PartUrl(part_number=n, url=await store.presign_part(key, upload_id, n, PART_URL_TTL_S))
+            PartUrl(
+                part_number=n,
+                # each part's own length is signed: the last one's is what remains
+                url=await store.presign_part(
+                    key,
+                    upload_id,
+                    n,
+                    PART_URL_TTL_S,
+                    size=min(data.part_size, data.size - (n - 1) * data.part_size),
+                ),
+            )
             for n in range(1, count + 1)
         ]
     except Exception:

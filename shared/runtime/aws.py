@@ -33,8 +33,11 @@ def client_kwargs(settings: Settings) -> dict[str, Any]:
     kw: dict[str, Any] = {"region_name": aws.region, "config": _CONFIG}
     if aws.endpoint:
         kw["endpoint_url"] = aws.endpoint
-        kw["aws_access_key_id"] = aws.access_key_id or "testing"
-        kw["aws_secret_access_key"] = aws.secret_access_key or "testing"
+        # no well-known fallback (it was ``testing``/``testing``): the embedded stack's emulator accepts
+        # only its own credentials, which the stack puts in the settings; unset, botocore's usual chain
+        if aws.access_key_id and aws.secret_access_key:
+            kw["aws_access_key_id"] = aws.access_key_id
+            kw["aws_secret_access_key"] = aws.secret_access_key
     return kw
 
 

@@ -2,10 +2,10 @@
 
 Each entrypoint (the embedded stack, each Lambda handler on its first invocation, the CLI) calls
 ``Settings.from_env()`` once and passes the parts down: ``settings.media`` to media_process's limits,
-``settings.triage`` and ``settings.stream`` to the API's routes (through the app's state), ``settings.auth``
-to the token verifier, ``settings.ai`` to the selection service. ``from_env`` is the only reader of
-``SHOEBOX_*`` variables and no module reads the environment when it is imported (a test holds both);
-``to_env`` gives the environment back, for child processes.
+``settings.triage`` and ``settings.stream`` to the API's routes (through the app's state), ``settings.api``
+to the API's host check, ``settings.auth`` to the token verifier, ``settings.ai`` to the selection service.
+``from_env`` is the only reader of ``SHOEBOX_*`` variables and no module reads the environment when it is
+imported (a test holds both); ``to_env`` gives the environment back, for child processes.
 
 Every leaf field is one variable, ``SHOEBOX_<SECTION>_<FIELD>`` (``SHOEBOX_MEDIA_MAX_PIXELS``) unless its
 ``Meta`` names another (names older than the sections, kept so that existing deployments keep working:
@@ -94,11 +94,31 @@ class AwsSettings(msgspec.Struct, frozen=True, kw_only=True):
         doc("The AWS endpoint: the emulator's or LocalStack's URL; unset on AWS"),
     ] = None
     access_key_id: Annotated[
-        str | None, doc("The access key for a custom endpoint (default `testing`); on AWS the usual chain")
+        str | None,
+        doc(
+            "The access key for a custom endpoint; on AWS the usual chain (the embedded stack uses its own, "
+            "made in its state folder)"
+        ),
     ] = None
     secret_access_key: Annotated[
-        str | None, doc("The secret key for a custom endpoint (default `testing`); on AWS the usual chain")
+        str | None,
+        doc(
+            "The secret key for a custom endpoint; on AWS the usual chain (the embedded stack uses its own, "
+            "made in its state folder)"
+        ),
     ] = None
+    cors_origins: Annotated[
+        str,
+        doc(
+            "Origins, space- or comma-separated, that the media bucket's CORS rule allows besides the "
+            "embedded stack's API (`http://127.0.0.1:<port>`, `http://localhost:<port>`)"
+        ),
+    ] = ""
+
+    @property
+    def cors_origin_list(self) -> tuple[str, ...]:
+        """``cors_origins`` as a tuple, in order, each once."""
+        return tuple(dict.fromkeys(o for o in self.cors_origins.replace(",", " ").split() if o))
 
 
 class MediaSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -159,6 +179,32 @@ class StreamSettings(msgspec.Struct, frozen=True, kw_only=True):
     ] = 600
 
 
+class ApiSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The HTTP API's own edges."""
+
+    allowed_hosts: Annotated[
+        str,
+        doc(
+            "The `Host` values the API answers, comma-separated (`name` or `name:port`, `*.domain` for its "
+            "subdomains); any other is a 400 (DNS rebinding). The embedded stack adds its own "
+            "`127.0.0.1:<port>` and `localhost:<port>`; on AWS, the API's domain"
+        ),
+    ] = ""
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """``allowed_hosts`` as a list: lower-case, without blanks or repeats, in order."""
+        seen: dict[str, None] = {}
+        for host in self.allowed_hosts.split(","):
+            if host.strip():
+                seen[host.strip().lower()] = None
+        return tuple(seen)
+
+    def with_hosts(self, *hosts: str) -> ApiSettings:
+        """These settings with ``hosts`` allowed first (the embedded stack's own)."""
+        return msgspec.structs.replace(self, allowed_hosts=",".join([*hosts, *self.hosts]))
+
+
 class AuthSettings(msgspec.Struct, frozen=True, kw_only=True):
     """Whom the API trusts for bearer tokens on AWS (the embedded stack has its own issuer)."""
 
@@ -205,6 +251,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     media: MediaSettings = msgspec.field(default_factory=MediaSettings)
     triage: TriageSettings = msgspec.field(default_factory=TriageSettings)
     stream: StreamSettings = msgspec.field(default_factory=StreamSettings)
+    api: ApiSettings = msgspec.field(default_factory=ApiSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     ai: AiSettings = msgspec.field(default_factory=AiSettings)
     telemetry: TelemetrySettings = msgspec.field(default_factory=TelemetrySettings)

@@ -36,13 +36,15 @@ from shared.events.envelope import Event
 from shared.runtime import projections
 from shared.runtime.attributes import from_item, to_item
 from shared.runtime.dynamo import EXISTS, condition_check, get_many, is_transient, put_new, view_items
-from shared.runtime.log_errors import AlreadyProcessed as AlreadyProcessed
-from shared.runtime.log_errors import ClaimTaken as ClaimTaken
-from shared.runtime.log_errors import CommitTooLarge as CommitTooLarge
-from shared.runtime.log_errors import DuplicateEvent as DuplicateEvent
-from shared.runtime.log_errors import LogError as LogError
-from shared.runtime.log_errors import RebuildRaced as RebuildRaced
-from shared.runtime.log_errors import UnknownSession as UnknownSession
+from shared.runtime.log_types import AlreadyProcessed as AlreadyProcessed
+from shared.runtime.log_types import ClaimTaken as ClaimTaken
+from shared.runtime.log_types import CommitTooLarge as CommitTooLarge
+from shared.runtime.log_types import DuplicateEvent as DuplicateEvent
+from shared.runtime.log_types import LogError as LogError
+from shared.runtime.log_types import Page as Page
+from shared.runtime.log_types import RebuildRaced as RebuildRaced
+from shared.runtime.log_types import Tracking as Tracking
+from shared.runtime.log_types import UnknownSession as UnknownSession
 from shared.runtime.read_models import CountersView, V, ViewItem, decode
 from shared.runtime.views import Condition, Value, ViewExpectation, ViewKey, ViewUpdate, apply, merge
 
@@ -62,18 +64,6 @@ RESERVATIONS = 40
 
 class _SequenceTaken(LogError):
     """A reserved sequence slot was occupied: reserve again."""
-
-
-class Tracking(msgspec.Struct, frozen=True):
-    """The idempotency record of one consumed message."""
-
-    consumer: str
-    key: str
-
-
-class Page(msgspec.Struct, frozen=True):
-    events: list[AnyEvent]
-    next_after: int | None  # pass as ``after`` for the next page; None at the end
 
 
 _commit_listeners: list[Callable[[], None]] = []
@@ -164,12 +154,26 @@ class EventLog(abc.ABC):
         item = await self._get_item(key)
         return decode(item, type) if item is not None else None
 
-    async def get_views(self, keys: Sequence[ViewKey], *, type: type[V]) -> list[V]:
-        """The read-model items at ``keys`` that exist, as ``type``, in no particular order: batched reads
-        (BatchGetItem, 100 keys a call), for a reader that needs many items by key."""
-        for key in keys:
-            _check_type(key, type)
-        return [decode(item, type) for item in await self._get_items(keys)]
+    @overload
+    async def get_views(self, keys: Sequence[ViewKey]) -> list[ViewItem]: ...
+
+    @overload
+    async def get_views(self, keys: Sequence[ViewKey], *, type: type[V]) -> list[V]: ...
+
+    async def get_views(
+        self, keys: Sequence[ViewKey], *, type: type[ViewItem] | None = None
+    ) -> Sequence[ViewItem]:
+        """The read-model items at ``keys`` that exist, each as its Struct (with ``type``, every one must be
+        of that kind), in no particular order: batched reads (BatchGetItem, 100 keys a call), for a reader
+        that needs many items by key."""
+        if type is not None:
+            for key in keys:
+                _check_type(key, type)
+        out = []
+        for item in await self._get_items(keys):
+            key = ViewKey(str(item["pk"]), str(item["sk"]))
+            out.append(decode(item, type or projections.view_type(key)))
+        return out
 
     async def _get_items(self, keys: Sequence[ViewKey]) -> list[dict[str, Value]]:
         found = [await self._get_item(key) for key in keys]

@@ -42,6 +42,10 @@ class UploadNotFound(KeyError):
     """No multipart upload with that id for that key: never started, completed or aborted."""
 
 
+class SizeRefused(ValueError):
+    """A PUT to a presigned URL with a body of another length than the one signed (S3: 403)."""
+
+
 class PartsRefused(Exception):
     """The store refused to assemble the parts, for the client's reason: ``code`` is S3's (``InvalidPart``:
     a part missing or its ETag wrong, ``InvalidPartOrder``, ``EntityTooSmall``: a part but the last under
@@ -103,16 +107,20 @@ class ObjectStore(abc.ABC):
             await self.delete(key)
 
     @abc.abstractmethod
-    async def presign_put(self, key: str, content_type: str, expires_in_s: int) -> str:
-        """A URL that takes one ``PUT`` of the object's bytes (with this ``Content-Type``) for a while."""
+    async def presign_put(self, key: str, content_type: str, expires_in_s: int, *, size: int) -> str:
+        """A URL that takes one ``PUT`` of the object's ``size`` bytes (with this ``Content-Type``) for a
+        while. The length is signed: a body of another length is refused."""
 
     @abc.abstractmethod
     async def create_multipart(self, key: str, content_type: str) -> str:
         """Start a multipart upload of ``key``; returns its upload id."""
 
     @abc.abstractmethod
-    async def presign_part(self, key: str, upload_id: str, part_number: int, expires_in_s: int) -> str:
-        """A URL that takes one ``PUT`` of part ``part_number``'s bytes; its answer's ``ETag`` names it."""
+    async def presign_part(
+        self, key: str, upload_id: str, part_number: int, expires_in_s: int, *, size: int
+    ) -> str:
+        """A URL that takes one ``PUT`` of part ``part_number``'s ``size`` bytes (the length is signed);
+        its answer's ``ETag`` names it."""
 
     @abc.abstractmethod
     async def complete_multipart(self, key: str, upload_id: str, parts: Sequence[UploadedPart]) -> None:
@@ -191,10 +199,12 @@ class S3ObjectStore(ObjectStore):
                 Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True}
             )
 
-    async def presign_put(self, key: str, content_type: str, expires_in_s: int) -> str:
+    async def presign_put(self, key: str, content_type: str, expires_in_s: int, *, size: int) -> str:
+        # ContentLength is a signed header of the URL (X-Amz-SignedHeaders=content-length;...): S3, and
+        # the embedded emulator's signature check, refuse a body of any other length
         return await self.s3.generate_presigned_url(
             "put_object",
-            Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type},
+            Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type, "ContentLength": size},
             ExpiresIn=expires_in_s,
         )
 
@@ -202,11 +212,12 @@ class S3ObjectStore(ObjectStore):
         created = await self.s3.create_multipart_upload(Bucket=self.bucket, Key=key, ContentType=content_type)
         return created["UploadId"]
 
-    async def presign_part(self, key: str, upload_id: str, part_number: int, expires_in_s: int) -> str:
+    async def presign_part(
+        self, key: str, upload_id: str, part_number: int, expires_in_s: int, *, size: int
+    ) -> str:
+        params = {"Bucket": self.bucket, "Key": key, "UploadId": upload_id, "PartNumber": part_number}
         return await self.s3.generate_presigned_url(
-            "upload_part",
-            Params={"Bucket": self.bucket, "Key": key, "UploadId": upload_id, "PartNumber": part_number},
-            ExpiresIn=expires_in_s,
+            "upload_part", Params={**params, "ContentLength": size}, ExpiresIn=expires_in_s
         )
 
     async def complete_multipart(self, key: str, upload_id: str, parts: Sequence[UploadedPart]) -> None:
@@ -314,26 +325,31 @@ class InMemoryObjectStore(ObjectStore):
         path = urllib.parse.quote(key)
         return f"{MEMORY_SCHEME}://{self.bucket}/{path}?{urllib.parse.urlencode(query)}"
 
-    async def presign_put(self, key: str, content_type: str, expires_in_s: int) -> str:
-        return self._url(key, {"content-type": content_type, "expires": str(expires_in_s)})
+    async def presign_put(self, key: str, content_type: str, expires_in_s: int, *, size: int) -> str:
+        return self._url(key, {"content-type": content_type, "expires": str(expires_in_s), "size": str(size)})
 
     async def create_multipart(self, key: str, content_type: str) -> str:
         upload_id = uuid.uuid4().hex
         self.uploads[upload_id] = _Multipart(key=key, content_type=content_type)
         return upload_id
 
-    async def presign_part(self, key: str, upload_id: str, part_number: int, expires_in_s: int) -> str:
+    async def presign_part(
+        self, key: str, upload_id: str, part_number: int, expires_in_s: int, *, size: int
+    ) -> str:
         query = {"uploadId": upload_id, "partNumber": str(part_number), "expires": str(expires_in_s)}
-        return self._url(key, query)
+        return self._url(key, {**query, "size": str(size)})
 
     def put_presigned(self, url: str, data: bytes) -> str:
         """What a client's PUT to a URL this store presigned does: store the object (or the part); returns
-        the answer's ``ETag`` header. Raises ``UploadNotFound`` for a part of an upload that is gone."""
+        the answer's ``ETag`` header. Raises ``UploadNotFound`` for a part of an upload that is gone, and
+        ``SizeRefused`` for a body whose length is not the one signed (as S3 refuses it)."""
         u = urllib.parse.urlsplit(url)
         if u.scheme != MEMORY_SCHEME or u.netloc != self.bucket:
             raise ValueError(f"not a URL of this store: {url}")
         key = urllib.parse.unquote(u.path.removeprefix("/"))
         query = dict(urllib.parse.parse_qsl(u.query))
+        if int(query["size"]) != len(data):
+            raise SizeRefused(f"the URL takes {query['size']} bytes, not {len(data)}")
         etag = _quoted_md5(data)
         if "uploadId" not in query:
             self._write(key, data, query.get("content-type", "application/octet-stream"))

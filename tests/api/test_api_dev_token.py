@@ -1,14 +1,15 @@
 """``shoebox dev-token`` and the CLI's tokens for a local API: minted from the key the stack keeps in its
-state folder; a clear line when there is none."""
+state folder; a clear line when there is none; a week at most, and never for an empty name."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import jwt
 import pytest
 
-from services.api.auth import LocalIssuer
+from services.api.auth import MAX_TOKEN_LIFETIME_S, LocalIssuer
 from shoebox_cli.main import main
 from shoebox_cli.tokens import LOCAL_USER, for_api, is_local
 from tests.support.api import new_session
@@ -82,3 +83,37 @@ def test_tokens_are_minted_only_for_an_api_on_this_machine(tmp_path: Path) -> No
     assert for_api("http://127.0.0.1:8000", "T", state_dir) == "T"
     minted = for_api("http://127.0.0.1:8000", None, state_dir)
     assert minted is not None and issuer.verifier().verify(minted).sub == LOCAL_USER
+
+
+@pytest.mark.parametrize("sub", ["", " ", "\t", "bob smith", " carol", "x" * 65, "_under", "a/b"])
+def test_dev_token_refuses_a_user_name_the_sign_in_would_not_take(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], sub: str
+) -> None:
+    """An empty ``--sub`` used to become ``local`` without a word: a token for the default user's sessions."""
+    LocalIssuer.load_or_create(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        main(["dev-token", "--state-dir", str(tmp_path), "--sub", sub])
+    assert exited.value.code == 2
+    printed = capsys.readouterr()
+    assert printed.out == "" and "argument --sub" in printed.err
+    assert ("empty" in printed.err) if not sub.strip() else ("not a user name here" in printed.err)
+
+
+def test_dev_token_lives_a_week_at_most_and_the_api_refuses_a_longer_lived_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    issuer = LocalIssuer.load_or_create(tmp_path)
+    century = str(100 * 365 * 24 * 3600)
+    with pytest.raises(SystemExit) as exited:
+        main(["dev-token", "--state-dir", str(tmp_path), "--ttl", century])
+    assert exited.value.code == 2 and "at most 604800 s (7 days)" in capsys.readouterr().err
+    assert main(["dev-token", "--state-dir", str(tmp_path), "--ttl", str(MAX_TOKEN_LIFETIME_S)]) == 0
+    week = jwt.decode(capsys.readouterr().out.strip(), options={"verify_signature": False})
+    assert week["exp"] - week["iat"] == MAX_TOKEN_LIFETIME_S
+    with pytest.raises(ValueError, match="at most"):
+        issuer.issue("carol", MAX_TOKEN_LIFETIME_S + 1)
+    # a token minted for a century before the cap (or by hand with the key) is refused by the API
+    old = issuer.issue("carol", 60, extra={"exp": int(time.time()) + int(century)})
+    with running(issuer) as api:
+        r = api.client.get("/v1/sessions/x", headers={"Authorization": f"Bearer {old}"})
+        assert r.status_code == 401 and "lives longer" in r.json()["detail"]

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def api_schema(issuer: LocalIssuer) -> schemathesis.BaseSchema:
-    app, _ = in_memory_app(issuer)
+    app, _ = in_memory_app(issuer, hosts=(schemathesis.python.asgi.HOST,))  # the host its client sends
     return schemathesis.openapi.from_asgi("/schema/openapi.json", app)
 
 

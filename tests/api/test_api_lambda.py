@@ -23,6 +23,8 @@ from tests.support.app import in_memory_app
 from tests.support.stack import RunningStack
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+#: the API's domain on AWS (API Gateway's own): the host it is configured to answer
+APIGW_HOST = "abc123.execute-api.eu-west-1.amazonaws.com"
 
 
 def apigw_v2_event(
@@ -42,7 +44,7 @@ def apigw_v2_event(
         "rawQueryString": query,
         "headers": {
             "accept": "application/json",
-            "host": "abc123.execute-api.eu-west-1.amazonaws.com",
+            "host": APIGW_HOST,
             "user-agent": "test",
             "x-forwarded-for": "203.0.113.7",
             "x-forwarded-port": "443",
@@ -53,7 +55,7 @@ def apigw_v2_event(
         "requestContext": {
             "accountId": "123456789012",
             "apiId": "abc123",
-            "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
+            "domainName": APIGW_HOST,
             "domainPrefix": "abc123",
             "http": {
                 "method": method,
@@ -118,6 +120,7 @@ def deployed_handler(
     monkeypatch.setenv("SHOEBOX_AUTH_ISSUER", embedded_stack.issuer.issuer)
     monkeypatch.setenv("SHOEBOX_AUTH_AUDIENCE", embedded_stack.issuer.audience)
     monkeypatch.setenv("SHOEBOX_AUTH_JWKS_URL", f"{embedded_stack.api_url}{JWKS_PATH}")
+    monkeypatch.setenv("SHOEBOX_API_ALLOWED_HOSTS", APIGW_HOST)  # the API's domain, as a deployment sets it
     sys.modules.pop("services.api.lambda_function", None)
     module = importlib.import_module("services.api.lambda_function")
     try:
@@ -181,7 +184,7 @@ def test_the_deployed_handler_answers_api_gateway_v2_events(
 def test_an_app_with_a_verifier_that_trusts_the_local_issuer_behind_the_adapter(
     issuer: LocalIssuer, event_loop_of_this_thread: None
 ) -> None:
-    app, _ = in_memory_app(None, verifier=issuer.verifier())
+    app, _ = in_memory_app(None, verifier=issuer.verifier(), hosts=(APIGW_HOST,))
     handler = Mangum(cast(ASGI, app), lifespan="auto")
     alice = {"Authorization": f"Bearer {issuer.issue('alice')}"}
     created = handler(
@@ -199,3 +202,9 @@ def test_an_app_with_a_verifier_that_trusts_the_local_issuer_behind_the_adapter(
     # the JWKS route exists only where a local issuer is served
     jwks = handler(apigw_v2_event("GET", JWKS_PATH), LambdaContext())
     assert jwks["statusCode"] == 404
+    # on AWS the API answers its own domain only: a request for another host (a custom domain nobody
+    # configured, a rebound name) is refused, and every answer says nosniff
+    rebound = {**alice, "host": "evil.example"}
+    elsewhere = handler(apigw_v2_event("GET", f"/v1/sessions/{sid}", headers=rebound), LambdaContext())
+    assert elsewhere["statusCode"] == 400 and "In memory" not in json.dumps(elsewhere)
+    assert status["headers"]["x-content-type-options"] == "nosniff"

@@ -12,6 +12,7 @@ import pytest
 from litestar.exceptions import ClientException
 
 from services.api import uploads
+from shared.runtime.storage import SizeRefused
 from tests.support.app import Api
 
 MiB = 1024 * 1024
@@ -115,10 +116,22 @@ def test_a_refused_completion_is_a_400_and_the_upload_can_still_complete(api: Ap
     assert api.store.objects[ticket["key"]][0] == data
 
 
-def test_a_part_smaller_than_the_minimum_is_refused_at_completion(api: Api) -> None:
+def test_a_part_of_another_size_than_its_ticket_is_refused(api: Api) -> None:
+    """Each part URL is signed for its part's size (issue 12, item 3): a client that sends less than it
+    said is refused at the PUT; parts that small would only reach completion through URLs signed for
+    them, and S3's refusal there (``EntityTooSmall``) answers 400."""
     sid = api.new_session()
     ticket = start(api, sid, name="short.mp4", size=6 * MiB, part_size=5 * MiB)
-    parts = put_parts(api, ticket, [b"a" * 1024, b"b" * 1024])  # the client sent less than it said
+    with pytest.raises(SizeRefused):
+        put_parts(api, ticket, [b"a" * 1024, b"b" * 1024])  # the client sent less than it said
+    small = [
+        api.run(lambda n=n: api.store.presign_part(ticket["key"], ticket["upload_id"], n, 60, size=1024))
+        for n in (1, 2)
+    ]
+    parts = [
+        {"part_number": n, "etag": api.store.put_presigned(url, b"ab"[n - 1 : n] * 1024)}
+        for n, url in enumerate(small, start=1)
+    ]
     assert "EntityTooSmall" in problem(complete(api, sid, ticket, parts), 400)
 
 

@@ -10,7 +10,7 @@ import pytest
 from litestar.testing import TestClient
 
 from services.api.auth import LocalIssuer
-from services.api.page import WEB, content_security_policy
+from services.api.page import MEDIA_TYPES_JS, WEB, content_security_policy
 from shared.runtime.config import AwsSettings, Settings
 from shoebox_cli.tokens import LOCAL_USER
 from tests.support.app import Api, in_memory_app
@@ -91,5 +91,9 @@ def test_every_module_of_the_page_is_served_as_javascript_with_a_strong_etag() -
             assert r.headers["content-type"].startswith("text/javascript"), path.name
             assert r.headers["etag"] == f'"{hashlib.sha256(path.read_bytes()).hexdigest()[:32]}"', path.name
             imported |= set(re.findall(r'^import .* from "\./([\w.-]+\.js)";$', r.text, re.MULTILINE))
-    assert imported == {p.name for p in modules} - {"app.js"}, "every module is imported, and exists"
+        generated = client.get(f"/static/{MEDIA_TYPES_JS}")  # the one the API makes (media_types_module)
+        assert generated.status_code == 200
+        assert generated.headers["content-type"].startswith("text/javascript")
+    served = {p.name for p in modules} | {MEDIA_TYPES_JS}
+    assert imported == served - {"app.js"}, "every module is imported, and exists"
     assert b'<script type="module" src="/static/app.js">' in (WEB / "index.html").read_bytes()

@@ -211,6 +211,7 @@ def test_the_page_is_served_with_a_strict_content_security_policy(embedded_stack
     assert again.status_code == 304
     js = httpx.get(embedded_stack.api_url + "/static/app.js")
     assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
+    assert r.headers["x-content-type-options"] == js.headers["x-content-type-options"] == "nosniff"
     assert r.headers["etag"] == f'"{hashlib.sha256(r.content).hexdigest()[:32]}"'
     assert httpx.get(embedded_stack.api_url + "/static/nope.js").status_code == 404
     assert httpx.get(embedded_stack.api_url + "/auth/config").json() == {
@@ -271,10 +272,20 @@ def test_with_a_pasted_token_picked_files_go_through_and_a_reload_keeps_the_trip
 
     notes = tmp_path / "notes.txt"
     notes.write_text("not a photo\n")
+    # types the browser calls image/...: a RAW Shoebox cannot decode and an SVG (a script in an image's
+    # clothes); the page types files from the API's list (/static/media-types.js) and sends neither
+    raw = tmp_path / "IMG_0001.CR2"
+    raw.write_bytes(b"II*\x00\x10\x00\x00\x00CR\x02\x00")
+    svg = tmp_path / "logo.svg"
+    svg.write_text('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>')
     again = tmp_path / "again.jpg"
     again.write_bytes((TESTDATA / "photos/gps/DSCN0042.jpg").read_bytes())
-    page.set_input_files("#picker", [str(TESTDATA / "photos/gps/DSCN0042.jpg"), str(again), str(notes)])
-    expect(page.locator("#rows tr[data-name='notes.txt']")).to_have_attribute("data-status", "not uploaded")
+    picked = [TESTDATA / "photos/gps/DSCN0042.jpg", again, notes, raw, svg]
+    page.set_input_files("#picker", [str(p) for p in picked])
+    for name in ("notes.txt", "IMG_0001.CR2", "logo.svg"):
+        row = page.locator(f"#rows tr[data-name='{name}']")
+        expect(row).to_have_attribute("data-status", "not uploaded")
+        expect(row.locator("td.detail")).to_contain_text("Not a photo or video type Shoebox reads")
     expect(page.locator("#n-queued")).to_have_text("2")
     expect(page.locator("#job-status")).to_have_text("complete", timeout=120_000)
     expect(page.locator("#keep li.card")).to_have_count(1)

@@ -34,7 +34,7 @@ def test_scan_takes_every_regular_file_sorted_and_skips_hidden_ones_and_the_outp
     found = inputs.scan(tmp_path, exclude=[tmp_path / "out"])
     assert [f.path for f in found] == ["a/b/d.png", "a/c.mp4", "b.jpg", "z.txt"]
     assert [f.content_type for f in found] == ["image/png", "video/mp4", "image/jpeg", "text/plain"]
-    assert [f.looks_like_media for f in found] == [True, True, True, False]
+    assert [f.readable for f in found] == [True, True, True, False]
 
 
 @pytest.mark.parametrize(
@@ -44,7 +44,7 @@ def test_scan_takes_every_regular_file_sorted_and_skips_hidden_ones_and_the_outp
         ("clip.MOV", "video/quicktime"),
         ("phone.3gp", "video/3gpp"),
         ("cam.MTS", "video/mp2t"),
-        ("raw.dng", "image/x-adobe-dng"),
+        ("old.JFIF", "image/jpeg"),
         ("noext", "application/octet-stream"),
         ("notes.md", "text/markdown"),
     ],

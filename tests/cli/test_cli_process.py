@@ -37,7 +37,7 @@ def copy(rel: str, dest: Path) -> None:
 @pytest.fixture
 def trip(tmp_path: Path) -> Path:
     """A trip folder: real photos and a video, a corrupt JPEG, an exact duplicate, two files with the same
-    name and different bytes, a text file named .jpg, a text file, a hidden file."""
+    name and different bytes, a text file named .jpg, a text file, a camera RAW, a hidden file."""
     d = tmp_path / "trip"
     copy("photos/gps/DSCN0010.jpg", d / "day1" / "DSCN0010.jpg")
     copy("photos/gps/DSCN0012.jpg", d / "day1" / "DSCN0012.jpg")
@@ -47,6 +47,7 @@ def trip(tmp_path: Path) -> Path:
     copy("videos/odd/minimal.mp4", d / "clip.mp4")
     (d / "notes.jpg").write_text("not a photo at all\n")
     (d / "readme.txt").write_text("packing list\n")
+    (d / "IMG_0001.CR2").write_bytes(b"II*\x00\x10\x00\x00\x00CR\x02\x00" + bytes(64))  # camera RAW
     (d / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
     return d
 
@@ -114,6 +115,7 @@ def test_process_uploads_a_folder_and_reports_every_file_once(
     files = {f["path"]: f for f in document["files"]}
     # every input file once, in input order; no hidden ones
     assert [f["path"] for f in document["files"]] == [
+        "IMG_0001.CR2",
         "broken/corrupted.jpg",
         "clip.mp4",
         "day1/DSCN0010.jpg",
@@ -125,6 +127,7 @@ def test_process_uploads_a_folder_and_reports_every_file_once(
     ]
     status = {p: f["status"] for p, f in files.items()}
     assert status == {
+        "IMG_0001.CR2": "rejected",  # not a type Shoebox reads: never sent (nor asked about)
         "broken/corrupted.jpg": "rejected",  # starts like a JPEG; its image data is corrupt
         "clip.mp4": "processed",
         "day1/DSCN0010.jpg": "processed",
@@ -132,7 +135,7 @@ def test_process_uploads_a_folder_and_reports_every_file_once(
         "day2/DSCN0012.jpg": "processed",
         "day2/again.jpg": "duplicate",
         "notes.jpg": "rejected",  # uploaded; the service reads its content and refuses it
-        "readme.txt": "rejected",  # refused by the API before any upload (text/plain)
+        "readme.txt": "rejected",  # not a type Shoebox reads (text/plain): never sent
     }
     assert files["day2/again.jpg"]["reason"] == {
         "code": "duplicate",
@@ -141,15 +144,18 @@ def test_process_uploads_a_folder_and_reports_every_file_once(
     assert files["day2/again.jpg"]["key"] is None
     assert files["notes.jpg"]["reason"]["code"] == "unsupported_type"
     assert files["notes.jpg"]["key"] is not None
-    assert files["readme.txt"]["reason"]["code"] == "unsupported_type"
-    assert "not a photo or video type" in files["readme.txt"]["reason"]["message"]
-    assert files["readme.txt"]["key"] is None
+    for path in ("readme.txt", "IMG_0001.CR2"):
+        assert files[path]["reason"]["code"] == "unsupported_type", path
+        assert "not a photo or video type Shoebox reads" in files[path]["reason"]["message"], path
+        assert files[path]["key"] is None, path
+    assert "'.CR2' files" in files["IMG_0001.CR2"]["reason"]["message"]
+    assert "IMG_0001.CR2: rejected (unsupported_type)" in printed.out + printed.err
     assert files["clip.mp4"]["kind"] == "video" and files["day1/DSCN0010.jpg"]["kind"] == "photo"
     assert files["broken/corrupted.jpg"]["reason"]["code"] == "undecodable"
     assert document["counts"] == {
-        "files": 8,
+        "files": 9,
         "processed": 4,
-        "rejected": 3,
+        "rejected": 4,
         "duplicate": 1,
         "pending": 0,
         "missing": 0,
@@ -228,7 +234,7 @@ def test_an_interrupted_job_resumes_the_same_session_and_uploads_nothing_twice(
         "notes.jpg",
     ]
     assert set(uploads.values()) == {1}
-    assert outcome.report.counts == report.Counts(files=8, processed=4, rejected=3, duplicate=1, missing=0)
+    assert outcome.report.counts == report.Counts(files=9, processed=4, rejected=4, duplicate=1, missing=0)
     assert final_events_per_key(api, first.session_id, token) == Counter(
         f.key for f in outcome.report.files if f.key
     )
@@ -289,7 +295,7 @@ def test_process_says_in_one_line_why_it_cannot_run(
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "a.txt").write_text("hi")
     assert main(["process", str(tmp_path / "docs"), "--api", "http://127.0.0.1:9"]) == 1
-    assert "no photos or videos in" in capsys.readouterr().err
+    assert "no photos or videos Shoebox reads in" in capsys.readouterr().err
 
     (tmp_path / "docs" / "b.jpg").write_bytes(b"\xff\xd8\xff")
     port = free_port()

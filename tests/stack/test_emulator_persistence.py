@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import httpx
 import pytest
 from botocore.config import Config
 
-from deploy.local.emulator import Emulator, free_port
+from deploy.local.emulator import Emulator, control, free_port
 from deploy.local.emulator_store import BODIES
 
 pytestmark = pytest.mark.stack
@@ -40,12 +39,12 @@ def emulator(state: Path, log: Path) -> Iterator[Emulator]:
 class Aws:
     """Sync clients on one emulator, and the resources a test uses, created as provisioning does."""
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, em: Emulator) -> None:
         kw: dict[str, Any] = {
-            "endpoint_url": endpoint,
+            "endpoint_url": em.endpoint,
             "region_name": "us-east-1",
-            "aws_access_key_id": "testing",
-            "aws_secret_access_key": "testing",
+            "aws_access_key_id": em.credentials.access_key_id,  # the only ones the emulator accepts
+            "aws_secret_access_key": em.credentials.secret_access_key,
             "config": Config(s3={"addressing_style": "path"}),
         }
         self.s3 = boto3.client("s3", **kw)
@@ -108,7 +107,7 @@ def _item(sk: int, **values: str) -> dict[str, Any]:
 def test_what_the_emulator_was_told_survives_a_kill(tmp_path: Path) -> None:
     state, log = tmp_path / "emulator", tmp_path / "emulator.log"
     with emulator(state, log) as em:
-        aws = Aws(em.endpoint)
+        aws = Aws(em)
         aws.s3.put_object(Bucket=BUCKET, Key="uploads/a.jpg", Body=b"a" * 3000, ContentType="image/jpeg")
         aws.s3.put_object(Bucket=BUCKET, Key="uploads/b.png", Body=b"first", ContentType="image/png")
         aws.s3.put_object(Bucket=BUCKET, Key="uploads/b.png", Body=b"second", ContentType="image/png")
@@ -145,7 +144,7 @@ def test_what_the_emulator_was_told_survives_a_kill(tmp_path: Path) -> None:
         os.kill(em.pid or 0, signal.SIGKILL)
 
     with emulator(state, log) as em:
-        aws = Aws(em.endpoint)  # provisioning again on a fresh emulator: each resource comes back full
+        aws = Aws(em)  # provisioning again on a fresh emulator: each resource comes back full
         listed = aws.s3.list_objects_v2(Bucket=BUCKET)["Contents"]
         assert sorted(o["Key"] for o in listed) == ["uploads/a.jpg", "uploads/b.png"]
         b = aws.s3.get_object(Bucket=BUCKET, Key="uploads/b.png")
@@ -168,7 +167,7 @@ def test_bodies_are_files_in_the_state_folder(tmp_path: Path) -> None:
     state, log = tmp_path / "emulator", tmp_path / "emulator.log"
     bodies = state / BODIES
     with emulator(state, log) as em:
-        aws = Aws(em.endpoint)
+        aws = Aws(em)
         aws.s3.put_object(Bucket=BUCKET, Key="k", Body=b"x" * 100_000)
         assert [p.stat().st_size for p in bodies.iterdir()] == [100_000]
         aws.s3.put_object(Bucket=BUCKET, Key="k", Body=b"y" * 10)  # the replaced body's file goes
@@ -186,7 +185,7 @@ def test_bodies_are_files_in_the_state_folder(tmp_path: Path) -> None:
         os.kill(em.pid or 0, signal.SIGKILL)
 
     with emulator(state, log) as em:
-        aws = Aws(em.endpoint)
+        aws = Aws(em)
         assert len(list(bodies.iterdir())) == 1  # the stray file is gone, the part is kept
         second = aws.s3.upload_part(Bucket=BUCKET, Key="big", UploadId=upload, PartNumber=2, Body=b"2" * 100)
         aws.s3.complete_multipart_upload(
@@ -205,7 +204,7 @@ def test_bodies_are_files_in_the_state_folder(tmp_path: Path) -> None:
         assert len(list(bodies.iterdir())) == 1  # the object's; the parts' files went with the upload
 
         # a reset forgets everything kept: provisioning again brings back nothing
-        httpx.post(f"{em.endpoint}/moto-api/reset").raise_for_status()
-        aws = Aws(em.endpoint)
+        control(em.endpoint, em.credentials, "POST", "/moto-api/reset").raise_for_status()
+        aws = Aws(em)
         assert "Contents" not in aws.s3.list_objects_v2(Bucket=BUCKET)
         assert list(bodies.iterdir()) == []

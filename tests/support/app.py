@@ -21,7 +21,7 @@ from services.api.wiring import Collaborators
 from shared.events import catalogue as c
 from shared.events.codec import make_event
 from shared.events.envelope import Event, Payload
-from shared.runtime.config import AwsSettings, Settings
+from shared.runtime.config import ApiSettings, AwsSettings, Settings
 from shared.runtime.inbound import THUMBNAILS, upload_key
 from shared.runtime.log import InMemoryEventLog
 from shared.runtime.sagas import InMemorySagaStarter
@@ -29,8 +29,11 @@ from shared.runtime.storage import InMemoryObjectStore
 from tests.support.inproc import Consumers
 
 T = TypeVar("T")
-#: the settings of every in-process app (their bucket is the in-memory store's)
-SETTINGS = Settings(aws=AwsSettings(prefix="inproc"))
+#: the ``Host`` Litestar's ``TestClient`` sends
+TEST_HOST = "testserver.local"
+#: the settings of every in-process app (their bucket is the in-memory store's; they answer the test
+#: client's host)
+SETTINGS = Settings(aws=AwsSettings(prefix="inproc"), api=ApiSettings(allowed_hosts=TEST_HOST))
 
 
 @dataclasses.dataclass
@@ -125,11 +128,17 @@ class Api:
 
 
 def in_memory_app(
-    issuer: LocalIssuer | None, collaborators: Collaborators | None = None, **kw: Any
+    issuer: LocalIssuer | None,
+    collaborators: Collaborators | None = None,
+    *,
+    hosts: tuple[str, ...] = (),
+    **kw: Any,
 ) -> tuple[Litestar, Collaborators]:
-    """An app on ``collaborators`` (empty in-memory ones by default), and those collaborators."""
+    """An app on ``collaborators`` (empty in-memory ones by default), and those collaborators; it answers
+    the test client's host and ``hosts``."""
     given = collaborators or Collaborators.in_memory(SETTINGS)
-    return create_app(SETTINGS, collaborators=given, issuer=issuer, **kw), given
+    settings = msgspec.structs.replace(SETTINGS, api=SETTINGS.api.with_hosts(*hosts))
+    return create_app(settings, collaborators=given, issuer=issuer, **kw), given
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 // URLs (one PUT, or S3 multipart for large ones), CONFIG.filesInFlight at a time; finalize when they end.
 
 import { api } from "./api.js";
+import { BY_EXTENSION, KINDS } from "./media-types.js";
 import { startPolling } from "./progress.js";
 import { addEntry, notice, remember, renderCounts, setStatus } from "./render.js";
 import { $, MiB, state } from "./state.js";
@@ -18,19 +19,11 @@ const CONFIG = {
 const FINALIZE_GRACE_MS = 1500;
 const PUT_ATTEMPTS = 3;
 
-// The API's name rule (shared/runtime/inbound.py: NAME_CHARACTERS, MAX_NAME) and the CLI's type table
-// (shoebox_cli/inputs.py), which the CLI shares by import; a browser cannot, so they are written here too.
+// The API's name rule (shared/runtime/inbound.py: NAME_CHARACTERS, MAX_NAME), written here too: a browser
+// cannot import it. The media types Shoebox reads are not: the API generates /static/media-types.js from the
+// one list (shared/runtime/media_types.py) that it, the CLI and this page use.
 const MAX_NAME = 255;
 const NAME_BAD = /[^A-Za-z0-9._ ()+-]/g;
-const TYPES = {
-  jpg: "image/jpeg", jpeg: "image/jpeg", png: "image/png", gif: "image/gif", webp: "image/webp",
-  heic: "image/heic", heif: "image/heif", avif: "image/avif", tif: "image/tiff", tiff: "image/tiff",
-  dng: "image/x-adobe-dng", mp4: "video/mp4", m4v: "video/x-m4v", mov: "video/quicktime",
-  "3gp": "video/3gpp", mkv: "video/x-matroska", webm: "video/webm", avi: "video/x-msvideo",
-  mts: "video/mp2t", m2ts: "video/mp2t", "3g2": "video/3gpp2", cr2: "image/x-canon-cr2",
-  cr3: "image/x-canon-cr3", nef: "image/x-nikon-nef", arw: "image/x-sony-arw", raf: "image/x-fuji-raf",
-  orf: "image/x-olympus-orf", rw2: "image/x-panasonic-rw2", srw: "image/x-samsung-srw",
-};
 
 function plainName(name) {
   let n = name.replace(NAME_BAD, "_").trim();
@@ -62,22 +55,24 @@ function uniqueName(name) {
   return n;
 }
 
+// The browser's type when it is one Shoebox reads, else the one the name's extension says, else the browser's.
 function contentType(file) {
-  if (file.type && /^(image|video)\//.test(file.type)) return file.type;
-  const ext = file.name.includes(".") ? file.name.split(".").pop().toLowerCase() : "";
-  return TYPES[ext] || file.type || "application/octet-stream";
+  if (Object.hasOwn(KINDS, file.type)) return file.type;
+  const dot = file.name.lastIndexOf(".");
+  const ext = dot > 0 ? file.name.slice(dot).toLowerCase() : "";
+  return (Object.hasOwn(BY_EXTENSION, ext) && BY_EXTENSION[ext]) || file.type || "application/octet-stream";
 }
 
 function newEntry(file) {
   const type = contentType(file);
-  const media = /^(image|video)\//.test(type);
+  const media = Object.hasOwn(KINDS, type);
   return addEntry({
     file,
     original: file.name,
     name: uniqueName(file.name),
     type,
     status: media ? "queued" : "not uploaded",
-    detail: media ? "" : "Not a photo or video (by its name and type).",
+    detail: media ? "" : "Not a photo or video type Shoebox reads (by its name and type).",
   });
 }
 

@@ -1,6 +1,12 @@
-"""The event log's errors (``shared/runtime/log.py`` raises them and exports them under its own name)."""
+"""The event log's errors and value types (``shared/runtime/log.py`` exports them under its own name)."""
 
 from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from shared.events.envelope import Event
 
 
 class LogError(Exception):
@@ -33,3 +39,15 @@ class CommitTooLarge(LogError):
 class RebuildRaced(LogError):
     """Events kept landing while a session's read models were rebuilt: run the rebuild again when the
     session is quiet."""
+
+
+class Tracking(msgspec.Struct, frozen=True):
+    """The idempotency record of one consumed message."""
+
+    consumer: str
+    key: str
+
+
+class Page(msgspec.Struct, frozen=True):
+    events: list[Event[Any]]
+    next_after: int | None  # pass as ``after`` for the next page; None at the end

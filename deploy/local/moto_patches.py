@@ -12,7 +12,8 @@ transaction writes nothing and touches nobody else's items. Same errors, same Ca
 Single-item writes take the same lock, so an ``ADD`` counter is atomic as it is in AWS. And EventBridge's
 JSONPath expressions are parsed once instead of on every delivery. Model instances are no longer kept for
 moto's dashboard (a leak of every item every Query returned), a request's service is looked up once per host
-name, not by listing moto's package folder every time, and S3 notifications carry real sequencers.
+name, not by listing moto's package folder every time, S3 notifications carry real sequencers, and a
+multipart upload id answers for its own key only, as in S3.
 """
 
 from __future__ import annotations
@@ -162,6 +163,7 @@ def apply() -> None:
     _untracked_models()
     _backend_lookup_once()
     _s3_sequencers()
+    _s3_multipart_keys()
 
 
 def _untracked_models() -> None:
@@ -257,6 +259,58 @@ def _s3_sequencers() -> None:
             pass
 
     notifications._send_event_bridge_message = send
+
+
+def _s3_multipart_keys() -> None:
+    """S3 ties a multipart upload id to the key it was created for: UploadPart, ListParts,
+    CompleteMultipartUpload and AbortMultipartUpload naming another key answer ``NoSuchUpload``. moto 5.2.5
+    looks the upload up by its id alone (``S3Backend.upload_part`` and the others take no key), so a
+    completion through another key assembled the upload under its own key, and an abort through any key
+    dropped it (a second user could finish or drop someone else's upload: issue 12). Here each of those
+    requests is checked against the upload's key first; a completion repeated after it succeeded (S3 and
+    moto answer it again) passes when the object under the key is that upload's."""
+    from moto.s3.exceptions import NoSuchUpload
+    from moto.s3.responses import S3Response
+
+    def check(self: Any, query: dict[str, Any], key_name: str, *, completing: bool = False) -> None:
+        ids = query.get("uploadId")
+        if not ids:
+            return
+        upload_id = ids[0]
+        bucket = self.backend.get_bucket(self.bucket_name)
+        upload = bucket.multiparts.get(upload_id)
+        if upload is not None and upload.key_name == key_name:
+            return
+        done = bucket.keys.get(key_name) if completing and upload is None else None
+        if done is not None and done.multipart is not None and done.multipart.id == upload_id:
+            return
+        raise NoSuchUpload(upload_id=upload_id)
+
+    get, put = S3Response._key_response_get, S3Response._key_response_put
+    delete, post = S3Response._key_response_delete, S3Response._key_response_post
+
+    def key_get(self: Any, query: dict[str, Any], key_name: str) -> Any:
+        check(self, query, key_name)
+        return get(self, query, key_name)
+
+    def key_put(self: Any, query: dict[str, Any], key_name: str) -> Any:
+        check(self, query, key_name)
+        return put(self, query, key_name)
+
+    def key_delete(self: Any, bucket_name: str, query: dict[str, Any], key_name: str) -> Any:
+        check(self, query, key_name)
+        return delete(self, bucket_name, query, key_name)
+
+    def key_post(
+        self: Any, request: Any, body: bytes, bucket_name: str, query: dict[str, Any], key_name: str
+    ) -> Any:
+        check(self, query, key_name, completing=True)
+        return post(self, request, body, bucket_name, query, key_name)
+
+    S3Response._key_response_get = key_get  # type: ignore[method-assign]
+    S3Response._key_response_put = key_put  # type: ignore[method-assign]
+    S3Response._key_response_delete = key_delete  # type: ignore[method-assign]
+    S3Response._key_response_post = key_post  # type: ignore[method-assign]
 
 
 class _SigningBoto3:

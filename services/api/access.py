@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 import msgspec
@@ -16,6 +15,7 @@ from services.api.auth import Caller
 from shared.events.codec import make_event
 from shared.events.envelope import Event, Payload
 from shared.runtime import telemetry
+from shared.runtime.inbound import is_session_id
 from shared.runtime.log import EventLog
 from shared.runtime.projections import meta_key, session_pk
 from shared.runtime.read_models import CountersView, FileView, JobView, MetaView, PendingView
@@ -29,7 +29,6 @@ SOURCE = "shoebox/api"
 PUBLIC = "public"
 #: a handler's ``caller: CallerDep``: who the guard let in (a dependency, never a request parameter)
 CallerDep = NamedDependency[SkipValidation[Caller]]
-_SESSION = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
 def api_event(payload: Payload, session_id: str) -> Event[Any]:
@@ -61,7 +60,7 @@ def command_queue(state: State) -> CommandQueue:
 
 
 def _check_session_id(session_id: str) -> None:
-    if not _SESSION.match(session_id):
+    if not is_session_id(session_id):
         raise NotFoundException(detail=f"no session {session_id!r}")
 
 

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import msgspec
 
 from shared.events import catalogue as c
-from shared.runtime.inbound import UPLOADS, ObjectCreated, SagaCommand, session_of
-from shared.runtime.log import EventLog
+from shared.runtime.inbound import UPLOADS, ObjectCreated, SagaCommand, upload_of
+from shared.runtime.log import EventLog, UnknownSession
 from shared.runtime.projections import file_key, meta_key, pending_key, session_pk
 from shared.runtime.read_models import CountersView, FileView, MetaView, PendingView
 from shared.runtime.service import Emit, Output
@@ -43,8 +43,8 @@ async def _gaps(cmd: SagaCommand, deps: Deps, counters: CountersView) -> list[st
     files = {f.key: f for f in await deps.log.query_views(session_pk(sid), "FILE#", type=FileView)}
     gaps += sorted(k if f.name is None else f.name for k, f in files.items() if f.status == "rejected")
     async for obj in deps.store.list(f"{UPLOADS}/{sid}/"):
-        if obj.key not in files:
-            gaps.append(obj.key.rsplit("/", 1)[-1])
+        if obj.key not in files and (where := upload_of(obj.key)) is not None:  # a refused key is no gap
+            gaps.append(where[1])
     return gaps
 
 
@@ -82,16 +82,16 @@ async def handle_object_created(event: ObjectCreated, deps: Deps) -> Sequence[Ou
     announcement of bytes replaced or deleted since is left to the announcement of what is there now. The
     commit expects the key's items as read here, so a decision committed meanwhile is seen on the next
     try, never hidden by a pending."""
-    where = session_of(event.key)
+    where = upload_of(event.key)
     if where is None:
-        return []
+        return []  # not a key the API issues: never pending (media_process refuses and deletes it)
     session_id, name = where
     decided_key, pending_at = file_key(session_id, event.key), pending_key(session_id, event.key)
     decided = await deps.log.get_view(decided_key, type=FileView)
     pending = await deps.log.get_view(pending_at, type=PendingView)
     if await deps.log.get_view(meta_key(session_id), type=MetaView) is None:
-        log.warning("an upload under a session that does not exist; not recorded")
-        return []
+        # nothing is recorded in a session that does not exist: given up at once, on the system stream
+        raise UnknownSession(f"session {session_id} does not exist: {event.key!r} is not recorded")
     try:
         info = await deps.store.head(event.key)
     except ObjectNotFound:

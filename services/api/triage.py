@@ -8,11 +8,12 @@ job and the attempt: a repeated start is the same execution, a retry a new one.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import logging
 import math
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import msgspec
 from litestar import Request, Response, delete, get, post
@@ -42,14 +43,17 @@ from services.api.topology import TRIAGE_SAGA
 from shared.events import catalogue as c
 from shared.events.envelope import Event
 from shared.runtime.config import Settings, TriageSettings
-from shared.runtime.inbound import ALL_PREFIXES, UPLOADS
-from shared.runtime.log import EventLog
-from shared.runtime.projections import job_key, session_pk
+from shared.runtime.inbound import ALL_PREFIXES, UPLOADS, is_plain_name, upload_key
+from shared.runtime.log import ClaimTaken, EventLog
+from shared.runtime.projections import counters_key, file_key, job_key, session_pk
 from shared.runtime.read_models import CountersView, FileView, JobView
 from shared.runtime.sagas import CommandQueue, SagaNotDeployed, SagaStarter
+from shared.runtime.views import ViewExpectation
 
 log = logging.getLogger("shoebox.api.triage")
 MAX_FILES = 5000
+#: how often finalize checks the names again when an event landed between its reads and its commit
+FINALIZE_TRIES = 20
 #: the saga polls every 3 s; its budgets (``settings.triage``: ``SHOEBOX_TRIAGE_*``) are in polls (see the
 #: ASL's comment)
 POLL_S = 3
@@ -270,27 +274,70 @@ async def finalize_triage(
     caller: CallerDep,
 ) -> TriageJob:
     """The client is done uploading: the files it could not upload are no longer expected, and the
-    overall deadline starts."""
+    overall deadline starts. Only names the session could still have are taken as failed (each a plain
+    upload name, once, with no decision, and no more of them than the expected files not decided yet):
+    any other list is a 400 naming the names refused, and nothing changes. Once only: a second finalize
+    changes nothing."""
     await owned_meta(state, session_id, caller)
     log_ = event_log(state)
     job = await _job(log_, session_id, job_id)
-    counters = await log_.counters(session_id)
-    if counters.finalized:
-        expected = counters.expected
-    else:
+    for _ in range(FINALIZE_TRIES):
+        counters = await log_.counters(session_id)
+        if counters.finalized:
+            return TriageJob(
+                job_id=job_id, session_id=session_id, expected=counters.expected, attempt=job.attempt
+            )
+        await check_failed_names(log_, session_id, counters, data.failed)
         deadline = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=state.settings.triage.deadline_s)
-        await log_.commit(
-            [
-                api_event(
-                    c.UploadFinalizedData(
-                        job_id=job_id, uploaded=data.uploaded, failed=list(data.failed), deadline=deadline
-                    ),
-                    session_id,
-                )
-            ]
+        finalized = c.UploadFinalizedData(
+            job_id=job_id, uploaded=data.uploaded, failed=list(data.failed), deadline=deadline
         )
+        try:
+            # as checked: no event landed since the counters were read (no decision of a name, no second
+            # finalize, no new expected count), else check again
+            await log_.commit(
+                [api_event(finalized, session_id)],
+                expect=[ViewExpectation(counters_key(session_id), counters.version)],
+            )
+        except ClaimTaken:
+            continue
         expected = counters.expected - len(data.failed)
-    return TriageJob(job_id=job_id, session_id=session_id, expected=expected, attempt=job.attempt)
+        return TriageJob(job_id=job_id, session_id=session_id, expected=expected, attempt=job.attempt)
+    raise ClientException(status_code=503, detail="the session kept changing; finalize again")
+
+
+async def check_failed_names(
+    log_: EventLog, session_id: str, counters: CountersView, names: list[str]
+) -> None:
+    """400 unless every one of ``names`` is a file the session could still have: a plain upload name,
+    listed once, not decided (a file decided, or deleted after its decision, did not fail), and no more of
+    them than the expected files not decided yet, so ``expected`` minus them never falls below what is
+    decided (nor below zero). The problem document's ``errors.refused`` lists the names refused."""
+    seen = collections.Counter(names)
+    refused = {n for n, times in seen.items() if times > 1 or not is_plain_name(n)}
+    keys = [file_key(session_id, upload_key(session_id, n)) for n in sorted(set(seen) - refused)]
+    files = await log_.get_views(keys, type=FileView)
+    refused |= {f.key.rsplit("/", 1)[-1] for f in files if f.status is not None}
+    if refused:
+        _refuse(
+            sorted(refused),
+            "these are not uploads this session is waiting for (not plain upload names, listed twice, or "
+            "decided already)",
+        )
+    undecided = max(0, counters.expected - (counters.processed + counters.rejected + counters.duplicate))
+    if len(names) > undecided:
+        _refuse(
+            names,
+            f"{len(names)} failed uploads named, but only {undecided} of the {counters.expected} expected "
+            "files are not decided",
+        )
+
+
+def _refuse(names: list[str], why: str) -> NoReturn:
+    shown = ", ".join(repr(n) for n in names[:20]) + (
+        f" and {len(names) - 20} more" if len(names) > 20 else ""
+    )
+    raise ClientException(status_code=400, detail=f"{why}: {shown}", extra={"refused": names})
 
 
 @get("/v1/sessions/{session_id:str}/triage/{job_id:str}")

@@ -18,8 +18,12 @@ small videos; a large file goes up in parts straight to S3:
    nobody completes or aborts are aborted by the bucket's lifecycle rule after a day.
 
 Every route checks that the caller owns the session (404 otherwise, as everywhere) and that the key is an
-upload of this session (``uploads/<session>/<name>``). S3's own refusals of a completion (a wrong ETag, a
-missing part, a part too small) answer 400 with S3's reason; an upload id S3 does not know answers 404.
+upload of this session (``uploads/<session>/<name>``). Each upload id is tied to the session and the key it
+was created for: creating the upload commits ``shoebox.upload.multipart.started`` to the session's log, whose
+read model (``MULTIPART#<upload id>``) complete and abort read; an upload id the session did not start, or
+with another key, answers 404 (as S3 itself answers NoSuchUpload for another key; the API does not depend on
+it). S3's own refusals of a completion (a wrong ETag, a missing part, a part too small) answer 400 with S3's
+reason; an upload id S3 does not know answers 404.
 
 This module imports nothing from ``services.api.app`` (which imports it for ``validate_upload``).
 """
@@ -39,10 +43,13 @@ from litestar.datastructures import State
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, JSONBody, Parameter
 
-from services.api.access import CallerDep, object_store, owned_meta
+from services.api.access import CallerDep, api_event, event_log, object_store, owned_meta
+from shared.events import catalogue as c
 from shared.runtime import media_types
 from shared.runtime.config import Settings
 from shared.runtime.inbound import MAX_NAME, is_plain_name, session_of, upload_key
+from shared.runtime.projections import multipart_key
+from shared.runtime.read_models import MultipartView
 from shared.runtime.storage import MIN_PART_BYTES, PartsRefused, UploadedPart, UploadNotFound
 
 log = logging.getLogger("shoebox.api.uploads")
@@ -156,6 +163,14 @@ def _check_upload_id(upload_id: str) -> None:
         raise NotFoundException(detail=f"no multipart upload {upload_id!r}")
 
 
+async def _started_here(state: State, session_id: str, upload_id: str, key: str) -> None:
+    """404 unless this session started the upload ``upload_id`` for ``key`` (its ``MULTIPART#`` item): an
+    id another session started, or one for another key, is no upload of this session's."""
+    started = await event_log(state).get_view(multipart_key(session_id, upload_id), type=MultipartView)
+    if started is None or started.key != key:
+        raise NotFoundException(detail=f"no multipart upload {upload_id!r} for {key}")
+
+
 @post("/v1/sessions/{session_id:str}/multipart", status_code=201)
 async def create_multipart(
     session_id: FromPath[str], data: JSONBody[MultipartRequest], state: State, caller: CallerDep
@@ -168,6 +183,9 @@ async def create_multipart(
     store = object_store(state)
     upload_id = await store.create_multipart(key, data.content_type)
     try:
+        # the upload id is this session's, for this key (complete and abort act on nothing else)
+        started = c.MultipartStartedData(upload_id=upload_id, key=key, name=name, size=data.size)
+        await event_log(state).commit([api_event(started, session_id)])
         parts = [
             PartUrl(
                 part_number=n,
@@ -183,7 +201,7 @@ async def create_multipart(
             for n in range(1, count + 1)
         ]
     except Exception:
-        log.exception("could not presign the parts of %s; aborting the upload", key)
+        log.exception("could not record or presign the upload of %s; aborting it", key)
         with contextlib.suppress(Exception):  # else the bucket's lifecycle rule aborts it after a day
             await store.abort_multipart(key, upload_id)
         raise
@@ -204,6 +222,7 @@ async def complete_multipart(
     await owned_meta(state, session_id, caller)
     _check_upload_id(upload_id)
     key = _session_upload(session_id, data.key)
+    await _started_here(state, session_id, upload_id, key)
     parts = sorted(data.parts, key=lambda p: p.part_number)
     for before, after in itertools.pairwise(parts):
         if before.part_number == after.part_number:
@@ -233,6 +252,7 @@ async def abort_multipart(
     await owned_meta(state, session_id, caller)
     _check_upload_id(upload_id)
     key = _session_upload(session_id, key)
+    await _started_here(state, session_id, upload_id, key)
     try:
         await object_store(state).abort_multipart(key, upload_id)
     except UploadNotFound:

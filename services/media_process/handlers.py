@@ -20,11 +20,20 @@ import msgspec
 from services.media_process.model import Limits, PhotoResult, Rejected, VideoResult
 from services.media_process.sniff import HEAD_BYTES, Sniffed, sniff
 from shared.events import catalogue as c
-from shared.runtime.inbound import CONVERTED, PREVIEWS, THUMBNAILS, ObjectCreated, session_of
-from shared.runtime.log import EventLog
-from shared.runtime.projections import content_key, file_key
-from shared.runtime.read_models import ContentClaim, FileView
-from shared.runtime.service import Output
+from shared.runtime.inbound import (
+    CONVERTED,
+    PREVIEWS,
+    THUMBNAILS,
+    UPLOADS,
+    ObjectCreated,
+    derived_key,
+    is_session_id,
+    upload_of,
+)
+from shared.runtime.log import EventLog, UnknownSession
+from shared.runtime.projections import content_key, file_key, meta_key
+from shared.runtime.read_models import ContentClaim, FileView, MetaView
+from shared.runtime.service import Output, PoisonMessage
 from shared.runtime.storage import ObjectNotFound, ObjectStore
 
 log = logging.getLogger("shoebox.media_process")
@@ -38,16 +47,52 @@ class Deps(msgspec.Struct, frozen=True):
     tmp_root: str | None = None
 
 
-def derived_key(prefix: str, session_id: str, name: str, suffix: str) -> str:
-    """``thumbnails/<session>/<name as uploaded><suffix>``: names are unique in a session, so a Live
-    Photo's IMG_1.JPG and IMG_1.MOV get IMG_1.JPG.jpg and IMG_1.MOV.jpg."""
-    return f"{prefix}/{session_id}/{name}{suffix}"
+class NotAnUpload(PoisonMessage):
+    """An object under ``uploads/`` whose key names no session: deleted, and given up (its
+    ``message.failed`` goes to the system stream)."""
+
+
+async def session_exists(log_: EventLog, session_id: str | None) -> bool:
+    """Whether ``session_id`` is a session the API created (shaped like its ids, with its ``META``)."""
+    return (
+        session_id is not None
+        and is_session_id(session_id)
+        and await log_.get_view(meta_key(session_id), type=MetaView) is not None
+    )
+
+
+async def refuse(event: ObjectCreated, deps: Deps) -> Sequence[Output]:
+    """An object under ``uploads/`` that is not an upload the API could have issued (``upload_of``) or is
+    under a session that does not exist: deleted before any byte of it is read, and recorded: in its
+    session's log as ``media.file.rejected`` ``invalid_name`` (counted nowhere) when the session exists;
+    else raises ``UnknownSession`` or ``NotAnUpload``, which the runtime gives up at once, recording its
+    ``message.failed`` on the system stream. A retry deletes nothing more and records the same."""
+    key, sid = event.key, event.session_id
+    # the key as announced and as decoded (S3 URL-encodes it; the emulator does not): whichever the object
+    # is under goes. Neither can be a key the API issues: decoding a plain name gives a plain name.
+    for k in dict.fromkeys((key, event.detail.object.key)):
+        await deps.store.delete(k)
+    if sid is None:
+        raise NotAnUpload(f"{key!r} is not uploads/<session>/<name>: deleted, not processed")
+    if not await session_exists(deps.log, sid):
+        raise UnknownSession(f"session {sid} does not exist: {key!r} was deleted, not processed")
+    name = key.split("/", 2)[2]
+    log.warning("refused %r: not a key the API issues; deleted", key)
+    o = event.detail.object
+    ref = c.FileRef(bucket=event.bucket, key=key, name=name, size=o.size, etag=o.tag)
+    message = (
+        f"{name!r} is not a name Shoebox gives an upload (letters, digits, '.', '_', '-', '+', ' ', '(', ')'"
+        ", starting with a letter or digit, without '..' or '/'): the object was deleted, not processed."
+    )
+    return [c.FileRejectedData(file=ref, code="invalid_name", message=message)]
 
 
 async def handle_object_created(event: ObjectCreated, deps: Deps) -> Sequence[Output]:
-    where = session_of(event.key)
-    if where is None:
-        return []
+    if not event.key.startswith(UPLOADS + "/"):
+        return []  # not an upload (the bus rule sends none): nothing of ours to decide or to delete
+    where = upload_of(event.key)
+    if where is None or not await session_exists(deps.log, where[0]):
+        return await refuse(event, deps)
     session_id, name = where
     try:
         info = await deps.store.head(event.key)
@@ -171,7 +216,8 @@ async def _run_pipeline(local: Path, kind: Sniffed, deps: Deps, workdir: Path) -
 async def _store_outputs(
     result: PhotoResult | VideoResult, session_id: str, name: str, deps: Deps
 ) -> c.DerivedKeys:
-    """Write the derived files. Keys depend only on the upload's name: a retry overwrites, never adds."""
+    """Write the derived files. Keys depend only on the upload's name: a retry overwrites, never adds; each
+    is built by ``inbound.derived_key``, which refuses any part that could take it out of its prefix."""
     thumbnail = derived_key(THUMBNAILS, session_id, name, ".jpg")
     await deps.store.put(thumbnail, result.thumbnail, "image/jpeg")
     converted = preview = None
@@ -188,8 +234,8 @@ def on_give_up(event: object, error: BaseException) -> Sequence[Output]:
     """A file whose processing failed on every attempt is rejected, so no saga waits for it."""
     if not isinstance(event, ObjectCreated):
         return []
-    where = session_of(event.key)
-    if where is None:
+    where = upload_of(event.key)
+    if where is None:  # a refused key: its refusal is the record, it is no file of the session
         return []
     ref = c.FileRef(
         bucket=event.bucket,
@@ -214,7 +260,7 @@ async def give_up_on_file(event: object, error: BaseException, *, deps: Deps) ->
     naming what it replaces; nothing when the object is gone (deleted since) or decided already (another
     delivery of its bytes got through)."""
     outputs = on_give_up(event, error)
-    if not outputs or not isinstance(event, ObjectCreated) or (where := session_of(event.key)) is None:
+    if not outputs or not isinstance(event, ObjectCreated) or (where := upload_of(event.key)) is None:
         return outputs
     try:
         info = await deps.store.head(event.key)

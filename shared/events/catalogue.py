@@ -18,8 +18,8 @@ from shared.events.envelope import Event, Payload
 
 MediaKind = Literal["photo", "video"]
 
-#: Why media_process refused a file. Stable strings other teams can match on.
-RejectCode = Literal[
+#: Why media_process refused a file (``media.file.rejected`` v1). Stable strings other teams can match on.
+RejectCodeV1 = Literal[
     "empty",  # zero bytes
     "unsupported_type",  # the content is not a photo or video format we read (sniffed, not by name)
     "truncated",  # the file ends before its data does
@@ -30,6 +30,24 @@ RejectCode = Literal[
     "too_long",  # video duration above the limit
     "processing_failed",  # the service gave up after its retries; the message is in the DLQ
 ]
+
+#: ``media.file.rejected`` v2: v1's codes and ``invalid_name``: an object under the session's uploads whose
+#: key is not one the API issues (``uploads/<session>/<plain name>``). It was deleted, never processed, and
+#: is not one of the session's files: no counter counts it (``REFUSED_CODES``).
+RejectCode = Literal[
+    "empty",
+    "unsupported_type",
+    "truncated",
+    "undecodable",
+    "encrypted",
+    "too_many_pixels",
+    "too_large",
+    "too_long",
+    "processing_failed",
+    "invalid_name",
+]
+#: rejections of objects that are not the session's files: recorded in its log, counted nowhere
+REFUSED_CODES: frozenset[str] = frozenset({"invalid_name"})
 
 #: why an original was deleted: a triage's discard the user confirmed, or the session's cleanup
 DeletionReason = Literal["confirmed", "cleanup"]
@@ -196,6 +214,20 @@ class UploadReceived(Event[UploadReceivedData], tag="shoebox.upload.received.v1"
     pass
 
 
+class MultipartStartedData(Payload, frozen=True, kw_only=True):
+    """The API started an S3 multipart upload for this session: the upload id belongs to this session and
+    this key, and the API completes or aborts it for nothing else."""
+
+    upload_id: str
+    key: str
+    name: str  # the file name as uploaded (the key's last part)
+    size: int
+
+
+class MultipartStarted(Event[MultipartStartedData], tag="shoebox.upload.multipart.started.v1", frozen=True):
+    pass
+
+
 # --------------------------------------------------------------------------- media_process
 class FileProcessedData(Payload, frozen=True, kw_only=True):
     file: FileRef
@@ -212,14 +244,26 @@ class FileProcessed(Event[FileProcessedData], tag="shoebox.media.file.processed.
     pass
 
 
+class FileRejectedV1Data(Payload, frozen=True, kw_only=True):
+    file: FileRef
+    code: RejectCodeV1
+    message: str  # a sentence a person understands
+
+
+class FileRejectedV1(Event[FileRejectedV1Data], tag="shoebox.media.file.rejected.v1", frozen=True):
+    pass
+
+
 class FileRejectedData(Payload, frozen=True, kw_only=True):
+    """v2: the codes of v1 and ``invalid_name`` (a refused key, counted nowhere: ``REFUSED_CODES``)."""
+
     file: FileRef
     code: RejectCode
     message: str  # a sentence a person understands
 
 
-class FileRejected(Event[FileRejectedData], tag="shoebox.media.file.rejected.v1", frozen=True):
-    pass
+class FileRejected(Event[FileRejectedData], tag="shoebox.media.file.rejected.v2", frozen=True):
+    """The current version (``FileRejectedV1`` is upcast to it)."""
 
 
 class FileDuplicateData(Payload, frozen=True, kw_only=True):
@@ -497,6 +541,7 @@ ALL_EVENTS: tuple[type[Event[Any]], ...] = (
     TriageExpectedChanged,
     UploadFinalized,
     FileProcessed,
+    FileRejectedV1,
     FileRejected,
     FileDuplicate,
     FileDeleted,
@@ -520,4 +565,5 @@ ALL_EVENTS: tuple[type[Event[Any]], ...] = (
     MessageFailed,
     UploadReceived,
     FileUnchanged,
+    MultipartStarted,
 )

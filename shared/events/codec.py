@@ -124,6 +124,16 @@ def _session_created_v1_to_v2(old: c.SessionCreatedV1) -> c.SessionCreatedV2:
     )
 
 
+@CATALOGUE.upcaster(c.FileRejectedV1, c.FileRejected)
+def _file_rejected_v1_to_v2(old: c.FileRejectedV1) -> c.FileRejected:
+    """v2 only adds a code: every v1 rejection reads as it was."""
+    d = old.data
+    return c.FileRejected(
+        **_envelope_fields(old, c.FileRejected),
+        data=c.FileRejectedData(file=d.file, code=d.code, message=d.message),
+    )
+
+
 def _envelope_fields(old: Event[Any], new: type[Event[Any]]) -> dict[str, Any]:
     fields = {f: getattr(old, f) for f in old.__struct_fields__ if f != "data"}
     fields["dataschema"] = new.schema_uri()

@@ -65,8 +65,9 @@ class ObjectCreated(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def session_id(self) -> str | None:
-        where = session_of(self.key)
-        return where[0] if where else None
+        """The session the key claims (``claimed_session``): the one a refusal of the key is recorded in,
+        and whose existence the commit checks; None for a key under no session."""
+        return claimed_session(self.key)
 
     @property
     def type_name(self) -> str:
@@ -144,10 +145,22 @@ RESULTS = "results"
 ALL_PREFIXES = (UPLOADS, THUMBNAILS, CONVERTED, PREVIEWS, ENHANCED, RESULTS)
 
 
+#: the prefixes of the files media_process derives from an upload (and of what later services write)
+DERIVED_PREFIXES = (THUMBNAILS, CONVERTED, PREVIEWS, ENHANCED, RESULTS)
+
+
 #: what an upload's name may hold: letters, digits and these, starting with a letter or digit, no ".."
 NAME_CHARACTERS = "A-Za-z0-9._ ()+-"
 MAX_NAME = 255
 _PLAIN_NAME = re.compile(f"^[A-Za-z0-9][{NAME_CHARACTERS}]*$")
+#: a session id as the API makes them (a random UUID, lower case)
+_SESSION_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+#: what a derived file's name adds to the upload's: ``.jpg``, ``.mp4``
+_SUFFIX = re.compile(r"^\.[a-z0-9]{1,8}$")
+
+
+class UnsafeKey(ValueError):
+    """A key built from parts that could take it out of its prefix (or into another session)."""
 
 
 def is_plain_name(name: str) -> bool:
@@ -156,13 +169,53 @@ def is_plain_name(name: str) -> bool:
     return len(name) <= MAX_NAME and bool(_PLAIN_NAME.match(name)) and ".." not in name
 
 
+def is_session_id(session_id: str) -> bool:
+    """Whether ``session_id`` is shaped like the ids the API gives sessions (it does not say the session
+    exists: its ``META`` read model does)."""
+    return bool(_SESSION_ID.match(session_id))
+
+
 def upload_key(session_id: str, name: str) -> str:
     return f"{UPLOADS}/{session_id}/{name}"
 
 
 def session_of(key: str) -> tuple[str, str] | None:
-    """``uploads/<session>/<name>`` -> (session, name); None for any other shape."""
+    """``uploads/<session>/<name>`` -> (session, name); None for any other shape. It says nothing of the
+    name: ``upload_of`` is the rule."""
     parts = key.split("/")
     if len(parts) != 3 or parts[0] != UPLOADS or not parts[1] or not parts[2]:
         return None
     return parts[1], parts[2]
+
+
+def upload_of(key: str) -> tuple[str, str] | None:
+    """(session, name) when ``key`` is one the API could have issued, ``uploads/<session id>/<plain
+    name>``; None for any other key: nothing but such keys is ever processed or recorded as a file."""
+    where = session_of(key)
+    if where is None or not is_session_id(where[0]) or not is_plain_name(where[1]):
+        return None
+    return where
+
+
+def claimed_session(key: str) -> str | None:
+    """The session an object under ``uploads/`` claims to be in (the key's second part, whatever follows
+    it: ``uploads/<session>/../x.jpg`` claims ``<session>``); None when the key names none."""
+    parts = key.split("/", 2)
+    if len(parts) != 3 or parts[0] != UPLOADS or not parts[1]:
+        return None
+    return parts[1]
+
+
+def derived_key(prefix: str, session_id: str, name: str, suffix: str) -> str:
+    """``<prefix>/<session>/<name><suffix>`` (``thumbnails/<session>/IMG_1.JPG.jpg``): the one place a key
+    is built for a file derived from an upload. Raises ``UnsafeKey`` unless the prefix is a derived one, the
+    session id is shaped like the API's, the name is a plain upload name and the suffix a plain extension:
+    then the key has three parts and cannot leave its prefix or its session's folder."""
+    if (
+        prefix not in DERIVED_PREFIXES
+        or not is_session_id(session_id)
+        or not is_plain_name(name)
+        or not _SUFFIX.match(suffix)
+    ):
+        raise UnsafeKey(f"refusing to derive a key from {prefix!r}, {session_id!r}, {name!r}, {suffix!r}")
+    return f"{prefix}/{session_id}/{name}{suffix}"

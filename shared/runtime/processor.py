@@ -123,9 +123,9 @@ class Processor:
     @staticmethod
     def checked_session(d: Decoded) -> str | None:
         """The session a message's commit must find (``EventLog.commit``): an event for a session that does
-        not exist is never applied (``UnknownSession``: given up at once). S3 uploads are not checked here:
-        an upload under an unknown session is the security rule's to refuse."""
-        return None if isinstance(d.event, ObjectCreated) else d.session_id
+        not exist is never applied (``UnknownSession``: given up at once). An S3 upload's is the session its
+        key claims (``inbound.claimed_session``): nothing is recorded in a session that does not exist."""
+        return d.session_id
 
     async def process(self, body: str | bytes) -> list[Event[Any]]:
         """Handle one message. Returns the events committed (empty for a duplicate)."""
@@ -162,9 +162,8 @@ class Processor:
             # for it too (two copies in one receive both ran the handler, found by the chaos runs)
             done = self._inflight[d.tracking_key] = anyio.Event()
             try:
-                if d.session_id is None:
-                    log.warning("no upload session in this message, ignoring it")
-                    return []
+                # (an S3 upload under no session, ``session_id`` None, goes to its handler too: media_process
+                # refuses the key, and its give-up is recorded on the system stream)
                 if tracking is not None and await self.log.is_processed(tracking):
                     log.info("already handled, skipping")
                     return []

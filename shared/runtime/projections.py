@@ -18,6 +18,7 @@ Read models (views table, ``pk = SESSION#<id>``):
 ``HASH#<sha256>``           the first file with these bytes (duplicate detection)
 ``DECIDED#<key>@<etag>``    the decided upload of a file (one decision per write of its bytes)
 ``ITEM#<job>#<key>``        one file of an enhancement job: status, enhanced key, thumbnail
+``MULTIPART#<upload id>``   a multipart upload the API started: the key it is for (complete/abort check it)
 ==========================  =============================================================================
 
 Every item written also gets ``version``: the sequence number of the event that wrote it last (commits
@@ -47,6 +48,7 @@ from shared.runtime.read_models import (
     FileView,
     JobView,
     MetaView,
+    MultipartView,
     PendingView,
     RelayCheckpoint,
     ViewItem,
@@ -103,6 +105,11 @@ def enhanced_item_key(session_id: str, job_id: str, key: str) -> ViewKey:
     return ViewKey(session_pk(session_id), f"ITEM#{job_id}#{key}")
 
 
+def multipart_key(session_id: str, upload_id: str) -> ViewKey:
+    """The multipart upload ``upload_id`` the API started in this session (none: not this session's)."""
+    return ViewKey(session_pk(session_id), f"MULTIPART#{upload_id}")
+
+
 _EXACT: dict[str, type[ViewItem]] = {"META": MetaView, "COUNTERS": CountersView}
 _PREFIXED: tuple[tuple[str, type[ViewItem]], ...] = (
     ("FILE#", FileView),
@@ -111,6 +118,7 @@ _PREFIXED: tuple[tuple[str, type[ViewItem]], ...] = (
     ("HASH#", ContentClaim),
     ("DECIDED#", DecisionClaim),
     ("ITEM#", EnhancedItemView),
+    ("MULTIPART#", MultipartView),
 )
 
 
@@ -321,7 +329,12 @@ def _file_processed(e: c.FileProcessed) -> list[ViewUpdate]:
 
 @_projects(c.FileRejected)
 def _file_rejected(e: c.FileRejected) -> list[ViewUpdate]:
+    """A rejected file, counted as any decision; a refused key (``c.REFUSED_CODES``: an object that is not
+    one of the session's files, deleted) is in the log only: no file, no claim, no counter, so whatever
+    lands under a session's uploads cannot move what the saga compares with ``expected``."""
     d = e.data
+    if d.code in c.REFUSED_CODES:
+        return []
     key = file_key(e.sessionid, d.file.key)
     item = FileView(
         pk=key.pk,
@@ -382,6 +395,16 @@ def _upload_received(e: c.UploadReceived) -> list[ViewUpdate]:
     key = pending_key(e.sessionid, d.key)
     item = PendingView(
         pk=key.pk, sk=key.sk, name=d.name, size=d.size, etag=d.etag, received_at=e.time.isoformat()
+    )
+    return [ViewUpdate(key=key, set=fields(item))]
+
+
+@_projects(c.MultipartStarted)
+def _multipart_started(e: c.MultipartStarted) -> list[ViewUpdate]:
+    d = e.data
+    key = multipart_key(e.sessionid, d.upload_id)
+    item = MultipartView(
+        pk=key.pk, sk=key.sk, key=d.key, name=d.name, size=d.size, started_at=e.time.isoformat()
     )
     return [ViewUpdate(key=key, set=fields(item))]
 

@@ -186,6 +186,17 @@ class EnhancedItemView(ViewItem, frozen=True, kw_only=True):
     message: str | None = None
 
 
+class MultipartView(ViewItem, frozen=True, kw_only=True):
+    """``MULTIPART#<upload id>``: an S3 multipart upload the API started in this session, and the key it is
+    for. The complete and abort routes act on an upload id only when the caller's session has this item
+    for it, with that key: an id of another session, or another key, is 404."""
+
+    key: str
+    name: str
+    size: int
+    started_at: str
+
+
 class RelayCheckpoint(ViewItem, frozen=True, kw_only=True):
     """``pk = RELAY``, ``sk = <shard id>``: how far the relay has published a stream shard."""
 

@@ -154,3 +154,39 @@ def test_a_large_video_goes_up_in_parts_and_is_decided_once(
     assert status["kind"] == "video" and status["size"] == len(video)
     files = httpx.get(f"{api}/v1/sessions/{sid}", headers=auth).json()["files"]
     assert [f["key"] for f in files] == [key]
+
+
+def abort(api: str, session_id: str, auth: dict[str, str], upload_id: str, key: str) -> httpx.Response:
+    return httpx.delete(
+        f"{api}/v1/sessions/{session_id}/multipart/{upload_id}", params={"key": key}, headers=auth, timeout=60
+    )
+
+
+def test_another_user_cannot_complete_or_abort_an_upload_and_it_still_completes(
+    embedded_stack: RunningStack,
+) -> None:
+    """The attack (issue 12, item 2): bob completes, then aborts, alice's multipart upload through his own
+    session's routes with its upload id. Both are 404 (the API's record of the upload, and the emulator,
+    which ties an upload id to its key as S3 does), and alice's upload completes as if nothing happened.
+    Each defence alone: ``test_api_multipart_owners.py`` (the API's) and ``tests/unit/test_store_contract.py``
+    (the emulator's)."""
+    api = embedded_stack.api_url
+    alice, bob = embedded_stack.auth("alice"), embedded_stack.auth("bob")
+    sid = new_session(api, "Alice's ride", headers=alice)
+    data = bytes(range(256)) * (24 * 1024)  # 6 MiB: a part of 5 MiB and one of 1 MiB
+    ticket = start(api, sid, alice, name="ride.mp4", size=len(data), part_size=5 * MiB)
+    parts = put_parts(ticket, [data[: 5 * MiB], data[5 * MiB :]])
+    upload_id = ticket["upload_id"]
+
+    theirs = new_session(api, "Bob's", headers=bob)
+    forged = {**ticket, "key": f"uploads/{theirs}/ride.mp4"}
+    r = complete(api, theirs, bob, forged, parts)
+    assert r.status_code == 404 and "no multipart upload" in r.json()["detail"], r.text
+    r = abort(api, theirs, bob, upload_id, forged["key"])
+    assert r.status_code == 404 and "no multipart upload" in r.json()["detail"], r.text
+    assert open_uploads(embedded_stack, sid) == [upload_id]  # alice's upload, untouched
+    assert session_keys(embedded_stack, theirs) == [] and session_keys(embedded_stack, sid) == []
+
+    r = complete(api, sid, alice, ticket, parts)
+    assert r.status_code == 200, r.text
+    assert object_bytes(embedded_stack, ticket["key"]) == data

@@ -11,11 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
+import pytest
 
 from services.api import consumer as api_consumer
 from services.api import handlers as api_handlers
 from shared.events import catalogue as c
 from shared.runtime.inbound import upload_key
+from shared.runtime.log import UnknownSession
 from shared.runtime.processor import Processor
 from shared.runtime.projections import pending_key
 from shared.runtime.storage import ObjectInfo, UploadedPart
@@ -129,9 +131,19 @@ def test_an_upload_deleted_before_it_was_decided_is_gone(api: Api) -> None:
 
 
 def test_an_upload_under_a_session_that_does_not_exist_is_not_recorded(api: Api) -> None:
-    key = upload_key("00000000-0000-4000-8000-000000000000", "a.jpg")
+    """Refused (``UnknownSession``: the runtime gives it up to the system stream), never pending; and
+    a key the API does not issue is never pending either (media_process refuses it)."""
+    ghost = "00000000-0000-4000-8000-000000000000"
+    key = upload_key(ghost, "a.jpg")
     api.run(api.store.put, key, PHOTO, "image/jpeg")
-    assert api.receive(key) == []
+    with pytest.raises(UnknownSession, match=ghost):
+        api.receive(key)
+    assert api.run(api.log.read_all, ghost) == []
+    sid = api.new_session()
+    for odd in (f"uploads/{sid}/../a.jpg", f"uploads/{sid}/.a.jpg", f"uploads/{sid}/a/b.jpg"):
+        api.run(api.store.put, odd, PHOTO, "image/jpeg")
+        assert api.receive(odd) == []
+    assert status(api, sid)["counters"]["pending"] == 0 and files(api, sid) == {}
 
 
 class DecidingMeanwhile:

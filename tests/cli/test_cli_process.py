@@ -24,7 +24,7 @@ from tests.support.stack import RunningStack
 
 FINAL_EVENTS = (
     "shoebox.media.file.processed.v1",
-    "shoebox.media.file.rejected.v1",
+    "shoebox.media.file.rejected.v2",
     "shoebox.media.file.duplicate.v1",
 )
 
@@ -180,7 +180,7 @@ def test_process_uploads_a_folder_and_reports_every_file_once(
     assert "notes.jpg" in shown and "unsupported_type" in shown and "DSCN0012 (2).jpg" in shown
     assert main(["events", sid, "--api", embedded_stack.api_url, "--token", token]) == 0
     shown = capsys.readouterr().out
-    assert "session.created.v2" in shown and "media.file.rejected.v1" in shown and "“Test <trip>”" in shown
+    assert "session.created.v2" in shown and "media.file.rejected.v2" in shown and "“Test <trip>”" in shown
     # the session's creation, each upload's record as pending and its result
     assert f"{len(session_events(embedded_stack.api_url, sid, token))} events" in shown
     assert "upload.received.v1" in shown

@@ -84,6 +84,14 @@ def test_session_created_v1_upcasts_its_context_into_the_trip(event: c.SessionCr
     )
 
 
+@EXAMPLES
+@given(event=events(c.FileRejectedV1))
+def test_file_rejected_v1_upcasts_to_v2_as_it_was(event: c.FileRejectedV1) -> None:
+    decoded = CATALOGUE.decode(CATALOGUE.encode(event))
+    assert isinstance(decoded, c.FileRejected)
+    assert msgspec.to_builtins(decoded.data) == msgspec.to_builtins(event.data)
+
+
 # --------------------------------------------------------------------------- schemas
 @pytest.mark.parametrize("cls", ALL, ids=_id)
 @EXAMPLES

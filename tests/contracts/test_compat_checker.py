@@ -228,7 +228,7 @@ def test_real_event_nested_field_removed_is_found_through_defs() -> None:
 def test_real_event_reject_code_narrowed_is_breaking() -> None:
     old = _committed("shoebox.media.file.rejected.v1")
     new = copy.deepcopy(old)
-    new["$defs"]["FileRejectedData"]["properties"]["code"]["enum"].remove("too_long")
+    new["$defs"]["FileRejectedV1Data"]["properties"]["code"]["enum"].remove("too_long")
     assert breaking_changes(old, new) == ['$.data.code: enum narrowed (no longer allows "too_long")']
 
 
@@ -236,6 +236,14 @@ def test_real_event_reject_code_narrowed_is_breaking() -> None:
 def test_real_event_schema_is_compatible_with_itself(cls: Any) -> None:
     s = event_schema(cls)
     assert breaking_changes(s, copy.deepcopy(s)) == []
+
+
+def test_file_rejected_v2_is_a_new_version_because_v1_readers_do_not_know_its_code() -> None:
+    """A new reason code (``invalid_name``, issue 12) widens the enum: a consumer that validates with the
+    v1 schema would refuse such a rejection, so the code is v2's, and v1 events are upcast to v2."""
+    v1, v2 = event_schema(c.FileRejectedV1), event_schema(c.FileRejected)
+    assert '$.data.code: enum narrowed (no longer allows "invalid_name")' in breaking_changes(v2, v1)
+    assert [x for x in breaking_changes(v1, v2) if x.startswith("$.data")] == []  # v1's codes all in v2
 
 
 def test_session_created_v2_is_not_a_compatible_evolution_of_v1() -> None:

@@ -32,11 +32,13 @@ from shared.events.codec import make_event
 from shared.events.envelope import Event
 from shared.runtime.config import Settings
 from shared.runtime.dead_letters import WorkerLost
+from shared.runtime.inbound import upload_of
 from shared.runtime.log import InMemoryEventLog
 from shared.runtime.projections import session_pk
 from shared.runtime.read_models import ContentClaim, CountersView, DecisionClaim, FileView
 from shared.runtime.storage import InMemoryObjectStore
 from shared.runtime.views import ViewKey
+from tests.support.events import session_created
 from tests.support.inproc import Consumers
 from tests.support.paths import TESTDATA
 from tests.support.strategies import Delete, Deliver, GiveUp, Put, Redeliver, UploadStep, upload_steps
@@ -49,7 +51,8 @@ CONTENTS = {
     "text": b"not a photo, after all\n",  # refused from its first bytes
     "empty": b"",  # refused from its size
 }
-NAMES = ("a.jpg", "b.jpg")
+#: two files, and a key the API never issues (an attacker's object in the bucket): refused, counted nowhere
+NAMES = ("a.jpg", "b.jpg", "../a.jpg")
 DECISIONS = {c.FileProcessed: "processed", c.FileRejected: "rejected", c.FileDuplicate: "duplicate"}
 
 
@@ -72,6 +75,9 @@ class Session:
     given_up: set[str] = dataclasses.field(default_factory=set)
     #: what the example reached (hypothesis's statistics)
     reached: set[str] = dataclasses.field(default_factory=set)
+    #: announcements of refused keys (an index into ``sent``: the key); whether such a key holds an object
+    refused: dict[int, str] = dataclasses.field(default_factory=dict)
+    foreign: dict[str, bool] = dataclasses.field(default_factory=dict)
 
     @classmethod
     async def start(cls, tmp: str) -> Session:
@@ -95,6 +101,10 @@ class Session:
             info = await self.store.head(key)
             self.sent.append(self.consumers.object_created_body(key, info.size, info.etag))
             self.waiting.append(len(self.sent) - 1)
+            if upload_of(key) is None:
+                self.refused[len(self.sent) - 1] = key
+                self.foreign[key] = True
+                return
             self.holds[key] = step.content
             self.written.add(key)
         elif isinstance(step, Deliver) and self.waiting:
@@ -121,8 +131,12 @@ class Session:
             self.given_up |= {e.id for e in events if isinstance(e, c.FileRejected)}
 
     async def deliver(self, i: int) -> None:
+        first = i not in self.delivered  # (a message handled already is skipped)
         await self.consumers.media.process(self.sent[i])
         self.delivered.append(i)
+        if i in self.refused and first:  # whatever object is under the key then is deleted
+            self.foreign[self.refused[i]] = False
+            self.reached.add("a foreign key refused")
 
     async def settle(self) -> None:
         """S3 delivers every announcement at least once."""
@@ -164,6 +178,10 @@ def test_any_writes_and_redeliveries_end_with_exact_counters_and_each_file_decid
             await s.step(step)
         await s.settle()
 
+        # a foreign key's object is gone once any announcement of it was handled after its last write
+        for key, there in s.foreign.items():
+            assert (key in s.store.objects) == there, key
+
         files = {f.key: f for f in await s.items("FILE#", FileView)}
         # every file decided according to its last bytes; a deleted one stays deleted
         assert set(files) == s.written
@@ -200,6 +218,8 @@ def test_any_writes_and_redeliveries_end_with_exact_counters_and_each_file_decid
         for e in await s.log.read_all(s.sid):
             if isinstance(e, c.FileDeleted):
                 last[e.data.key] = None
+            elif isinstance(e, c.FileRejected) and e.data.code == "invalid_name":
+                assert upload_of(e.data.file.key) is None  # refusals: of the foreign key only
             elif type(e) in DECISIONS:
                 ref = e.data.file
                 assert last.get(ref.key) != ref.etag, f"{ref.name} decided twice for the same bytes"
@@ -255,6 +275,7 @@ def test_two_writes_of_the_same_bytes_handled_at_once_are_decided_once(content: 
         log, store = ReadTogether(readers=2), InMemoryObjectStore("media")
         consumers = Consumers(log, store, Settings(), tmp_root=tmp)
         sid = str(uuid.uuid4())
+        await log.commit([session_created(sid)])
         key = f"uploads/{sid}/a.jpg"
         await store.put(key, CONTENTS[content], "image/jpeg")
         info = await store.head(key)

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from shared.events import catalogue as c
@@ -21,6 +22,7 @@ from shared.runtime.log import InMemoryEventLog
 from shared.runtime.projections import counters_key
 from shared.runtime.read_models import CountersView
 from shared.runtime.storage import InMemoryObjectStore, UploadedPart
+from tests.support.events import session_created
 from tests.support.inproc import Consumers
 from tests.support.paths import TESTDATA
 
@@ -70,17 +72,21 @@ class Media:
         return [t for t in types if t.startswith("shoebox.media.file.")]
 
 
-def media(tmp_path: Path, **limits: Any) -> Media:
+async def media(tmp_path: Path, **limits: Any) -> Media:
+    """media_process on a log where its session exists (an upload under any other is refused)."""
     settings = Settings(media=MediaSettings(**limits))
     store, log = CountingStore(), InMemoryEventLog()
-    return Media(Consumers(log, store, settings, tmp_root=str(tmp_path)), store, log, tmp_path)
+    it = Media(Consumers(log, store, settings, tmp_root=str(tmp_path)), store, log, tmp_path)
+    await log.commit([session_created(it.sid)])
+    log.published.clear()  # what media_process publishes, only
+    return it
 
 
 @pytest.fixture
-def m(tmp_path: Path) -> Iterator[Media]:
-    it = media(tmp_path)
+async def m(tmp_path: Path) -> AsyncIterator[Media]:
+    it = await media(tmp_path)
     yield it
-    assert list(tmp_path.iterdir()) == []  # every file's private temp folder removed
+    assert [p async for p in anyio.Path(tmp_path).iterdir()] == []  # every file's temp folder removed
 
 
 async def test_a_photo_is_decided_once_however_often_its_write_is_announced(m: Media) -> None:
@@ -165,7 +171,7 @@ async def test_a_replaced_upload_names_what_it_replaces_and_counts_once(m: Media
 async def test_a_file_the_limits_refuse_is_rejected_before_it_is_downloaded(
     tmp_path: Path, limits: dict[str, Any], name: str, data: bytes, code: str
 ) -> None:
-    m = media(tmp_path, **limits)
+    m = await media(tmp_path, **limits)
     [rejected] = await m.upload(name, data)
     assert isinstance(rejected, c.FileRejected) and rejected.data.code == code
     assert rejected.data.message.startswith(name)
@@ -174,7 +180,7 @@ async def test_a_file_the_limits_refuse_is_rejected_before_it_is_downloaded(
 
 
 async def test_a_photo_of_too_many_pixels_is_rejected_from_its_header(tmp_path: Path) -> None:
-    m = media(tmp_path, max_pixels=1000)
+    m = await media(tmp_path, max_pixels=1000)
     [rejected] = await m.upload("huge.jpg", PHOTO)
     assert isinstance(rejected, c.FileRejected) and rejected.data.code == "too_many_pixels"
     assert not [k for k in m.store.objects if k.startswith("thumbnails/")]

@@ -118,6 +118,7 @@ async def test_a_message_that_kills_every_worker_is_recorded_as_failed_by_the_de
         urls = await provision(clients, Topology(consumers=(consumer,)))
         q, dlq = urls[names.queue("crashy")], urls[names.dead_letter_queue("crashy")]
         log = DynamoEventLog(clients.dynamodb, events_table=names.events_table, views_table=names.views_table)
+        await log.commit([session_created(sid)])  # (an upload under no session is refused: UnknownSession)
         service = Service(consumer, {ObjectCreated: handle_object_created}, on_give_up=on_give_up)
         processor = Processor(service, log)
         await clients.sqs.send_message(QueueUrl=q, MessageBody=s3_event_body("media", key, 123, "e1"))

@@ -21,7 +21,7 @@ PHOTO = (TESTDATA / "photos" / "gps" / "DSCN0010.jpg").read_bytes()
 NOT_A_PHOTO = b"not a photo, after all\n"
 DECISIONS = (
     "shoebox.media.file.processed.v1",
-    "shoebox.media.file.rejected.v1",
+    "shoebox.media.file.rejected.v2",
     "shoebox.media.file.duplicate.v1",
 )
 

@@ -138,3 +138,28 @@ def upload_steps(
     ]
     step: st.SearchStrategy[UploadStep] = st.sampled_from(kinds).flatmap(lambda kind: kind)
     return st.lists(step, min_size=min_size, max_size=max_size)
+
+
+# --------------------------------------------------------------------------- finalize
+#: names a finalize may list: the session's own files, made-up ones, and ones no upload can have
+FINALIZE_NAMES = ("a.jpg", "b.jpg", "c.mov", "d.heic", "made-up-1.jpg", "made-up-2.jpg", "../x.jpg", ".x.jpg")
+Decision = str  # "processed" | "rejected" | "duplicate" | "deleted" (processed, then deleted)
+
+
+class FinalizeCase(msgspec.Struct, frozen=True):
+    """A session expecting ``expected`` files, some of them decided (by name), and a finalize that names
+    ``failed`` as the uploads that failed on the client."""
+
+    expected: int
+    decided: dict[str, Decision]
+    failed: list[str]
+
+
+def finalize_cases() -> st.SearchStrategy[FinalizeCase]:
+    """Any session state and any list of names, duplicates included: mostly lists the rule refuses."""
+    own = st.sampled_from(FINALIZE_NAMES[:4])
+    decided = st.dictionaries(
+        own, st.sampled_from(["processed", "rejected", "duplicate", "deleted"]), max_size=4
+    )
+    failed = st.lists(st.sampled_from(FINALIZE_NAMES), max_size=12)
+    return st.builds(FinalizeCase, st.integers(min_value=1, max_value=8), decided, failed)

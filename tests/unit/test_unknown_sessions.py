@@ -3,8 +3,9 @@
 ``EventLog.commit(..., session=)`` refuses, in the commit's own transaction, a commit for a session with no
 ``META`` read model (``UnknownSession``: nothing written, the tracking record neither), on both logs; the
 consumers' ``Processor`` passes its message's session, gives such a message up at once and records its
-``shoebox.message.failed`` on the system stream. S3 uploads under an unknown session are not refused here:
-that rule is the security issue's (today they are processed as before).
+``shoebox.message.failed`` on the system stream. An S3 upload under a session that does not exist is
+refused the same way, by both of its consumers, and media_process deletes it unread (issue 12; the other
+keys it refuses: ``tests/media/test_refused_keys.py``).
 """
 
 from __future__ import annotations
@@ -193,12 +194,24 @@ async def test_a_failing_message_of_a_session_that_does_not_exist_is_given_up_to
     assert await w.log.read_all(ghost) == [] and await w.log.query_views(session_pk(ghost)) == []
 
 
-async def test_an_upload_under_an_unknown_session_is_processed_as_before(tmp_path: Any) -> None:
-    """Not this rule's: the security issue decides what an upload under an unknown session gets."""
+async def test_an_upload_under_an_unknown_session_is_refused_deleted_and_never_processed(
+    tmp_path: Any,
+) -> None:
+    """The attack: an object put straight into the bucket under a session that does not exist. Both
+    consumers give it up at once to the system stream (naming the session); media_process deletes it before
+    reading a byte; nothing is written for that session (no stream, no read model, no thumbnail)."""
     w = World(str(tmp_path))
     ghost = str(uuid.uuid4())
-    await w.store.put(f"uploads/{ghost}/a.jpg", PHOTO, "image/jpeg")
-    [decided] = await w.consumers.object_created(f"uploads/{ghost}/a.jpg")
-    assert isinstance(decided, c.FileProcessed) and decided.sessionid == ghost
-    assert (await w.log.counters(ghost)).processed == 1
-    assert await w.failures() == []
+    key = f"uploads/{ghost}/a.jpg"
+    await w.store.put(key, PHOTO, "image/jpeg")
+    info = await w.store.head(key)
+    body = w.consumers.object_created_body(key, info.size, info.etag)
+    for processor in (w.consumers.api, w.consumers.media):
+        [failed] = await w.deliver(processor, body)
+        assert isinstance(failed, c.MessageFailed) and failed.sessionid == SYSTEM_STREAM
+        assert failed.data.error_type == "UnknownSession" and ghost in failed.data.error
+        assert failed.data.service == processor.service.name
+    assert key not in w.store.objects
+    assert [k for k in w.store.objects if ghost in k] == []  # no thumbnail, nothing derived
+    assert await w.log.read_all(ghost) == [] and await w.log.query_views(session_pk(ghost)) == []
+    assert await w.deliver(w.consumers.media, body) == []  # on record: a redelivery is skipped

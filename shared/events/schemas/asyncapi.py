@@ -57,6 +57,7 @@ PRODUCERS: dict[str, str] = {
     "shoebox.message.failed": "runtime",
     "shoebox.upload.received": "api",
     "shoebox.media.file.unchanged": "media_process",
+    "shoebox.upload.multipart.started": "api",
 }
 
 

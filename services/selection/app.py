@@ -5,8 +5,10 @@ from __future__ import annotations
 import functools
 import logging
 
-from services.selection import handlers
+from services.selection import handlers, selection_handler
+from services.selection.offline_selection import OfflineSelection
 from services.selection.providers import OfflineTriage, TriageProvider
+from services.selection.selection_provider import SelectionProvider
 from services.selection.topology import CONSUMER
 from shared.events import catalogue as c
 from shared.runtime.aws import Clients
@@ -29,6 +31,11 @@ def triage_provider(ai: AiSettings) -> TriageProvider:
     return OfflineTriage()
 
 
+def selection_provider(ai: AiSettings) -> SelectionProvider:
+    """Offline unless a Gemini key is configured (and, until the Gemini provider exists, offline then too)."""
+    return OfflineSelection()
+
+
 def build(clients: Clients) -> Service:
     names = clients.settings.names
     deps = handlers.Deps(
@@ -36,8 +43,16 @@ def build(clients: Clients) -> Service:
         log=DynamoEventLog.of(clients),
         provider=triage_provider(clients.settings.ai),
     )
+    selection = selection_handler.Deps(
+        store=deps.store, log=deps.log, provider=selection_provider(clients.settings.ai)
+    )
     return Service(
         CONSUMER,
-        {c.TriageRequested: functools.partial(handlers.handle_triage_requested, deps=deps)},
-        on_give_up=handlers.on_give_up,
+        {
+            c.TriageRequested: functools.partial(handlers.handle_triage_requested, deps=deps),
+            c.SelectionRequested: functools.partial(
+                selection_handler.handle_selection_requested, deps=selection
+            ),
+        },
+        on_give_up=selection_handler.on_give_up,
     )

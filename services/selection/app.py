@@ -50,9 +50,7 @@ def build(clients: Clients) -> Service:
         CONSUMER,
         {
             c.TriageRequested: functools.partial(handlers.handle_triage_requested, deps=deps),
-            c.SelectionRequested: functools.partial(
-                selection_handler.handle_selection_requested, deps=selection
-            ),
+            c.SelectionRequested: functools.partial(handlers.handle_selection_requested, deps=selection),
         },
-        on_give_up=selection_handler.on_give_up,
+        on_give_up=handlers.on_give_up,
     )

@@ -1,4 +1,5 @@
-"""selection handlers: keep/discard verdicts for a session's processed files (``triage.requested``).
+"""selection handlers: keep/discard verdicts for a session's processed files (``triage.requested``); the
+selection itself (``selection.requested``) is ``selection_handler``'s.
 
 The manifest is every file of the session whose read model (``FILE#<key>``) says ``processed`` (deleted
 originals left out); what each was measured to be comes from its latest ``media.file.processed`` event.
@@ -16,8 +17,9 @@ from collections.abc import Sequence
 
 import msgspec
 
-from services.selection import results
+from services.selection import results, selection_handler
 from services.selection.providers import ProviderError, TriageItem, TriageProvider
+from services.selection.selection_handler import handle_selection_requested
 from shared.events import catalogue as c
 from shared.runtime.log import EventLog
 from shared.runtime.projections import meta_key, session_pk
@@ -26,6 +28,8 @@ from shared.runtime.service import Output
 from shared.runtime.storage import ObjectStore
 
 log = logging.getLogger("shoebox.selection")
+
+__all__ = ["handle_selection_requested", "handle_triage_requested", "on_give_up"]
 
 _FILE_PREFIX = "FILE#"
 
@@ -143,7 +147,10 @@ async def handle_triage_requested(event: c.TriageRequested, deps: Deps) -> Seque
 
 
 def on_give_up(event: object, error: BaseException) -> Sequence[Output]:
-    """A triage request that failed on every attempt ends as ``triage.failed``, so no saga waits forever."""
+    """A triage request that failed on every attempt ends as ``triage.failed``, so no saga waits forever
+    (a selection request as ``selection.failed``)."""
+    if isinstance(event, c.SelectionRequested):
+        return selection_handler.on_give_up(event, error)
     if not isinstance(event, c.TriageRequested):
         return []
     code: c.FailureCode = "provider_error" if isinstance(error, ProviderError) else "internal_error"

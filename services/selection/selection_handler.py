@@ -20,7 +20,6 @@ from collections.abc import Sequence
 
 import msgspec
 
-from services.selection import handlers as triage_handlers
 from services.selection import results as triage_results
 from services.selection.reconcile import AnswerRejected, reconcile
 from services.selection.selection_provider import SelectionError, SelectionItem, SelectionProvider
@@ -43,6 +42,10 @@ class Deps(msgspec.Struct, frozen=True):
     store: ObjectStore
     log: EventLog
     provider: SelectionProvider
+
+
+class ManifestError(Exception):
+    """The read model and the event log disagree about a processed file (retried; a bug if it persists)."""
 
 
 class Manifest(msgspec.Struct, frozen=True, kw_only=True):
@@ -79,7 +82,7 @@ async def load(store: ObjectStore, event_log: EventLog, session_id: str) -> Mani
             triage = event.data
     missing = sorted(files - set(latest))
     if missing:
-        raise triage_handlers.ManifestError(
+        raise ManifestError(
             f"no media.file.processed event for {len(missing)} processed file(s): {missing[:5]}"
         )
     verdicts: dict[str, c.Verdict] = {}
@@ -204,11 +207,9 @@ async def handle_selection_requested(event: c.SelectionRequested, deps: Deps) ->
     ]
 
 
-def on_give_up(event: object, error: BaseException) -> Sequence[Output]:
-    """A request that failed on every attempt ends as ``…failed`` (triage's or selection's), so no saga
-    waits forever."""
-    if not isinstance(event, c.SelectionRequested):
-        return triage_handlers.on_give_up(event, error)
+def on_give_up(event: c.SelectionRequested, error: BaseException) -> Sequence[Output]:
+    """A selection request that failed on every attempt ends as ``selection.failed``, so no saga waits
+    forever (the service's ``handlers.on_give_up`` sends selection requests here)."""
     code: c.FailureCode = error.code if isinstance(error, SelectionError) else "internal_error"
     return [
         c.SelectionFailedData(

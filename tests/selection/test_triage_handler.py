@@ -256,7 +256,10 @@ async def test_a_redelivered_request_is_handled_once_through_the_runtime() -> No
     deps = s.deps()
     service = Service(
         CONSUMER,
-        {c.TriageRequested: functools.partial(handle_triage_requested, deps=deps)},
+        {
+            c.TriageRequested: functools.partial(handle_triage_requested, deps=deps),
+            c.SelectionRequested: handlers.handle_selection_requested,  # never called here
+        },
         on_give_up=handlers.on_give_up,
     )
     processor = Processor(service, s.log)
@@ -285,7 +288,10 @@ async def test_giving_up_through_the_runtime_records_triage_failed() -> None:
     await s.created()
     service = Service(
         CONSUMER,
-        {c.TriageRequested: functools.partial(handle_triage_requested, deps=s.deps())},
+        {
+            c.TriageRequested: functools.partial(handle_triage_requested, deps=s.deps()),
+            c.SelectionRequested: handlers.handle_selection_requested,  # never called here
+        },
         on_give_up=handlers.on_give_up,
     )
     processor = Processor(service, s.log)

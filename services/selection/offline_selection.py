@@ -57,7 +57,7 @@ VIDEO_BEST_S = (5.0, 15.0)
 
 
 def _unit(x: float) -> float:
-    return min(1.0, max(0.0, x))
+    return 0.0 if x < 0.0 else (1.0 if x > 1.0 else x)  # not min/max: this runs per item and signal
 
 
 def _log_unit(value: float, low: float, high: float) -> float:
@@ -120,7 +120,10 @@ def _seconds(t: dt.datetime | None) -> float | None:
     """Seconds on one axis: aware times as UTC, naive ones (local time) as if UTC."""
     if t is None:
         return None
-    return (t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)).timestamp()
+    return t.timestamp() if t.tzinfo is not None else (t - _EPOCH).total_seconds()
+
+
+_EPOCH = dt.datetime(1970, 1, 1)
 
 
 def distance_m(a: c.GeoPoint, b: c.GeoPoint) -> float:
@@ -227,8 +230,9 @@ def _scenes(items: list[_Item]) -> list[list[_Item]]:
 
 
 def _group(n: int, scene: list[_Item]) -> SceneGroup:
-    times = [x.item.metadata.captured_at for x in scene if x.item.metadata.captured_at is not None]
-    start, end = (min(times, key=_key_time), max(times, key=_key_time)) if times else (None, None)
+    timed = [x for x in scene if x.t is not None]  # in capture order (the scene's order)
+    start = timed[0].item.metadata.captured_at if timed else None
+    end = timed[-1].item.metadata.captured_at if timed else None
     points = [x.gps for x in scene if x.gps is not None]
     place = (
         c.GeoPoint(
@@ -247,10 +251,6 @@ def _group(n: int, scene: list[_Item]) -> SceneGroup:
     return SceneGroup(
         id=f"s{n + 1}", label=label, start=start, end=end, place=place, items=[x.item.key for x in scene]
     )
-
-
-def _key_time(t: dt.datetime) -> float:
-    return _seconds(t) or 0.0
 
 
 def _rank(pool: list[_Item], scenes: int, limit: int) -> list[_Item]:

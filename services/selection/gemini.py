@@ -30,6 +30,7 @@ from google.genai import types
 
 from services.selection.metering import Meter, Usage
 from services.selection.providers import ProviderError, TriageItem
+from services.selection.selection_provider import SelectionItem
 from shared.events import catalogue as c
 from shared.runtime import telemetry
 from shared.runtime.config import AiSettings
@@ -280,7 +281,7 @@ confidence in 0..1."""
 NOT_EVALUATED = "Not evaluated by Gemini (its answer left this item out); kept (keep when in doubt)."
 
 
-def describe(item: TriageItem) -> str:
+def describe(item: TriageItem | SelectionItem) -> str:
     """One line of what is known about an item: kind, name, time, place, camera, duration, size."""
     m = item.metadata
     bits = [f"{item.kind}, {item.name}"]
@@ -408,16 +409,9 @@ class GeminiTriage:
             item = by_id[i]
             lines.append(f"{i}: {describe(item)}")
             parts.append(types.Part.from_text(text=f"Item {i}:"))
-            if item.kind == "video" and item.preview:
-                data = await self.store.get(item.preview)
-                parts.append(await self.caller.upload_video(data, mime_type="video/mp4", name=item.name))
-                estimate += VIDEO_TOKENS
-            elif item.thumbnail:
-                data = await self.store.get(item.thumbnail)
-                parts.append(types.Part.from_bytes(data=data, mime_type="image/jpeg"))
-                estimate += IMAGE_TOKENS
-            else:
-                parts.append(types.Part.from_text(text="(no image: judge from the description)"))
+            part, tokens = await media_part(self.caller, self.store, item)
+            parts.append(part)
+            estimate += tokens
         prompt = (
             f"Trip: {context.strip() or '(not described)'}\n"
             f"{len(ids)} item(s), each shown above after its id:\n" + "\n".join(lines)
@@ -425,3 +419,18 @@ class GeminiTriage:
         parts.append(types.Part.from_text(text=prompt))
         estimate += len(prompt) // 4
         return parts, estimate
+
+
+async def media_part(
+    caller: GeminiCaller, store: ObjectStore, item: TriageItem | SelectionItem
+) -> tuple[types.Part, int]:
+    """What the model looks at for one item, and its token estimate: a video's preview by file (Files API),
+    else the thumbnail inline; a text note when there is neither. ``item`` has ``kind``, ``name``,
+    ``thumbnail`` and ``preview`` (a triage or a selection item). Never an original."""
+    if item.kind == "video" and item.preview:
+        data = await store.get(item.preview)
+        return await caller.upload_video(data, mime_type="video/mp4", name=item.name), VIDEO_TOKENS
+    if item.thumbnail:
+        data = await store.get(item.thumbnail)
+        return types.Part.from_bytes(data=data, mime_type="image/jpeg"), IMAGE_TOKENS
+    return types.Part.from_text(text="(no image: judge from the description)"), 0

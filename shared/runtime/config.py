@@ -254,7 +254,9 @@ class AiSettings(msgspec.Struct, frozen=True, kw_only=True):
     retry_initial_delay_s: Annotated[
         float, doc("The first retry's delay (seconds; doubled each time, with jitter)", ge=0)
     ] = 1.0
-    request_timeout_s: Annotated[float, doc("The longest one Gemini request may take (seconds)", gt=0)] = 120.0
+    request_timeout_s: Annotated[float, doc("The longest one Gemini request may take (seconds)", gt=0)] = (
+        120.0
+    )
     file_wait_s: Annotated[
         float,
         doc("How long an uploaded video preview may stay `PROCESSING` in the Files API (seconds)", gt=0),
@@ -263,7 +265,7 @@ class AiSettings(msgspec.Struct, frozen=True, kw_only=True):
         int,
         doc(
             "The most Gemini tokens one job of a session may spend; a job that would exceed it fails "
-            "(`provider_error`, \"token budget\")",
+            '(`provider_error`, "token budget")',
             ge=1,
         ),
     ] = 2_000_000

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import msgspec
 
 from services.selection import results, selection_handler
+from services.selection.metering import MeteredTriage, Usage
 from services.selection.providers import ProviderError, TriageItem, TriageProvider
 from services.selection.selection_handler import handle_selection_requested
 from shared.events import catalogue as c
@@ -69,6 +70,7 @@ async def manifest(deps: Deps, session_id: str) -> list[TriageItem]:
             photo=d.photo,
             video=d.video,
             thumbnail=d.keys.thumbnail,
+            preview=d.keys.preview,
         )
         for key, d in latest.items()
     ]
@@ -113,7 +115,16 @@ async def handle_triage_requested(event: c.TriageRequested, deps: Deps) -> Seque
     meta = await deps.log.get_view(meta_key(session_id), type=MetaView)
     context = meta.context if meta is not None else ""
     provider = deps.provider
-    verdicts = await provider.triage(items, context=context)
+    usage: Usage | None = None
+    try:
+        if isinstance(provider, MeteredTriage):
+            verdicts, usage = await provider.triage_metered(items, context=context)
+        else:
+            verdicts = await provider.triage(items, context=context)
+    except ProviderError as exc:
+        # the provider retried within its own budget (an AI service's failures are not worth redelivering:
+        # every redelivery spends the tokens again); what is left fails the job with its reason
+        return failed("provider_error", f"The {provider.name} provider failed: {exc}")
     if (problem := _check(items, verdicts)) is not None:
         return failed(
             "internal_error", f"The {provider.name} provider's verdicts do not match the files: {problem}."
@@ -128,6 +139,7 @@ async def handle_triage_requested(event: c.TriageRequested, deps: Deps) -> Seque
         verdicts=ordered,
         gaps=list(d.gaps),
         gaps_count=max(d.gaps_count, len(d.gaps)),
+        usage=usage,
     )
     if out.keep + out.discard != len(items):  # the job's counts against the manifest, once more
         return failed("internal_error", f"{out.keep} keep + {out.discard} discard != {len(items)} files.")

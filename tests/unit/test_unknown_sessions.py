@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 
 from services.selection import handlers as selection
+from services.selection import selection_handler
+from services.selection.offline_selection import OfflineSelection
 from services.selection.providers import OfflineTriage
 from services.selection.topology import CONSUMER as SELECTION
 from shared.events import catalogue as c
@@ -99,7 +101,17 @@ class World:
         self.consumers = Consumers(self.log, self.store, Settings(), tmp_root=tmp)
         deps = selection.Deps(store=self.store, log=self.log, provider=OfflineTriage())
         handle = functools.partial(selection.handle_triage_requested, deps=deps)
-        service = Service(SELECTION, {c.TriageRequested: handle}, on_give_up=selection.on_give_up)
+        service = Service(
+            SELECTION,
+            {
+                c.TriageRequested: handle,
+                c.SelectionRequested: functools.partial(
+                    selection.handle_selection_requested,
+                    deps=selection_handler.Deps(store=self.store, log=self.log, provider=OfflineSelection()),
+                ),
+            },
+            on_give_up=selection.on_give_up,
+        )
         self.selection = Processor(service, self.log)
         self._ids = itertools.count(1)
         self.message_ids: list[str] = []

@@ -136,13 +136,11 @@ def _luma_percentiles(
     """
     np.multiply(grey, np.float32(1 / _Y_SCALE), out=scratch)
     scratch += np.float32(1e-4)
-    levels = _SCRATCH.array("levels", grey.shape, np.uint8)  # type: ignore[arg-type]
+    levels = _SCRATCH.array("levels", (grey.shape[0], grey.shape[1]), np.uint8)
     np.copyto(levels, scratch, casting="unsafe")
     cumulative = np.cumsum(np.bincount(levels.ravel(), minlength=256))
     total = int(cumulative[-1])
-    return tuple(
-        int(np.searchsorted(cumulative, max(1, math.ceil(q * total)))) / 255.0 for q in quantiles
-    )
+    return tuple(int(np.searchsorted(cumulative, max(1, math.ceil(q * total)))) / 255.0 for q in quantiles)
 
 
 def _noise(
@@ -157,7 +155,7 @@ def _noise(
     measures about its own spread). ``padded`` is the luma with its border repeated one pixel all round;
     ``out`` and ``scratch`` (the luma's shape) are overwritten.
     """
-    height, width = out.shape
+    height, width = int(out.shape[0]), int(out.shape[1])
     if height < 3 or width < 3:
         return 0.0
     rows = _SCRATCH.array("rows", (height, width + 2), np.float32)

@@ -7,17 +7,22 @@ with a one-line reason and a confidence in 0..1. The Gemini provider (a later is
 
 The offline rules follow the reference system's criteria (../shared/docs/reference-system.md §5.3):
 discard the unrecoverably dark, the blurred beyond recognition, the accidental (pocket, floor, black
-frame), the blown out; videos under 2 s and near-uniform footage; keep when in doubt. A discard's
-confidence grows with how far past its threshold the signal is; a keep's with how far it is from the
-nearest discard threshold.
+frame), the blown out, the frame without a subject (noise); videos under 2 s and near-uniform footage;
+keep when in doubt: dark-but-visible, slightly soft, badly composed but clear. They judge what an edit
+could recover, not the mean alone (issue 13): a dark photo is discarded only when its brightest detail
+(``luma_p99``) is dim too, a bright one only when what is not pure white is pale too (``unclipped_mean``),
+and noise is measured against the frame's contrast (``noise_ratio``). A discard's confidence grows with how
+far past its threshold the signal is; a keep's with how far it is from the nearest discard threshold.
 
 Calibration (``tests/selection/test_triage_evaluation.py`` prints the distributions): 16 real photos of
 ``../shared/testdata`` (Nikon Coolpix, Canon, Jolla, iPhone HEIC, the orientation scene) as 1280 px working
-copies, each also degraded (gaussian blur σ 8-12, linear 0.06-0.10, a black frame with noise, a dim
-hard-blurred noise "pocket" frame, 3-4x gain with most pixels clipped) and mildly imperfect (linear 0.6, blur
-σ 1, noise σ 6, gain 1.3): 160 photos measured by the real photo pipeline at its 1008 px signal size. Each
-threshold sits near the geometric middle of the gap between the classes it separates; the ranges measured
-are in its comment. Nothing there is a night photo, a snow scene or a white wall: see the comments.
+copies, each degraded 8 ways (gaussian blur σ 8-12, linear 0.06-0.10, a black frame with noise, a lens cap,
+a dim hard-blurred noise "pocket" frame, pure noise, 3-4x and 8x gain with most pixels clipped) and kept 10
+ways (clean; linear 0.6; a night street darkened by a tone curve to a mean of 5-9 %; blur σ 1 and σ 2; noise
+σ 6; gain 1.3; the photo small on a white background; tilted; an off-centre crop): 288 photos measured by
+the real photo pipeline at its 1008 px signal size. Each threshold sits near the geometric middle of the gap
+between the classes it separates; the ranges measured are in its comment. Not in the set: a snow scene
+(see ``BLOWN_HIGHLIGHTS``), a real (not simulated) night photo.
 """
 
 from __future__ import annotations

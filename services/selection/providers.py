@@ -76,15 +76,16 @@ class TriageProvider(Protocol):
 
 #: mean luma (0..1) under which a photo is dark; it is discarded as unrecoverably dark only when its
 #: brightest detail is dim too (``DETAIL_LEVEL``). Linear 0.06-0.10 copies measured 0.011-0.048, the night
-#: streets to keep 0.051-0.163 (the mean alone cannot tell them apart: issue 13).
+#: streets to keep 0.049-0.099 (the mean alone cannot tell them apart: issue 13).
 DARK_EXPOSURE = 0.07
 #: at this mean luma a dark photo is as dark as it gets (confidence 0.99): 10x below the threshold
 DARK_FULL = DARK_EXPOSURE / 10
 #: ``luma_p99`` (the brightest detail) at or above which a dark frame holds a picture a brightness edit
-#: brings back: its lit part spans at least ~50 of the 256 levels. Linear 0.06-0.10 copies measured
+#: brings back: its lit part spans at least ~40 of the 256 levels. Linear 0.06-0.10 copies measured
 #: 0.039-0.098, lens caps 0.035-0.043, pocket frames 0.090-0.114; night streets (darkened to a mean of
-#: 5-9 % by a tone curve) 0.337-1.0, every other keep 0.40 and up. 0.2 is 1.75x above and 1.7x below.
-DETAIL_LEVEL = 0.2
+#: 5-9 % by a tone curve that keeps their detail) 0.235-0.600, every other keep 0.40 and up. 0.16 is the
+#: geometric middle of 0.114 and 0.235 (1.4x from either side).
+DETAIL_LEVEL = 0.16
 #: mean luma below which, with at least ``BLACK_SHADOWS`` of the pixels at the black end, a frame is a
 #: black frame (lens cap, pocket). Black frames with noise measured 0.006 with 90-93 % of pixels black.
 BLACK_EXPOSURE = 0.02
@@ -103,13 +104,13 @@ BLUR_FULL = BLUR_SHARPNESS / 10
 #: dim AND featureless AND no bright detail: the accidental frame (inside a pocket, the floor at night, a
 #: finger over the lens) too bright for ``DARK_EXPOSURE`` and with a little texture. Pocket frames
 #: measured mean luma 0.076-0.090 and sharpness 0.0049-0.0080; a night street can be as dim and barely
-#: sharper (0.021), which is why its bright detail (``DETAIL_LEVEL``) exempts it.
+#: sharper (0.024), which is why its bright detail (``DETAIL_LEVEL``) exempts it.
 DIM_EXPOSURE = 0.11
 FEATURELESS_SHARPNESS = 0.02
 
 #: ``noise / luma_std`` at or above which the frame is noise with no subject. Pure noise measured
 #: 0.61-0.76 (black frames 0.41-0.47, lens caps 0.30-0.40: discarded as dark first); every keep at most
-#: 0.084 (mild noise σ 6), night streets at most 0.052. Before issue 13 pure noise scored as very sharp
+#: 0.084 (mild noise σ 6), night streets at most 0.061. Before issue 13 pure noise scored as very sharp
 #: (its Laplacian is all noise) and was kept.
 NOISE_RATIO = 0.23
 

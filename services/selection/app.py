@@ -5,39 +5,81 @@ from __future__ import annotations
 import functools
 import logging
 
-from services.selection import handlers
+from aiobotocore.session import get_session
+
+from services.selection import handlers, selection_handler
+from services.selection.gemini import GeminiCaller, GeminiTriage, read_parameter
+from services.selection.gemini_selection import GeminiSelection
+from services.selection.offline_selection import OfflineSelection
 from services.selection.providers import OfflineTriage, TriageProvider
+from services.selection.selection_provider import SelectionProvider
 from services.selection.topology import CONSUMER
 from shared.events import catalogue as c
-from shared.runtime.aws import Clients
-from shared.runtime.config import AiSettings
+from shared.runtime.aws import Clients, client_kwargs
+from shared.runtime.config import Settings
 from shared.runtime.log import DynamoEventLog
 from shared.runtime.service import Service
-from shared.runtime.storage import S3ObjectStore
+from shared.runtime.storage import ObjectStore, S3ObjectStore
 
 log = logging.getLogger("shoebox.selection")
 
 
-def triage_provider(ai: AiSettings) -> TriageProvider:
-    """Offline unless a Gemini key is configured (``SHOEBOX_GEMINI_API_KEY``; and even then, until the
-    Gemini provider exists)."""
-    if ai.gemini_api_key.strip():
-        log.warning(
-            "SHOEBOX_GEMINI_API_KEY is set but the Gemini triage provider is not built yet; "
-            "using the offline provider"
-        )
+def gemini_configured(settings: Settings) -> bool:
+    """A key, or an SSM parameter that holds one, is configured."""
+    ai = settings.ai
+    return bool(ai.gemini_api_key.strip() or ai.gemini_api_key_parameter.strip())
+
+
+def gemini_caller(settings: Settings) -> GeminiCaller:
+    """The process's Gemini caller: its key from the settings, or read once from SSM on first use."""
+
+    async def ssm_read(name: str) -> str:
+        async with get_session().create_client("ssm", **client_kwargs(settings)) as ssm:
+            answer = await ssm.get_parameter(Name=name, WithDecryption=True)
+        return str(answer["Parameter"].get("Value", ""))
+
+    cached: list[str] = []
+
+    async def key() -> str:
+        if not cached:  # read once per process (a Lambda's cold start), never logged
+            cached.append(await read_parameter(settings.ai, ssm_read))
+        return cached[0]
+
+    return GeminiCaller(settings.ai, key=key)
+
+
+def triage_provider(settings: Settings, store: ObjectStore) -> TriageProvider:
+    """Gemini when a key (or its SSM parameter) is configured; the offline provider otherwise."""
+    if gemini_configured(settings):
+        log.info("triage provider: gemini (model %s)", settings.ai.triage_model)
+        return GeminiTriage(gemini_caller(settings), store)
     return OfflineTriage()
+
+
+def selection_provider(settings: Settings, store: ObjectStore) -> SelectionProvider:
+    """Gemini when a key (or its SSM parameter) is configured; the offline provider otherwise."""
+    if gemini_configured(settings):
+        log.info("selection provider: gemini (model %s)", settings.ai.selection_model)
+        return GeminiSelection(gemini_caller(settings), store)
+    return OfflineSelection()
 
 
 def build(clients: Clients) -> Service:
     names = clients.settings.names
+    store = S3ObjectStore(clients.s3, names.media_bucket)
     deps = handlers.Deps(
-        store=S3ObjectStore(clients.s3, names.media_bucket),
+        store=store,
         log=DynamoEventLog.of(clients),
-        provider=triage_provider(clients.settings.ai),
+        provider=triage_provider(clients.settings, store),
+    )
+    selection = selection_handler.Deps(
+        store=deps.store, log=deps.log, provider=selection_provider(clients.settings, store)
     )
     return Service(
         CONSUMER,
-        {c.TriageRequested: functools.partial(handlers.handle_triage_requested, deps=deps)},
+        {
+            c.TriageRequested: functools.partial(handlers.handle_triage_requested, deps=deps),
+            c.SelectionRequested: functools.partial(handlers.handle_selection_requested, deps=selection),
+        },
         on_give_up=handlers.on_give_up,
     )

@@ -1,4 +1,5 @@
-"""selection handlers: keep/discard verdicts for a session's processed files (``triage.requested``).
+"""selection handlers: keep/discard verdicts for a session's processed files (``triage.requested``); the
+selection itself (``selection.requested``) is ``selection_handler``'s.
 
 The manifest is every file of the session whose read model (``FILE#<key>``) says ``processed`` (deleted
 originals left out); what each was measured to be comes from its latest ``media.file.processed`` event.
@@ -16,8 +17,10 @@ from collections.abc import Sequence
 
 import msgspec
 
-from services.selection import results
+from services.selection import results, selection_handler
+from services.selection.metering import MeteredTriage, Usage
 from services.selection.providers import ProviderError, TriageItem, TriageProvider
+from services.selection.selection_handler import handle_selection_requested
 from shared.events import catalogue as c
 from shared.runtime.log import EventLog
 from shared.runtime.projections import meta_key, session_pk
@@ -26,6 +29,8 @@ from shared.runtime.service import Output
 from shared.runtime.storage import ObjectStore
 
 log = logging.getLogger("shoebox.selection")
+
+__all__ = ["handle_selection_requested", "handle_triage_requested", "on_give_up"]
 
 _FILE_PREFIX = "FILE#"
 
@@ -65,6 +70,7 @@ async def manifest(deps: Deps, session_id: str) -> list[TriageItem]:
             photo=d.photo,
             video=d.video,
             thumbnail=d.keys.thumbnail,
+            preview=d.keys.preview,
         )
         for key, d in latest.items()
     ]
@@ -109,7 +115,16 @@ async def handle_triage_requested(event: c.TriageRequested, deps: Deps) -> Seque
     meta = await deps.log.get_view(meta_key(session_id), type=MetaView)
     context = meta.context if meta is not None else ""
     provider = deps.provider
-    verdicts = await provider.triage(items, context=context)
+    usage: Usage | None = None
+    try:
+        if isinstance(provider, MeteredTriage):
+            verdicts, usage = await provider.triage_metered(items, context=context)
+        else:
+            verdicts = await provider.triage(items, context=context)
+    except ProviderError as exc:
+        # the provider retried within its own budget (an AI service's failures are not worth redelivering:
+        # every redelivery spends the tokens again); what is left fails the job with its reason
+        return failed("provider_error", f"The {provider.name} provider failed: {exc}")
     if (problem := _check(items, verdicts)) is not None:
         return failed(
             "internal_error", f"The {provider.name} provider's verdicts do not match the files: {problem}."
@@ -124,6 +139,7 @@ async def handle_triage_requested(event: c.TriageRequested, deps: Deps) -> Seque
         verdicts=ordered,
         gaps=list(d.gaps),
         gaps_count=max(d.gaps_count, len(d.gaps)),
+        usage=usage,
     )
     if out.keep + out.discard != len(items):  # the job's counts against the manifest, once more
         return failed("internal_error", f"{out.keep} keep + {out.discard} discard != {len(items)} files.")
@@ -143,7 +159,10 @@ async def handle_triage_requested(event: c.TriageRequested, deps: Deps) -> Seque
 
 
 def on_give_up(event: object, error: BaseException) -> Sequence[Output]:
-    """A triage request that failed on every attempt ends as ``triage.failed``, so no saga waits forever."""
+    """A triage request that failed on every attempt ends as ``triage.failed``, so no saga waits forever
+    (a selection request as ``selection.failed``)."""
+    if isinstance(event, c.SelectionRequested):
+        return selection_handler.on_give_up(event, error)
     if not isinstance(event, c.TriageRequested):
         return []
     code: c.FailureCode = "provider_error" if isinstance(error, ProviderError) else "internal_error"

@@ -49,6 +49,7 @@ class TriageItem(msgspec.Struct, frozen=True, kw_only=True):
     photo: c.PhotoSignals | None = None
     video: c.VideoSignals | None = None
     thumbnail: str | None = None  # S3 key of the 400 px JPEG (what an AI provider looks at)
+    preview: str | None = None  # S3 key of a video's compressed MP4 preview (what an AI provider watches)
 
 
 class ProviderError(Exception):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import msgspec
 
+from services.selection.metering import Usage
 from shared.events import catalogue as c
 from shared.runtime.inbound import RESULTS
 
@@ -20,6 +21,7 @@ class TriageResults(msgspec.Struct, frozen=True, kw_only=True):
     verdicts: list[c.Verdict]  # one per processed file, in file-name order
     gaps: list[str] = msgspec.field(default_factory=list)  # expected files that never arrived (first 100)
     gaps_count: int = 0  # all of them
+    usage: Usage | None = None  # the tokens an AI provider spent (None: the offline provider)
 
     @property
     def keep(self) -> int:

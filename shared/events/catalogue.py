@@ -367,8 +367,9 @@ class TriageConfirmed(Event[TriageConfirmedData], tag="shoebox.triage.confirmed.
 class SelectionRequestedData(Payload, frozen=True, kw_only=True):
     job_id: str
     context: str
-    count: int | None = None
+    count: int | None = None  # how many picks (>= 1); None = "all" (every item triage kept, ranked)
     model: str | None = None
+    attempt: int = 1  # the saga's attempt: each writes its own results file
 
 
 class SelectionRequested(Event[SelectionRequestedData], tag="shoebox.selection.requested.v1", frozen=True):
@@ -380,8 +381,9 @@ class SelectionCompletedData(Payload, frozen=True, kw_only=True):
     selected: int
     excluded: int
     scenes: int
-    results_key: str
+    results_key: str  # S3 JSON, a ``SelectionResults`` (picks, exclusions, scenes)
     provider: str
+    attempt: int = 1  # the request's attempt this result is for
 
 
 class SelectionCompleted(Event[SelectionCompletedData], tag="shoebox.selection.completed.v1", frozen=True):

@@ -219,8 +219,56 @@ class AiSettings(msgspec.Struct, frozen=True, kw_only=True):
     """The AI providers of the selection steps."""
 
     gemini_api_key: Annotated[
-        str, doc("The Gemini API key; empty: the offline provider", env="SHOEBOX_GEMINI_API_KEY")
+        str,
+        doc(
+            "The Gemini API key (never logged); empty, and no parameter below: the offline provider",
+            env="SHOEBOX_GEMINI_API_KEY",
+        ),
     ] = ""
+    gemini_api_key_parameter: Annotated[
+        str,
+        doc(
+            "The SSM Parameter Store name (SecureString) holding the Gemini key, read once per process when "
+            "`SHOEBOX_GEMINI_API_KEY` is empty"
+        ),
+    ] = ""
+    gemini_base_url: Annotated[
+        str, doc("The Gemini API's base URL; empty: Google's (tests point it at a local server)")
+    ] = ""
+    triage_model: Annotated[str, doc("The Gemini model that triages", min_length=1)] = "gemini-2.5-flash"
+    selection_model: Annotated[str, doc("The Gemini model that selects", min_length=1)] = "gemini-2.5-flash"
+    #: the reference system found that larger batches made the model silently drop items (§5.2: it used 20)
+    triage_batch_size: Annotated[int, doc("Items per Gemini triage request", ge=1, le=200)] = 20
+    selection_one_stage_limit: Annotated[
+        int,
+        doc(
+            "Up to this many items, Gemini selects in one request; above, per-scene shortlists, then a final "
+            "pick",
+            ge=2,
+        ),
+    ] = 150
+    retry_attempts: Annotated[
+        int,
+        doc("Attempts per Gemini request (429, 5xx, timeouts, unreadable answers), the first included", ge=1),
+    ] = 4
+    retry_initial_delay_s: Annotated[
+        float, doc("The first retry's delay (seconds; doubled each time, with jitter)", ge=0)
+    ] = 1.0
+    request_timeout_s: Annotated[float, doc("The longest one Gemini request may take (seconds)", gt=0)] = (
+        120.0
+    )
+    file_wait_s: Annotated[
+        float,
+        doc("How long an uploaded video preview may stay `PROCESSING` in the Files API (seconds)", gt=0),
+    ] = 300.0
+    session_token_budget: Annotated[
+        int,
+        doc(
+            "The most Gemini tokens one job of a session may spend; a job that would exceed it fails "
+            '(`provider_error`, "token budget")',
+            ge=1,
+        ),
+    ] = 2_000_000
 
 
 class TelemetrySettings(msgspec.Struct, frozen=True, kw_only=True):

@@ -482,7 +482,13 @@ def _selection_requested(e: c.SelectionRequested) -> list[ViewUpdate]:
     return [
         ViewUpdate(
             key=job_key(e.sessionid, d.job_id),
-            set={"kind": "selection", "status": "pending", "context": d.context, "model": d.model},
+            set={
+                "kind": "selection",
+                "status": "pending",
+                "context": d.context,
+                "model": d.model,
+                "attempt": d.attempt,
+            },
             set_if_absent={"created_at": e.time.isoformat()},
         )
     ]
@@ -501,6 +507,7 @@ def _selection_completed(e: c.SelectionCompleted) -> list[ViewUpdate]:
                 "scenes": d.scenes,
                 "results_key": d.results_key,
                 "provider": d.provider,
+                "result_attempt": d.attempt,  # the saga of this attempt waits for exactly this
             },
         )
     ]

@@ -256,7 +256,10 @@ async def test_a_redelivered_request_is_handled_once_through_the_runtime() -> No
     deps = s.deps()
     service = Service(
         CONSUMER,
-        {c.TriageRequested: functools.partial(handle_triage_requested, deps=deps)},
+        {
+            c.TriageRequested: functools.partial(handle_triage_requested, deps=deps),
+            c.SelectionRequested: handlers.handle_selection_requested,  # never called here
+        },
         on_give_up=handlers.on_give_up,
     )
     processor = Processor(service, s.log)
@@ -285,7 +288,10 @@ async def test_giving_up_through_the_runtime_records_triage_failed() -> None:
     await s.created()
     service = Service(
         CONSUMER,
-        {c.TriageRequested: functools.partial(handle_triage_requested, deps=s.deps())},
+        {
+            c.TriageRequested: functools.partial(handle_triage_requested, deps=s.deps()),
+            c.SelectionRequested: handlers.handle_selection_requested,  # never called here
+        },
         on_give_up=handlers.on_give_up,
     )
     processor = Processor(service, s.log)
@@ -301,11 +307,12 @@ async def test_giving_up_through_the_runtime_records_triage_failed() -> None:
     assert types == [c.SessionCreatedV2, c.TriageFailed, c.MessageFailed]
 
 
-def test_the_app_uses_the_offline_provider_without_a_gemini_key(caplog: pytest.LogCaptureFixture) -> None:
+def test_the_app_uses_gemini_only_when_a_key_is_configured() -> None:
     from services.selection.app import triage_provider
 
-    assert triage_provider(Settings.from_env({}).ai).name == "offline"
-    assert triage_provider(Settings.from_env({"SHOEBOX_GEMINI_API_KEY": " "}).ai).name == "offline"
-    with caplog.at_level("WARNING", logger="shoebox.selection"):
-        assert triage_provider(Settings.from_env({"SHOEBOX_GEMINI_API_KEY": "k"}).ai).name == "offline"
-    assert "not built yet" in caplog.text
+    store = InMemoryObjectStore()
+    assert triage_provider(Settings.from_env({}), store).name == "offline"
+    assert triage_provider(Settings.from_env({"SHOEBOX_GEMINI_API_KEY": " "}), store).name == "offline"
+    assert triage_provider(Settings.from_env({"SHOEBOX_GEMINI_API_KEY": "k"}), store).name == "gemini"
+    on_ssm = Settings.from_env({"SHOEBOX_AI_GEMINI_API_KEY_PARAMETER": "/shoebox/gemini"})
+    assert triage_provider(on_ssm, store).name == "gemini"

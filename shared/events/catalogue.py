@@ -119,6 +119,7 @@ class PhotoSignals(msgspec.Struct, frozen=True, kw_only=True):
     luma_p99: float | None = None  # 0..1: 99th percentile of luma, the brightest detail
     luma_std: float | None = None  # 0..1: standard deviation of luma (the contrast an edit can stretch)
     noise: float | None = None  # 0..1: estimated standard deviation of the pixel noise in luma
+    structure: float | None = None  # 0..1: share of the luma's spread left in 32 x 32 block means
 
 
 class VideoSignals(msgspec.Struct, frozen=True, kw_only=True):

@@ -12,11 +12,11 @@ copy (smaller photos upscaled with Lanczos, larger ones reduced), and from it:
 - to keep (keep when in doubt: reference §5.3): the clean copy; slightly dark (linear 0.6); a night street
   (darkened by a tone curve to a mean of 5-9 % with its detail kept); slightly soft (blur σ 1 and σ 2); mild
   noise (σ 6); a little overexposed (gain 1.3); the photo small on a white background; badly composed but
-  clear (tilted 10-18°, an off-centre crop).
+  clear (tilted 10-18°, an off-centre crop); and the original as it came, at its own size.
 
 Each is written as a JPEG and run through the real photo pipeline (``process_photo``: decode, 1008 px signal
 size, ``compute_signals``), then through ``OfflineTriage``. The test prints the signal distributions it
-was calibrated on (with the judgement's derived figures: ``noise_ratio``, ``unclipped_mean``), the verdicts
+was calibrated on (with the judgement's derived ``unclipped_mean``), the verdicts
 per degradation, and the scores. Against the rule before issue 13 (the mean alone) it fails: 8 of the 16
 night streets, 14 of the 16 photos on white and 4 of the σ 2 ones discarded, all 16 frames of pure noise
 kept (docs/triage.md).
@@ -41,7 +41,7 @@ import pyvips
 
 from services.media_process.model import Limits
 from services.media_process.photo import process_photo
-from services.selection.providers import OfflineTriage, TriageItem, noise_ratio, unclipped_mean
+from services.selection.providers import OfflineTriage, TriageItem, unclipped_mean
 from shared.events import catalogue as c
 from tests.support.paths import TESTDATA
 
@@ -176,6 +176,7 @@ KEEPS: dict[str, Degrade] = {
     "badly composed: tilted": _tilted,
     "badly composed: off-centre": _off_centre,
 }
+OWN_SIZE = "clean, at its own size"
 
 
 class Labelled:
@@ -195,6 +196,11 @@ def _build(tmp: Path) -> list[Labelled]:
                 out = tmp / f"{i:02}-{int(discard)}{n}.jpg"
                 degrade(work, i).cast("uchar").jpegsave(str(out), Q=90)
                 items.append(Labelled(path.name, name, discard, out))
+        # and the photo as it came, at its own size (measured at 1008 px or its own size if smaller):
+        # resampling to the working size smooths fine texture that a real file has
+        out = tmp / f"{i:02}-own.jpg"
+        image.jpegsave(str(out), Q=95)
+        items.append(Labelled(path.name, OWN_SIZE, False, out))
     return items
 
 
@@ -227,7 +233,7 @@ def test_offline_triage_precision_and_recall_on_discards(
             )
         )
 
-    degradations = [*DISCARDS, *KEEPS]
+    degradations = [*DISCARDS, *KEEPS, OWN_SIZE]
     lines = [
         "",
         f"offline triage evaluation: {len({i.source for i in items})} originals, "
@@ -247,7 +253,7 @@ def test_offline_triage_precision_and_recall_on_discards(
         )
     lines += [
         "",
-        f"{'':34} {'luma_p1':>20}  {'luma_p99':>20}  {'luma_std':>20}  {'noise / luma_std':>20}"
+        f"{'':34} {'luma_p1':>20}  {'luma_p99':>20}  {'structure':>20}  {'noise / luma_std':>20}"
         f"  {'mean of the unclipped':>22}",
     ]
     for d in degradations:
@@ -255,8 +261,8 @@ def test_offline_triage_precision_and_recall_on_discards(
         lines.append(
             f"{d:34} {_range([x.luma_p1 or 0.0 for x in s], '.3f'):>20}"
             f"  {_range([x.luma_p99 or 0.0 for x in s], '.3f'):>20}"
-            f"  {_range([x.luma_std or 0.0 for x in s], '.3f'):>20}"
-            f"  {_range([noise_ratio(x) or 0.0 for x in s], '.3f'):>20}"
+            f"  {_range([x.structure or 0.0 for x in s], '.3f'):>20}"
+            f"  {_range([(x.noise or 0.0) / max(x.luma_std or 0.0, 1e-6) for x in s], '.3f'):>20}"
             f"  {_range([unclipped_mean(x) for x in s], '.3f'):>22}"
         )
     lines += ["", f"{'degradation':34} {'label':>8} {'n':>4} {'discarded':>10}  reasons"]

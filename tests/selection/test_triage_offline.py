@@ -191,18 +191,21 @@ def test_a_subject_on_white_is_kept_and_a_blown_out_frame_is_not() -> None:
     assert blown.verdict == "discard" and blown.reason.startswith("Blown out"), blown
 
 
-def test_a_frame_of_noise_is_discarded_and_a_noisy_photo_kept() -> None:
-    noise = decide(photo(exposure_mean=0.5, sharpness=12.0, luma_std=0.1, noise=0.067))
+def test_a_frame_of_noise_is_discarded_and_a_grainy_photo_kept() -> None:
+    # pure noise: "sharp" (its Laplacian is all noise) but nothing coarser than the grain
+    noise = decide(photo(exposure_mean=0.5, sharpness=12.0, luma_std=0.1, noise=0.1, structure=0.04))
     assert noise.verdict == "discard" and noise.reason.startswith("No discernible subject"), noise
-    grainy = decide(photo(luma_std=0.22, noise=0.018))
+    # a photo of foliage: much fine texture (Immerkær's noise a third of its contrast), coarse structure
+    grainy = decide(photo(sharpness=3.0, luma_std=0.25, noise=0.08, structure=0.77))
     assert grainy.verdict == "keep" and grainy.confidence >= 0.9, grainy
-    # the further noise is past the limit, the surer the discard
-    louder = decide(photo(exposure_mean=0.5, sharpness=12.0, luma_std=0.1, noise=0.09))
-    assert louder.confidence > noise.confidence
+    # the less structure, the surer the discard
+    flatter = decide(photo(exposure_mean=0.5, sharpness=12.0, luma_std=0.1, noise=0.1, structure=0.02))
+    assert flatter.confidence > noise.confidence
 
 
 def test_signals_measured_before_the_new_fields_keep_the_old_night_rule() -> None:
     old = {"exposure_mean": 0.05, "sharpness": 0.05, "shadows_clipped": 0.3}
     assert decide(photo(**old, highlights_clipped=0.01)).verdict == "keep"
     assert decide(photo(**old, highlights_clipped=0.0)).verdict == "discard"
-    assert p.noise_ratio(photo().photo) is None
+    no_structure = photo(**old, highlights_clipped=0.01).photo
+    assert no_structure is not None and no_structure.structure is None  # no noise rule without it

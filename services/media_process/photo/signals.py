@@ -51,6 +51,13 @@ def compute_signals(rgb: pyvips.Image) -> c.PhotoSignals:
       (u, v) in 1..8 (the DC row and column left out), one bit per coefficient above their median, row-major
       from the most significant bit, as 16 hex digits. Near-duplicates differ by a few bits; use
       ``phash_distance``.
+    - ``luma_p1`` / ``luma_p99``: the 1st and 99th percentiles of the luma's 8-bit levels, / 255 (the darkest
+      and the brightest detail); ``luma_std``: the luma's standard deviation / 255.
+    - ``noise``: Immerkær's estimate of the noise's standard deviation in luma, / 255 (see ``_noise``); fine
+      texture counts too, so a detailed photo measures some.
+    - ``structure``: the standard deviation of the 32 x 32 block means (the phash's squashed luma) over
+      ``luma_std``, at most 1: how much of the picture's contrast is coarse. ~0.7-1 for a photo, ~0.04 for
+      pure noise (averaging ~750 pixels a block cancels it), 0 for a flat frame.
     """
     rgb = to_srgb8(rgb)
     return signals_of(Working(rgb, np.frombuffer(rgb.write_to_memory(), np.uint8)))
@@ -103,6 +110,10 @@ def signals_of(working: Working) -> c.PhotoSignals:
     noise = _noise(padded, laplacian, scratch)
     p1, p99 = _luma_percentiles(grey, scratch, (0.01, 0.99))
 
+    luma_std = _finite(math.sqrt(grey_var) / 255.0) if math.isfinite(grey_var) else 0.0
+    # the 32 x 32 block means of the phash; their spread next to the pixels' is the coarse structure
+    squashed = _squash(_oriented(grey, working.orientation))
+
     shrink = next((factor for side, factor in CAST_SHRINKS if min(width, height) >= side), 1)
     small = _box_shrunk(rgb, shrink, working.orientation)
     lab = _mean_dev(small.colourspace("lab"))
@@ -114,11 +125,14 @@ def signals_of(working: Working) -> c.PhotoSignals:
         shadows_clipped=_finite(shadows),
         highlights_clipped=_finite(highlights),
         colour_cast=_finite(colour_cast),
-        phash=phash_of_grey32(_squash(_oriented(grey, working.orientation))),
+        phash=phash_of_grey32(squashed),
         luma_p1=p1,
         luma_p99=p99,
-        luma_std=_finite(math.sqrt(grey_var) / 255.0) if math.isfinite(grey_var) else 0.0,
+        luma_std=luma_std,
         noise=_finite(noise),
+        structure=_finite(min(1.0, float(np.std(squashed)) / _Y_SCALE / 255.0 / luma_std))
+        if luma_std > 0
+        else 0.0,
     )
 
 

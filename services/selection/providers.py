@@ -7,17 +7,24 @@ with a one-line reason and a confidence in 0..1. The Gemini provider (a later is
 
 The offline rules follow the reference system's criteria (../shared/docs/reference-system.md §5.3):
 discard the unrecoverably dark, the blurred beyond recognition, the accidental (pocket, floor, black
-frame), the blown out; videos under 2 s and near-uniform footage; keep when in doubt. A discard's
+frame), the blown out, the frame without a subject (noise); videos under 2 s and near-uniform footage;
+keep when in doubt: dark-but-visible, slightly soft, badly composed but clear. They judge what an edit
+could recover, not the mean alone (issue 13): a dark photo is discarded only when its brightest detail
+(``luma_p99``) is dim too, a bright one only when what is not pure white is pale too (``unclipped_mean``),
+and a frame of noise is told by how little of its contrast is coarse (``structure``). A discard's
 confidence grows with how far past its threshold the signal is; a keep's with how far it is from the
 nearest discard threshold.
 
 Calibration (``tests/selection/test_triage_evaluation.py`` prints the distributions): 16 real photos of
 ``../shared/testdata`` (Nikon Coolpix, Canon, Jolla, iPhone HEIC, the orientation scene) as 1280 px working
-copies, each also degraded (gaussian blur σ 8-12, linear 0.06-0.10, a black frame with noise, a dim
-hard-blurred noise "pocket" frame, 3-4x gain with most pixels clipped) and mildly imperfect (linear 0.6, blur
-σ 1, noise σ 6, gain 1.3): 160 photos measured by the real photo pipeline at its 1008 px signal size. Each
-threshold sits near the geometric middle of the gap between the classes it separates; the ranges measured
-are in its comment. Nothing there is a night photo, a snow scene or a white wall: see the comments.
+copies, each degraded 8 ways (gaussian blur σ 8-12, linear 0.06-0.10, a black frame with noise, a lens cap,
+a dim hard-blurred noise "pocket" frame, pure noise, 3-4x and 8x gain with most pixels clipped) and kept 10
+ways (clean; linear 0.6; a night street darkened by a tone curve to a mean of 5-9 %; blur σ 1 and σ 2; noise
+σ 6; gain 1.3; the photo small on a white background; tilted; an off-centre crop), and each as it came:
+304 photos measured by
+the real photo pipeline at its 1008 px signal size. Each threshold sits near the geometric middle of the gap
+between the classes it separates; the ranges measured are in its comment. Not in the set: a snow scene
+(see ``BLOWN_HIGHLIGHTS``), a real (not simulated) night photo.
 """
 
 from __future__ import annotations
@@ -67,44 +74,62 @@ class TriageProvider(Protocol):
 
 # --------------------------------------------------------------------------- thresholds
 # Photo signals are those of ``services.media_process.photo.compute_signals`` at the 1008 px working size.
+# The ranges quoted are those ``tests/selection/test_triage_evaluation.py`` prints (issue 13's set: 16
+# originals made 18 ways each, and as they came: 304 photos); each threshold sits near the geometric
+# middle of the gap it splits.
 
-#: mean luma (0..1) below which a photo is unrecoverably dark. Linear 0.06-0.10 copies measured 0.011-0.048;
-#: the darkest photo to keep (linear 0.6 of the dimmest original) 0.125, clean photos 0.21 and up.
+#: mean luma (0..1) under which a photo is dark; it is discarded as unrecoverably dark only when its
+#: brightest detail is dim too (``DETAIL_LEVEL``). Linear 0.06-0.10 copies measured 0.011-0.048, the night
+#: streets to keep 0.049-0.099 (the mean alone cannot tell them apart: issue 13).
 DARK_EXPOSURE = 0.07
 #: at this mean luma a dark photo is as dark as it gets (confidence 0.99): 10x below the threshold
 DARK_FULL = DARK_EXPOSURE / 10
+#: ``luma_p99`` (the brightest detail) at or above which a dark frame holds a picture a brightness edit
+#: brings back: its lit part spans at least ~40 of the 256 levels. Linear 0.06-0.10 copies measured
+#: 0.039-0.098, lens caps 0.035-0.043, pocket frames 0.090-0.114; night streets (darkened to a mean of
+#: 5-9 % by a tone curve that keeps their detail) 0.235-0.600, every other keep 0.40 and up. 0.16 is the
+#: geometric middle of 0.114 and 0.235 (1.4x from either side).
+DETAIL_LEVEL = 0.16
 #: mean luma below which, with at least ``BLACK_SHADOWS`` of the pixels at the black end, a frame is a
-#: black frame (lens cap, pocket). Black frames with noise measured 0.006 with 90-93 % of pixels black;
-#: the darkest underexposed copy (0.011, 54 % black) is called black too, which it nearly is.
+#: black frame (lens cap, pocket). Black frames with noise measured 0.006 with 90-93 % of pixels black.
 BLACK_EXPOSURE = 0.02
 BLACK_SHADOWS = 0.5
-#: a dark photo with at least this fraction of pure-white pixels is a night shot with light sources (street
-#: lights, a stage): kept. NOT calibrated (testdata has no night photo); every darkened copy, pocket and
-#: black frame measured 0.000, and 0.2 % of a 1008 x 756 frame is ~1,500 pixels of lights.
+#: without ``luma_p99`` (files measured before issue 13): a dark photo with at least this fraction of
+#: pure-white pixels is a night shot with light sources (street lights, a stage) and kept
 NIGHT_HIGHLIGHTS = 0.002
 
 #: sharpness below which a photo is blurred beyond recognition. Blur σ 8-12 copies measured 0.0004-0.0019;
-#: the softest photos to keep (blur σ 1 of the denoised phone photos) 0.0095 and up, clean photos 0.026-0.72.
-#: 0.005 is 2.6x above the blurred and 1.9x below the softest keep (the geometric middle is 0.0042; the
-#: margin is left on the keep side, where a real 12 MP photo measures sharper than these upscaled ones).
-BLUR_SHARPNESS = 0.005
+#: the softest photos to keep (blur σ 2 of the upscaled small originals) 0.0029 and up, σ 1 0.0095 and up,
+#: clean photos 0.020-0.85. 0.0024 is the geometric middle of the gap (1.25x from either side): in doubt,
+#: a soft photo is kept.
+BLUR_SHARPNESS = 0.0024
 BLUR_FULL = BLUR_SHARPNESS / 10
 
-#: dim AND featureless: the accidental frame (inside a pocket, the floor at night, a finger over the lens)
-#: too bright for ``DARK_EXPOSURE`` and with a little texture. Pocket frames measured mean luma 0.076-0.090
-#: and sharpness 0.0049-0.0080; the only keep under a mean of 0.2 (linear 0.6 of the dimmest original)
-#: measured 0.125 with sharpness 0.053. Both limits sit near the geometric middle of those gaps (0.106,
-#: 0.021), and a frame must be under both to go.
+#: dim AND featureless AND no bright detail: the accidental frame (inside a pocket, the floor at night, a
+#: finger over the lens) too bright for ``DARK_EXPOSURE`` and with a little texture. Pocket frames
+#: measured mean luma 0.076-0.090 and sharpness 0.0049-0.0080; a night street can be as dim and barely
+#: sharper (0.024), which is why its bright detail (``DETAIL_LEVEL``) exempts it.
 DIM_EXPOSURE = 0.11
 FEATURELESS_SHARPNESS = 0.02
 
-#: blown out: mean luma at least this AND at least ``BLOWN_HIGHLIGHTS`` of the pixels pure white. Copies
-#: with 3-4x gain (most pixels clipped) measured mean luma 0.84-0.97 with 8-77 % white (a colour cast keeps
-#: the luma of a pixel with one clipped channel below white); the brightest keeps (gain 1.3) 0.27-0.67 with
-#: at most 17 % white. As headroom (1 - mean): 0.22 sits 1.4-1.5x from both sides. A correctly exposed snow
-#: scene can reach a mean of 0.8: it is kept only while under 5 % of it is pure white.
+#: ``structure`` (the share of the luma's spread left in 32 x 32 block means) under which the frame is
+#: noise with no subject. Pure noise measured 0.045-0.062 (black frames 0.061-0.076: discarded as black
+#: first), every photo to keep 0.757-0.982 (lens caps 0.39-0.71, blown frames 0.31 and up: discarded by
+#: their own rules first); 0.2 is 3.2x above and 3.8x below. (Before
+#: issue 13 pure noise scored as very sharp, its Laplacian all noise, and was kept. The pixel-level
+#: ``noise / luma_std`` does not separate them: fine texture counts as noise, and real 640 px photos of
+#: foliage measured up to 0.33 against pure noise's 0.61-0.76.)
+STRUCTURE_MIN = 0.2
+
+#: blown out: mean luma at least this AND at least ``BLOWN_HIGHLIGHTS`` of the pixels pure white AND the
+#: rest bright too (``BLOWN_REST``). Copies with 3-8x gain measured mean luma 0.84-1.0 with 8-96 % white;
+#: a subject on a white background 0.77-0.93 with 64-85 % white: only what is not white tells them apart.
 BLOWN_EXPOSURE = 0.78
 BLOWN_HIGHLIGHTS = 0.05
+#: ``unclipped_mean`` (the mean luma of the pixels that are not pure white) at or above which nothing
+#: dark is left for an edit to bring the picture back from. Blown copies measured 0.70-0.96, subjects on
+#: white 0.22-0.52 (their subject is exposed as the original was); 0.6 is 1.17x / 1.15x from them.
+BLOWN_REST = 0.6
 
 #: videos shorter than this are discarded without looking: "too short, likely accidental" (reference §5.3)
 SHORT_VIDEO_S = 2.0
@@ -115,7 +140,7 @@ VIDEO_FLAT_SPREAD = 0.06
 
 
 #: wording only: a kept photo darker than this is called "dark but visible", one softer than this "slightly
-#: soft" (4x the blur limit: the softest slight-blur copies measured 0.0095-0.018)
+#: soft" (4x the blur limit)
 KEEP_SAYS_DARK = 0.2
 KEEP_SAYS_SOFT = 4 * BLUR_SHARPNESS
 
@@ -173,34 +198,55 @@ def _discard(key: str, reason: str, severity: float) -> c.Verdict:
     return c.Verdict(key=key, verdict="discard", reason=reason, confidence=_discard_confidence(severity))
 
 
+def unclipped_mean(s: c.PhotoSignals) -> float:
+    """Mean luma (0..1) of the pixels that are not pure white: the subject's exposure when a white
+    background (or a clipped sky) fills the rest. Pure-white pixels count as 1 (they are 253-255 / 255)."""
+    if s.highlights_clipped >= 1.0:
+        return 1.0
+    return min(1.0, max(0.0, (s.exposure_mean - s.highlights_clipped) / (1.0 - s.highlights_clipped)))
+
+
+def _bright_detail(s: c.PhotoSignals) -> bool:
+    """Does a dark frame hold detail a brightness edit can bring back?"""
+    if s.luma_p99 is None:  # measured before issue 13: the old night rule (light sources, not blurred)
+        return s.highlights_clipped >= NIGHT_HIGHLIGHTS and s.sharpness >= BLUR_SHARPNESS
+    return s.luma_p99 >= DETAIL_LEVEL
+
+
 def _photo_verdict(key: str, s: c.PhotoSignals) -> c.Verdict:
+    """Keep when in doubt (reference §5.3): discard only what no edit recovers. A dark photo goes only
+    when its brightest detail is dim too, a bright one only when what is not white is pale too."""
     exposure, sharpness = s.exposure_mean, s.sharpness
     headroom = 1.0 - exposure  # how far the mean is from white
     blown_headroom = 1.0 - BLOWN_EXPOSURE
+    detail = _bright_detail(s)
+    rest = unclipped_mean(s)
 
-    if exposure < BLACK_EXPOSURE and s.shadows_clipped >= BLACK_SHADOWS:
+    # a frame of black with bright detail in it (fireworks, a lit window) is not a black frame
+    lit = s.luma_p99 is not None and s.luma_p99 >= DETAIL_LEVEL
+    if exposure < BLACK_EXPOSURE and s.shadows_clipped >= BLACK_SHADOWS and not lit:
         return _discard(
             key,
             f"Black frame: {_pct(s.shadows_clipped)} of it is pure black, likely taken by accident.",
             0.5 + 0.5 * _beyond(exposure, BLACK_EXPOSURE, BLACK_EXPOSURE / 10),
         )
-    night = s.highlights_clipped >= NIGHT_HIGHLIGHTS and sharpness >= BLUR_SHARPNESS
-    if exposure < DARK_EXPOSURE and not night:
+    if exposure < DARK_EXPOSURE and not detail:
+        brightest = "" if s.luma_p99 is None else f", its brightest detail {_pct(s.luma_p99)}"
         return _discard(
             key,
-            f"Unrecoverably dark: mean brightness {_pct(exposure)}, too little light for an edit to bring "
-            "back.",
+            f"Unrecoverably dark: mean brightness {_pct(exposure)}{brightest}, too little light for an "
+            "edit to bring back.",
             _beyond(exposure, DARK_EXPOSURE, DARK_FULL),
         )
-    if exposure >= BLOWN_EXPOSURE and s.highlights_clipped >= BLOWN_HIGHLIGHTS:
+    if exposure >= BLOWN_EXPOSURE and s.highlights_clipped >= BLOWN_HIGHLIGHTS and rest >= BLOWN_REST:
         return _discard(
             key,
             f"Blown out: mean brightness {_pct(exposure)} with {_pct(s.highlights_clipped)} of it pure "
-            "white; the detail is gone.",
+            "white and the rest pale; the detail is gone.",
             # 0 at the threshold, 1 at a mean of 98 % (headroom 0.02)
             _beyond(max(headroom, 1e-3), blown_headroom, 0.02),
         )
-    if exposure < DIM_EXPOSURE and sharpness < FEATURELESS_SHARPNESS and not night:
+    if exposure < DIM_EXPOSURE and sharpness < FEATURELESS_SHARPNESS and not detail:
         return _discard(
             key,
             f"Looks accidental (pocket, floor or a covered lens): dim ({_pct(exposure)}) and without any "
@@ -211,7 +257,13 @@ def _photo_verdict(key: str, s: c.PhotoSignals) -> c.Verdict:
                 _beyond(sharpness, FEATURELESS_SHARPNESS, BLUR_SHARPNESS),
             ),
         )
-
+    if s.structure is not None and s.structure < STRUCTURE_MIN:
+        return _discard(
+            key,
+            f"No discernible subject: the frame is noise ({_pct(s.structure)} of its contrast is coarser "
+            "than the grain).",
+            _beyond(max(s.structure, 1e-3), STRUCTURE_MIN, STRUCTURE_MIN / 10),
+        )
     if sharpness < BLUR_SHARPNESS:
         return _discard(
             key,
@@ -219,21 +271,49 @@ def _photo_verdict(key: str, s: c.PhotoSignals) -> c.Verdict:
             f"measure above {BLUR_SHARPNESS}).",
             _beyond(sharpness, BLUR_SHARPNESS, BLUR_FULL),
         )
-    # Kept: the confidence is the margin to the nearest discard rule, full at 10x the blur limit, 3x the
-    # dark limit and twice the blown-out headroom to white.
+    return _photo_keep(key, s, detail, rest)
+
+
+def _photo_keep(key: str, s: c.PhotoSignals, detail: bool, rest: float) -> c.Verdict:
+    """A kept photo: the confidence is the margin to the nearest discard rule (full at 10x the blur limit,
+    3x the dark limits, twice the blown-out headroom, 3x the structure limit); the reason says what
+    an edit would do."""
+    exposure, sharpness = s.exposure_mean, s.sharpness
+    headroom, blown_headroom = 1.0 - exposure, 1.0 - BLOWN_EXPOSURE
     margins = [
         _beyond(sharpness, BLUR_SHARPNESS, BLUR_SHARPNESS * 10),
-        _beyond(max(headroom, 1e-3), blown_headroom, blown_headroom * 2),
+        # kept if the mean is below the blown-out limit OR what is not white is darker than pale
+        max(
+            _beyond(max(headroom, 1e-3), blown_headroom, blown_headroom * 2),
+            _beyond(max(1.0 - rest, 1e-3), 1.0 - BLOWN_REST, (1.0 - BLOWN_REST) * 2),
+        ),
     ]
-    if not night:
+    if s.luma_p99 is not None:  # dark is judged by the brightest detail, with the mean as a second say
+        margins.append(
+            max(
+                _beyond(s.luma_p99, DETAIL_LEVEL, DETAIL_LEVEL * 3),
+                _beyond(exposure, DARK_EXPOSURE, DARK_EXPOSURE * 3),
+            )
+        )
+    elif not detail:
         margins.append(_beyond(exposure, DARK_EXPOSURE, DARK_EXPOSURE * 3))
+    if s.structure is not None:
+        margins.append(_beyond(max(s.structure, 1e-3), STRUCTURE_MIN, STRUCTURE_MIN * 3))
     confidence = _keep_confidence(min(margins))
-    if night and exposure < DARK_EXPOSURE:
-        reason = "A dark night shot with visible light sources; kept."
+    if exposure < DARK_EXPOSURE:
+        brightest = (
+            "visible light sources" if s.luma_p99 is None else f"its brightest detail at {_pct(s.luma_p99)}"
+        )
+        reason = f"Dark but visible: a night shot with {brightest}; a brightness edit brings it back."
     elif exposure < KEEP_SAYS_DARK:
         reason = f"Dark but visible (mean brightness {_pct(exposure)}); a brightness edit can rescue it."
     elif sharpness < KEEP_SAYS_SOFT:
         reason = "Slightly soft but recognisable; kept (light sharpening may help)."
+    elif exposure >= BLOWN_EXPOSURE and s.highlights_clipped >= BLOWN_HIGHLIGHTS:
+        reason = (
+            f"Bright with a white background or sky ({_pct(s.highlights_clipped)} pure white), but the "
+            f"subject is exposed (mean brightness {_pct(rest)} outside the white); kept."
+        )
     elif s.highlights_clipped >= BLOWN_HIGHLIGHTS:
         reason = (
             f"Some highlights are lost ({_pct(s.highlights_clipped)} pure white), but the subject is clear."

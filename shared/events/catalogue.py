@@ -114,6 +114,12 @@ class PhotoSignals(msgspec.Struct, frozen=True, kw_only=True):
     highlights_clipped: float  # fraction of pixels at the white end
     colour_cast: float  # distance of the mean chroma from neutral
     phash: str  # 64-bit perceptual hash, 16 hex digits
+    # issue 13 (optional: None in files measured before; the offline triage then judges without them)
+    luma_p1: float | None = None  # 0..1: 1st percentile of luma, the darkest detail
+    luma_p99: float | None = None  # 0..1: 99th percentile of luma, the brightest detail
+    luma_std: float | None = None  # 0..1: standard deviation of luma (the contrast an edit can stretch)
+    noise: float | None = None  # 0..1: estimated standard deviation of the pixel noise in luma
+    structure: float | None = None  # 0..1: share of the luma's spread left in 32 x 32 block means
 
 
 class VideoSignals(msgspec.Struct, frozen=True, kw_only=True):

@@ -647,6 +647,26 @@ def test_exposure_clipping_and_colour_cast_on_known_pixels() -> None:
     assert photo.compute_signals(warm).colour_cast > 25
 
 
+def test_luma_percentiles_contrast_and_noise_on_known_pixels() -> None:
+    # a ramp of 256 columns, one per level: the 1st and 99th percentiles are levels 2 and 253
+    ramp = pyvips.Image.identity().resize(2, kernel="nearest", vscale=512)
+    ramp = ramp.bandjoin([ramp, ramp]).cast("uchar").copy(interpretation="srgb")
+    s = photo.compute_signals(ramp)
+    assert (s.luma_p1, s.luma_p99) == (2 / 255, 253 / 255)
+    assert s.luma_std == pytest.approx(255 / 255 / 12**0.5, abs=0.005)  # a uniform spread of 0..255
+    assert s.noise is not None and s.noise < 0.002  # a smooth ramp has no noise
+
+    # flat grey plus white noise of σ 10 levels: the noise measures σ, and the frame's spread is the noise
+    noise = pyvips.Image.gaussnoise(512, 512, sigma=10, mean=128, seed=7)
+    noisy = noise.bandjoin([noise, noise]).cast("uchar").copy(interpretation="srgb")
+    s = photo.compute_signals(noisy)
+    assert s.noise == pytest.approx(10 / 255, rel=0.05)
+    assert s.luma_std == pytest.approx(10 / 255, rel=0.05)
+    assert s.luma_p1 is not None and s.luma_p99 is not None
+    assert s.luma_p1 == pytest.approx((128 - 23.3) / 255, abs=0.01)  # mean ∓ 2.33 σ
+    assert s.luma_p99 == pytest.approx((128 + 23.3) / 255, abs=0.01)
+
+
 # ----------------------------------------------------------------------------------------- hostile
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))

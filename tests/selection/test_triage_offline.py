@@ -112,9 +112,9 @@ def test_keeps_near_a_threshold_are_less_confident_than_clear_keeps() -> None:
 @pytest.mark.parametrize(
     ("field", "values", "extra"),
     [
-        ("sharpness", [0.004, 0.002, 0.0008, 0.0001], {}),
+        ("sharpness", [0.002, 0.001, 0.0004, 0.0001], {}),
         ("exposure_mean", [0.065, 0.045, 0.025], {"highlights_clipped": 0.0, "shadows_clipped": 0.1}),
-        ("exposure_mean", [0.8, 0.85, 0.92, 0.99], {"highlights_clipped": 0.5}),
+        ("exposure_mean", [0.85, 0.88, 0.92, 0.99], {"highlights_clipped": 0.5}),
     ],
 )
 def test_discard_confidence_grows_with_the_distance_past_the_threshold(
@@ -152,3 +152,60 @@ def test_a_file_without_signals_is_kept() -> None:
     item = TriageItem(key="uploads/s/x.jpg", name="x.jpg", kind="photo", media_type="image/jpeg")
     v = decide(item)
     assert (v.verdict, v.confidence) == ("keep", 0.5)
+
+
+# ----------------------------------------------------------------- keep when in doubt (issue 13)
+#: a night street: mean 6 %, mostly black, its lights and lit walls bright, little noise next to its contrast
+NIGHT = {"exposure_mean": 0.06, "shadows_clipped": 0.7, "highlights_clipped": 0.001, "sharpness": 0.05}
+NIGHT_DETAIL = {"luma_p1": 0.0, "luma_p99": 0.9, "luma_std": 0.19, "noise": 0.004}
+
+
+def test_a_dark_photo_is_judged_by_its_brightest_detail_not_its_mean() -> None:
+    kept = decide(photo(**NIGHT, **NIGHT_DETAIL))
+    assert kept.verdict == "keep", kept
+    assert kept.reason.startswith("Dark but visible")
+    # the same mean with its brightest detail at 8 %: nothing for an edit to bring up
+    dim = decide(photo(**NIGHT, **{**NIGHT_DETAIL, "luma_p99": 0.08, "luma_std": 0.02}))
+    assert dim.verdict == "discard" and dim.reason.startswith("Unrecoverably dark"), dim
+    # and mostly black with bright detail (fireworks) is not a black frame
+    fireworks = {**NIGHT, "exposure_mean": 0.015, "shadows_clipped": 0.9}
+    assert decide(photo(**fireworks, **NIGHT_DETAIL)).verdict == "keep"
+    assert decide(photo(**fireworks, **{**NIGHT_DETAIL, "luma_p99": 0.03})).reason.startswith("Black frame")
+
+
+def test_a_dim_featureless_frame_with_bright_detail_is_not_a_pocket_shot() -> None:
+    signals = {"exposure_mean": 0.09, "sharpness": 0.015, "highlights_clipped": 0.0, "luma_std": 0.1}
+    assert decide(photo(**signals, luma_p99=0.5, noise=0.003)).verdict == "keep"
+    pocket = decide(photo(**signals, luma_p99=0.11, noise=0.001))
+    assert pocket.verdict == "discard" and pocket.reason.startswith("Looks accidental"), pocket
+
+
+def test_a_subject_on_white_is_kept_and_a_blown_out_frame_is_not() -> None:
+    # 75 % pure white, the rest at a mean of 42 %: a product shot
+    white = decide(photo(exposure_mean=0.855, highlights_clipped=0.75, luma_p1=0.05, luma_p99=1.0))
+    assert white.verdict == "keep", white
+    assert white.reason.startswith("Bright with a white background")
+    assert p.unclipped_mean(photo(exposure_mean=0.855, highlights_clipped=0.75).photo) == pytest.approx(0.42)
+    # 50 % white and the rest at 86 %: blown
+    blown = decide(photo(exposure_mean=0.93, highlights_clipped=0.5))
+    assert blown.verdict == "discard" and blown.reason.startswith("Blown out"), blown
+
+
+def test_a_frame_of_noise_is_discarded_and_a_grainy_photo_kept() -> None:
+    # pure noise: "sharp" (its Laplacian is all noise) but nothing coarser than the grain
+    noise = decide(photo(exposure_mean=0.5, sharpness=12.0, luma_std=0.1, noise=0.1, structure=0.04))
+    assert noise.verdict == "discard" and noise.reason.startswith("No discernible subject"), noise
+    # a photo of foliage: much fine texture (Immerkær's noise a third of its contrast), coarse structure
+    grainy = decide(photo(sharpness=3.0, luma_std=0.25, noise=0.08, structure=0.77))
+    assert grainy.verdict == "keep" and grainy.confidence >= 0.9, grainy
+    # the less structure, the surer the discard
+    flatter = decide(photo(exposure_mean=0.5, sharpness=12.0, luma_std=0.1, noise=0.1, structure=0.02))
+    assert flatter.confidence > noise.confidence
+
+
+def test_signals_measured_before_the_new_fields_keep_the_old_night_rule() -> None:
+    old = {"exposure_mean": 0.05, "sharpness": 0.05, "shadows_clipped": 0.3}
+    assert decide(photo(**old, highlights_clipped=0.01)).verdict == "keep"
+    assert decide(photo(**old, highlights_clipped=0.0)).verdict == "discard"
+    no_structure = photo(**old, highlights_clipped=0.01).photo
+    assert no_structure is not None and no_structure.structure is None  # no noise rule without it

@@ -38,6 +38,7 @@ from typing import Any
 import msgspec
 
 from shared.events import catalogue as c
+from shared.events import selection_edits as se
 from shared.events.envelope import Event
 from shared.runtime.read_models import (
     RELAY_PK,
@@ -490,6 +491,36 @@ def _selection_requested(e: c.SelectionRequested) -> list[ViewUpdate]:
                 "attempt": d.attempt,
             },
             set_if_absent={"created_at": e.time.isoformat()},
+        )
+    ]
+
+
+@_projects(se.SelectionInitialized)
+def _selection_initialized(e: se.SelectionInitialized) -> list[ViewUpdate]:
+    d = e.data
+    return [
+        ViewUpdate(
+            key=job_key(e.sessionid, d.job_id),
+            set={
+                "kind": "selection",
+                "status": "pending",
+                "context": d.context,
+                "model": d.model,
+                "count": d.count,
+                "triage_job_id": d.triage_job_id,
+            },
+            set_if_absent={"created_at": e.time.isoformat()},
+        )
+    ]
+
+
+@_projects(se.SelectionPicksEdited)
+def _selection_picks_edited(e: se.SelectionPicksEdited) -> list[ViewUpdate]:
+    d = e.data
+    return [
+        ViewUpdate(
+            key=job_key(e.sessionid, d.job_id),
+            set={"picks_key": d.picks_key, "picks_revision": d.revision},
         )
     ]
 

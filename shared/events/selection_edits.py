@@ -13,7 +13,8 @@ from shared.events.envelope import Event, Payload
 
 class SelectionInitializedData(Payload, frozen=True, kw_only=True):
     """``POST /v1/sessions/{id}/selections``: the person asked for a selection; its saga waits for every
-    expected file to be decided and for ``triage_job_id`` to complete, then records ``selection.requested``."""
+    expected file to be decided and for ``triage_job_id`` to complete, then records
+    ``selection.requested``."""
 
     job_id: str
     triage_job_id: str

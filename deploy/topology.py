@@ -11,4 +11,6 @@ from services.selection.topology import CONSUMER as SELECTION
 from services.video.topology import CONSUMER as VIDEO
 from shared.runtime.topology import Topology
 
-TOPOLOGY = Topology(consumers=(API, MEDIA_PROCESS, SELECTION, ENHANCE, VIDEO), state_machines=(TRIAGE_SAGA, SELECTION_SAGA))
+TOPOLOGY = Topology(
+    consumers=(API, MEDIA_PROCESS, SELECTION, ENHANCE, VIDEO), state_machines=(TRIAGE_SAGA, SELECTION_SAGA)
+)

@@ -166,6 +166,21 @@ class TriageSettings(msgspec.Struct, frozen=True, kw_only=True):
     ] = 15 * 60
 
 
+class SelectionSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The selection saga's budgets, given to each execution the API starts (in polls of 3 s)."""
+
+    #: ~15 history events per poll while files are undecided, ~8 while waiting for the triage (for at most
+    #: ``triage.verdict_wait_s``) and for the result: the defaults come to ~22,000 of a Standard
+    #: execution's 25,000
+    wait_s: Annotated[
+        int,
+        doc("How long a selection waits for the session's files and its triage (seconds)", ge=1),
+    ] = 60 * 60
+    result_wait_s: Annotated[
+        int, doc("How long the selection saga waits for the result once it asked (seconds)", ge=1)
+    ] = 10 * 60
+
+
 class StreamSettings(msgspec.Struct, frozen=True, kw_only=True):
     """The API's Server-Sent Events stream."""
 
@@ -298,6 +313,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     aws: AwsSettings = msgspec.field(default_factory=AwsSettings)
     media: MediaSettings = msgspec.field(default_factory=MediaSettings)
     triage: TriageSettings = msgspec.field(default_factory=TriageSettings)
+    selection: SelectionSettings = msgspec.field(default_factory=SelectionSettings)
     stream: StreamSettings = msgspec.field(default_factory=StreamSettings)
     api: ApiSettings = msgspec.field(default_factory=ApiSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)

@@ -70,7 +70,7 @@ class Names(msgspec.Struct, frozen=True, kw_only=True):
         return f"{self.queue(service)}-{name}"
 
     def state_machine(self, name: str) -> str:
-        return f"{self.prefix}-{name}"
+        return f"{self.prefix}-{name}-saga"  # never a queue's name: a service and a saga may share one
 
 
 MiB = 1024 * 1024

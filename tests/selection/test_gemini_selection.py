@@ -9,12 +9,15 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import msgspec
 import pytest
 
 from services.selection.gemini import GeminiCaller, response_schema
 from services.selection.gemini_selection import GeminiSelection, ModelSelection, chunks
+from services.selection.reconcile import AnswerRejected, reconcile
 from services.selection.selection_provider import SelectionError, SelectionItem
 from shared.events import catalogue as c
+from shared.events.selection_results import Exclusion
 from shared.runtime.config import AiSettings
 from shared.runtime.storage import InMemoryObjectStore
 from tests.support.gemini_server import GeminiServer, Reply, inline_parts, prompt_text
@@ -166,3 +169,68 @@ async def test_the_token_budget_stops_before_a_request_that_would_pass_it(server
     with pytest.raises(SelectionError, match="token budget exceeded"):
         await (await provider(server, cands, session_token_budget=6000)).select(cands, context="", count=4)
     assert len(server.generate_requests()) == 1
+
+
+async def test_a_429_then_success_completes(server: GeminiServer) -> None:
+    server.queue(Reply.error(429, "quota"))
+    cands = items(3)
+    answer = await (await provider(server, cands)).select(cands, context="", count=1)
+    assert len(answer.selected) == 1 and len(server.generate_requests()) == 2
+
+
+async def test_an_answer_that_repeats_items_is_made_exactly_once(server: GeminiServer) -> None:
+    def repeat(body: dict[str, Any]) -> Reply:
+        ids = listed(body)
+        return Reply.json(
+            {
+                "selected": [
+                    {"id": ids[0], "scene": "s1", "reason": "best"},
+                    {"id": ids[0], "scene": "s1", "reason": "again"},
+                ],
+                "excluded": [
+                    {"id": i, "category": "quality", "reason": "weaker"} for i in [*ids[1:], ids[1]]
+                ],
+                "scene_groups": [{"id": "s1", "label": "Kyoto", "items": ids}],
+            }
+        )
+
+    server.respond = repeat
+    cands = items(3)
+    answer = await (await provider(server, cands)).select(cands, context="", count=1)
+    # the provider hands the answer on as given; the handler's reconcile makes it exactly once
+    fixed = reconcile({i.key: i.name for i in cands}, answer, count=1)
+    assert [p.key for p in fixed.selected] == [cands[0].key]
+    assert sorted(e.key for e in fixed.excluded) == [i.key for i in cands[1:]]
+    assert fixed.repairs  # and says what it repaired
+    # one item both picked and excluded: which is meant is unclear, so the job fails with that reason
+    both = msgspec.structs.replace(
+        answer,
+        excluded=[
+            *answer.excluded,
+            Exclusion(key=cands[0].key, name=cands[0].name, category="quality", reason="weaker"),
+        ],
+    )
+    with pytest.raises(AnswerRejected, match=r"both picked and excluded: 000\.jpg"):
+        reconcile({i.key: i.name for i in cands}, both, count=1)
+
+
+async def test_a_video_preview_that_stays_processing_past_its_wait_is_a_selection_error(
+    server: GeminiServer,
+) -> None:
+    server.file_states = ["PROCESSING"]
+    cands = [
+        *items(2),
+        SelectionItem(
+            key="uploads/s/clip.mp4",
+            name="clip.mp4",
+            kind="video",
+            media_type="video/mp4",
+            preview="previews/s/clip.mp4",
+        ),
+    ]
+    chosen = await provider(server, cands[:2], file_wait_s=0.2)
+    await chosen.store.put("previews/s/clip.mp4", b"mp4", "video/mp4")
+    with pytest.raises(SelectionError) as raised:
+        await chosen.select(cands, context="", count=1)
+    assert raised.value.code == "provider_error" and "clip.mp4 was still PROCESSING" in str(raised.value)
+    assert server.generate_requests() == []

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from jsonschema import Draft202012Validator
 
@@ -20,6 +21,7 @@ from shared.events.schemas import (
     generated_files,
     schema_filename,
 )
+from shared.events.selection_results import Exclusion, Pick, SceneGroup, SelectionResults
 
 REGENERATE = "run `task schemas` (python -m shared.events.schemas write) and commit schemas/"
 PUBLISHED = sorted((DEFAULT_DIR / "events").glob("*.json"))
@@ -202,3 +204,35 @@ def test_a_removed_published_version_is_breaking(tmp_path: Path, capsys: pytest.
     assert "shoebox.media.file.vanished.v1.json: committed, but no event class" in capsys.readouterr().out
     assert schemas.main(["write", "--dir", str(tmp_path)]) == 1
     assert (tmp_path / "events" / "shoebox.media.file.vanished.v1.json").exists()
+
+
+def test_a_selection_results_file_validates_against_its_published_schema() -> None:
+    """Other teams read the results file ``selection.completed`` names; the committed schema takes what the
+    service writes (an edited file too) and refuses a category it does not know."""
+    schema = _load(DEFAULT_DIR / "selection-results.schema.json")
+    Draft202012Validator.check_schema(schema)
+    results = SelectionResults(
+        job_id="sel-1",
+        attempt=1,
+        provider="offline",
+        count=1,
+        selected=[
+            Pick(key="uploads/s/a.jpg", name="a.jpg", rank=1, scene="s1", reason="sharp", by_person=True)
+        ],
+        excluded=[
+            Exclusion(
+                key="uploads/s/b.jpg",
+                name="b.jpg",
+                category="near_duplicate",
+                reason="a near copy",
+                duplicate_of="uploads/s/a.jpg",
+            )
+        ],
+        scene_groups=[SceneGroup(id="s1", label="Scene 1", items=["uploads/s/a.jpg", "uploads/s/b.jpg"])],
+        revision=1,
+    )
+    document = json.loads(msgspec.json.encode(results))
+    validator = Draft202012Validator(schema)
+    assert list(validator.iter_errors(document)) == []
+    document["excluded"][0]["category"] = "blurry"
+    assert list(validator.iter_errors(document))

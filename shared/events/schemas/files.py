@@ -15,7 +15,13 @@ from typing import Any
 from shared.events.codec import CATALOGUE, Catalogue
 from shared.events.schemas.asyncapi import REPO_ROOT, asyncapi_document
 from shared.events.schemas.compat import breaking_changes
-from shared.events.schemas.json_schema import EVENTS_SUBDIR, event_schema, schema_filename
+from shared.events.schemas.json_schema import (
+    EVENTS_SUBDIR,
+    SELECTION_RESULTS_FILE,
+    event_schema,
+    schema_filename,
+    selection_results_schema,
+)
 
 ASYNCAPI_FILE = "asyncapi.json"
 DEFAULT_DIR = REPO_ROOT / "schemas"
@@ -30,6 +36,7 @@ def generated_files(catalogue: Catalogue = CATALOGUE) -> dict[str, str]:
     """``{path relative to the schemas directory: content}`` of every generated file."""
     files = {schema_filename(cls): dumps(event_schema(cls)) for cls in catalogue.events}
     files[ASYNCAPI_FILE] = dumps(asyncapi_document(catalogue))
+    files[SELECTION_RESULTS_FILE] = dumps(selection_results_schema())
     return files
 
 
@@ -74,7 +81,7 @@ def differences(
         if committed == content:
             continue
         breaking: list[str] = []
-        if rel.startswith(f"{EVENTS_SUBDIR}/"):
+        if rel.startswith(f"{EVENTS_SUBDIR}/") or rel == SELECTION_RESULTS_FILE:
             try:
                 breaking = breaking_changes(json.loads(committed), json.loads(content))
             except json.JSONDecodeError as exc:

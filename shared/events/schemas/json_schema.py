@@ -103,6 +103,29 @@ def _refs(node: Any) -> set[str]:
     return set()
 
 
+#: the selection results file's schema, beside the events' (``schemas/selection-results.schema.json``)
+SELECTION_RESULTS_FILE = "selection-results.schema.json"
+
+
+def selection_results_schema() -> JsonSchema:
+    """The JSON Schema (draft 2020-12) of the selection results file (``selection_results.SelectionResults``):
+    other teams read it from ``selection.completed``'s ``results_key``, so it is published like an event."""
+    from shared.events.selection_results import SelectionResults  # the results' module imports the catalogue
+
+    (root_ref,), defs = msgspec.json.schema_components([SelectionResults], ref_template="#/$defs/{name}")
+    root: JsonSchema = dict(defs.pop(root_ref["$ref"].rsplit("/", 1)[-1]))
+    root.pop("title", None)
+    schema: JsonSchema = {
+        "$schema": JSON_SCHEMA_DIALECT,
+        "$id": "https://shoebox.dev/schemas/selection-results.schema.json",
+        "title": "Shoebox selection results",
+        **root,
+    }
+    if defs:
+        schema["$defs"] = defs
+    return schema
+
+
 def event_schemas(catalogue: Catalogue = CATALOGUE) -> dict[str, JsonSchema]:
     """``{type name: schema}`` for every event version in the catalogue, old versions included."""
     return {cls.type_name(): event_schema(cls) for cls in catalogue.events}

@@ -14,6 +14,7 @@ from services.api import selection
 from services.api.topology import SELECTION_SAGA
 from shared.events import catalogue as c
 from shared.events.selection_results import Exclusion, Pick, SceneGroup, SelectionResults
+from shared.runtime.sagas import InMemoryCommandQueue, InMemorySagaStarter
 from tests.support.app import Api
 from tests.support.paths import TESTDATA
 
@@ -273,3 +274,19 @@ def test_an_edit_must_name_every_item_exactly_once(api: Api, lists: Any, problem
     assert r.status_code == 400 and problem in r.json()["detail"], r.text
     assert r.json()["errors"][problem]
     assert read(api, sid, job)["revision"] == 0
+
+
+def test_a_restarted_stack_starts_again_the_selections_that_had_not_ended(api: Api) -> None:
+    """The embedded emulator forgets its executions on a restart (``deploy/local/persistence.py``): every
+    selection neither complete nor failed is started again under the name it had, the rest are left."""
+    sid, _, keys = triaged(api)
+    waiting = ask(api, sid, count=2)["job_id"]
+    done = ask(api, sid, count=2)["job_id"]
+    complete(api, sid, done, keys)
+    failed = ask(api, sid, count=2)["job_id"]
+    api.run(api.consumers.saga_command, "selection_timed_out", sid, failed)
+    fresh = InMemorySagaStarter()
+    started = api.run(selection.restart_running_sagas, api.log, fresh, InMemoryCommandQueue(), api.settings)
+    ours = [name for name in started if name.split("-a")[0] in (waiting, done, failed)]
+    assert ours == [f"{waiting}-a1"]
+    assert fresh.executions[f"{waiting}-a1"].input == api.sagas.executions[f"{waiting}-a1"].input

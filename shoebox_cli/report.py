@@ -13,7 +13,9 @@ sections only when an entry carries them.
 
 Versions (``docs/report.md``): 1, the first; 2 adds the file status ``pending`` (uploaded and in storage,
 not decided when the job ended: before, such a file was ``missing`` with the reason ``no_result``) and
-``counts.pending``.
+``counts.pending``; 3, the selection: ``selected`` gains ``comparison``, and every other processed file of a
+job that ran a selection has ``excluded`` (``category`` is a closed set a reader matches on: the selection
+results file's ``ExclusionCategory``); ``triage`` is filled for every processed file.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-REPORT_VERSION: Literal[2] = 2
+REPORT_VERSION: Literal[3] = 3
 JSON_FILE = "report.json"
 HTML_FILE = "report.html"
 SCHEMA_ID = "https://shoebox.dev/schemas/report.schema.json"
@@ -86,9 +88,30 @@ class Triage(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Selection(msgspec.Struct, frozen=True, kw_only=True):
+    """A pick (v3 adds ``comparison``): its rank (1 = best), its scene's label, why."""
+
     rank: Annotated[int, msgspec.Meta(ge=1)]
-    scene: str | None
+    scene: Annotated[str | None, msgspec.Meta(description="the scene's label, e.g. 'Scene 2 · …'")]
     reason: str
+    comparison: Annotated[str | None, msgspec.Meta(description="how it beat a near rival, where it did")] = (
+        None
+    )
+
+
+#: why a processed file is not a pick (v3): the selection results file's ``ExclusionCategory``
+ExclusionCategory = Literal[
+    "near_duplicate", "quality", "off_context", "redundant_scene", "discarded_in_triage", "not_evaluated"
+]
+
+
+class Exclusion(msgspec.Struct, frozen=True, kw_only=True):
+    """Why a processed file is not among the picks (v3)."""
+
+    category: ExclusionCategory
+    reason: str
+    duplicate_of: Annotated[
+        str | None, msgspec.Meta(description="near_duplicate: the path of the file preferred")
+    ] = None
 
 
 class FileEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -109,6 +132,8 @@ class FileEntry(msgspec.Struct, frozen=True, kw_only=True):
     size: Annotated[int, msgspec.Meta(ge=0)]
     sha256: str | None
     media_type: Annotated[str | None, msgspec.Meta(description="sniffed from the content by the service")]
+    #: v3: a processed file the selection did not pick, with why; null for picks and when none ran
+    excluded: Exclusion | None = None
 
 
 class SessionInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -138,7 +163,7 @@ class Timings(msgspec.Struct, frozen=True, kw_only=True):
 class Report(msgspec.Struct, frozen=True, kw_only=True):
     """The result of ``shoebox process``: one session, one entry per input file."""
 
-    version: Literal[2] = REPORT_VERSION
+    version: Literal[3] = REPORT_VERSION
     generated_at: str
     session: SessionInfo
     counts: Counts

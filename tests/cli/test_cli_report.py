@@ -104,7 +104,7 @@ def test_report_json_validates_against_the_published_schema(tmp_path: Path) -> N
     assert not errors, "\n".join(e.message for e in errors)
     assert html_path.exists()
     assert set(document) >= {"session", "counts", "timings", "files"}
-    assert document["version"] == 2
+    assert document["version"] == 3
     assert document["counts"] == {
         "files": 6,
         "processed": 2,

@@ -18,8 +18,8 @@ import msgspec
 from shared.events import catalogue as c
 from shared.runtime.inbound import UPLOADS, ObjectCreated, SagaCommand, upload_of
 from shared.runtime.log import EventLog, UnknownSession
-from shared.runtime.projections import file_key, meta_key, pending_key, session_pk
-from shared.runtime.read_models import CountersView, FileView, MetaView, PendingView
+from shared.runtime.projections import file_key, job_key, meta_key, pending_key, session_pk
+from shared.runtime.read_models import CountersView, FileView, JobView, MetaView, PendingView
 from shared.runtime.service import Emit, Output
 from shared.runtime.storage import ObjectNotFound, ObjectStore
 from shared.runtime.views import ViewExpectation
@@ -48,8 +48,45 @@ async def _gaps(cmd: SagaCommand, deps: Deps, counters: CountersView) -> list[st
     return gaps
 
 
+async def _selection_command(cmd: SagaCommand, deps: Deps) -> Sequence[Output]:
+    """The selection saga's steps (``deploy/sagas/selection.asl.json``): the request, with the count,
+    context and model the person asked for (from the job's view), or the job's failure."""
+    d = cmd.detail
+    if d.command == "selection_timed_out":
+        return [
+            c.SelectionFailedData(
+                job_id=d.job_id,
+                attempt=d.attempt,
+                code="timed_out",
+                message="The files, the triage or the selection did not finish before the selection's "
+                "deadline; ask for the selection again.",
+            )
+        ]
+    if d.command == "selection_triage_failed":
+        return [
+            c.SelectionFailedData(
+                job_id=d.job_id,
+                attempt=d.attempt,
+                code="invalid_request",
+                message="The session's triage failed: retry the triage, then ask for the selection again.",
+            )
+        ]
+    job = await deps.log.get_view(job_key(d.session_id, d.job_id), type=JobView)
+    return [
+        c.SelectionRequestedData(
+            job_id=d.job_id,
+            context=(job.context or "") if job else "",
+            count=job.count if job else None,
+            model=job.model if job else None,
+            attempt=d.attempt,
+        )
+    ]
+
+
 async def handle_saga_command(cmd: SagaCommand, deps: Deps) -> Sequence[Output]:
     d = cmd.detail
+    if d.command in ("request_selection", "selection_timed_out", "selection_triage_failed"):
+        return await _selection_command(cmd, deps)
     if d.command == "triage_timed_out":
         return [
             c.TriageFailedData(

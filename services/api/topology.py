@@ -13,3 +13,4 @@ CONSUMER = Consumer(
 )
 
 TRIAGE_SAGA = StateMachine(name="triage", definition="deploy/sagas/triage.asl.json")
+SELECTION_SAGA = StateMachine(name="selection", definition="deploy/sagas/selection.asl.json")

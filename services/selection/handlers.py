@@ -18,21 +18,20 @@ from collections.abc import Sequence
 import msgspec
 
 from services.selection import results, selection_handler
+from services.selection.manifest import processed_files
 from services.selection.metering import MeteredTriage, Usage
 from services.selection.providers import ProviderError, TriageItem, TriageProvider
 from services.selection.selection_handler import handle_selection_requested
 from shared.events import catalogue as c
 from shared.runtime.log import EventLog
-from shared.runtime.projections import meta_key, session_pk
-from shared.runtime.read_models import FileView, MetaView
+from shared.runtime.projections import meta_key
+from shared.runtime.read_models import MetaView
 from shared.runtime.service import Output
 from shared.runtime.storage import ObjectStore
 
 log = logging.getLogger("shoebox.selection")
 
 __all__ = ["handle_selection_requested", "handle_triage_requested", "on_give_up"]
-
-_FILE_PREFIX = "FILE#"
 
 
 class Deps(msgspec.Struct, frozen=True):
@@ -41,25 +40,9 @@ class Deps(msgspec.Struct, frozen=True):
     provider: TriageProvider
 
 
-class ManifestError(Exception):
-    """The read model and the event log disagree about a processed file (retried; a bug if it persists)."""
-
-
 async def manifest(deps: Deps, session_id: str) -> list[TriageItem]:
     """Every processed (and not deleted) file of the session, in file-name order."""
-    views = await deps.log.query_views(session_pk(session_id), _FILE_PREFIX, type=FileView)
-    files = {v.key: v for v in views if v.status == "processed" and not v.deleted}
-    if not files:
-        return []
-    latest: dict[str, c.FileProcessedData] = {}
-    for event in await deps.log.read_all(session_id):  # in sequence order: the last one wins
-        if isinstance(event, c.FileProcessed) and event.data.file.key in files:
-            latest[event.data.file.key] = event.data
-    missing = sorted(set(files) - set(latest))
-    if missing:
-        raise ManifestError(
-            f"no media.file.processed event for {len(missing)} processed file(s): {missing[:5]}"
-        )
+    processed = await processed_files(deps.log, session_id)
     items = [
         TriageItem(
             key=key,
@@ -72,7 +55,7 @@ async def manifest(deps: Deps, session_id: str) -> list[TriageItem]:
             thumbnail=d.keys.thumbnail,
             preview=d.keys.preview,
         )
-        for key, d in latest.items()
+        for key, d in processed.files.items()
     ]
     return sorted(items, key=lambda i: (i.name, i.key))
 

@@ -21,31 +21,25 @@ from collections.abc import Sequence
 import msgspec
 
 from services.selection import results as triage_results
+from services.selection.manifest import processed_files
 from services.selection.reconcile import AnswerRejected, reconcile
 from services.selection.selection_provider import SelectionError, SelectionItem, SelectionProvider
 from shared.events import catalogue as c
 from shared.events.selection_results import Exclusion, SelectionResults
 from shared.runtime.inbound import RESULTS
 from shared.runtime.log import EventLog
-from shared.runtime.projections import session_pk
-from shared.runtime.read_models import FileView
 from shared.runtime.service import Output
 from shared.runtime.storage import ObjectStore
 
 log = logging.getLogger("shoebox.selection")
 
 CONTENT_TYPE = "application/json"
-FILE_PREFIX = "FILE#"
 
 
 class Deps(msgspec.Struct, frozen=True):
     store: ObjectStore
     log: EventLog
     provider: SelectionProvider
-
-
-class ManifestError(Exception):
-    """The read model and the event log disagree about a processed file (retried; a bug if it persists)."""
 
 
 class Manifest(msgspec.Struct, frozen=True, kw_only=True):
@@ -71,20 +65,8 @@ def decode(data: bytes) -> SelectionResults:
 
 async def load(store: ObjectStore, event_log: EventLog, session_id: str) -> Manifest:
     """The session's processed files (one read-model query, one read of the log) and their verdicts."""
-    views = await event_log.query_views(session_pk(session_id), FILE_PREFIX, type=FileView)
-    files = {v.key for v in views if v.status == "processed" and not v.deleted}
-    latest: dict[str, c.FileProcessedData] = {}
-    triage: c.TriageCompletedData | None = None
-    for event in await event_log.read_all(session_id):  # in sequence order: the last one wins
-        if isinstance(event, c.FileProcessed) and event.data.file.key in files:
-            latest[event.data.file.key] = event.data
-        elif isinstance(event, c.TriageCompleted):
-            triage = event.data
-    missing = sorted(files - set(latest))
-    if missing:
-        raise ManifestError(
-            f"no media.file.processed event for {len(missing)} processed file(s): {missing[:5]}"
-        )
+    processed = await processed_files(event_log, session_id)
+    triage = processed.triage
     verdicts: dict[str, c.Verdict] = {}
     if triage is not None:
         done = triage_results.decode(await store.get(triage.results_key))
@@ -102,7 +84,7 @@ async def load(store: ObjectStore, event_log: EventLog, session_id: str) -> Mani
             preview=d.keys.preview,
             triage=verdicts.get(key),
         )
-        for key, d in latest.items()
+        for key, d in processed.files.items()
     ]
     return Manifest(items=sorted(items, key=lambda i: (i.name, i.key)), triage=triage)
 

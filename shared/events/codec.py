@@ -15,6 +15,7 @@ from typing import Any, TypeVar, Union, cast
 import msgspec
 
 from shared.events import catalogue as c
+from shared.events import selection_edits
 from shared.events.envelope import Event, Payload
 
 E = TypeVar("E", bound=Event[Any])
@@ -113,7 +114,7 @@ def _check_finite(value: Any, path: str) -> None:
             _check_finite(v, f"{path}[{i}]")
 
 
-CATALOGUE = Catalogue(c.ALL_EVENTS)
+CATALOGUE = Catalogue(c.ALL_EVENTS + selection_edits.EVENTS)
 
 
 @CATALOGUE.upcaster(c.SessionCreatedV1, c.SessionCreatedV2)

@@ -40,6 +40,8 @@ class Pick(msgspec.Struct, frozen=True, kw_only=True):
     comparison: str | None = None
     #: only with ``count`` "all", where nothing is collapsed: the burst's best shot this is a near copy of
     duplicate_of: str | None = None
+    #: moved here by the person (``PUT …/selections/{job}/picks``), not by the provider
+    by_person: bool = False
 
 
 class Exclusion(msgspec.Struct, frozen=True, kw_only=True):
@@ -50,6 +52,8 @@ class Exclusion(msgspec.Struct, frozen=True, kw_only=True):
     category: ExclusionCategory
     reason: str
     duplicate_of: str | None = None  # set with ``near_duplicate``: the key of the item preferred
+    #: moved here by the person (``PUT …/selections/{job}/picks``), not by the provider
+    by_person: bool = False
 
 
 class SceneGroup(msgspec.Struct, frozen=True, kw_only=True):
@@ -81,3 +85,5 @@ class SelectionResults(msgspec.Struct, frozen=True, kw_only=True):
     repairs: list[str] = msgspec.field(default_factory=list)
     #: tokens the provider used (prompt + output), where it counts them (Gemini)
     tokens: int | None = None
+    #: the person's edit this file holds (``selection.picks.edited``); 0: the provider's answer
+    revision: int = 0

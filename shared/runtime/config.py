@@ -70,7 +70,7 @@ class Names(msgspec.Struct, frozen=True, kw_only=True):
         return f"{self.queue(service)}-{name}"
 
     def state_machine(self, name: str) -> str:
-        return f"{self.prefix}-{name}"
+        return f"{self.prefix}-{name}-saga"  # never a queue's name: a service and a saga may share one
 
 
 MiB = 1024 * 1024
@@ -164,6 +164,21 @@ class TriageSettings(msgspec.Struct, frozen=True, kw_only=True):
     verdict_wait_s: Annotated[
         int, doc("How long the saga waits for selection's verdicts once it asked for them (seconds)", ge=1)
     ] = 15 * 60
+
+
+class SelectionSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The selection saga's budgets, given to each execution the API starts (in polls of 3 s)."""
+
+    #: ~15 history events per poll while files are undecided, ~8 while waiting for the triage (for at most
+    #: ``triage.verdict_wait_s``) and for the result: the defaults come to ~22,000 of a Standard
+    #: execution's 25,000
+    wait_s: Annotated[
+        int,
+        doc("How long a selection waits for the session's files and its triage (seconds)", ge=1),
+    ] = 60 * 60
+    result_wait_s: Annotated[
+        int, doc("How long the selection saga waits for the result once it asked (seconds)", ge=1)
+    ] = 10 * 60
 
 
 class StreamSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -298,6 +313,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     aws: AwsSettings = msgspec.field(default_factory=AwsSettings)
     media: MediaSettings = msgspec.field(default_factory=MediaSettings)
     triage: TriageSettings = msgspec.field(default_factory=TriageSettings)
+    selection: SelectionSettings = msgspec.field(default_factory=SelectionSettings)
     stream: StreamSettings = msgspec.field(default_factory=StreamSettings)
     api: ApiSettings = msgspec.field(default_factory=ApiSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)

@@ -90,7 +90,13 @@ class ObjectCreated(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class SagaCommandDetail(msgspec.Struct, frozen=True, kw_only=True):
-    command: Literal["request_triage", "triage_timed_out"]
+    command: Literal[
+        "request_triage",
+        "triage_timed_out",
+        "request_selection",
+        "selection_timed_out",
+        "selection_triage_failed",
+    ]
     session_id: str
     job_id: str
     attempt: int

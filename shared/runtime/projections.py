@@ -38,6 +38,7 @@ from typing import Any
 import msgspec
 
 from shared.events import catalogue as c
+from shared.events import selection_edits as se
 from shared.events.envelope import Event
 from shared.runtime.read_models import (
     RELAY_PK,
@@ -285,8 +286,10 @@ def _file(e: Event[Any], ref: c.FileRef, item: FileView) -> list[ViewUpdate]:
     if ref.replaces is not None:
         add[ref.replaces.status] = add.get(ref.replaces.status, 0) - 1
     if ref.replaces is not None and not ref.follows_deletion:
-        released.append(ViewUpdate(key=decision_key(sid, ref.key, ref.replaces.etag), delete=True))
-        if ref.replaces.sha256 is not None:  # its bytes are no longer in the session under this key
+        # (the same bytes written again keep their claims: the new decision takes them once more)
+        if ref.replaces.etag != ref.etag:
+            released.append(ViewUpdate(key=decision_key(sid, ref.key, ref.replaces.etag), delete=True))
+        if ref.replaces.sha256 not in (None, item.sha256):  # its bytes are no longer in the session here
             released.append(ViewUpdate(key=content_key(sid, ref.replaces.sha256), delete=True))
     claim = ViewUpdate(
         key=decision_key(sid, ref.key, ref.etag), set={"key": ref.key, "etag": ref.etag}, require_absent=True
@@ -415,7 +418,7 @@ def _file_unchanged(e: c.FileUnchanged) -> list[ViewUpdate]:
     the claim moves from the upload it replaces to this one (one decision per write of the bytes)."""
     d, sid = e.data, e.sessionid
     moved = []
-    if d.file.replaces is not None:
+    if d.file.replaces is not None and d.file.replaces.etag != d.file.etag:
         moved.append(ViewUpdate(key=decision_key(sid, d.file.key, d.file.replaces.etag), delete=True))
     return [
         ViewUpdate(key=file_key(sid, d.file.key), set={"etag": d.file.etag, "size": d.file.size}),
@@ -484,12 +487,42 @@ def _selection_requested(e: c.SelectionRequested) -> list[ViewUpdate]:
             key=job_key(e.sessionid, d.job_id),
             set={
                 "kind": "selection",
-                "status": "pending",
+                "status": "analyzing",
                 "context": d.context,
                 "model": d.model,
                 "attempt": d.attempt,
             },
             set_if_absent={"created_at": e.time.isoformat()},
+        )
+    ]
+
+
+@_projects(se.SelectionInitialized)
+def _selection_initialized(e: se.SelectionInitialized) -> list[ViewUpdate]:
+    d = e.data
+    return [
+        ViewUpdate(
+            key=job_key(e.sessionid, d.job_id),
+            set={
+                "kind": "selection",
+                "status": "pending",
+                "context": d.context,
+                "model": d.model,
+                "count": d.count,
+                "triage_job_id": d.triage_job_id,
+            },
+            set_if_absent={"created_at": e.time.isoformat()},
+        )
+    ]
+
+
+@_projects(se.SelectionPicksEdited)
+def _selection_picks_edited(e: se.SelectionPicksEdited) -> list[ViewUpdate]:
+    d = e.data
+    return [
+        ViewUpdate(
+            key=job_key(e.sessionid, d.job_id),
+            set={"picks_key": d.picks_key, "picks_revision": d.revision},
         )
     ]
 

@@ -155,6 +155,12 @@ class JobView(ViewItem, frozen=True, kw_only=True):
     selected: int | None = None
     excluded: int | None = None
     scenes: int | None = None
+    #: selection: as asked (None = "all"), the triage job its saga waits for, and the person's edited
+    #: picks (``selection.picks.edited``): what is enhanced later when set, else ``results_key``
+    count: int | None = None
+    triage_job_id: str | None = None
+    picks_key: str | None = None
+    picks_revision: int = 0
     #: enhancement
     total: int | None = None
     done: int = 0

@@ -41,6 +41,8 @@ SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/sessions/{session_id}/triage/{job_id}/finalize"): {"uploaded": 1},
     ("POST", "/v1/sessions/{session_id}/triage/{job_id}/retry"): {},
     ("POST", "/v1/sessions/{session_id}/triage/{job_id}/confirm"): {"delete_keys": []},
+    ("POST", "/v1/sessions/{session_id}/selections"): {"count": 2},
+    ("PUT", "/v1/sessions/{session_id}/selections/{job_id}/picks"): {"selected": [], "excluded": []},
     ("POST", "/v1/sessions/{session_id}/multipart"): {
         "name": "big.mp4",
         "content_type": "video/mp4",
@@ -61,6 +63,7 @@ SAMPLE_QUERIES: dict[tuple[str, str], dict[str, Any]] = {
 #: another session: 400), where another user gets 404
 OWNER_STATUS: dict[tuple[str, str], int] = {
     ("POST", "/v1/sessions/{session_id}/triage/{job_id}/retry"): 409,
+    ("PUT", "/v1/sessions/{session_id}/selections/{job_id}/picks"): 409,  # not complete yet
     ("POST", "/v1/sessions/{session_id}/multipart/{upload_id}/complete"): 400,
     ("DELETE", "/v1/sessions/{session_id}/multipart/{upload_id}"): 400,
 }
@@ -117,6 +120,7 @@ class Owned:
     session_id: str
     name: str
     job_id: str
+    selection_id: str
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +133,9 @@ def owned(api: Api) -> Owned:
     assert r.status_code == 202, r.text
     job = r.json()["job_id"]
     api.verdicts(sid, job, c.Verdict(key=key, verdict="keep", reason="sharp and well lit", confidence=0.9))
-    return Owned(sid, PHOTO_NAME, job)
+    r = api.client.post(f"/v1/sessions/{sid}/selections", json={"count": 1}, headers=api.auth(ALICE))
+    assert r.status_code == 202, r.text
+    return Owned(sid, PHOTO_NAME, job, r.json()["job_id"])
 
 
 def call(
@@ -138,7 +144,7 @@ def call(
     values = {
         "session_id": session_id or owned.session_id,
         "name": owned.name,
-        "job_id": owned.job_id,
+        "job_id": owned.selection_id if "/selections/" in route.path else owned.job_id,
         "upload_id": "no-such-upload",
     }
     unknown = set(re.findall(r"\{(\w+)\}", route.path)) - set(values)

@@ -29,6 +29,15 @@ def test_queues_follow_the_redrive_and_visibility_rules() -> None:
         assert c["dead_letter_queue"] == c["queue"] + "-dlq"
 
 
+def test_no_two_resources_share_a_name() -> None:
+    """The stack keeps its resources by name: a saga named like a service's queue (both "selection") once
+    overwrote the queue's URL with the state machine's ARN, and the selection worker polled nothing."""
+    d = TOPOLOGY.describe(Names(prefix="p"))
+    names = [n for c in d["consumers"] for n in (c["queue"], c["dead_letter_queue"])]
+    names += [s["name"] for s in d["state_machines"]]
+    assert len(names) == len(set(names)), sorted(names)
+
+
 def test_only_the_uploads_prefix_reaches_media_process_and_it_lives_on_the_default_bus() -> None:
     [rule] = TOPOLOGY.consumer("media_process").rules(Names(prefix="p"))
     assert rule.bus == "default"

@@ -44,6 +44,8 @@ PRODUCERS: dict[str, str] = {
     "shoebox.selection.requested": "api/saga",
     "shoebox.selection.completed": "selection",
     "shoebox.selection.failed": "selection",
+    "shoebox.selection.initialized": "api",
+    "shoebox.selection.picks.edited": "api",
     "shoebox.enhancement.requested": "api",
     "shoebox.photo.enhance.requested": "saga",
     "shoebox.video.enhance.requested": "saga",

@@ -26,7 +26,7 @@ import httpx
 import msgspec
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
-from shared.events.selection_results import SelectionResults
+from shared.events.selection_results import ExclusionCategory, SceneGroup
 
 CHUNK = 1024 * 1024
 _RETRY_STATUSES = {429, 500, 502, 503, 504}
@@ -196,19 +196,51 @@ class TriageResults(msgspec.Struct, frozen=True):
 
 
 class SelectionJob(msgspec.Struct, frozen=True):
-    """``POST /v1/sessions/{id}/selections``: the selection job started."""
+    """``POST /v1/sessions/{id}/selections``: the selection job started (each POST is a new job)."""
 
     job_id: str
+    attempt: int = 1
 
 
-class SelectionState(msgspec.Struct, frozen=True):
-    """``GET /v1/sessions/{id}/selections/{job}``: the job's status, and once complete its result as the
-    selection service wrote it (``shared.events.selection_results.SelectionResults``)."""
+class SelectionPick(msgspec.Struct, frozen=True, kw_only=True):
+    """One pick of ``GET …/selections/{job}``, in rank order (1 = best)."""
+
+    key: str
+    name: str
+    rank: int
+    scene: str | None = None  # the scene's id ("s1"); its label is in ``scene_groups``
+    reason: str
+    comparison: str | None = None
+    duplicate_of: str | None = None  # a key
+    by_person: bool = False
+
+
+class SelectionExclusion(msgspec.Struct, frozen=True, kw_only=True):
+    """A processed file that is not a pick, with why (``category``: ``ExclusionCategory``)."""
+
+    key: str
+    name: str
+    category: ExclusionCategory
+    reason: str
+    duplicate_of: str | None = None  # a key: the item preferred
+    by_person: bool = False
+    scene: str | None = None
+
+
+class SelectionState(msgspec.Struct, frozen=True, kw_only=True):
+    """``GET /v1/sessions/{id}/selections/{job}`` (the fields the CLI reads; the rest are ignored).
+    ``selected``, ``excluded`` and ``scene_groups`` are filled once ``status`` is ``complete``; ``code`` and
+    ``error`` say why when it is ``error``."""
 
     job_id: str
-    status: str  # pending | running | complete | failed | timed_out
-    result: SelectionResults | None = None
-    reason: str | None = None  # why it failed
+    status: str  # pending | analyzing | complete | error
+    count: int | str = "all"
+    provider: str | None = None
+    selected: list[SelectionPick] = []
+    excluded: list[SelectionExclusion] = []
+    scene_groups: list[SceneGroup] = []
+    code: str | None = None
+    error: str | None = None
 
 
 class _Created(msgspec.Struct, frozen=True):

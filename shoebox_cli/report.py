@@ -15,7 +15,8 @@ Versions (``docs/report.md``): 1, the first; 2 adds the file status ``pending`` 
 not decided when the job ended: before, such a file was ``missing`` with the reason ``no_result``) and
 ``counts.pending``; 3, the selection: ``selected`` gains ``comparison``, and every other processed file of a
 job that ran a selection has ``excluded`` (``category`` is a closed set a reader matches on: the selection
-results file's ``ExclusionCategory``); ``triage`` is filled for every processed file.
+results file's ``ExclusionCategory``); ``triage`` is filled for every processed file; ``selection`` (the
+run: job, status, scenes in time order, error) and ``notes`` at the top.
 """
 
 from __future__ import annotations
@@ -114,6 +115,19 @@ class Exclusion(msgspec.Struct, frozen=True, kw_only=True):
     ] = None
 
 
+class SelectionRun(msgspec.Struct, frozen=True, kw_only=True):
+    """The selection the job asked for (v3): null when none was (``--select 0``)."""
+
+    job_id: Annotated[
+        str | None, msgspec.Meta(description="the API's selection job; null if it never started")
+    ]
+    status: Literal["complete", "error", "timed_out"]
+    count: Annotated[int, msgspec.Meta(ge=1)] | Literal["all"]
+    provider: Annotated[str | None, msgspec.Meta(description="offline, gemini")] = None
+    scenes: Annotated[list[str], msgspec.Meta(description="the scenes' labels, in time order")] = []
+    error: Annotated[str | None, msgspec.Meta(description="why it did not complete")] = None
+
+
 class FileEntry(msgspec.Struct, frozen=True, kw_only=True):
     """One input file (every input file appears exactly once, in input order)."""
 
@@ -169,6 +183,9 @@ class Report(msgspec.Struct, frozen=True, kw_only=True):
     counts: Counts
     timings: Timings
     files: list[FileEntry]
+    #: v3: the selection asked for, and what the job wants a reader to know (a step that failed or ran out)
+    selection: SelectionRun | None = None
+    notes: list[str] = []
 
 
 def count(files: Sequence[FileEntry]) -> Counts:

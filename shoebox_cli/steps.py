@@ -2,27 +2,28 @@
 
 ``run_triage`` starts the session's triage once the uploads are over and every uploaded file has its result
 (the saga then finds every expected file decided and analyses at once), finalizes it, and polls its results
-with their ETag until the job is ``complete`` (or ``error``). ``run_selection`` asks for ``count`` picks
-(None: "all") and polls until the job ends. ``apply_outcomes`` writes both into the report's entries: a
-verdict on every processed file, ``selected`` on the picks and ``excluded`` on every other processed file.
+with their ETag until the job is ``complete`` (or ``error``). ``start_selection`` asks for ``count`` picks
+(None: "all") and ``await_selection`` polls ``GET …/selections/{job}`` until it is complete or an error.
+``apply_outcomes`` writes both into the report's entries: a verdict on every processed file, ``selected``
+(its scene by label) on the picks and ``excluded`` on every other processed file.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Literal
 
 import anyio
 import msgspec
 
-from shared.events.selection_results import SelectionResults
-from shoebox_cli.client import ApiClient, SelectionState, TriageResults
-from shoebox_cli.report import Exclusion, FileEntry, Selection, Triage
+from shoebox_cli.client import ApiClient, SelectionJob, SelectionState, TriageResults
+from shoebox_cli.report import Exclusion, FileEntry, Selection, SelectionRun, Triage
 from shoebox_cli.ui import Ui
 
 #: how long a poll waits at most between two answers that changed nothing
 MAX_POLL_S = 1.0
 #: the selection statuses after which nothing changes any more
-SELECTION_ENDED = ("complete", "failed", "timed_out")
+SELECTION_ENDED = ("complete", "error")
 
 
 class StepFailed(Exception):
@@ -72,22 +73,24 @@ async def run_triage(
     return out
 
 
-async def run_selection(
-    client: ApiClient,
-    session_id: str,
-    count: int | None,
-    ui: Ui,
-    *,
-    poll_s: float,
-    context: str | None = None,
-) -> SelectionResults:
-    """Ask for a selection of ``count`` picks (None: every kept item) and wait for its result."""
+async def start_selection(
+    client: ApiClient, session_id: str, count: int | None, ui: Ui, *, context: str | None = None
+) -> SelectionJob:
+    """Ask for a selection of ``count`` picks (None: "all", every kept item ranked); its bar starts."""
     job = await client.start_selection(session_id, count, context=context)
     ui.phase("selection", "Selecting", 1)
+    return job
+
+
+async def await_selection(
+    client: ApiClient, session_id: str, job: SelectionJob, ui: Ui, *, poll_s: float
+) -> SelectionState:
+    """Poll the selection (``If-None-Match``: an unchanged answer is a 304) until it is ``complete`` or
+    ``error``, and return that last answer; the bar ends with one line saying which."""
     etag: str | None = None
     latest: SelectionState | None = None
     interval = poll_s
-    while latest is None or latest.status not in SELECTION_ENDED:
+    while True:
         answer, etag = await client.selection(session_id, job.job_id, etag=etag)
         if answer is not None:
             latest = answer
@@ -96,32 +99,58 @@ async def run_selection(
         interval = poll_s if answer is not None else min(interval * 1.5, MAX_POLL_S)
         await anyio.sleep(interval)
     ui.advance("selection")
-    if latest.status != "complete" or latest.result is None:
-        why = latest.reason or latest.status
-        ui.done("selection", f"Selection {latest.status}: {why}")
-        raise StepFailed(f"the selection ended {latest.status}: {why}")
-    result = latest.result
+    if latest.status != "complete":
+        ui.done("selection", f"Selection failed: {failure(latest)}")
+        return latest
+    n, scenes = len(latest.selected), len(latest.scene_groups)
     ui.done(
         "selection",
-        f"Selected {len(result.selected)} of {len(result.selected) + len(result.excluded)} files "
-        f"in {len(result.scene_groups)} scene{'' if len(result.scene_groups) == 1 else 's'}",
+        f"Selected {n} of {n + len(latest.excluded)} files in {scenes} scene{'' if scenes == 1 else 's'}",
     )
-    return result
+    return latest
+
+
+def failure(state: SelectionState) -> str:
+    """Why a selection ended in ``error``, in one line (its code and message)."""
+    why = state.error or "no reason given"
+    return f"{why} ({state.code})" if state.code else why
+
+
+def selection_run(
+    job: SelectionJob | None, count: int | None, state: SelectionState | None, *, timed_out: bool
+) -> SelectionRun:
+    """The report's summary of the selection asked for: its job, status and, when it failed, why."""
+    status: Literal["complete", "error", "timed_out"]
+    if state is not None and state.status in SELECTION_ENDED:
+        status = "complete" if state.status == "complete" else "error"
+        error = failure(state) if status == "error" else None
+    else:
+        status = "timed_out" if timed_out else "error"
+        error = "the job's timeout ran out before the selection ended" if timed_out else "it did not start"
+    return SelectionRun(
+        job_id=job.job_id if job else None,
+        status=status,
+        count="all" if count is None else count,
+        provider=state.provider if state else None,
+        scenes=[g.label for g in state.scene_groups] if state else [],
+        error=error,
+    )
 
 
 def apply_outcomes(
     entries: Sequence[FileEntry],
     *,
     triage: Mapping[str, Triage],
-    selection: SelectionResults | None,
+    selection: SelectionState | None,
     key_to_path: Mapping[str, str],
 ) -> list[FileEntry]:
-    """The entries with each processed file's verdict and, when a selection ran, its pick or exclusion.
-    A near-duplicate's ``duplicate_of`` names the preferred file by its report path (a reader of the report
-    knows paths, not keys)."""
-    picks = {p.key: p for p in selection.selected} if selection else {}
-    exclusions = {x.key: x for x in selection.excluded} if selection else {}
-    scenes = {g.id: g.label for g in selection.scene_groups} if selection else {}
+    """The entries with each processed file's verdict and, when a selection completed, its pick (its scene
+    by label) or exclusion. A near-duplicate's ``duplicate_of`` names the preferred file by its report path
+    (a reader of the report knows paths, not keys)."""
+    done = selection is not None and selection.status == "complete"
+    picks = {p.key: p for p in selection.selected} if selection and done else {}
+    exclusions = {x.key: x for x in selection.excluded} if selection and done else {}
+    scenes = {g.id: g.label for g in selection.scene_groups} if selection and done else {}
     out: list[FileEntry] = []
     for e in entries:
         if e.status != "processed" or e.key is None:

@@ -338,11 +338,64 @@ def _order_note(files: Sequence[FileEntry]) -> str:
     return "In folder order (no capture times known)."
 
 
+def _pick_card(f: FileEntry) -> str:
+    assert f.selected is not None
+    s = f.selected
+    compare = f'<p class="why compare">{_e(s.comparison)}</p>' if s.comparison else ""
+    return _card(
+        f,
+        f'<p class="why">{_e(s.reason)}</p>{compare}{_verdict(f)}',
+        badge=f'<span class="rank">{s.rank}</span>',
+    )
+
+
+def _excluded_card(f: FileEntry) -> str:
+    assert f.excluded is not None
+    x = f.excluded
+    like = f'<p class="why">a near copy of {_e(x.duplicate_of)}</p>' if x.duplicate_of else ""
+    category = f'<span class="category">{_e(x.category.replace("_", " "))}</span>'
+    return _card(f, f'{category}<p class="why">{_e(x.reason)}</p>{like}{_verdict(f)}')
+
+
+def _selection(processed: Sequence[FileEntry]) -> list[str]:
+    """The picks grouped by scene (a heading per scene label; the scene of the best pick first, picks in
+    rank order inside), then every other processed file under "Not picked" with its category and reason."""
+    picks = sorted((f for f in processed if f.selected), key=lambda f: f.selected.rank if f.selected else 0)
+    groups: dict[str | None, list[FileEntry]] = {}
+    for f in picks:
+        groups.setdefault(f.selected.scene if f.selected else None, []).append(f)
+    body = "".join(
+        (f'<h3 class="scene-label">{_e(scene)}</h3>' if scene else "") + _grid(_pick_card(f) for f in group)
+        for scene, group in groups.items()
+    )
+    n_scenes = len([s for s in groups if s])
+    said = f"In rank order, grouped into {n_scenes} scene{'' if n_scenes == 1 else 's'}." if n_scenes else ""
+    parts = [_section("selected", "Selected for the post", len(picks), body, said or "In rank order.")]
+    rest = [f for f in processed if not f.selected]
+    if rest:
+        parts.append(
+            _section(
+                "not-picked",
+                "Not picked",
+                len(rest),
+                _grid(_excluded_card(f) if f.excluded else _card(f, _verdict(f)) for f in rest),
+                "Every other processed file, with why it is not among the picks.",
+            )
+        )
+    return parts
+
+
 def _sections(report: Report) -> str:
     files = report.files
     processed = sorted((f for f in files if f.status == "processed"), key=_capture_order)
     parts: list[str] = []
-    if any(f.triage for f in processed):
+    if report.notes:
+        items = "".join(f"<li>{_e(n)}</li>" for n in report.notes)
+        parts.append(f'<ul class="notes">{items}</ul>')
+    if any(f.selected or f.excluded for f in processed):
+        # each processed file once: the selection's sections replace the triage's
+        parts.extend(_selection(processed))
+    elif any(f.triage for f in processed):
         kept = [f for f in processed if f.triage is None or f.triage.verdict == "keep"]
         discarded = [f for f in processed if f.triage is not None and f.triage.verdict == "discard"]
         parts.append(
@@ -373,20 +426,6 @@ def _sections(report: Report) -> str:
                 _order_note(processed),
             )
         )
-    selected = sorted((f for f in files if f.selected), key=lambda f: f.selected.rank if f.selected else 0)
-    if selected:
-        cards = []
-        for f in selected:
-            assert f.selected is not None
-            scene = f'<p class="scene">{_e(f.selected.scene)}</p>' if f.selected.scene else ""
-            cards.append(
-                _card(
-                    f,
-                    f'{scene}<p class="why">{_e(f.selected.reason)}</p>',
-                    badge=f'<span class="rank">{f.selected.rank}</span>',
-                )
-            )
-        parts.append(_section("selected", "Selected for the post", len(selected), _grid(cards), "In order."))
     enhanced = [f for f in files if f.enhanced]
     if enhanced:
         pairs = "".join(

@@ -26,6 +26,8 @@ import httpx
 import msgspec
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
+from shared.events.selection_results import ExclusionCategory, SceneGroup
+
 CHUNK = 1024 * 1024
 _RETRY_STATUSES = {429, 500, 502, 503, 504}
 
@@ -155,6 +157,90 @@ class LogEvent(msgspec.Struct, frozen=True):
 class EventPage(msgspec.Struct, frozen=True):
     events: list[LogEvent]
     next_after: int | None = None
+
+
+class TriageJob(msgspec.Struct, frozen=True):
+    """``POST /v1/sessions/{id}/triage`` and ``…/finalize``: the session's triage job."""
+
+    job_id: str
+    expected: int = 0
+    attempt: int = 1
+
+
+class Verdict(msgspec.Struct, frozen=True):
+    key: str
+    name: str
+    verdict: str  # keep | discard
+    reason: str
+    confidence: float
+    thumbnail_url: str | None = None
+
+
+class TriageResults(msgspec.Struct, frozen=True):
+    """``GET /v1/sessions/{id}/triage/{job}`` (the fields the CLI reads; the rest are ignored)."""
+
+    job_id: str
+    status: str  # pending | processing | analyzing | complete | error
+    expected: int = 0
+    processed: int = 0
+    rejected: int = 0
+    duplicate: int = 0
+    #: the verdicts once complete; null in a delta when the job did not change
+    keep: list[Verdict] | None = None
+    discard: list[Verdict] | None = None
+    error: str | None = None
+
+    @property
+    def decided(self) -> int:
+        return self.processed + self.rejected + self.duplicate
+
+
+class SelectionJob(msgspec.Struct, frozen=True):
+    """``POST /v1/sessions/{id}/selections``: the selection job started (each POST is a new job)."""
+
+    job_id: str
+    attempt: int = 1
+
+
+class SelectionPick(msgspec.Struct, frozen=True, kw_only=True):
+    """One pick of ``GET …/selections/{job}``, in rank order (1 = best)."""
+
+    key: str
+    name: str
+    rank: int
+    scene: str | None = None  # the scene's id ("s1"); its label is in ``scene_groups``
+    reason: str
+    comparison: str | None = None
+    duplicate_of: str | None = None  # a key
+    by_person: bool = False
+
+
+class SelectionExclusion(msgspec.Struct, frozen=True, kw_only=True):
+    """A processed file that is not a pick, with why (``category``: ``ExclusionCategory``)."""
+
+    key: str
+    name: str
+    category: ExclusionCategory
+    reason: str
+    duplicate_of: str | None = None  # a key: the item preferred
+    by_person: bool = False
+    scene: str | None = None
+
+
+class SelectionState(msgspec.Struct, frozen=True, kw_only=True):
+    """``GET /v1/sessions/{id}/selections/{job}`` (the fields the CLI reads; the rest are ignored).
+    ``selected``, ``excluded`` and ``scene_groups`` are filled once ``status`` is ``complete``; ``code`` and
+    ``error`` say why when it is ``error``."""
+
+    job_id: str
+    status: str  # pending | analyzing | complete | error
+    count: int | str = "all"
+    provider: str | None = None
+    selected: list[SelectionPick] = []
+    excluded: list[SelectionExclusion] = []
+    scene_groups: list[SceneGroup] = []
+    code: str | None = None
+    error: str | None = None
 
 
 class _Created(msgspec.Struct, frozen=True):
@@ -325,6 +411,66 @@ class ApiClient:
             raise ApiError(
                 f"the upload of {path.name} failed: {r.status_code} {r.text[:200]}", status=r.status_code
             )
+
+    async def start_triage(self, session_id: str, expected: int) -> TriageJob:
+        """Start the session's triage for ``expected`` files (again: the same job, its count updated)."""
+        r = await self._send(
+            "POST", self._url(f"/v1/sessions/{session_id}/triage"), json={"expected": expected}
+        )
+        if r.status_code != 202:
+            raise self._fail(r, f"starting the triage of session {session_id}")
+        return msgspec.json.decode(r.content, type=TriageJob)
+
+    async def finalize_triage(self, session_id: str, job_id: str, uploaded: int) -> TriageJob:
+        """Say the uploads are over (once; a second call changes nothing)."""
+        r = await self._send(
+            "POST",
+            self._url(f"/v1/sessions/{session_id}/triage/{job_id}/finalize"),
+            json={"uploaded": uploaded, "failed": []},
+        )
+        if r.status_code != 200:
+            raise self._fail(r, f"finalizing the triage of session {session_id}")
+        return msgspec.json.decode(r.content, type=TriageJob)
+
+    async def triage(
+        self, session_id: str, job_id: str, *, etag: str | None = None
+    ) -> tuple[TriageResults | None, str | None]:
+        """The triage job's state, or (None, etag) when it did not change since ``etag``."""
+        headers = {"If-None-Match": etag} if etag else {}
+        r = await self._send("GET", self._url(f"/v1/sessions/{session_id}/triage/{job_id}"), headers=headers)
+        if r.status_code == 304:
+            return None, etag
+        if r.status_code != 200:
+            raise self._fail(r, f"reading the triage of session {session_id}")
+        return msgspec.json.decode(r.content, type=TriageResults), r.headers.get("etag")
+
+    async def start_selection(
+        self, session_id: str, count: int | None, *, context: str | None = None, model: str | None = None
+    ) -> SelectionJob:
+        """Ask for a selection of ``count`` picks (None: "all")."""
+        body: dict[str, Any] = {"count": "all" if count is None else count}
+        if context is not None:
+            body["context"] = context
+        if model is not None:
+            body["model"] = model
+        r = await self._send("POST", self._url(f"/v1/sessions/{session_id}/selections"), json=body)
+        if r.status_code not in (200, 201, 202):
+            raise self._fail(r, f"starting the selection of session {session_id}")
+        return msgspec.json.decode(r.content, type=SelectionJob)
+
+    async def selection(
+        self, session_id: str, job_id: str, *, etag: str | None = None
+    ) -> tuple[SelectionState | None, str | None]:
+        """The selection job's state, or (None, etag) when it did not change since ``etag``."""
+        headers = {"If-None-Match": etag} if etag else {}
+        r = await self._send(
+            "GET", self._url(f"/v1/sessions/{session_id}/selections/{job_id}"), headers=headers
+        )
+        if r.status_code == 304:
+            return None, etag
+        if r.status_code != 200:
+            raise self._fail(r, f"reading the selection of session {session_id}")
+        return msgspec.json.decode(r.content, type=SelectionState), r.headers.get("etag")
 
     async def events(self, session_id: str, *, after: int = 0, limit: int = 100) -> EventPage:
         r = await self._send(

@@ -51,6 +51,16 @@ def _positive_int(value: str) -> int:
     return n
 
 
+def _select(value: str) -> int | None:
+    """``process --select``: a count (0: none), or ``all`` (None)."""
+    from shoebox_cli.steps import parse_select
+
+    try:
+        return parse_select(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _token_lifetime(value: str) -> int:
     """``dev-token --ttl``: at most the week the API accepts (a token cannot be revoked, so it must run
     out on its own)."""
@@ -143,6 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
     process.add_argument("directory", type=Path, metavar="DIR")
     process.add_argument(
         "--context", help='what the trip was, e.g. "Weekend in Kyoto" (default: DIR\'s name)'
+    )
+    process.add_argument(
+        "--select",
+        type=_select,
+        default=12,
+        metavar="N|all",
+        help="after triage, pick the N best files for a post, grouped into scenes (default 12; "
+        "'all': every kept file in rank order; 0: no selection)",
     )
     job_options(process)
 
@@ -341,6 +359,7 @@ def cmd_process(args: argparse.Namespace) -> int:
             token=_job_token(args),
             concurrency=args.concurrency,
             timeout_s=args.timeout,
+            select=args.select,
         ),
         plain=args.plain or None,
     )

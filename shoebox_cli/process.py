@@ -5,8 +5,8 @@ set exact duplicates aside (uploaded once), create the session (or resume the on
 upload the rest with a bounded number in flight through presigned PUTs while polling the session's status,
 wait until every uploaded file has its result (or the timeout), then write ``report.json``/``report.html``.
 
-Phases still to come (triage, selection, enhancement) slot in after ``_wait_for_results``: each is one more
-poll of the API and fills its field of the report's entries (:mod:`shoebox_cli.entries`).
+Then triage and the selection (``--select N``, default 12; ``all``; 0 skips it), each one more poll of the API
+(:mod:`shoebox_cli.steps`) that fills its fields of the report's entries. Enhancement will slot in after them.
 """
 
 from __future__ import annotations
@@ -26,12 +26,14 @@ from deploy.local.emulator import free_port
 from deploy.local.stack import StackConfig, running_stack
 from shared.runtime import media_types, telemetry
 from shared.runtime.config import Settings
-from shoebox_cli import inputs, report, state
+from shoebox_cli import inputs, report, state, steps
 from shoebox_cli.client import (
     ApiClient,
     ApiError,
     ApiUnreachable,
     FileStatus,
+    SelectionJob,
+    SelectionState,
     SessionFiles,
     SessionNotFound,
     UploadRefused,
@@ -43,7 +45,7 @@ from shoebox_cli.entries import (
     report_entries,
 )
 from shoebox_cli.inputs import InputFile
-from shoebox_cli.report import FileEntry, Reason, Report
+from shoebox_cli.report import FileEntry, Reason, Report, SelectionRun, Triage
 from shoebox_cli.state import JobState, Uploaded
 from shoebox_cli.tokens import JOB_TOKEN_TTL_S, LOCAL_USER
 from shoebox_cli.ui import Ui
@@ -66,6 +68,8 @@ class ProcessOptions(msgspec.Struct, frozen=True, kw_only=True):
     concurrency: int = 4
     timeout_s: float = 600.0
     poll_s: float = 0.2
+    #: ``--select``: how many picks (None: "all", every kept item; 0: no selection)
+    select: int | None = 12
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,6 +108,7 @@ class Job:
         self._counted: set[str] = set()  # keys whose result the processing bar has counted
         self._uploads_done = anyio.Event()
         self._context = ""
+        self._notes: list[str] = []  # for the report (``Report.notes``), said on the console too
 
     # ------------------------------------------------------------------ entry
     async def run(self) -> Outcome:
@@ -159,7 +164,7 @@ class Job:
                 upload_s = time.monotonic() - upload_started
             processing_s = max(0.0, time.monotonic() - upload_started - upload_s)
             if scope.cancelled_caught:
-                self.ui.note(
+                self._say(
                     f"Timed out after {self.options.timeout_s:g} s; writing the report with what has arrived."
                 )
             results = len(self._counted) + len(self._local) - len(duplicates)
@@ -168,6 +173,7 @@ class Job:
                 f"Results for {results} of {len(originals)} files in {processing_s:.1f} s after the uploads",
             )
 
+            verdicts, selection, run = await self._after_processing(client, deadline)
             metadata = await event_metadata(client, st.session_id)
             thumbnails = await download_thumbnails(
                 client, self._server, self._key_to_path, self.options.out, self.options.concurrency
@@ -183,6 +189,9 @@ class Job:
             metadata=metadata,
             thumbnails=thumbnails,
         )
+        entries = steps.apply_outcomes(
+            entries, triage=verdicts, selection=selection, key_to_path=self._key_to_path
+        )
         result = Report(
             generated_at=report.now_iso(),
             session=report.SessionInfo(id=st.session_id, context=self._context, api=api),
@@ -193,9 +202,52 @@ class Job:
                 total_s=round(time.monotonic() - started, 3),
             ),
             files=entries,
+            selection=run,
+            notes=list(self._notes),
         )
         json_path, html_path = report.write(result, self.options.out)
         return Outcome(result, json_path, html_path, self.resumed)
+
+    # ------------------------------------------------------------------ after processing
+    async def _after_processing(
+        self, client: ApiClient, deadline: float
+    ) -> tuple[dict[str, Triage], SelectionState | None, SelectionRun | None]:
+        """Triage every decided file of the session, then (unless ``select`` is 0) the selection, within
+        what is left of the job's timeout. A step that fails or runs out of time is said once (on the
+        console and in the report's notes) and leaves its fields null: the report is still written."""
+        assert self.session_id is not None
+        decided = [f for f in self._server.values() if f.final]
+        if not any(f.status == "processed" for f in decided):
+            return {}, None, None
+        count = self.options.select
+        verdicts: dict[str, Triage] = {}
+        job: SelectionJob | None = None
+        state: SelectionState | None = None
+        with anyio.move_on_after(max(0.0, deadline - time.monotonic())) as scope:
+            try:
+                verdicts = await steps.run_triage(
+                    client, self.session_id, len(decided), self.ui, poll_s=self.options.poll_s
+                )
+                if count != 0:
+                    job = await steps.start_selection(client, self.session_id, count, self.ui)
+                    state = await steps.await_selection(
+                        client, self.session_id, job, self.ui, poll_s=self.options.poll_s
+                    )
+                    if state.status != "complete":
+                        self._say(f"The selection failed: {steps.failure(state)}; the report has no picks.")
+            except (steps.StepFailed, ApiError) as exc:
+                self._say(f"{exc}; writing the report without it.")
+        if scope.cancelled_caught:
+            self._say("Timed out during triage or selection; writing the report with what has arrived.")
+        if count == 0:
+            return verdicts, None, None
+        run = steps.selection_run(job, count, state, timed_out=scope.cancelled_caught)
+        return verdicts, state, run
+
+    def _say(self, note: str) -> None:
+        """A note for the person now and for the report's reader later."""
+        self.ui.note(note)
+        self._notes.append(note)
 
     # ------------------------------------------------------------------ before uploading
     async def _hash(self, files: Sequence[InputFile]) -> dict[str, str]:

@@ -13,7 +13,10 @@ sections only when an entry carries them.
 
 Versions (``docs/report.md``): 1, the first; 2 adds the file status ``pending`` (uploaded and in storage,
 not decided when the job ended: before, such a file was ``missing`` with the reason ``no_result``) and
-``counts.pending``.
+``counts.pending``; 3, the selection: ``selected`` gains ``comparison``, and every other processed file of a
+job that ran a selection has ``excluded`` (``category`` is a closed set a reader matches on: the selection
+results file's ``ExclusionCategory``); ``triage`` is filled for every processed file; ``selection`` (the
+run: job, status, scenes in time order, error) and ``notes`` at the top.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-REPORT_VERSION: Literal[2] = 2
+REPORT_VERSION: Literal[3] = 3
 JSON_FILE = "report.json"
 HTML_FILE = "report.html"
 SCHEMA_ID = "https://shoebox.dev/schemas/report.schema.json"
@@ -86,9 +89,43 @@ class Triage(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Selection(msgspec.Struct, frozen=True, kw_only=True):
+    """A pick (v3 adds ``comparison``): its rank (1 = best), its scene's label, why."""
+
     rank: Annotated[int, msgspec.Meta(ge=1)]
-    scene: str | None
+    scene: Annotated[str | None, msgspec.Meta(description="the scene's label, e.g. 'Scene 2 · …'")]
     reason: str
+    comparison: Annotated[str | None, msgspec.Meta(description="how it beat a near rival, where it did")] = (
+        None
+    )
+
+
+#: why a processed file is not a pick (v3): the selection results file's ``ExclusionCategory``
+ExclusionCategory = Literal[
+    "near_duplicate", "quality", "off_context", "redundant_scene", "discarded_in_triage", "not_evaluated"
+]
+
+
+class Exclusion(msgspec.Struct, frozen=True, kw_only=True):
+    """Why a processed file is not among the picks (v3)."""
+
+    category: ExclusionCategory
+    reason: str
+    duplicate_of: Annotated[
+        str | None, msgspec.Meta(description="near_duplicate: the path of the file preferred")
+    ] = None
+
+
+class SelectionRun(msgspec.Struct, frozen=True, kw_only=True):
+    """The selection the job asked for (v3): null when none was (``--select 0``)."""
+
+    job_id: Annotated[
+        str | None, msgspec.Meta(description="the API's selection job; null if it never started")
+    ]
+    status: Literal["complete", "error", "timed_out"]
+    count: Annotated[int, msgspec.Meta(ge=1)] | Literal["all"]
+    provider: Annotated[str | None, msgspec.Meta(description="offline, gemini")] = None
+    scenes: Annotated[list[str], msgspec.Meta(description="the scenes' labels, in time order")] = []
+    error: Annotated[str | None, msgspec.Meta(description="why it did not complete")] = None
 
 
 class FileEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -109,6 +146,8 @@ class FileEntry(msgspec.Struct, frozen=True, kw_only=True):
     size: Annotated[int, msgspec.Meta(ge=0)]
     sha256: str | None
     media_type: Annotated[str | None, msgspec.Meta(description="sniffed from the content by the service")]
+    #: v3: a processed file the selection did not pick, with why; null for picks and when none ran
+    excluded: Exclusion | None = None
 
 
 class SessionInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -138,12 +177,15 @@ class Timings(msgspec.Struct, frozen=True, kw_only=True):
 class Report(msgspec.Struct, frozen=True, kw_only=True):
     """The result of ``shoebox process``: one session, one entry per input file."""
 
-    version: Literal[2] = REPORT_VERSION
+    version: Literal[3] = REPORT_VERSION
     generated_at: str
     session: SessionInfo
     counts: Counts
     timings: Timings
     files: list[FileEntry]
+    #: v3: the selection asked for, and what the job wants a reader to know (a step that failed or ran out)
+    selection: SelectionRun | None = None
+    notes: list[str] = []
 
 
 def count(files: Sequence[FileEntry]) -> Counts:
@@ -296,11 +338,64 @@ def _order_note(files: Sequence[FileEntry]) -> str:
     return "In folder order (no capture times known)."
 
 
+def _pick_card(f: FileEntry) -> str:
+    assert f.selected is not None
+    s = f.selected
+    compare = f'<p class="why compare">{_e(s.comparison)}</p>' if s.comparison else ""
+    return _card(
+        f,
+        f'<p class="why">{_e(s.reason)}</p>{compare}{_verdict(f)}',
+        badge=f'<span class="rank">{s.rank}</span>',
+    )
+
+
+def _excluded_card(f: FileEntry) -> str:
+    assert f.excluded is not None
+    x = f.excluded
+    like = f'<p class="why">a near copy of {_e(x.duplicate_of)}</p>' if x.duplicate_of else ""
+    category = f'<span class="category">{_e(x.category.replace("_", " "))}</span>'
+    return _card(f, f'{category}<p class="why">{_e(x.reason)}</p>{like}{_verdict(f)}')
+
+
+def _selection(processed: Sequence[FileEntry]) -> list[str]:
+    """The picks grouped by scene (a heading per scene label; the scene of the best pick first, picks in
+    rank order inside), then every other processed file under "Not picked" with its category and reason."""
+    picks = sorted((f for f in processed if f.selected), key=lambda f: f.selected.rank if f.selected else 0)
+    groups: dict[str | None, list[FileEntry]] = {}
+    for f in picks:
+        groups.setdefault(f.selected.scene if f.selected else None, []).append(f)
+    body = "".join(
+        (f'<h3 class="scene-label">{_e(scene)}</h3>' if scene else "") + _grid(_pick_card(f) for f in group)
+        for scene, group in groups.items()
+    )
+    n_scenes = len([s for s in groups if s])
+    said = f"In rank order, grouped into {n_scenes} scene{'' if n_scenes == 1 else 's'}." if n_scenes else ""
+    parts = [_section("selected", "Selected for the post", len(picks), body, said or "In rank order.")]
+    rest = [f for f in processed if not f.selected]
+    if rest:
+        parts.append(
+            _section(
+                "not-picked",
+                "Not picked",
+                len(rest),
+                _grid(_excluded_card(f) if f.excluded else _card(f, _verdict(f)) for f in rest),
+                "Every other processed file, with why it is not among the picks.",
+            )
+        )
+    return parts
+
+
 def _sections(report: Report) -> str:
     files = report.files
     processed = sorted((f for f in files if f.status == "processed"), key=_capture_order)
     parts: list[str] = []
-    if any(f.triage for f in processed):
+    if report.notes:
+        items = "".join(f"<li>{_e(n)}</li>" for n in report.notes)
+        parts.append(f'<ul class="notes">{items}</ul>')
+    if any(f.selected or f.excluded for f in processed):
+        # each processed file once: the selection's sections replace the triage's
+        parts.extend(_selection(processed))
+    elif any(f.triage for f in processed):
         kept = [f for f in processed if f.triage is None or f.triage.verdict == "keep"]
         discarded = [f for f in processed if f.triage is not None and f.triage.verdict == "discard"]
         parts.append(
@@ -331,20 +426,6 @@ def _sections(report: Report) -> str:
                 _order_note(processed),
             )
         )
-    selected = sorted((f for f in files if f.selected), key=lambda f: f.selected.rank if f.selected else 0)
-    if selected:
-        cards = []
-        for f in selected:
-            assert f.selected is not None
-            scene = f'<p class="scene">{_e(f.selected.scene)}</p>' if f.selected.scene else ""
-            cards.append(
-                _card(
-                    f,
-                    f'{scene}<p class="why">{_e(f.selected.reason)}</p>',
-                    badge=f'<span class="rank">{f.selected.rank}</span>',
-                )
-            )
-        parts.append(_section("selected", "Selected for the post", len(selected), _grid(cards), "In order."))
     enhanced = [f for f in files if f.enhanced]
     if enhanced:
         pairs = "".join(

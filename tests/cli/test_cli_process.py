@@ -164,6 +164,13 @@ def test_process_uploads_a_folder_and_reports_every_file_once(
         thumb = files[path]["thumbnail"]
         assert thumb and (out / thumb).read_bytes()[:3] == b"\xff\xd8\xff", path
     assert document["session"]["context"] == "Test <trip>"
+    assert document["version"] == 3
+    # triage ran after processing: a verdict on every processed file, none on the others
+    for path, f in files.items():
+        if f["status"] == "processed":
+            assert f["triage"]["verdict"] in ("keep", "discard") and f["triage"]["reason"], path
+        else:
+            assert f["triage"] is None, path
     # the two files called DSCN0012.jpg were uploaded under two names
     assert files["day1/DSCN0012.jpg"]["key"] != files["day2/DSCN0012.jpg"]["key"]
     # exactly one result per uploaded file in the session's log: nothing was uploaded twice

@@ -6,18 +6,21 @@ import json
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from jsonschema import Draft202012Validator
 
 from shoebox_cli import report
 from shoebox_cli.report import (
     Camera,
+    Exclusion,
     FileEntry,
     Gps,
     Metadata,
     Reason,
     Report,
     Selection,
+    SelectionRun,
     SessionInfo,
     Timings,
     Triage,
@@ -104,7 +107,7 @@ def test_report_json_validates_against_the_published_schema(tmp_path: Path) -> N
     assert not errors, "\n".join(e.message for e in errors)
     assert html_path.exists()
     assert set(document) >= {"session", "counts", "timings", "files"}
-    assert document["version"] == 2
+    assert document["version"] == 3
     assert document["counts"] == {
         "files": 6,
         "processed": 2,
@@ -201,26 +204,84 @@ def test_html_is_self_contained_and_shows_each_group(tmp_path: Path) -> None:
     assert page.index("day1/clip.mp4") < page.index("day1/temple.jpg")
 
 
-def test_html_shows_triage_selection_and_before_after_when_they_exist(tmp_path: Path) -> None:
+def test_html_shows_triage_and_before_after_when_they_exist(tmp_path: Path) -> None:
     files = [
         entry(
             "a.jpg",
             triage=Triage(verdict="keep", reason="sharp", confidence=0.9),
-            selected=Selection(rank=2, scene="harbour", reason="colour"),
             enhanced="enhanced/a.jpg",
         ),
         entry("b.jpg", triage=Triage(verdict="discard", reason="blurry", confidence=0.8)),
-        entry(
-            "c.jpg",
-            triage=Triage(verdict="keep", reason="faces", confidence=0.7),
-            selected=Selection(rank=1, scene=None, reason="the opener"),
-        ),
     ]
     _, html_path = report.write(make_report(files), tmp_path)
     page = html_path.read_text(encoding="utf-8")
-    for section in ('id="kept"', 'id="discarded"', 'id="selected"', 'id="enhanced"'):
+    for section in ('id="kept"', 'id="discarded"', 'id="enhanced"'):
         assert section in page
-    assert 'id="processed"' not in page
-    selected = page[page.index('id="selected"') :]
-    assert selected.index("c.jpg") < selected.index("a.jpg")  # in rank order
+    assert 'id="processed"' not in page and 'id="selected"' not in page
     assert "blurry" in page and 'src="enhanced/a.jpg"' in page
+
+
+def test_html_shows_the_picks_by_scene_in_rank_order_then_what_was_not_picked(tmp_path: Path) -> None:
+    keep = Triage(verdict="keep", reason="sharp", confidence=0.9)
+    files = [
+        entry("a.jpg", triage=keep, selected=Selection(rank=3, scene="Scene 2 · harbour", reason="colour")),
+        entry(
+            "b.jpg",
+            triage=keep,
+            excluded=Exclusion(category="near_duplicate", reason="a weaker copy", duplicate_of="c.jpg"),
+        ),
+        entry(
+            "c.jpg",
+            triage=keep,
+            selected=Selection(
+                rank=1, scene="Scene 1 · temple", reason="the opener", comparison="sharper than b.jpg"
+            ),
+        ),
+        entry("d.jpg", triage=keep, selected=Selection(rank=2, scene="Scene 2 · harbour", reason="boats")),
+        entry(
+            "e.jpg",
+            triage=Triage(verdict="discard", reason="all black", confidence=0.95),
+            excluded=Exclusion(category="discarded_in_triage", reason="triage discarded it"),
+        ),
+        entry("gone.jpg", "rejected", reason=Reason(code="unsupported_type", message="not a photo")),
+    ]
+    doc = msgspec.structs.replace(make_report(files), notes=["The selection took its time."])
+    _, html_path = report.write(doc, tmp_path)
+    page = html_path.read_text(encoding="utf-8")
+    # each processed file once: the selection's sections replace the triage's
+    assert 'id="kept"' not in page and 'id="discarded"' not in page
+    assert "The selection took its time." in page
+    picks = page[page.index('id="selected"') : page.index('id="not-picked"')]
+    rest = page[page.index('id="not-picked"') : page.index('id="rejected"')]
+    # scene headings, the best pick's scene first; picks in rank order inside a scene
+    assert picks.index("Scene 1 · temple") < picks.index("c.jpg") < picks.index("Scene 2 · harbour")
+    assert picks.index("Scene 2 · harbour") < picks.index("d.jpg") < picks.index("a.jpg")
+    assert "sharper than b.jpg" in picks and "b.jpg</div>" not in picks
+    for name, said in (("b.jpg", "near duplicate"), ("e.jpg", "discarded in triage")):
+        assert name in rest and said in rest
+    assert "a near copy of c.jpg" in rest and "all black" in rest
+
+
+def test_a_selection_run_and_notes_validate(tmp_path: Path) -> None:
+    files = [
+        entry(
+            "a.jpg",
+            triage=Triage(verdict="keep", reason="sharp", confidence=0.9),
+            selected=Selection(rank=1, scene="Scene 1", reason="best", comparison="sharper than b.jpg"),
+        ),
+        entry(
+            "b.jpg",
+            triage=Triage(verdict="keep", reason="sharp", confidence=0.9),
+            excluded=Exclusion(category="near_duplicate", reason="copy", duplicate_of="a.jpg"),
+        ),
+    ]
+    run = SelectionRun(job_id="sel-1", status="complete", count=1, provider="offline", scenes=["Scene 1"])
+    doc = msgspec.structs.replace(make_report(files), selection=run, notes=["a note"])
+    json_path, _ = report.write(doc, tmp_path)
+    document = json.loads(json_path.read_bytes())
+    assert not list(schema_validator().iter_errors(document))
+    assert report.decode(json_path.read_bytes()) == doc
+    for bad in ({"category": "meh"}, {"duplicate_of": 3}):
+        broken = json.loads(json_path.read_bytes())
+        broken["files"][1]["excluded"].update(bad)
+        assert list(schema_validator().iter_errors(broken))

@@ -120,7 +120,8 @@ function buttons(sel, key, name, rank, move) {
 }
 
 function refocus({ key, action }) {
-  const li = document.querySelector(`li.card[data-key="${CSS.escape(key)}"]`);
+  // within the step: the verdicts above have cards of the same keys
+  const li = $("sel-results").querySelector(`li.card[data-key="${CSS.escape(key)}"]`);
   if (!li) return;
   const same = li.querySelector(`button[data-action="${action}"]:not(:disabled)`);
   (same || li.querySelector("button:not(:disabled)"))?.focus();

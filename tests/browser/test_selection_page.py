@@ -2,7 +2,7 @@
 and a black frame through the page, reach triage, ask for a selection of 2, see the picks with reasons
 grouped by scene and the black frame excluded as discarded in triage, move an exclusion into the picks and
 save, and find the edit in the API. A save on a stale revision is a 409 the page recovers from by reading
-the picks again. Screenshots are left in ``test-artifacts/``."""
+the picks again, and a reload brings the selection back. Screenshots are left in ``test-artifacts/``."""
 
 from __future__ import annotations
 
@@ -161,6 +161,13 @@ def test_the_page_asks_for_a_selection_shows_the_picks_by_scene_and_saves_the_pe
     )
     expect(page.locator("#sel-save")).to_be_disabled()
     assert stale and all("/picks" in s for s in stale), stale
+
+    # a reload brings the trip's selection back, as saved
+    page.reload()
+    expect(page.locator("#selection")).to_have_attribute("data-status", "complete")
+    expect(picks).to_have_count(2)
+    expect(page.get_by_label("About the trip")).to_have_value(CONTEXT)  # the session's, from the API
+    expect(page.locator(f"#excluded li.card[data-name='{moved}'] .by-person")).to_have_text("Left out by you")
     assert not problems, problems
 
 

@@ -2,8 +2,10 @@
 
 The page is a client of the public API like any other (``web/app.js``): it creates the session and starts
 triage on the first drop, uploads straight to S3 through presigned URLs (multipart for large files), polls
-the triage results with ``If-None-Match``, shows the verdicts and sends the confirmed discards. Its files
-are read once when the app is made and served with a strong ETag.
+the triage results with ``If-None-Match``, shows the verdicts and sends the confirmed discards; then it asks
+for a selection, polls it the same way, shows the picks grouped by scene and saves the person's edits of
+them (``web/selection.js``, ``web/picks.js``). Its files are read once when the app is made and served with
+a strong ETag.
 
 Sign-in: ``GET /auth/config`` tells the page how. On the embedded stack (the app was made with the local
 issuer) ``POST /auth/local/sign-in`` hands out a token for the name the person types: the stack listens on

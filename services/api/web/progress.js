@@ -5,6 +5,7 @@
 import { api } from "./api.js";
 import { addEntry, notice, remember, renderCounts, setStatus, showError, showThumb } from "./render.js";
 import { $, state } from "./state.js";
+import { showSelectionStep } from "./selection.js";
 import { showVerdicts } from "./verdicts.js";
 
 const POLL_MS = 1000;
@@ -73,7 +74,10 @@ function apply(results) {
   $("job-status").textContent = results.status;
   showError("job-error", results.status === "error" ? results.error || "Triage failed." : "");
   $("retry").hidden = results.status !== "error";
-  if (results.status === "complete") showVerdicts(state.results);
+  if (results.status === "complete") {
+    showVerdicts(state.results);
+    showSelectionStep();
+  }
 }
 
 function adopt(f) {

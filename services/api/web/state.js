@@ -28,4 +28,5 @@ export const state = {
   results: null,
   thumbs: new Map(), // thumbnail_url -> Promise<blob URL>
   decided: new Set(), // keys whose verdict is shown
+  selection: null, // the selection job asked for on this trip (selection.js)
 };

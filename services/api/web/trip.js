@@ -1,4 +1,4 @@
-// The trip: which session and triage job this tab is working on, kept in sessionStorage across reloads.
+// The trip: which session, triage job and selection job this tab is working on, kept in sessionStorage across reloads.
 
 import { startPolling } from "./progress.js";
 import { $, state } from "./state.js";
@@ -8,7 +8,14 @@ export const TRIP_KEY = "shoebox.trip";
 export function saveTrip() {
   sessionStorage.setItem(
     TRIP_KEY,
-    JSON.stringify({ session: state.session, job: state.job, sub: state.sub, finalized: state.finalized, queued: state.queued }),
+    JSON.stringify({
+      session: state.session,
+      job: state.job,
+      sub: state.sub,
+      finalized: state.finalized,
+      queued: state.queued,
+      selection: state.selection,
+    }),
   );
 }
 
@@ -29,6 +36,7 @@ export function resumeTrip() {
   state.job = trip.job;
   state.queued = trip.queued || 0;
   state.finalized = Boolean(trip.finalized);
+  state.selection = trip.selection || null;
   $("context").disabled = true;
   $("session-label").textContent = `Trip ${state.session.slice(0, 8)}`;
   $("progress").hidden = false;

@@ -15,6 +15,7 @@ from services.api.auth import Caller
 from shared.events.codec import make_event
 from shared.events.envelope import Event, Payload
 from shared.runtime import telemetry
+from shared.runtime.config import Settings
 from shared.runtime.inbound import is_session_id
 from shared.runtime.log import EventLog
 from shared.runtime.projections import meta_key, session_pk
@@ -37,6 +38,36 @@ def api_event(payload: Payload, session_id: str) -> Event[Any]:
     return make_event(
         payload, source=SOURCE, session_id=session_id, traceparent=telemetry.current_traceparent()
     )
+
+
+async def start_job_saga(
+    sagas: SagaStarter,
+    commands: CommandQueue,
+    settings: Settings,
+    saga: str,
+    *,
+    session_id: str,
+    job_id: str,
+    attempt: int,
+    budgets: dict[str, Any],
+) -> str:
+    """Start a job's saga (``saga``: its state machine's name), attempt ``attempt``, with the input every
+    saga of ours takes (the job, the attempt also as text for the saga's string comparisons, the views
+    table it polls, the api queue its commands go to) plus its poll ``budgets``; returns the execution's
+    name. Named from the job and the attempt: a repeated start is the same execution, a retry a new one.
+    Raises ``SagaNotDeployed``."""
+    payload = {
+        "session_id": session_id,
+        "job_id": job_id,
+        "attempt": attempt,
+        "attempt_text": str(attempt),
+        **budgets,
+        "views_table": settings.names.views_table,
+        "api_queue_url": await commands.url(),
+    }
+    execution = f"{job_id}-a{attempt}"
+    await sagas.start(saga, execution, payload)
+    return execution
 
 
 def event_log(state: State) -> EventLog:

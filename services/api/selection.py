@@ -32,6 +32,7 @@ from services.api.access import (
     owned_meta,
     saga_starter,
     session_etag,
+    start_job_saga,
     unchanged,
 )
 from services.api.files import file_statuses
@@ -151,21 +152,22 @@ async def start_selection_saga(
     """Start the job's saga (attempt ``job.attempt``) and return the execution's name: named from the job
     and the attempt, so a repeated start is the same execution. Raises ``SagaNotDeployed``."""
     budgets = settings.selection
-    payload = {
-        "session_id": session_id,
-        "job_id": job_id,
+    polls = {
         "triage_job_id": job.triage_job_id,
-        "attempt": job.attempt,
-        "attempt_text": str(job.attempt),
         "files_polls": {"left": math.ceil(budgets.wait_s / POLL_S)},
         "triage_polls": {"left": math.ceil(settings.triage.verdict_wait_s / POLL_S)},
         "result_polls": {"left": math.ceil(budgets.result_wait_s / POLL_S)},
-        "views_table": settings.names.views_table,
-        "api_queue_url": await commands.url(),
     }
-    execution = f"{job_id}-a{job.attempt}"
-    await sagas.start(SELECTION_SAGA.name, execution, payload)
-    return execution
+    return await start_job_saga(
+        sagas,
+        commands,
+        settings,
+        SELECTION_SAGA.name,
+        session_id=session_id,
+        job_id=job_id,
+        attempt=job.attempt,
+        budgets=polls,
+    )
 
 
 async def restart_running_sagas(

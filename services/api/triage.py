@@ -35,6 +35,7 @@ from services.api.access import (
     saga_starter,
     session_etag,
     snapshot,
+    start_job_saga,
     unchanged,
 )
 from services.api.changes import changes
@@ -187,20 +188,21 @@ async def start_triage_saga(
     """Start the job's saga, attempt ``attempt``, and return the execution's name: named from both, so a
     repeated start is the same execution. Raises ``SagaNotDeployed``."""
     budgets: TriageSettings = settings.triage
-    payload = {
-        "session_id": session_id,
-        "job_id": job_id,
-        "attempt": attempt,
-        "attempt_text": str(attempt),
+    polls = {
         "budget": {"left": math.ceil(budgets.upload_window_s / POLL_S), "finalized": False},
         "deadline_polls": math.ceil(budgets.deadline_s / POLL_S),
         "verdict_polls": {"left": math.ceil(budgets.verdict_wait_s / POLL_S)},
-        "views_table": settings.names.views_table,
-        "api_queue_url": await commands.url(),
     }
-    execution = f"{job_id}-a{attempt}"
-    await sagas.start(TRIAGE_SAGA.name, execution, payload)
-    return execution
+    return await start_job_saga(
+        sagas,
+        commands,
+        settings,
+        TRIAGE_SAGA.name,
+        session_id=session_id,
+        job_id=job_id,
+        attempt=attempt,
+        budgets=polls,
+    )
 
 
 async def restart_running_sagas(

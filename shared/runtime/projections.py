@@ -479,41 +479,35 @@ def _job_failed(e: c.TriageFailed | c.SelectionFailed) -> list[ViewUpdate]:
     ]
 
 
-@_projects(c.SelectionRequested)
-def _selection_requested(e: c.SelectionRequested) -> list[ViewUpdate]:
-    d = e.data
+def _selection_job(e: Event[Any], job_id: str, fields: dict[str, Any]) -> list[ViewUpdate]:
+    """A selection's JOB view: ``fields`` set, its creation time the first event's."""
     return [
         ViewUpdate(
-            key=job_key(e.sessionid, d.job_id),
-            set={
-                "kind": "selection",
-                "status": "analyzing",
-                "context": d.context,
-                "model": d.model,
-                "attempt": d.attempt,
-            },
+            key=job_key(e.sessionid, job_id),
+            set={"kind": "selection", **fields},
             set_if_absent={"created_at": e.time.isoformat()},
         )
     ]
+
+
+@_projects(c.SelectionRequested)
+def _selection_requested(e: c.SelectionRequested) -> list[ViewUpdate]:
+    d = e.data
+    fields = {"status": "analyzing", "context": d.context, "model": d.model, "attempt": d.attempt}
+    return _selection_job(e, d.job_id, fields)
 
 
 @_projects(se.SelectionInitialized)
 def _selection_initialized(e: se.SelectionInitialized) -> list[ViewUpdate]:
     d = e.data
-    return [
-        ViewUpdate(
-            key=job_key(e.sessionid, d.job_id),
-            set={
-                "kind": "selection",
-                "status": "pending",
-                "context": d.context,
-                "model": d.model,
-                "count": d.count,
-                "triage_job_id": d.triage_job_id,
-            },
-            set_if_absent={"created_at": e.time.isoformat()},
-        )
-    ]
+    fields = {
+        "status": "pending",
+        "context": d.context,
+        "model": d.model,
+        "count": d.count,
+        "triage_job_id": d.triage_job_id,
+    }
+    return _selection_job(e, d.job_id, fields)
 
 
 @_projects(se.SelectionPicksEdited)

@@ -401,8 +401,14 @@ class SelectionFailed(Event[SelectionFailedData], tag="shoebox.selection.failed.
 
 # --------------------------------------------------------------------------- enhancement
 class EnhancementRequestedData(Payload, frozen=True, kw_only=True):
+    """One chunk of a job's keys (the API records a job as ``enhancement.initialized`` plus chunks, so no
+    event carries thousands of keys); a v1 event without ``total`` is a whole job in one chunk."""
+
     job_id: str
     keys: list[str]
+    first_index: int = 0  # the job-wide index of ``keys[0]``
+    total: int | None = None  # the job's item count (None: ``len(keys)``)
+    videos: list[str] = msgspec.field(default_factory=list)  # which of ``keys`` are videos
 
 
 class EnhancementRequested(
@@ -501,6 +507,7 @@ class EnhancementFeedbackRequestedData(Payload, frozen=True, kw_only=True):
     job_id: str
     key: str
     feedback: str
+    revision: int = 1  # the item's feedback requests so far, this one included
 
 
 class EnhancementFeedbackRequested(
@@ -516,10 +523,10 @@ class EnhancementCompletedData(Payload, frozen=True, kw_only=True):
     failed: int
 
 
-class EnhancementCompleted(
+class EnhancementCompletedV1(
     Event[EnhancementCompletedData], tag="shoebox.enhancement.completed.v1", frozen=True
 ):
-    pass
+    """Superseded by ``enhancement.EnhancementCompleted`` (v2), which it is upcast to."""
 
 
 # --------------------------------------------------------------------------- runtime
@@ -569,7 +576,7 @@ ALL_EVENTS: tuple[type[Event[Any]], ...] = (
     PhotoEnhanceFailed,
     VideoEnhanceFailed,
     EnhancementFeedbackRequested,
-    EnhancementCompleted,
+    EnhancementCompletedV1,
     MessageFailed,
     UploadReceived,
     FileUnchanged,

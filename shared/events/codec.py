@@ -15,6 +15,7 @@ from typing import Any, TypeVar, Union, cast
 import msgspec
 
 from shared.events import catalogue as c
+from shared.events import enhancement as en
 from shared.events import selection_edits
 from shared.events.envelope import Event, Payload
 
@@ -114,7 +115,7 @@ def _check_finite(value: Any, path: str) -> None:
             _check_finite(v, f"{path}[{i}]")
 
 
-CATALOGUE = Catalogue(c.ALL_EVENTS + selection_edits.EVENTS)
+CATALOGUE = Catalogue(c.ALL_EVENTS + selection_edits.EVENTS + en.EVENTS)
 
 
 @CATALOGUE.upcaster(c.SessionCreatedV1, c.SessionCreatedV2)
@@ -132,6 +133,18 @@ def _file_rejected_v1_to_v2(old: c.FileRejectedV1) -> c.FileRejected:
     return c.FileRejected(
         **_envelope_fields(old, c.FileRejected),
         data=c.FileRejectedData(file=d.file, code=d.code, message=d.message),
+    )
+
+
+@CATALOGUE.upcaster(c.EnhancementCompletedV1, en.EnhancementCompleted)
+def _enhancement_completed_v1_to_v2(old: c.EnhancementCompletedV1) -> en.EnhancementCompleted:
+    """v1 knew done and partial only, and items that were done or failed."""
+    d = old.data
+    return en.EnhancementCompleted(
+        **_envelope_fields(old, en.EnhancementCompleted),
+        data=en.EnhancementCompletedV2Data(
+            job_id=d.job_id, status=d.status, total=d.done + d.failed, done=d.done, failed=d.failed
+        ),
     )
 
 

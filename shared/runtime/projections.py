@@ -17,7 +17,8 @@ Read models (views table, ``pk = SESSION#<id>``):
 ``JOB#<id>``                one job (triage, selection, enhancement): status, counts, result key
 ``HASH#<sha256>``           the first file with these bytes (duplicate detection)
 ``DECIDED#<key>@<etag>``    the decided upload of a file (one decision per write of its bytes)
-``ITEM#<job>#<key>``        one file of an enhancement job: status, enhanced key, thumbnail
+``ITEM#<job>#<key>``        one file of an enhancement job: status, phase, result, feedback revisions
+``ENDED#<job>#<key>``       the claim of that item's one ending (``enhancement_projections.py``)
 ``MULTIPART#<upload id>``   a multipart upload the API started: the key it is for (complete/abort check it)
 ==========================  =============================================================================
 
@@ -47,6 +48,7 @@ from shared.runtime.read_models import (
     DecisionClaim,
     EnhancedItemView,
     FileView,
+    ItemEndClaim,
     JobView,
     MetaView,
     MultipartView,
@@ -106,6 +108,11 @@ def enhanced_item_key(session_id: str, job_id: str, key: str) -> ViewKey:
     return ViewKey(session_pk(session_id), f"ITEM#{job_id}#{key}")
 
 
+def ended_key(session_id: str, job_id: str, key: str) -> ViewKey:
+    """The claim of an enhancement item's one ending."""
+    return ViewKey(session_pk(session_id), f"ENDED#{job_id}#{key}")
+
+
 def multipart_key(session_id: str, upload_id: str) -> ViewKey:
     """The multipart upload ``upload_id`` the API started in this session (none: not this session's)."""
     return ViewKey(session_pk(session_id), f"MULTIPART#{upload_id}")
@@ -119,6 +126,7 @@ _PREFIXED: tuple[tuple[str, type[ViewItem]], ...] = (
     ("HASH#", ContentClaim),
     ("DECIDED#", DecisionClaim),
     ("ITEM#", EnhancedItemView),
+    ("ENDED#", ItemEndClaim),
     ("MULTIPART#", MultipartView),
 )
 
@@ -166,6 +174,11 @@ def _projects(cls: type[Event[Any]]) -> Callable[[_Projection], _Projection]:
         return fn
 
     return register
+
+
+def projects(cls: type[Event[Any]]) -> Callable[[_Projection], _Projection]:
+    """Register a projection of ``cls`` defined in another module (decorator)."""
+    return _projects(cls)
 
 
 def view_updates(event: Event[Any]) -> list[ViewUpdate]:
@@ -540,45 +553,6 @@ def _selection_completed(e: c.SelectionCompleted) -> list[ViewUpdate]:
     ]
 
 
-@_projects(c.EnhancementRequested)
-def _enhancement_requested(e: c.EnhancementRequested) -> list[ViewUpdate]:
-    d = e.data
-    return [
-        ViewUpdate(
-            key=job_key(e.sessionid, d.job_id),
-            set={"kind": "enhancement", "status": "processing", "total": len(d.keys)},
-            set_if_absent={"done": 0, "failed": 0, "created_at": e.time.isoformat()},
-        )
-    ]
-
-
-@_projects(c.PhotoEnhanced)
-@_projects(c.VideoEnhanced)
-def _item_enhanced(e: c.PhotoEnhanced | c.VideoEnhanced) -> list[ViewUpdate]:
-    d = e.data
-    return [
-        ViewUpdate(key=job_key(e.sessionid, d.job_id), add={"done": 1}),
-        ViewUpdate(
-            key=enhanced_item_key(e.sessionid, d.job_id, d.key),
-            set={"status": "enhanced", "enhanced_key": d.enhanced_key, "thumbnail": d.thumbnail_key},
-        ),
-    ]
-
-
-@_projects(c.PhotoEnhanceFailed)
-@_projects(c.VideoEnhanceFailed)
-def _item_failed(e: c.PhotoEnhanceFailed | c.VideoEnhanceFailed) -> list[ViewUpdate]:
-    d = e.data
-    return [
-        ViewUpdate(key=job_key(e.sessionid, d.job_id), add={"failed": 1}),
-        ViewUpdate(
-            key=enhanced_item_key(e.sessionid, d.job_id, d.key),
-            set={"status": "failed", "code": d.code, "message": d.message},
-        ),
-    ]
-
-
-@_projects(c.EnhancementCompleted)
-def _enhancement_completed(e: c.EnhancementCompleted) -> list[ViewUpdate]:
-    d = e.data
-    return [ViewUpdate(key=job_key(e.sessionid, d.job_id), set={"status": d.status})]
+# the enhancement job's projections register themselves here (this module is near its size limit); the
+# import is last because that module uses this one's key functions and ``projects``
+from shared.runtime import enhancement_projections as enhancement_projections  # noqa: E402

@@ -28,8 +28,12 @@ from shared.events.catalogue import MediaKind
 FileDecision = Literal["processed", "rejected", "duplicate"]
 JobKind = Literal["triage", "selection", "enhancement"]
 #: triage and selection: pending -> processing (finalized) -> analyzing -> complete | error;
-#: enhancement: processing -> done | partial
-JobStatus = Literal["pending", "processing", "analyzing", "complete", "error", "done", "partial"]
+#: enhancement: processing -> done | partial | failed | cancelled (``enhancement.completed`` v2)
+JobStatus = Literal[
+    "pending", "processing", "analyzing", "complete", "error", "done", "partial", "failed", "cancelled"
+]
+#: an enhancement item: queued (its request fanned out; "running" once it has a phase), then one ending
+ItemStatus = Literal["queued", "enhanced", "failed", "cancelled", "skipped"]
 
 
 #: the partition of the relay's checkpoints in the views table (no session's)
@@ -161,10 +165,17 @@ class JobView(ViewItem, frozen=True, kw_only=True):
     triage_job_id: str | None = None
     picks_key: str | None = None
     picks_revision: int = 0
-    #: enhancement
+    #: enhancement: items by kind, and each ending counted once (``ENDED#`` claims); the person's
+    #: cancel; the selection the items came from
     total: int | None = None
+    photos: int | None = None
+    videos: int | None = None
     done: int = 0
     failed: int = 0
+    cancelled: int = 0
+    skipped: int = 0
+    cancel_requested: bool = False
+    selection_job_id: str | None = None
 
 
 class ContentClaim(ViewItem, frozen=True, kw_only=True):
@@ -183,13 +194,32 @@ class DecisionClaim(ViewItem, frozen=True, kw_only=True):
 
 
 class EnhancedItemView(ViewItem, frozen=True, kw_only=True):
-    """``ITEM#<job>#<key>``: one file of an enhancement job."""
+    """``ITEM#<job>#<key>``: one file of an enhancement job: its status (set by its one ending), its
+    latest phase, its result (the latest feedback pass's once one completed), and its feedback
+    revisions: requested (the API's count) and completed (the pass that answered last)."""
 
-    status: Literal["enhanced", "failed"] | None = None
+    status: ItemStatus | None = None
+    kind: MediaKind | None = None
+    index: int | None = None
+    phase: str | None = None
+    phase_summary: str | None = None
+    phase_output_key: str | None = None
     enhanced_key: str | None = None
     thumbnail: str | None = None
+    changes: list[str] = []
     code: str | None = None
     message: str | None = None
+    feedback: str | None = None
+    feedback_requested: int = 0
+    feedback_completed: int = 0
+    feedback_message: str | None = None
+
+
+class ItemEndClaim(ViewItem, frozen=True, kw_only=True):
+    """``ENDED#<job>#<key>``: the item's one ending (``require_absent``): a retried, redelivered or
+    racing second ending cannot commit, so the JOB's counters count each item once."""
+
+    status: ItemStatus
 
 
 class MultipartView(ViewItem, frozen=True, kw_only=True):

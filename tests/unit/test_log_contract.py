@@ -33,6 +33,7 @@ from shared.runtime.read_models import (
     DecisionClaim,
     EnhancedItemView,
     FileView,
+    ItemEndClaim,
     JobView,
     MetaView,
     ViewShapeError,
@@ -495,6 +496,7 @@ async def test_read_models_are_read_as_their_structs(log: EventLog) -> None:
         ContentClaim,
         DecisionClaim,
         EnhancedItemView,
+        ItemEndClaim,
     }
 
 

@@ -42,7 +42,7 @@ from litestar.params import FromPath, JSONBody, Parameter
 from litestar.types import ASGIApp, Guard, Receive, Scope, Send
 from opentelemetry.trace import SpanKind
 
-from services.api import edges, page, selection, stream, triage, uploads
+from services.api import edges, enhancement, page, selection, stream, triage, uploads
 from services.api.access import (
     PUBLIC,
     AfterVersion,
@@ -404,6 +404,7 @@ def create_app(
             session_events,
             *triage.ROUTES,
             *selection.ROUTES,
+            *enhancement.ROUTES,
             *uploads.ROUTES,
             *stream.ROUTES,
         ],

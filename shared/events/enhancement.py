@@ -20,6 +20,11 @@ import msgspec
 from shared.events.catalogue import MediaKind
 from shared.events.envelope import Event, Payload
 
+#: keys per ``enhancement.requested`` chunk: its fan-out is one commit (one DynamoDB transaction of at most
+#: 100 items): per key its event, the event's id guard, its ITEM# and, for a skipped video, its ENDED# claim
+#: (4 x 24 = 96), plus the JOB, the session's COUNTERS, the message's tracking record and the session check
+CHUNK_KEYS = 24
+
 #: how a job ended (``enhancement.completed`` v2): every item enhanced (skipped ones aside); some; none;
 #: or the person cancelled it
 EnhancementStatus = Literal["done", "partial", "failed", "cancelled"]

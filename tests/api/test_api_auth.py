@@ -43,6 +43,8 @@ SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/sessions/{session_id}/triage/{job_id}/confirm"): {"delete_keys": []},
     ("POST", "/v1/sessions/{session_id}/selections"): {"count": 2},
     ("PUT", "/v1/sessions/{session_id}/selections/{job_id}/picks"): {"selected": [], "excluded": []},
+    ("POST", "/v1/sessions/{session_id}/enhancements"): {"keys": ["uploads/x/a.jpg"]},
+    ("POST", "/v1/sessions/{session_id}/enhancements/{job_id}/items/{name}/feedback"): {"feedback": "warmer"},
     ("POST", "/v1/sessions/{session_id}/multipart"): {
         "name": "big.mp4",
         "content_type": "video/mp4",
@@ -66,6 +68,7 @@ OWNER_STATUS: dict[tuple[str, str], int] = {
     ("PUT", "/v1/sessions/{session_id}/selections/{job_id}/picks"): 409,  # not complete yet
     ("POST", "/v1/sessions/{session_id}/multipart/{upload_id}/complete"): 400,
     ("DELETE", "/v1/sessions/{session_id}/multipart/{upload_id}"): 400,
+    ("POST", "/v1/sessions/{session_id}/enhancements"): 400,  # the sample key is not this session's
 }
 #: routes that destroy the session's content run on a session of their own
 DESTRUCTIVE = {("DELETE", "/v1/sessions/{session_id}/artifacts")}
@@ -121,6 +124,7 @@ class Owned:
     name: str
     job_id: str
     selection_id: str
+    enhancement_id: str
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +139,15 @@ def owned(api: Api) -> Owned:
     api.verdicts(sid, job, c.Verdict(key=key, verdict="keep", reason="sharp and well lit", confidence=0.9))
     r = api.client.post(f"/v1/sessions/{sid}/selections", json={"count": 1}, headers=api.auth(ALICE))
     assert r.status_code == 202, r.text
-    return Owned(sid, PHOTO_NAME, job, r.json()["job_id"])
+    selection = r.json()["job_id"]
+    # an enhancement with its one item enhanced (its result: the original's thumbnail, bytes to serve)
+    r = api.client.post(f"/v1/sessions/{sid}/enhancements", json={"keys": [key]}, headers=api.auth(ALICE))
+    assert r.status_code == 202, r.text
+    enhancement = r.json()["job_id"]
+    [thumb] = [k for k in api.store.objects if k.startswith("thumbnails/") and sid in k]
+    api.commit(sid, c.PhotoEnhanceRequestedData(job_id=enhancement, key=key, index=0))
+    api.commit(sid, c.PhotoEnhancedData(job_id=enhancement, key=key, enhanced_key=thumb, thumbnail_key=thumb))
+    return Owned(sid, PHOTO_NAME, job, selection, enhancement)
 
 
 def call(
@@ -144,7 +156,11 @@ def call(
     values = {
         "session_id": session_id or owned.session_id,
         "name": owned.name,
-        "job_id": owned.selection_id if "/selections/" in route.path else owned.job_id,
+        "job_id": owned.selection_id
+        if "/selections/" in route.path
+        else owned.enhancement_id
+        if "/enhancements/" in route.path
+        else owned.job_id,
         "upload_id": "no-such-upload",
     }
     unknown = set(re.findall(r"\{(\w+)\}", route.path)) - set(values)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import msgspec
 
+from services.api import fanout
 from shared.events import catalogue as c
 from shared.runtime.inbound import UPLOADS, ObjectCreated, SagaCommand, upload_of
 from shared.runtime.log import EventLog, UnknownSession
@@ -33,6 +34,9 @@ MAX_GAPS = 100
 class Deps(msgspec.Struct, frozen=True):
     log: EventLog
     store: ObjectStore
+    #: whether the video service is deployed (``settings.enhancement.video_deployed``): the fan-out skips
+    #: an enhancement's videos while it is not (``fanout.py``)
+    video_deployed: bool = False
 
 
 async def _gaps(cmd: SagaCommand, deps: Deps, counters: CountersView) -> list[str]:
@@ -154,3 +158,8 @@ async def handle_object_created(event: ObjectCreated, deps: Deps) -> Sequence[Ou
             ),
         )
     ]
+
+
+async def handle_enhancement_requested(event: c.EnhancementRequested, deps: Deps) -> Sequence[Output]:
+    """An enhancement chunk: one request per photo and video, or the item skipped (``fanout.py``)."""
+    return await fanout.chunk_items(event, deps.log, video_deployed=deps.video_deployed)

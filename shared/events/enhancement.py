@@ -80,6 +80,7 @@ class ItemSkippedData(Payload, frozen=True, kw_only=True):
     key: str
     kind: MediaKind
     reason: str
+    index: int | None = None  # the item's place in the job (where the fan-out knew it)
 
 
 class ItemSkipped(Event[ItemSkippedData], tag="shoebox.enhancement.item.skipped.v1", frozen=True):

@@ -181,6 +181,21 @@ class SelectionSettings(msgspec.Struct, frozen=True, kw_only=True):
     ] = 10 * 60
 
 
+class EnhancementSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The enhancement job: its saga's budget (in polls of 3 s) and which of its items can be enhanced."""
+
+    #: ~8 history events per poll: 2 hours is ~19,000 of a Standard execution's 25,000
+    wait_s: Annotated[
+        int, doc("How long the enhancement saga waits for the job's items to end (seconds)", ge=1)
+    ] = 2 * 60 * 60
+    video_deployed: Annotated[
+        bool,
+        doc(
+            "Whether the video service is deployed: while it is not, the videos of a job end skipped at once"
+        ),
+    ] = False
+
+
 class StreamSettings(msgspec.Struct, frozen=True, kw_only=True):
     """The API's Server-Sent Events stream."""
 
@@ -314,6 +329,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     media: MediaSettings = msgspec.field(default_factory=MediaSettings)
     triage: TriageSettings = msgspec.field(default_factory=TriageSettings)
     selection: SelectionSettings = msgspec.field(default_factory=SelectionSettings)
+    enhancement: EnhancementSettings = msgspec.field(default_factory=EnhancementSettings)
     stream: StreamSettings = msgspec.field(default_factory=StreamSettings)
     api: ApiSettings = msgspec.field(default_factory=ApiSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)

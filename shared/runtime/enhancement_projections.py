@@ -126,7 +126,7 @@ def _cancelled(e: en.ItemCancelled) -> list[ViewUpdate]:
 @projects(en.ItemSkipped)
 def _skipped(e: en.ItemSkipped) -> list[ViewUpdate]:
     d = e.data
-    return ending(e, d.job_id, d.key, "skipped", {"kind": d.kind, "message": d.reason})
+    return ending(e, d.job_id, d.key, "skipped", {"kind": d.kind, "message": d.reason, "index": d.index})
 
 
 @projects(en.EnhancementCancelled)

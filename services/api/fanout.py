@@ -1,0 +1,55 @@
+"""The enhancement job's fan-out, in the api's consumer: each ``enhancement.requested`` chunk (the API
+records a job as ``enhancement.initialized`` plus chunks of ``enhancement.CHUNK_KEYS`` keys) becomes one
+``photo.enhance.requested`` per photo and one ``video.enhance.requested`` per video, in ONE commit (the
+chunk is sized so that commit fits a DynamoDB transaction's 100 items).
+
+While the video service is not deployed (``settings.enhancement.video_deployed``, false by default) a video
+ends at once ``enhancement.item.skipped``: no job waits for a service that is not there. A chunk that
+arrives after the person cancelled the job (``JOB.cancel_requested``) ends its items ``cancelled``: none of
+them starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from shared.events import catalogue as c
+from shared.events import enhancement as en
+from shared.runtime.log import EventLog
+from shared.runtime.projections import job_key
+from shared.runtime.read_models import JobView
+from shared.runtime.service import Output
+
+#: why a video ends skipped
+VIDEO_NOT_DEPLOYED = "the video service is not deployed: videos are not enhanced yet"
+
+
+def fan_out(chunk: c.EnhancementRequestedData, *, video_deployed: bool, cancelled: bool) -> list[Output]:
+    """The item events of one chunk, in its order (each with its job-wide index)."""
+    videos = set(chunk.videos)
+    out: list[Output] = []
+    for i, key in enumerate(chunk.keys):
+        index = chunk.first_index + i
+        if cancelled:
+            out.append(en.ItemCancelledData(job_id=chunk.job_id, key=key))
+        elif key not in videos:
+            out.append(c.PhotoEnhanceRequestedData(job_id=chunk.job_id, key=key, index=index))
+        elif video_deployed:
+            out.append(c.VideoEnhanceRequestedData(job_id=chunk.job_id, key=key, index=index))
+        else:
+            out.append(
+                en.ItemSkippedData(
+                    job_id=chunk.job_id, key=key, kind="video", reason=VIDEO_NOT_DEPLOYED, index=index
+                )
+            )
+    return out
+
+
+async def chunk_items(
+    event: c.EnhancementRequested, log: EventLog, *, video_deployed: bool
+) -> Sequence[Output]:
+    """One chunk of a job's keys: its items requested (or skipped, or cancelled), in one commit
+    (``handlers.handle_enhancement_requested``)."""
+    job = await log.get_view(job_key(event.sessionid, event.data.job_id), type=JobView)
+    cancelled = job is not None and job.cancel_requested
+    return fan_out(event.data, video_deployed=video_deployed, cancelled=cancelled)

@@ -2,17 +2,20 @@
 cancel it, and give an item feedback.
 
 ``POST /v1/sessions/{id}/enhancements`` records ``enhancement.initialized`` and the job's keys as
-``enhancement.requested`` chunks (``CHUNK_KEYS`` each: the fan-out of one is one commit), never thousands
-of keys in one event. ``GET`` answers per item: status, latest phase, changes, before/after thumbnails and
-the enhanced file (routes here, owner-only), or its error. ``DELETE`` cancels: the job's items not started
-end ``enhancement.item.cancelled`` (each item's one-ending claim keeps a racing result from counting
-twice). ``POST …/items/{name}/feedback`` records ``enhancement.feedback.requested`` with the item's next
-revision; the item's ``feedback_completed`` reaching it is the answer.
+``enhancement.requested`` chunks (``CHUNK_KEYS`` each: the fan-out of one is one commit, ``fanout.py``),
+never thousands of keys in one event, and starts the enhancement saga
+(``deploy/sagas/enhancement.asl.json``): it waits for every item to end and has the api record
+``enhancement.completed``. ``GET`` answers per item: status, latest phase, changes, before/after
+thumbnails and the enhanced file (routes here, owner-only), or its error. ``DELETE`` cancels: the job's
+items not started end ``enhancement.item.cancelled`` (each item's one-ending claim keeps a racing result
+from counting twice). ``POST …/items/{name}/feedback`` records ``enhancement.feedback.requested`` with the
+item's next revision; the item's ``feedback_completed`` reaching it is the answer.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import urllib.parse
 import uuid
 from typing import Annotated, Any
@@ -26,26 +29,34 @@ from litestar.params import FromPath, JSONBody
 from services.api.access import (
     CallerDep,
     api_event,
+    command_queue,
     etag_headers,
     event_log,
     not_modified,
     object_store,
     owned_meta,
+    saga_starter,
     session_etag,
+    start_job_saga,
     unchanged,
 )
 from services.api.files import thumbnail_url
+from services.api.topology import ENHANCEMENT_SAGA
 from shared.events import catalogue as c
 from shared.events import enhancement as en
 from shared.events.envelope import Event
 from shared.events.selection_results import SelectionResults
+from shared.runtime.config import Settings
 from shared.runtime.inbound import upload_key
 from shared.runtime.log import ClaimTaken, EventLog
 from shared.runtime.projections import enhanced_item_key, job_key, session_pk
 from shared.runtime.read_models import EnhancedItemView, FileView, JobView
+from shared.runtime.sagas import CommandQueue, SagaNotDeployed, SagaStarter
 from shared.runtime.storage import ObjectNotFound
 from shared.runtime.views import ViewExpectation
 
+#: the saga polls every 3 s; its budget (``settings.enhancement.wait_s``) is in polls
+POLL_S = 3
 MAX_ITEMS = 5000
 #: events per commit the API makes (each takes two transaction items, with the JOB and COUNTERS beside)
 EVENTS_PER_COMMIT = 45
@@ -124,6 +135,39 @@ def _new_job_id() -> str:
     return "enh-" + uuid.uuid4().hex[:20]
 
 
+async def start_enhancement_saga(
+    sagas: SagaStarter, commands: CommandQueue, settings: Settings, session_id: str, job_id: str
+) -> str:
+    """Start the job's saga and return the execution's name (the job's, so a repeated start is the same
+    execution). Raises ``SagaNotDeployed``."""
+    polls = {"item_polls": {"left": math.ceil(settings.enhancement.wait_s / POLL_S)}}
+    return await start_job_saga(
+        sagas,
+        commands,
+        settings,
+        ENHANCEMENT_SAGA.name,
+        session_id=session_id,
+        job_id=job_id,
+        attempt=1,
+        budgets=polls,
+    )
+
+
+async def restart_running_sagas(
+    log_: EventLog, sagas: SagaStarter, commands: CommandQueue, settings: Settings
+) -> list[str]:
+    """Start the saga of every enhancement still processing again, under the name it had (a Step
+    Functions that lost its executions: the embedded emulator after a restart); returns their names."""
+    started: list[str] = []
+    for session_id in await log_.session_ids():
+        for job in await log_.query_views(session_pk(session_id), "JOB#", type=JobView):
+            if job.kind != "enhancement" or job.status != "processing":
+                continue
+            job_id = job.sk.removeprefix("JOB#")
+            started.append(await start_enhancement_saga(sagas, commands, settings, session_id, job_id))
+    return started
+
+
 async def _job(log_: EventLog, session_id: str, job_id: str) -> JobView:
     job = await log_.get_view(job_key(session_id, job_id), type=JobView)
     if job is None or job.kind != "enhancement":
@@ -199,6 +243,12 @@ async def request_enhancement(
     events = request_events(session_id, job_id, keys, videos, data.selection_job_id)
     for i in range(0, len(events), EVENTS_PER_COMMIT):
         await log_.commit(events[i : i + EVENTS_PER_COMMIT])
+    try:
+        await start_enhancement_saga(
+            saga_starter(state), command_queue(state), state.settings, session_id, job_id
+        )
+    except SagaNotDeployed:
+        raise ClientException(status_code=503, detail="the enhancement saga is not deployed") from None
     return EnhancementJob(
         job_id=job_id,
         session_id=session_id,

@@ -7,6 +7,10 @@ While the video service is not deployed (``settings.enhancement.video_deployed``
 ends at once ``enhancement.item.skipped``: no job waits for a service that is not there. A chunk that
 arrives after the person cancelled the job (``JOB.cancel_requested``) ends its items ``cancelled``: none of
 them starts.
+
+The enhancement saga's commands (``deploy/sagas/enhancement.asl.json``) end here too: ``completion``
+records ``enhancement.completed`` v2 from the job's counters, once every item ended or the saga's
+deadline passed (``timed_out``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Sequence
 
 from shared.events import catalogue as c
 from shared.events import enhancement as en
+from shared.runtime.inbound import SagaCommand
 from shared.runtime.log import EventLog
 from shared.runtime.projections import job_key
 from shared.runtime.read_models import JobView
@@ -53,3 +58,34 @@ async def chunk_items(
     job = await log.get_view(job_key(event.sessionid, event.data.job_id), type=JobView)
     cancelled = job is not None and job.cancel_requested
     return fan_out(event.data, video_deployed=video_deployed, cancelled=cancelled)
+
+
+async def completion(cmd: SagaCommand, log: EventLog) -> Sequence[Output]:
+    """The saga saw every item end (``complete_enhancement``) or ran out of polls
+    (``enhancement_timed_out``): the job's ending, with its counts as the JOB view has them. Nothing
+    when the job is not there or has ended already (one ending per job)."""
+    d = cmd.detail
+    job = await log.get_view(job_key(d.session_id, d.job_id), type=JobView)
+    if job is None or job.kind != "enhancement" or job.status != "processing":
+        return []
+    total = job.total or 0
+    status = en.completion_status(
+        total=total,
+        done=job.done,
+        failed=job.failed,
+        cancelled=job.cancelled,
+        skipped=job.skipped,
+        cancel_requested=job.cancel_requested,
+    )
+    return [
+        en.EnhancementCompletedV2Data(
+            job_id=d.job_id,
+            status=status,
+            total=total,
+            done=job.done,
+            failed=job.failed,
+            cancelled=job.cancelled,
+            skipped=job.skipped,
+            timed_out=d.command == "enhancement_timed_out",
+        )
+    ]

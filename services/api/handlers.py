@@ -91,6 +91,8 @@ async def handle_saga_command(cmd: SagaCommand, deps: Deps) -> Sequence[Output]:
     d = cmd.detail
     if d.command in ("request_selection", "selection_timed_out", "selection_triage_failed"):
         return await _selection_command(cmd, deps)
+    if d.command in ("complete_enhancement", "enhancement_timed_out"):
+        return await fanout.completion(cmd, deps.log)
     if d.command == "triage_timed_out":
         return [
             c.TriageFailedData(

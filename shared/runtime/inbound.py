@@ -96,6 +96,8 @@ class SagaCommandDetail(msgspec.Struct, frozen=True, kw_only=True):
         "request_selection",
         "selection_timed_out",
         "selection_triage_failed",
+        "complete_enhancement",
+        "enhancement_timed_out",
     ]
     session_id: str
     job_id: str

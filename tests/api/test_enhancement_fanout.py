@@ -1,6 +1,8 @@
 """The enhancement job's fan-out in the api's consumer, in process: each ``enhancement.requested`` chunk the
 API recorded becomes one request per photo (videos end skipped at once while the video service is not
-deployed, so the job never waits for them), in one commit that fits a DynamoDB transaction."""
+deployed, so the job never waits for them), in one commit that fits a DynamoDB transaction. The request
+starts the enhancement saga, whose commands record the job's ending from its counters (the saga itself:
+``tests/stack/test_enhancement_saga.py``)."""
 
 from __future__ import annotations
 
@@ -8,12 +10,14 @@ import functools
 from typing import Any
 
 from services.api import consumer as api_consumer
+from services.api import enhancement
 from services.api import handlers as api_handlers
 from shared.events import catalogue as c
 from shared.events import enhancement as en
 from shared.runtime.processor import Processor
 from shared.runtime.projections import job_key
 from shared.runtime.read_models import JobView
+from shared.runtime.sagas import InMemoryCommandQueue, InMemorySagaStarter
 from tests.support.app import Api
 from tests.support.messages import bus_body
 
@@ -113,3 +117,47 @@ def test_a_chunk_after_the_cancel_starts_nothing(api: Api) -> None:
     out = _fan_out(api, sid, job)
     assert [type(e) for e in out] == [en.ItemCancelled] * 3
     assert _job(api, sid, job).cancelled == 3
+
+
+def test_the_request_starts_its_saga_and_a_restart_starts_the_running_ones_again(api: Api) -> None:
+    sid = api.new_session()
+    keys = [api.processed(sid, f"p{i}.jpg") for i in range(2)]
+    running, ended = _request(api, sid, keys[:1]), _request(api, sid, keys[1:])
+    execution = api.sagas.executions[f"{running}-a1"]
+    assert execution.saga == "enhancement"
+    assert execution.input["item_polls"] == {"left": api.settings.enhancement.wait_s // 3}
+    assert execution.input["session_id"] == sid and execution.input["attempt_text"] == "1"
+    api.run(api.consumers.saga_command, "complete_enhancement", sid, ended)  # 0 of 1 ended: failed
+
+    fresh = InMemorySagaStarter()
+    started = api.run(enhancement.restart_running_sagas, api.log, fresh, InMemoryCommandQueue(), api.settings)
+    assert f"{running}-a1" in started and f"{ended}-a1" not in started
+    assert fresh.executions[f"{running}-a1"].input == execution.input
+
+
+def test_the_saga_s_commands_record_the_ending_from_the_counters_once(api: Api) -> None:
+    sid = api.new_session()
+    photos = [api.processed(sid, f"p{i}.jpg") for i in range(3)]
+    video = _videos(api, sid, 1)[0]
+    job = _request(api, sid, [*photos, video])
+    _fan_out(api, sid, job)
+    api.commit(sid, c.PhotoEnhancedData(job_id=job, key=photos[0], enhanced_key="e/a.jpg"))
+    api.commit(sid, c.PhotoEnhanceFailedData(job_id=job, key=photos[1], code="provider_error", message="x"))
+
+    out = api.run(api.consumers.saga_command, "enhancement_timed_out", sid, job)
+    assert [type(e) for e in out] == [en.EnhancementCompleted]
+    d = out[0].data
+    assert (d.status, d.total, d.done, d.failed, d.skipped, d.timed_out) == ("partial", 4, 1, 1, 1, True)
+    assert _job(api, sid, job).status == "partial"
+    # the job has ended: a later command (the other ending, a restarted saga) records nothing
+    assert api.run(api.consumers.saga_command, "complete_enhancement", sid, job) == []
+
+
+def test_every_photo_enhanced_is_done_even_with_videos_skipped(api: Api) -> None:
+    sid = api.new_session()
+    photo, video = api.processed(sid, "a.jpg"), _videos(api, sid, 1)[0]
+    job = _request(api, sid, [photo, video])
+    _fan_out(api, sid, job)
+    api.commit(sid, c.PhotoEnhancedData(job_id=job, key=photo, enhanced_key="e/a.jpg"))
+    out = api.run(api.consumers.saga_command, "complete_enhancement", sid, job)
+    assert (out[0].data.status, out[0].data.timed_out) == ("done", False)

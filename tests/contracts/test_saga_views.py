@@ -16,6 +16,7 @@ import msgspec
 import pytest
 
 from shared.events import catalogue as c
+from shared.events import enhancement as en
 from shared.events.codec import make_event
 from shared.runtime.attributes import to_item
 from shared.runtime.log import InMemoryEventLog
@@ -97,6 +98,10 @@ def _accepts(annotation: Any, tag: str) -> bool:
 
 
 ALL_READS = [r for path in SAGAS for r in reads(json.loads(path.read_text()))]
+#: the enhancement saga reads only its own job (``test_the_enhancement_job_has_what_its_saga_reads``)
+ENHANCEMENT_READS = [
+    r for path in SAGAS if path.name == "enhancement.asl.json" for r in reads(json.loads(path.read_text()))
+]
 
 
 def test_the_triage_saga_reads_are_found() -> None:
@@ -136,7 +141,7 @@ def test_the_projections_write_what_the_saga_reads_when_it_reads_it() -> None:
         return make_event(data, source="t", session_id=sid)
 
     def check(log: InMemoryEventLog, *, result_in: bool) -> None:
-        for r in ALL_READS:
+        for r in (r for r in ALL_READS if r not in ENHANCEMENT_READS):
             item = _stored(log, keys[r.view])
             if r.always or result_in or r.field == "status":
                 assert r.field in item, f"{r.state} reads {r.field} before it is written"
@@ -178,5 +183,30 @@ def test_the_projections_write_what_the_saga_reads_when_it_reads_it() -> None:
     anyio.run(run)
 
 
+def test_the_enhancement_job_has_what_its_saga_reads() -> None:
+    """From the job's creation (before any chunk is fanned out) its view has every count the saga adds up
+    and its total, as numbers."""
+    sid = "7d1f1b36-2d7b-4c0e-9a51-2b1f0c7e6a10"
+    assert {r.field for r in ENHANCEMENT_READS} == {"done", "failed", "cancelled", "skipped", "total"}
+
+    async def run() -> None:
+        log = InMemoryEventLog()
+        created = en.EnhancementInitializedData(job_id="e1", total=3, photos=3, videos=0)
+        await log.commit(
+            [
+                make_event(
+                    c.SessionCreatedV2Data(owner="u", trip=c.Trip(context="x")), source="t", session_id=sid
+                ),
+                make_event(created, source="t", session_id=sid),
+            ]
+        )
+        item = _stored(log, job_key(sid, "e1"))
+        for r in ENHANCEMENT_READS:
+            assert r.view is JobView and r.always
+            assert r.field in item and r.tag in item[r.field], f"{r.state} reads {r.field}.{r.tag}: {item}"
+
+    anyio.run(run)
+
+
 def test_the_sagas_are_found() -> None:
-    assert sorted(p.name for p in SAGAS) == ["selection.asl.json", "triage.asl.json"]
+    assert sorted(p.name for p in SAGAS) == ["enhancement.asl.json", "selection.asl.json", "triage.asl.json"]

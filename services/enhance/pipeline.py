@@ -19,7 +19,7 @@ from services.enhance.provider import EditContext, EnhanceProvider
 SCORE_THRESHOLD = 8.5
 MAX_SURGICAL_EDITS = 3
 THUMBNAIL_LONG_SIDE = 400
-JPEG_QUALITY, THUMBNAIL_QUALITY = 90, 82
+JPEG_QUALITY, THUMBNAIL_QUALITY = 95, 82
 HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif")
 
 

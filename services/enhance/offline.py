@@ -47,7 +47,7 @@ SHARPEN_AMOUNT, NOISY = 0.15, 6.0
 Lut = np.ndarray  # 256 x 3 float, the per-channel curve being built
 
 
-def _identity() -> Lut:
+def identity_lut() -> Lut:
     return np.repeat(np.arange(256, dtype=np.float64)[:, None], 3, axis=1)
 
 
@@ -213,7 +213,7 @@ class OfflineProvider:
         pixels = small(image)
         first = stats(pixels)
         edits: list[Edit] = []
-        lut = _identity()
+        lut = identity_lut()
         _wb(lut, first.cast, edits)
         _levels(lut, first.p_low, first.p_high, edits)
         after_levels = stats(_curve_stats(pixels, lut))
@@ -240,7 +240,7 @@ class OfflineProvider:
     def _feedback(self, image: pyvips.Image, sentence: str) -> tuple[pyvips.Image, EditOutcome]:
         adjustments, leftover = parse_feedback(sentence)
         edits: list[Edit] = []
-        lut = _identity()
+        lut = identity_lut()
         curve = False
         for adjustment in adjustments:
             if adjustment in ("brighter", "darker"):

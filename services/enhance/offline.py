@@ -17,7 +17,7 @@ import re
 import numpy as np
 import pyvips
 
-from services.enhance.measure import LUMA, Pixels, luma, small, stats
+from services.enhance.measure import LUMA, Pixels, Stats, luma, small, stats
 from services.enhance.model import Analysis, Edit, Impact, Improvement, Region
 from services.enhance.provider import EditContext, EditOutcome
 
@@ -29,7 +29,9 @@ WB_DEAD_ZONE = 0.04
 WB_STRENGTH = 0.9
 WB_MAX_LOG_GAIN = math.log(1.3)
 #: a cast this far from the prior is the scene's light (tungsten indoors, a sunset): the correction fades
-#: from full at WB_FADE_START to none at WB_FADE_END (jolla's indoor shot measures 1.2-1.6)
+#: from full at WB_FADE_START to none at WB_FADE_END (jolla's indoor shot measures 1.2-1.6); the size that
+#: decides is the larger of the cast as measured and as measured on the range-stretched copy (a flat copy of
+#: a tinted scene looks only mildly tinted: 0.5 instead of 1.2, and was "corrected" half-way)
 WB_FADE_START, WB_FADE_END = 0.35, 0.6
 #: levels: the stretch applied at most (x2.5), and what counts as already using the range
 LEVELS_MAX_GAIN = 2.5
@@ -95,12 +97,18 @@ def noise_sigma(image: pyvips.Image) -> float:
     return float(np.median(values)) * 1.4826 / math.sqrt(20)  # MAD of a Laplacian of white noise -> sigma
 
 
-def _wb(lut: Lut, cast: tuple[float, float, float], edits: list[Edit]) -> None:
+def _wb(
+    lut: Lut, cast: tuple[float, float, float], scene: tuple[float, float, float], edits: list[Edit]
+) -> None:
+    """White balance towards the prior. ``scene`` is the cast measured on the range-stretched copy: it
+    decides whether the cast is the scene's own light (faded out), whatever a flat contrast hid of it."""
     logs = np.log(np.asarray(cast)) - np.asarray(WB_PRIOR)
+    scene_logs = np.log(np.asarray(scene)) - np.asarray(WB_PRIOR)
     size = float(np.abs(logs).max())
+    scene_size = float(np.abs(scene_logs).max())
     if size <= WB_DEAD_ZONE:
         return
-    fade = min(1.0, max(0.0, (WB_FADE_END - size) / (WB_FADE_END - WB_FADE_START)))
+    fade = min(1.0, max(0.0, (WB_FADE_END - max(size, scene_size)) / (WB_FADE_END - WB_FADE_START)))
     excess = logs * ((size - WB_DEAD_ZONE) / size) * WB_STRENGTH * fade
     excess = np.clip(excess, -WB_MAX_LOG_GAIN, WB_MAX_LOG_GAIN)
     if not excess.any():
@@ -117,6 +125,13 @@ def _wb(lut: Lut, cast: tuple[float, float, float], edits: list[Edit]) -> None:
             detail="gains R {:.3f} G {:.3f} B {:.3f}".format(*tuple(gains)),
         )
     )
+
+
+def stretched(pixels: Pixels, measured: Stats) -> Pixels:
+    """The statistics copy with its luma range stretched to 0..255 (the same map on every channel): a flat
+    copy of a tinted scene measures as tinted as the scene itself."""
+    span = max(measured.p_high - measured.p_low, 1.0)
+    return np.asarray(np.clip((pixels - measured.p_low) * (255.0 / span), 0, 255), dtype=np.float32)
 
 
 def _levels(lut: Lut, p_low: float, p_high: float, edits: list[Edit]) -> None:
@@ -214,7 +229,7 @@ class OfflineProvider:
         first = stats(pixels)
         edits: list[Edit] = []
         lut = identity_lut()
-        _wb(lut, first.cast, edits)
+        _wb(lut, first.cast, stats(stretched(pixels, first)).cast, edits)
         _levels(lut, first.p_low, first.p_high, edits)
         after_levels = stats(_curve_stats(pixels, lut))
         _exposure(lut, after_levels.median, edits)

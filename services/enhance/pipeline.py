@@ -46,7 +46,8 @@ def load_upright_srgb(path: Path) -> tuple[pyvips.Image, bytes | None]:
     """The photo in memory: upright, 8-bit 3-band sRGB; and its EXIF block (None if it has none).
 
     HEIF goes through libheif (pillow-heif), which applies the container's rotation itself; the libvips
-    wheel has no HEVC decoder (media-toolchain.md). Anything else: libvips, turned by its EXIF orientation.
+    wheel has no HEVC decoder (../shared/docs/media-toolchain.md). Anything else: libvips, turned by its
+    EXIF orientation.
     """
     exif: bytes | None = None
     if is_heif(path):

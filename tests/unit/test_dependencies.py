@@ -44,8 +44,8 @@ AREAS: dict[str, tuple[str, ...]] = {
     "services/api": ("extra:api",),
     "services/media_process": ("extra:media-process",),
     "services/selection": ("extra:selection",),
-    # topology only so far, no image: the runtime alone until they have handlers
-    "services/enhance": ("extra:runtime",),
+    "services/enhance": ("extra:enhance",),
+    # topology only so far, no image: the runtime alone until it has handlers
     "services/video": ("extra:runtime",),
     # the embedded stack runs every service in one process, and the CLI runs the embedded stack
     "deploy": ("group:stack",),

@@ -67,13 +67,11 @@ def clean_tmp(tmp_dir: Path) -> int:
 async def restart_sagas(clients: Clients) -> list[str]:
     """Start the sagas of the jobs that had not ended again (after provisioning); returns the
     executions' names."""
-    from services.api import enhancement, selection, triage  # the api owns its sagas (and litestar)
+    from services.api.restarts import restart_running_sagas  # the api owns its sagas (and litestar)
     from services.api.wiring import on_aws
 
     on = on_aws(clients)
-    started = await triage.restart_running_sagas(on.log, on.sagas, on.commands, clients.settings)
-    started += await selection.restart_running_sagas(on.log, on.sagas, on.commands, clients.settings)
-    started += await enhancement.restart_running_sagas(on.log, on.sagas, on.commands, clients.settings)
+    started = await restart_running_sagas(on.log, on.sagas, on.commands, clients.settings)
     if started:
         log.info("restarted %d sagas that were running: %s", len(started), ", ".join(started))
     return started

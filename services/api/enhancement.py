@@ -153,21 +153,6 @@ async def start_enhancement_saga(
     )
 
 
-async def restart_running_sagas(
-    log_: EventLog, sagas: SagaStarter, commands: CommandQueue, settings: Settings
-) -> list[str]:
-    """Start the saga of every enhancement still processing again, under the name it had (a Step
-    Functions that lost its executions: the embedded emulator after a restart); returns their names."""
-    started: list[str] = []
-    for session_id in await log_.session_ids():
-        for job in await log_.query_views(session_pk(session_id), "JOB#", type=JobView):
-            if job.kind != "enhancement" or job.status != "processing":
-                continue
-            job_id = job.sk.removeprefix("JOB#")
-            started.append(await start_enhancement_saga(sagas, commands, settings, session_id, job_id))
-    return started
-
-
 async def _job(log_: EventLog, session_id: str, job_id: str) -> JobView:
     job = await log_.get_view(job_key(session_id, job_id), type=JobView)
     if job is None or job.kind != "enhancement":

@@ -205,23 +205,6 @@ async def start_triage_saga(
     )
 
 
-async def restart_running_sagas(
-    log_: EventLog, sagas: SagaStarter, commands: CommandQueue, settings: Settings
-) -> list[str]:
-    """Start the saga of every triage job that has not ended (neither ``complete`` nor ``error``) again,
-    under the name it had; returns the executions' names. For a Step Functions that lost its executions
-    (the embedded emulator after a restart): the saga reads where its job stands from the read models, and
-    a command it sends again has the id it had, so the api's consumer takes it once."""
-    started: list[str] = []
-    for session_id in await log_.session_ids():
-        job_id = (await log_.counters(session_id)).job_id
-        job = await log_.get_view(job_key(session_id, job_id), type=JobView) if job_id else None
-        if job_id is None or job is None or job.kind != "triage" or job.status in ("complete", "error"):
-            continue
-        started.append(await start_triage_saga(sagas, commands, settings, session_id, job_id, job.attempt))
-    return started
-
-
 async def _start_saga(state: State, session_id: str, job_id: str, attempt: int) -> None:
     try:
         await start_triage_saga(

@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from services.api import selection
+from services.api import restarts, selection
 from services.api.topology import SELECTION_SAGA
 from shared.events import catalogue as c
 from shared.events.selection_results import Exclusion, Pick, SceneGroup, SelectionResults
@@ -276,7 +276,13 @@ def test_an_edit_must_name_every_item_exactly_once(api: Api, lists: Any, problem
     assert read(api, sid, job)["revision"] == 0
 
 
-def test_a_restarted_stack_starts_again_the_selections_that_had_not_ended(api: Api) -> None:
+def triaged_ids(api: Api, sid: str) -> list[str]:
+    """The session's triage jobs (as the events show them)."""
+    events = api.client.get(f"/v1/sessions/{sid}/events", headers=api.auth()).json()["events"]
+    return [e["data"]["job_id"] for e in events if e["type"] == "shoebox.triage.initialized.v1"]
+
+
+def test_a_restarted_stack_starts_again_the_selections_and_triages_that_had_not_ended(api: Api) -> None:
     """The embedded emulator forgets its executions on a restart (``deploy/local/persistence.py``): every
     selection neither complete nor failed is started again under the name it had, the rest are left."""
     sid, _, keys = triaged(api)
@@ -286,7 +292,18 @@ def test_a_restarted_stack_starts_again_the_selections_that_had_not_ended(api: A
     failed = ask(api, sid, count=2)["job_id"]
     api.run(api.consumers.saga_command, "selection_timed_out", sid, failed)
     fresh = InMemorySagaStarter()
-    started = api.run(selection.restart_running_sagas, api.log, fresh, InMemoryCommandQueue(), api.settings)
+    started = api.run(restarts.restart_running_sagas, api.log, fresh, InMemoryCommandQueue(), api.settings)
     ours = [name for name in started if name.split("-a")[0] in (waiting, done, failed)]
     assert ours == [f"{waiting}-a1"]
     assert fresh.executions[f"{waiting}-a1"].input == api.sagas.executions[f"{waiting}-a1"].input
+    # the same pass finds a triage still waiting for its files (and leaves the complete one above)
+    other = api.new_session()
+    r = api.client.post(f"/v1/sessions/{other}/triage", json={"expected": 2}, headers=api.auth())
+    running = r.json()["job_id"]
+    again = api.run(
+        restarts.restart_running_sagas, api.log, InMemorySagaStarter(), InMemoryCommandQueue(), api.settings
+    )
+    triages = [
+        n for n in again if n.startswith("tri-") and n.split("-a")[0] in (running, *triaged_ids(api, sid))
+    ]
+    assert triages == [f"{running}-a1"]

@@ -10,8 +10,8 @@ import functools
 from typing import Any
 
 from services.api import consumer as api_consumer
-from services.api import enhancement
 from services.api import handlers as api_handlers
+from services.api import restarts
 from shared.events import catalogue as c
 from shared.events import enhancement as en
 from shared.runtime.processor import Processor
@@ -130,7 +130,7 @@ def test_the_request_starts_its_saga_and_a_restart_starts_the_running_ones_again
     api.run(api.consumers.saga_command, "complete_enhancement", sid, ended)  # 0 of 1 ended: failed
 
     fresh = InMemorySagaStarter()
-    started = api.run(enhancement.restart_running_sagas, api.log, fresh, InMemoryCommandQueue(), api.settings)
+    started = api.run(restarts.restart_running_sagas, api.log, fresh, InMemoryCommandQueue(), api.settings)
     assert f"{running}-a1" in started and f"{ended}-a1" not in started
     assert fresh.executions[f"{running}-a1"].input == execution.input
 

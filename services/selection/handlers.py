@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import msgspec
 
 from services.selection import results, selection_handler
-from services.selection.manifest import processed_files
+from services.selection.manifest import processed_files, provider_items
 from services.selection.metering import MeteredTriage, Usage
 from services.selection.providers import ProviderError, TriageItem, TriageProvider
 from services.selection.selection_handler import handle_selection_requested
@@ -42,22 +42,7 @@ class Deps(msgspec.Struct, frozen=True):
 
 async def manifest(deps: Deps, session_id: str) -> list[TriageItem]:
     """Every processed (and not deleted) file of the session, in file-name order."""
-    processed = await processed_files(deps.log, session_id)
-    items = [
-        TriageItem(
-            key=key,
-            name=d.file.name,
-            kind=d.kind,
-            media_type=d.media_type,
-            metadata=d.metadata,
-            photo=d.photo,
-            video=d.video,
-            thumbnail=d.keys.thumbnail,
-            preview=d.keys.preview,
-        )
-        for key, d in processed.files.items()
-    ]
-    return sorted(items, key=lambda i: (i.name, i.key))
+    return provider_items(await processed_files(deps.log, session_id))
 
 
 def _check(items: Sequence[TriageItem], verdicts: Sequence[c.Verdict]) -> str | None:

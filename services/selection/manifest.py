@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import msgspec
 
+from services.selection.providers import TriageItem
 from shared.events import catalogue as c
 from shared.runtime.log import EventLog
 from shared.runtime.projections import session_pk
@@ -45,3 +46,23 @@ async def processed_files(event_log: EventLog, session_id: str) -> Processed:
             f"no media.file.processed event for {len(missing)} processed file(s): {missing[:5]}"
         )
     return Processed(files=latest, triage=triage)
+
+
+def provider_items(processed: Processed) -> list[TriageItem]:
+    """The files as a provider sees them (never the originals: their thumbnails and previews), in file-name
+    order; selection adds each one's triage verdict."""
+    items = [
+        TriageItem(
+            key=key,
+            name=d.file.name,
+            kind=d.kind,
+            media_type=d.media_type,
+            metadata=d.metadata,
+            photo=d.photo,
+            video=d.video,
+            thumbnail=d.keys.thumbnail,
+            preview=d.keys.preview,
+        )
+        for key, d in processed.files.items()
+    ]
+    return sorted(items, key=lambda i: (i.name, i.key))

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import msgspec
 
 from services.selection import results as triage_results
-from services.selection.manifest import processed_files
+from services.selection.manifest import processed_files, provider_items
 from services.selection.reconcile import AnswerRejected, reconcile
 from services.selection.selection_provider import SelectionError, SelectionItem, SelectionProvider
 from shared.events import catalogue as c
@@ -72,21 +72,10 @@ async def load(store: ObjectStore, event_log: EventLog, session_id: str) -> Mani
         done = triage_results.decode(await store.get(triage.results_key))
         verdicts = {v.key: v for v in done.verdicts}
     items = [
-        SelectionItem(
-            key=key,
-            name=d.file.name,
-            kind=d.kind,
-            media_type=d.media_type,
-            metadata=d.metadata,
-            photo=d.photo,
-            video=d.video,
-            thumbnail=d.keys.thumbnail,
-            preview=d.keys.preview,
-            triage=verdicts.get(key),
-        )
-        for key, d in processed.files.items()
+        SelectionItem(**msgspec.structs.asdict(i), triage=verdicts.get(i.key))
+        for i in provider_items(processed)
     ]
-    return Manifest(items=sorted(items, key=lambda i: (i.name, i.key)), triage=triage)
+    return Manifest(items=items, triage=triage)
 
 
 def check_exactly_once(keys: Sequence[str], out: SelectionResults) -> str | None:

@@ -20,22 +20,14 @@ from typing import Protocol, runtime_checkable
 
 import msgspec
 
+from services.selection.providers import TriageItem
 from shared.events import catalogue as c
 from shared.events.selection_results import Exclusion, Pick, SceneGroup
 
 
-class SelectionItem(msgspec.Struct, frozen=True, kw_only=True):
-    """One candidate as a provider sees it."""
+class SelectionItem(TriageItem, frozen=True, kw_only=True):
+    """One candidate as a provider sees it: what triage saw of the file, and triage's verdict on it."""
 
-    key: str  # the original's S3 key (what picks and exclusions name)
-    name: str  # the file name as uploaded
-    kind: c.MediaKind
-    media_type: str
-    metadata: c.MediaMetadata = c.MediaMetadata()  # capture time, GPS, camera, size, duration
-    photo: c.PhotoSignals | None = None
-    video: c.VideoSignals | None = None
-    thumbnail: str | None = None  # S3 key of the 400 px JPEG (what an AI provider looks at)
-    preview: str | None = None  # S3 key of a video's compressed preview
     triage: c.Verdict | None = None  # the session's triage verdict ("keep"), None when triage never saw it
 
 

@@ -319,8 +319,9 @@ def check_batch(ids: Sequence[str], answer: TriageAnswer) -> dict[str, ModelVerd
     return out
 
 
-class GeminiTriage:
-    """``TriageProvider`` on Gemini; see the module's doc."""
+class GeminiProvider:
+    """What triage's and selection's Gemini providers share: the caller (client, retries, budget) and the
+    store their thumbnails and previews are read from."""
 
     def __init__(self, caller: GeminiCaller, store: ObjectStore) -> None:
         self.caller = caller
@@ -329,6 +330,10 @@ class GeminiTriage:
     @property
     def name(self) -> str:
         return "gemini"
+
+
+class GeminiTriage(GeminiProvider):
+    """``TriageProvider`` on Gemini; see the module's doc."""
 
     async def triage(self, items: Sequence[TriageItem], *, context: str) -> list[c.Verdict]:
         verdicts, _ = await self.triage_metered(items, context=context)

@@ -21,14 +21,13 @@ from typing import Literal
 import msgspec
 from google.genai import types
 
-from services.selection.gemini import GeminiCaller, describe, media_part
+from services.selection.gemini import GeminiProvider, describe, media_part
 from services.selection.metering import Meter
 from services.selection.providers import ProviderError
 from services.selection.selection_provider import SelectionAnswer, SelectionError, SelectionItem
 from shared.events.catalogue import GeoPoint
 from shared.events.selection_results import Exclusion, Pick, SceneGroup
 from shared.runtime import telemetry
-from shared.runtime.storage import ObjectStore
 
 log = logging.getLogger("shoebox.selection.gemini")
 
@@ -97,16 +96,8 @@ def chunks(items: Sequence[SelectionItem], limit: int) -> list[list[SelectionIte
     return out
 
 
-class GeminiSelection:
+class GeminiSelection(GeminiProvider):
     """``SelectionProvider`` on Gemini; see the module's doc."""
-
-    def __init__(self, caller: GeminiCaller, store: ObjectStore) -> None:
-        self.caller = caller
-        self.store = store
-
-    @property
-    def name(self) -> str:
-        return "gemini"
 
     async def select(
         self, items: Sequence[SelectionItem], *, context: str, count: int | None

@@ -18,8 +18,8 @@ from shared.runtime import telemetry
 from shared.runtime.config import Settings
 from shared.runtime.inbound import is_session_id
 from shared.runtime.log import EventLog
-from shared.runtime.projections import meta_key, session_pk
-from shared.runtime.read_models import CountersView, FileView, JobView, MetaView, PendingView
+from shared.runtime.projections import job_key, meta_key, session_pk
+from shared.runtime.read_models import CountersView, FileView, JobKind, JobView, MetaView, PendingView
 from shared.runtime.sagas import CommandQueue, SagaStarter
 from shared.runtime.storage import ObjectStore
 from shared.runtime.views import ViewKey
@@ -102,6 +102,14 @@ async def owned_meta(state: State, session_id: str, caller: Caller) -> MetaView:
     if meta is None or meta.owner != caller.sub:
         raise NotFoundException(detail=f"no session {session_id!r}")
     return meta
+
+
+async def job_of(log: EventLog, session_id: str, job_id: str, kind: JobKind) -> JobView:
+    """The session's job ``job_id`` of this kind, or 404 (a job of another kind is not found either)."""
+    job = await log.get_view(job_key(session_id, job_id), type=JobView)
+    if job is None or job.kind != kind:
+        raise NotFoundException(detail=f"no {kind} job {job_id!r} in this session")
+    return job
 
 
 #: a route's ``?after_version=N``: only what changed after version N (a delta poll)

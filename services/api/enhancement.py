@@ -32,6 +32,7 @@ from services.api.access import (
     command_queue,
     etag_headers,
     event_log,
+    job_of,
     not_modified,
     object_store,
     owned_meta,
@@ -153,13 +154,6 @@ async def start_enhancement_saga(
     )
 
 
-async def _job(log_: EventLog, session_id: str, job_id: str) -> JobView:
-    job = await log_.get_view(job_key(session_id, job_id), type=JobView)
-    if job is None or job.kind != "enhancement":
-        raise NotFoundException(detail=f"no enhancement {job_id!r} in this session")
-    return job
-
-
 async def _picks(state: State, log_: EventLog, session_id: str, selection_job_id: str) -> list[str]:
     job = await log_.get_view(job_key(session_id, selection_job_id), type=JobView)
     if job is None or job.kind != "selection":
@@ -278,7 +272,7 @@ def _item(session_id: str, job_id: str, item: EnhancedItemView, files: dict[str,
 
 
 async def _state(log_: EventLog, session_id: str, job_id: str, version: int) -> EnhancementState:
-    job = await _job(log_, session_id, job_id)
+    job = await job_of(log_, session_id, job_id, "enhancement")
     pk = session_pk(session_id)
     items = await log_.query_views(pk, f"ITEM#{job_id}#", type=EnhancedItemView)
     files = {f.key: f for f in await log_.query_views(pk, "FILE#", type=FileView)}
@@ -331,7 +325,7 @@ async def cancel_enhancement(
     finish. Cancelling again changes nothing."""
     await owned_meta(state, session_id, caller)
     log_ = event_log(state)
-    job = await _job(log_, session_id, job_id)
+    job = await job_of(log_, session_id, job_id, "enhancement")
     if not job.cancel_requested and job.status == "processing":
         await log_.commit([api_event(en.EnhancementCancelledData(job_id=job_id), session_id)])
     items = await log_.query_views(session_pk(session_id), f"ITEM#{job_id}#", type=EnhancedItemView)
@@ -359,7 +353,7 @@ async def item_feedback(
     once with the revision; the item's ``feedback_completed`` reaches it when the pass is done."""
     await owned_meta(state, session_id, caller)
     log_ = event_log(state)
-    await _job(log_, session_id, job_id)
+    await job_of(log_, session_id, job_id, "enhancement")
     key = upload_key(session_id, name)
     view = enhanced_item_key(session_id, job_id, key)
     for _ in range(FEEDBACK_TRIES):

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Request, Response, get, post, put
 from litestar.datastructures import State
-from litestar.exceptions import ClientException, NotFoundException
+from litestar.exceptions import ClientException
 from litestar.params import FromPath, JSONBody
 
 from services.api.access import (
@@ -27,6 +27,7 @@ from services.api.access import (
     command_queue,
     etag_headers,
     event_log,
+    job_of,
     not_modified,
     object_store,
     owned_meta,
@@ -40,7 +41,7 @@ from services.api.topology import SELECTION_SAGA
 from shared.events import selection_edits as se
 from shared.events.selection_results import Exclusion, ExclusionCategory, Pick, SceneGroup, SelectionResults
 from shared.runtime.config import Settings
-from shared.runtime.log import ClaimTaken, EventLog
+from shared.runtime.log import ClaimTaken
 from shared.runtime.projections import job_key, session_pk
 from shared.runtime.read_models import FileView, JobView
 from shared.runtime.sagas import CommandQueue, SagaNotDeployed, SagaStarter
@@ -170,13 +171,6 @@ async def start_selection_saga(
     )
 
 
-async def _job(log_: EventLog, session_id: str, job_id: str) -> JobView:
-    job = await log_.get_view(job_key(session_id, job_id), type=JobView)
-    if job is None or job.kind != "selection":
-        raise NotFoundException(detail=f"no selection {job_id!r} in this session")
-    return job
-
-
 @post("/v1/sessions/{session_id:str}/selections", status_code=202)
 async def request_selection(
     session_id: FromPath[str], data: JSONBody[RequestSelection], state: State, caller: CallerDep
@@ -209,7 +203,7 @@ async def request_selection(
         model=data.model,
     )
     await log_.commit([api_event(initialized, session_id)])
-    job = await _job(log_, session_id, job_id)
+    job = await job_of(log_, session_id, job_id, "selection")
     try:
         await start_selection_saga(
             saga_starter(state), command_queue(state), state.settings, session_id, job, job_id
@@ -258,7 +252,7 @@ async def selection_results(
     etag = session_etag(counters, f"selection-{job_id}")
     if not_modified(request, etag):
         return unchanged(etag)
-    job = await _job(log_, session_id, job_id)
+    job = await job_of(log_, session_id, job_id, "selection")
     results = await _results(state, job)
     files = await log_.query_views(session_pk(session_id), "FILE#", type=FileView) if results else []
     answer = _state(session_id, job, results, {f.key: f for f in files}, counters.version)
@@ -414,7 +408,7 @@ async def edit_picks(
     await owned_meta(state, session_id, caller)
     log_ = event_log(state)
     for _ in range(EDIT_TRIES):
-        job = await _job(log_, session_id, job_id)
+        job = await job_of(log_, session_id, job_id, "selection")
         results = await _results(state, job)
         if results is None:
             raise ClientException(
@@ -446,7 +440,7 @@ async def edit_picks(
         except ClaimTaken:
             continue
         counters = await log_.counters(session_id)
-        job = await _job(log_, session_id, job_id)
+        job = await job_of(log_, session_id, job_id, "selection")
         files = await log_.query_views(session_pk(session_id), "FILE#", type=FileView)
         return _state(session_id, job, edited, {f.key: f for f in files}, counters.version)
     raise ClientException(status_code=409, detail="the picks kept changing; read them and edit again")

@@ -29,6 +29,7 @@ from services.api.access import (
     command_queue,
     etag_headers,
     event_log,
+    job_of,
     not_modified,
     object_store,
     owned_meta,
@@ -170,13 +171,6 @@ async def file_deletions(
     return events
 
 
-async def _job(log_: EventLog, session_id: str, job_id: str) -> JobView:
-    job = await log_.get_view(job_key(session_id, job_id), type=JobView)
-    if job is None or job.kind != "triage":
-        raise NotFoundException(detail=f"no triage job {job_id!r} in this session")
-    return job
-
-
 async def start_triage_saga(
     sagas: SagaStarter,
     commands: CommandQueue,
@@ -235,7 +229,7 @@ async def init_triage(
                     )
                 ]
             )
-        attempt = (await _job(log_, session_id, job_id)).attempt
+        attempt = (await job_of(log_, session_id, job_id, "triage")).attempt
     else:
         job_id, attempt = _new_job_id(), 1
         await log_.commit(
@@ -265,7 +259,7 @@ async def finalize_triage(
     changes nothing."""
     await owned_meta(state, session_id, caller)
     log_ = event_log(state)
-    job = await _job(log_, session_id, job_id)
+    job = await job_of(log_, session_id, job_id, "triage")
     for _ in range(FINALIZE_TRIES):
         counters = await log_.counters(session_id)
         if counters.finalized:
@@ -436,7 +430,7 @@ async def retry_triage(
     """Run a failed or timed-out triage again, without re-uploading: a new attempt, a new execution."""
     await owned_meta(state, session_id, caller)
     log_ = event_log(state)
-    job = await _job(log_, session_id, job_id)
+    job = await job_of(log_, session_id, job_id, "triage")
     if job.status != "error":
         raise ClientException(
             status_code=409,
@@ -455,7 +449,7 @@ async def confirm_triage(
     """Delete the chosen originals: each must be one of this triage's discards."""
     await owned_meta(state, session_id, caller)
     log_ = event_log(state)
-    job = await _job(log_, session_id, job_id)
+    job = await job_of(log_, session_id, job_id, "triage")
     if job.status != "complete":
         raise ClientException(status_code=409, detail=f"triage {job_id} is not complete")
     discards = {v.key for v in await _verdicts(state, job) if v.verdict == "discard"}

@@ -243,6 +243,48 @@ class SelectionState(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None = None
 
 
+class EnhancementJob(msgspec.Struct, frozen=True):
+    """``POST /v1/sessions/{id}/enhancements``: the enhancement job started."""
+
+    job_id: str
+    total: int = 0
+    photos: int = 0
+    videos: int = 0
+
+
+class EnhancementItem(msgspec.Struct, frozen=True, kw_only=True):
+    """One item of ``GET …/enhancements/{job}`` (the fields the CLI reads)."""
+
+    key: str
+    name: str
+    #: queued | running (it has a phase) | enhanced | failed | cancelled | skipped
+    status: str
+    phase: str | None = None
+    changes: list[str] = []
+    after_thumbnail_url: str | None = None
+    enhanced_url: str | None = None
+    code: str | None = None
+    error: str | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.status in ("enhanced", "failed", "cancelled", "skipped")
+
+
+class EnhancementState(msgspec.Struct, frozen=True, kw_only=True):
+    """``GET /v1/sessions/{id}/enhancements/{job}``: ``status`` is ``processing`` until the job's saga
+    records its ending (``done``, ``partial``, ``failed`` or ``cancelled``)."""
+
+    job_id: str
+    status: str
+    total: int = 0
+    done: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    skipped: int = 0
+    items: list[EnhancementItem] = []
+
+
 class _Created(msgspec.Struct, frozen=True):
     session_id: str
 
@@ -471,6 +513,28 @@ class ApiClient:
         if r.status_code != 200:
             raise self._fail(r, f"reading the selection of session {session_id}")
         return msgspec.json.decode(r.content, type=SelectionState), r.headers.get("etag")
+
+    async def start_enhancement(self, session_id: str, selection_job_id: str) -> EnhancementJob:
+        """Enhance the picks of the complete selection ``selection_job_id``."""
+        body = {"selection_job_id": selection_job_id}
+        r = await self._send("POST", self._url(f"/v1/sessions/{session_id}/enhancements"), json=body)
+        if r.status_code != 202:
+            raise self._fail(r, f"starting the enhancement of session {session_id}")
+        return msgspec.json.decode(r.content, type=EnhancementJob)
+
+    async def enhancement(
+        self, session_id: str, job_id: str, *, etag: str | None = None, cancel: bool = False
+    ) -> tuple[EnhancementState | None, str | None]:
+        """The enhancement job's state, or (None, etag) when it did not change since ``etag``; with
+        ``cancel``, cancel it first (its items not started end ``cancelled``) and answer its state."""
+        headers = {"If-None-Match": etag} if etag and not cancel else {}
+        url = self._url(f"/v1/sessions/{session_id}/enhancements/{job_id}")
+        r = await self._send("DELETE" if cancel else "GET", url, headers=headers)
+        if r.status_code == 304:
+            return None, etag
+        if r.status_code != 200:
+            raise self._fail(r, f"{'cancelling' if cancel else 'reading'} enhancement {job_id}")
+        return msgspec.json.decode(r.content, type=EnhancementState), r.headers.get("etag")
 
     async def events(self, session_id: str, *, after: int = 0, limit: int = 100) -> EventPage:
         r = await self._send(

@@ -1,7 +1,7 @@
 """The ``shoebox`` command.
 
     shoebox up                       the embedded stack in the foreground (Ctrl-C stops it)
-    shoebox process DIR --out OUT    a folder of trip media -> OUT/report.json and OUT/report.html
+    shoebox process DIR --out OUT    a folder of trip media -> OUT/report.json, OUT/report.html, OUT/enhanced/
     shoebox demo                     ``process`` on sample media
     shoebox status SESSION           a session's counters and files
     shoebox events SESSION           a session's event log
@@ -144,6 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
             type=_positive_float,
             default=600.0,
             help="give up waiting for results after this many seconds (default 600)",
+        )
+        p.add_argument(
+            "--enhance",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="enhance the selection's picks and download them to OUT/enhanced (default: on when "
+            "selecting, i.e. unless --select 0); --no-enhance skips it",
         )
         p.add_argument("--plain", action="store_true", help="plain lines instead of progress bars")
 
@@ -360,6 +367,7 @@ def cmd_process(args: argparse.Namespace) -> int:
             concurrency=args.concurrency,
             timeout_s=args.timeout,
             select=args.select,
+            enhance=args.enhance,
         ),
         plain=args.plain or None,
     )
@@ -386,6 +394,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             token=_job_token(args),
             concurrency=args.concurrency,
             timeout_s=args.timeout,
+            enhance=args.enhance,
         ),
         plain=args.plain or None,
     )

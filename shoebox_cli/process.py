@@ -6,7 +6,8 @@ upload the rest with a bounded number in flight through presigned PUTs while pol
 wait until every uploaded file has its result (or the timeout), then write ``report.json``/``report.html``.
 
 Then triage and the selection (``--select N``, default 12; ``all``; 0 skips it), each one more poll of the API
-(:mod:`shoebox_cli.steps`) that fills its fields of the report's entries. Enhancement will slot in after them.
+(:mod:`shoebox_cli.steps`) that fills its fields of the report's entries, and the enhancement of the picks
+(``--enhance``, on when selecting; :mod:`shoebox_cli.enhancing`), whose files land under ``OUT/enhanced``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from deploy.local.emulator import free_port
 from deploy.local.stack import StackConfig, running_stack
 from shared.runtime import media_types, telemetry
 from shared.runtime.config import Settings
-from shoebox_cli import inputs, report, state, steps
+from shoebox_cli import enhancing, inputs, report, state, steps
 from shoebox_cli.client import (
     ApiClient,
     ApiError,
@@ -70,6 +71,8 @@ class ProcessOptions(msgspec.Struct, frozen=True, kw_only=True):
     poll_s: float = 0.2
     #: ``--select``: how many picks (None: "all", every kept item; 0: no selection)
     select: int | None = 12
+    #: ``--enhance``/``--no-enhance``: enhance the selection's picks (None: when selecting, i.e. select != 0)
+    enhance: bool | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,6 +177,7 @@ class Job:
             )
 
             verdicts, selection, run = await self._after_processing(client, deadline)
+            enhanced = await self._enhance(client, selection, deadline)
             metadata = await event_metadata(client, st.session_id)
             thumbnails = await download_thumbnails(
                 client, self._server, self._key_to_path, self.options.out, self.options.concurrency
@@ -192,6 +196,7 @@ class Job:
         entries = steps.apply_outcomes(
             entries, triage=verdicts, selection=selection, key_to_path=self._key_to_path
         )
+        entries = enhancing.apply_enhancement(entries, enhanced)
         result = Report(
             generated_at=report.now_iso(),
             session=report.SessionInfo(id=st.session_id, context=self._context, api=api),
@@ -204,6 +209,7 @@ class Job:
             files=entries,
             selection=run,
             notes=list(self._notes),
+            enhancement=enhanced.run if enhanced else None,
         )
         json_path, html_path = report.write(result, self.options.out)
         return Outcome(result, json_path, html_path, self.resumed)
@@ -243,6 +249,45 @@ class Job:
             return verdicts, None, None
         run = steps.selection_run(job, count, state, timed_out=scope.cancelled_caught)
         return verdicts, state, run
+
+    async def _enhance(
+        self, client: ApiClient, selection: SelectionState | None, deadline: float
+    ) -> enhancing.EnhancementOutcome | None:
+        """Enhance the selection's picks (unless ``--no-enhance``) within what is left of the job's
+        timeout, and never longer than the enhancement saga's own deadline plus a margin."""
+        assert self.session_id is not None
+        options = self.options
+        if not (options.enhance if options.enhance is not None else options.select != 0):
+            return None
+        if selection is None or selection.status != "complete":
+            if options.select == 0:
+                self._say(
+                    "Nothing to enhance: --enhance enhances the selection's picks, and --select 0 has none."
+                )
+            return None  # a selection that failed or ran out is said already
+        picks = [p.key for p in selection.selected]
+        left = deadline - time.monotonic()
+        if not picks or left <= 0:
+            if picks:
+                self._say("The job's timeout ran out before the enhancement; the report has none.")
+            return None
+        budget = min(left, Settings.from_env().enhancement.wait_s + enhancing.MARGIN_S)
+        outcome = await enhancing.run_enhancement(
+            client,
+            self.session_id,
+            selection.job_id,
+            picks,
+            options.out,
+            self.ui,
+            budget_s=budget,
+            poll_s=options.poll_s,
+            concurrency=options.concurrency,
+        )
+        for key, why in outcome.errors.items():
+            self.ui.problem(self._key_to_path.get(key, key), f"not enhanced ({why.code}): {why.message}")
+        if outcome.run.status != "done":
+            self._say(f"The enhancement ended {outcome.run.status.replace('_', ' ')}: {outcome.run.error}.")
+        return outcome
 
     def _say(self, note: str) -> None:
         """A note for the person now and for the report's reader later."""

@@ -6,17 +6,20 @@ Structs into ``schemas/report.schema.json`` and committed (a test fails when the
     python -m shoebox_cli.report schema           # regenerate schemas/report.schema.json
     python -m shoebox_cli.report schema --check   # exit 1 when the committed file is stale
 
-Evolving it follows the event contracts' rule: new fields get defaults, nothing is renamed or retyped, and a
-new value where a reader matches on a closed set (a file's ``status``) is a new ``version``. The triage,
-selection and enhancement fields are here already (null until those steps exist), and the HTML renders their
-sections only when an entry carries them.
+Evolving it follows the event contracts' rule: new fields get defaults, and a new value where a reader matches
+on a closed set (a file's ``status``) or a field retyped (v4's ``enhanced``) is a new ``version``. The later
+steps' fields are null when their step did not run, and the HTML renders their sections only when an entry
+carries them.
 
 Versions (``docs/report.md``): 1, the first; 2 adds the file status ``pending`` (uploaded and in storage,
 not decided when the job ended: before, such a file was ``missing`` with the reason ``no_result``) and
 ``counts.pending``; 3, the selection: ``selected`` gains ``comparison``, and every other processed file of a
 job that ran a selection has ``excluded`` (``category`` is a closed set a reader matches on: the selection
 results file's ``ExclusionCategory``); ``triage`` is filled for every processed file; ``selection`` (the
-run: job, status, scenes in time order, error) and ``notes`` at the top.
+run: job, status, scenes in time order, error) and ``notes`` at the top; 4, enhancement: ``enhanced`` is an
+object (``path`` and ``thumbnail`` of the enhanced file, relative to the report's folder, and its ``edits``)
+where it was a path, an item that did not come back enhanced says why in ``enhancement_error``, and
+``enhancement`` (the run: job, status, counts, error) is at the top.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-REPORT_VERSION: Literal[3] = 3
+REPORT_VERSION: Literal[4] = 4
 JSON_FILE = "report.json"
 HTML_FILE = "report.html"
 SCHEMA_ID = "https://shoebox.dev/schemas/report.schema.json"
@@ -128,6 +131,37 @@ class SelectionRun(msgspec.Struct, frozen=True, kw_only=True):
     error: Annotated[str | None, msgspec.Meta(description="why it did not complete")] = None
 
 
+class Enhanced(msgspec.Struct, frozen=True, kw_only=True):
+    """A pick's enhanced photo (v4), downloaded next to the report."""
+
+    path: Annotated[str, msgspec.Meta(description="the enhanced JPEG, relative to the report's folder")]
+    thumbnail: Annotated[
+        str | None, msgspec.Meta(description="its 400 px thumbnail, relative to the report's folder")
+    ]
+    edits: Annotated[list[str], msgspec.Meta(description="what was changed, with the amounts, in order")]
+
+
+#: how an enhancement run ended (v4): the job's own ending, or the CLI's timeout, or it never ran
+EnhancementStatus = Literal["done", "partial", "failed", "cancelled", "timed_out", "error"]
+
+
+class EnhancementRun(msgspec.Struct, frozen=True, kw_only=True):
+    """The enhancement the job asked for (v4): null when none was (``--no-enhance``, or no picks).
+
+    ``status``: the job's own ending (``done``: every item enhanced or skipped; ``partial``: some failed;
+    ``failed``: none came back; ``cancelled``), or ``timed_out`` when the job's ``--timeout`` ran out first
+    (the job was then cancelled), or ``error`` when it could not start or be read."""
+
+    job_id: Annotated[str | None, msgspec.Meta(description="the API's enhancement job; null if none started")]
+    status: EnhancementStatus
+    total: Annotated[int, msgspec.Meta(ge=0)] = 0
+    enhanced: Annotated[int, msgspec.Meta(ge=0)] = 0
+    failed: Annotated[int, msgspec.Meta(ge=0)] = 0
+    skipped: Annotated[int, msgspec.Meta(ge=0)] = 0
+    cancelled: Annotated[int, msgspec.Meta(ge=0)] = 0
+    error: Annotated[str | None, msgspec.Meta(description="why it did not end done")] = None
+
+
 class FileEntry(msgspec.Struct, frozen=True, kw_only=True):
     """One input file (every input file appears exactly once, in input order)."""
 
@@ -139,7 +173,8 @@ class FileEntry(msgspec.Struct, frozen=True, kw_only=True):
     thumbnail: Annotated[str | None, msgspec.Meta(description="path relative to the report's folder")]
     triage: Triage | None
     selected: Selection | None
-    enhanced: Annotated[str | None, msgspec.Meta(description="path relative to the report's folder")]
+    #: v4: an object (was a path): the enhanced file and its thumbnail, relative to the report's folder
+    enhanced: Enhanced | None
     key: Annotated[
         str | None, msgspec.Meta(description="the object key it was uploaded as; null if not uploaded")
     ]
@@ -148,6 +183,9 @@ class FileEntry(msgspec.Struct, frozen=True, kw_only=True):
     media_type: Annotated[str | None, msgspec.Meta(description="sniffed from the content by the service")]
     #: v3: a processed file the selection did not pick, with why; null for picks and when none ran
     excluded: Exclusion | None = None
+    #: v4: a pick the enhancement did not return enhanced, with why (``code``: the service's, or
+    #: ``skipped``, ``cancelled``, ``not_enhanced``: the job ended first, ``download_failed``)
+    enhancement_error: Reason | None = None
 
 
 class SessionInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -177,7 +215,7 @@ class Timings(msgspec.Struct, frozen=True, kw_only=True):
 class Report(msgspec.Struct, frozen=True, kw_only=True):
     """The result of ``shoebox process``: one session, one entry per input file."""
 
-    version: Literal[3] = REPORT_VERSION
+    version: Literal[4] = REPORT_VERSION
     generated_at: str
     session: SessionInfo
     counts: Counts
@@ -186,6 +224,8 @@ class Report(msgspec.Struct, frozen=True, kw_only=True):
     #: v3: the selection asked for, and what the job wants a reader to know (a step that failed or ran out)
     selection: SelectionRun | None = None
     notes: list[str] = []
+    #: v4: the enhancement of the picks
+    enhancement: EnhancementRun | None = None
 
 
 def count(files: Sequence[FileEntry]) -> Counts:
@@ -326,12 +366,6 @@ def _verdict(f: FileEntry) -> str:
     )
 
 
-def _media(path: str, alt: str) -> str:
-    if Path(path).suffix.lower() in {".mp4", ".mov", ".webm", ".m4v", ".mkv"}:
-        return f'<video class="thumb" src="{_src(path)}" controls muted></video>'
-    return f'<img class="thumb" src="{_src(path)}" alt="{_e(alt)}" loading="lazy">'
-
-
 def _order_note(files: Sequence[FileEntry]) -> str:
     if any(f.metadata.captured_at for f in files):
         return "In capture-time order (files without a capture time last)."
@@ -385,6 +419,60 @@ def _selection(processed: Sequence[FileEntry]) -> list[str]:
     return parts
 
 
+def _by_rank(f: FileEntry) -> tuple[int, str]:
+    return (f.selected.rank if f.selected else 1 << 30, f.path)
+
+
+def _before(f: FileEntry) -> str:
+    if f.thumbnail:
+        return f'<img class="shot" src="{_src(f.thumbnail)}" alt="before: {_e(f.path)}" loading="lazy">'
+    return _picture(f)
+
+
+def _pair(f: FileEntry) -> str:
+    """The original's thumbnail beside the enhanced one (a link to the enhanced file), then the edits."""
+    assert f.enhanced is not None
+    e = f.enhanced
+    shown = e.thumbnail or e.path
+    edits = "".join(f"<li>{_e(x)}</li>" for x in e.edits) or "<li>nothing needed changing</li>"
+    return (
+        f'<div class="pair"><div class="name" title="{_e(f.path)}">{_e(f.path)}</div>'
+        f'<figure class="before">{_before(f)}<figcaption>before</figcaption></figure>'
+        f'<figure class="after"><a href="{_src(e.path)}"><img class="shot" src="{_src(shown)}" '
+        f'alt="after: {_e(f.path)}" loading="lazy"></a><figcaption>after · '
+        f'<a class="full" href="{_src(e.path)}">full size</a></figcaption></figure>'
+        f'<ul class="edits">{edits}</ul></div>'
+    )
+
+
+def _enhancement(report: Report) -> list[str]:
+    """Before and after for each enhanced pick (in rank order), then the picks that did not come back
+    enhanced, with why; nothing when no enhancement ran."""
+    files = report.files
+    enhanced = sorted((f for f in files if f.enhanced), key=_by_rank)
+    failed = sorted((f for f in files if f.enhancement_error), key=_by_rank)
+    if not enhanced and not failed and report.enhancement is None:
+        return []
+    run = report.enhancement
+    said = ""
+    if run is not None:
+        said = (
+            f"The enhancement ended {run.status.replace('_', ' ')}: {run.enhanced} of {run.total} enhanced."
+        )
+        said += f" {run.error}" if run.error else ""
+    body = f'<div class="pairs">{"".join(_pair(f) for f in enhanced)}</div>'
+    if failed:
+        rows = "".join(
+            f'<li><span class="epath">{_e(f.path)}</span> <code>{_e(f.enhancement_error.code)}</code> '
+            f"{_e(f.enhancement_error.message)}</li>"
+            for f in failed
+            if f.enhancement_error
+        )
+        body += f'<h3 class="scene-label">Not enhanced</h3><ul class="not-enhanced">{rows}</ul>'
+    note = "Each pick's original beside its enhanced version (open it for the full size), with the edits."
+    return [_section("enhanced", "Before and after", len(enhanced), body, f"{note} {said}".strip())]
+
+
 def _sections(report: Report) -> str:
     files = report.files
     processed = sorted((f for f in files if f.status == "processed"), key=_capture_order)
@@ -426,17 +514,7 @@ def _sections(report: Report) -> str:
                 _order_note(processed),
             )
         )
-    enhanced = [f for f in files if f.enhanced]
-    if enhanced:
-        pairs = "".join(
-            f'<div class="pair"><figure>{_picture(f)}<figcaption>before</figcaption></figure>'
-            f"<figure>{_media(f.enhanced or '', f.path)}<figcaption>after</figcaption></figure>"
-            f'<div class="name">{_e(f.path)}</div></div>'
-            for f in enhanced
-        )
-        parts.append(
-            _section("enhanced", "Before and after", len(enhanced), f'<div class="pairs">{pairs}</div>')
-        )
+    parts.extend(_enhancement(report))
     for status, title, note in (
         ("rejected", "Rejected", "Files Shoebox could not use, with the reason."),
         ("duplicate", "Duplicates", "Exact copies of another file: uploaded once."),

@@ -111,8 +111,9 @@ class PlainUi:
         print(line, file=self.stream, flush=True)
 
     def phase(self, name: str, label: str, total: int, completed: int = 0) -> None:
-        if name in self._phases:
+        if name in self._phases:  # re-totalled or relabelled (the enhancement names its phases)
             self._phases[name][1] = total
+            self._labels[name] = label
             return
         self._phases[name] = [completed, total, time.monotonic()]
         self._labels[name] = label

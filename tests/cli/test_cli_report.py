@@ -13,6 +13,8 @@ from jsonschema import Draft202012Validator
 from shoebox_cli import report
 from shoebox_cli.report import (
     Camera,
+    Enhanced,
+    EnhancementRun,
     Exclusion,
     FileEntry,
     Gps,
@@ -107,7 +109,7 @@ def test_report_json_validates_against_the_published_schema(tmp_path: Path) -> N
     assert not errors, "\n".join(e.message for e in errors)
     assert html_path.exists()
     assert set(document) >= {"session", "counts", "timings", "files"}
-    assert document["version"] == 3
+    assert document["version"] == 4
     assert document["counts"] == {
         "files": 6,
         "processed": 2,
@@ -137,7 +139,9 @@ def test_the_later_steps_fields_validate_when_they_are_filled(tmp_path: Path) ->
             "a.jpg",
             triage=Triage(verdict="keep", reason="sharp, good light", confidence=0.9),
             selected=Selection(rank=1, scene="temple", reason="the best of the temple"),
-            enhanced="enhanced/a.jpg",
+            enhanced=Enhanced(
+                path="enhanced/a.jpg", thumbnail="enhanced/thumbnails/a.jpg", edits=["exposure +0.3 EV"]
+            ),
         )
     ]
     json_path, _ = report.write(make_report(files), tmp_path)
@@ -209,7 +213,7 @@ def test_html_shows_triage_and_before_after_when_they_exist(tmp_path: Path) -> N
         entry(
             "a.jpg",
             triage=Triage(verdict="keep", reason="sharp", confidence=0.9),
-            enhanced="enhanced/a.jpg",
+            enhanced=Enhanced(path="enhanced/a.jpg", thumbnail=None, edits=[]),
         ),
         entry("b.jpg", triage=Triage(verdict="discard", reason="blurry", confidence=0.8)),
     ]
@@ -218,6 +222,7 @@ def test_html_shows_triage_and_before_after_when_they_exist(tmp_path: Path) -> N
     for section in ('id="kept"', 'id="discarded"', 'id="enhanced"'):
         assert section in page
     assert 'id="processed"' not in page and 'id="selected"' not in page
+    # without its thumbnail, the pair shows the enhanced file itself
     assert "blurry" in page and 'src="enhanced/a.jpg"' in page
 
 
@@ -285,3 +290,82 @@ def test_a_selection_run_and_notes_validate(tmp_path: Path) -> None:
         broken = json.loads(json_path.read_bytes())
         broken["files"][1]["excluded"].update(bad)
         assert list(schema_validator().iter_errors(broken))
+
+
+ENHANCED = [
+    entry(
+        "trip/b.jpg",
+        thumbnail="thumbnails/b.jpg",
+        selected=Selection(rank=2, scene="Scene 1", reason="boats"),
+        enhanced=Enhanced(
+            path="enhanced/b.jpg",
+            thumbnail="enhanced/thumbnails/b.jpg",
+            edits=["white balance: 6% warmer", "exposure +0.4 EV"],
+        ),
+    ),
+    entry(
+        "trip/a.heic",
+        thumbnail="thumbnails/a.heic.jpg",
+        selected=Selection(rank=1, scene="Scene 1", reason="the opener"),
+        enhanced=Enhanced(path="enhanced/a.heic.jpg", thumbnail="enhanced/thumbnails/a.heic.jpg", edits=[]),
+    ),
+    entry(
+        "trip/c.jpg",
+        selected=Selection(rank=3, scene="Scene 1", reason="light"),
+        enhancement_error=Reason(code="original_missing", message="the original is gone <b>"),
+    ),
+]
+RUN = EnhancementRun(
+    job_id="enh-1", status="partial", total=3, enhanced=2, failed=1, error="1 of 3 picks did not come back"
+)
+RUN_JSON = msgspec.to_builtins(RUN)
+
+
+def test_version_4_enhanced_is_an_object_with_paths_and_edits_and_an_error_where_there_is_one(
+    tmp_path: Path,
+) -> None:
+    doc = msgspec.structs.replace(make_report(ENHANCED), enhancement=RUN)
+    json_path, _ = report.write(doc, tmp_path)
+    document = json.loads(json_path.read_bytes())
+    errors = sorted(schema_validator().iter_errors(document), key=str)
+    assert not errors, "\n".join(e.message for e in errors)
+    assert document["version"] == 4
+    b, _, c = document["files"]
+    assert b["enhanced"] == {
+        "path": "enhanced/b.jpg",
+        "thumbnail": "enhanced/thumbnails/b.jpg",
+        "edits": ["white balance: 6% warmer", "exposure +0.4 EV"],
+    }
+    assert b["enhancement_error"] is None
+    assert c["enhanced"] is None and c["enhancement_error"]["code"] == "original_missing"
+    assert document["enhancement"]["status"] == "partial" and document["enhancement"]["enhanced"] == 2
+    assert report.decode(json_path.read_bytes()) == doc
+    # v3's enhanced was a path: a v4 reader refuses it, and a v3 document is not a v4 one
+    for bad in ({"enhanced": "enhanced/b.jpg"}, {"enhanced": {"path": "x.jpg"}}):
+        broken = json.loads(json_path.read_bytes())
+        broken["files"][0].update(bad)
+        assert list(schema_validator().iter_errors(broken)), bad
+    assert list(schema_validator().iter_errors({**document, "version": 3}))
+    assert list(schema_validator().iter_errors({**document, "enhancement": {**RUN_JSON, "status": "meh"}}))
+
+
+def test_html_shows_before_after_pairs_in_rank_order_with_the_edits_and_what_was_not_enhanced(
+    tmp_path: Path,
+) -> None:
+    doc = msgspec.structs.replace(make_report(ENHANCED), enhancement=RUN)
+    _, html_path = report.write(doc, tmp_path)
+    page = html_path.read_text(encoding="utf-8")
+    section = page[page.index('id="enhanced"') :]
+    pairs = section[: section.index("Not enhanced")]
+    # the original's thumbnail beside the enhanced one, which links to the enhanced file
+    assert pairs.index("trip/a.heic") < pairs.index("trip/b.jpg")  # rank order
+    assert 'src="thumbnails/b.jpg"' in pairs and 'src="enhanced/thumbnails/b.jpg"' in pairs
+    assert 'href="enhanced/b.jpg"' in pairs and 'href="enhanced/a.heic.jpg"' in pairs
+    assert "<li>white balance: 6% warmer</li><li>exposure +0.4 EV</li>" in pairs
+    assert "nothing needed changing" in pairs  # a clean photo's empty edits
+    assert pairs.count('class="pair"') == 2 and "trip/c.jpg" not in pairs
+    rest = section[section.index("Not enhanced") :]
+    assert "trip/c.jpg" in rest and "original_missing" in rest and "the original is gone &lt;b&gt;" in rest
+    assert "ended partial: 2 of 3 enhanced" in section
+    # each input file is still one card; the pairs come beside the cards
+    assert page.count('<figure class="card">') == 3

@@ -1,5 +1,6 @@
 """report.html in headless Chromium (Debian's, driven by Playwright): every input file shown once, the
-right counts, and thumbnails that load — opened from disk, offline."""
+right counts, thumbnails that load, and the picks' before/after pairs (both images load, the link opens the
+enhanced file, the edits listed) — opened from disk, offline."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, Page
 
 from shoebox_cli.main import main
 from tests.browser.chromium import artifact, chromium
@@ -64,7 +65,7 @@ def _check(browser: Browser, out: Path, report: dict[str, Any]) -> None:
     )
     page.goto((out / "report.html").as_uri())
     page.wait_for_load_state("load")
-    for img in page.locator("img.thumb").all():
+    for img in page.locator("img.thumb, img.shot").all():
         img.scroll_into_view_if_needed()
     page.wait_for_function("[...document.images].every(i => i.complete)")
     shown = page.eval_on_selector_all(
@@ -82,5 +83,33 @@ def _check(browser: Browser, out: Path, report: dict[str, Any]) -> None:
     )
     assert len(images) == expected["processed"], images
     assert all(width > 0 for _, width in images), images
+    _check_pairs(page, out, report)
     page.screenshot(path=str(artifact("report.png")), full_page=True)
     page.close()
+
+
+def _check_pairs(page: Page, out: Path, report: dict[str, Any]) -> None:
+    """Each enhanced pick is one pair: its original's thumbnail beside the enhanced one, both loaded, the
+    enhanced one a link to the enhanced file (which is there), and its edits listed; the video pick that
+    the enhancement skipped is listed as not enhanced."""
+    enhanced = sorted((f for f in report["files"] if f["enhanced"]), key=lambda f: f["selected"]["rank"])
+    assert report["enhancement"] is not None and enhanced, report["enhancement"]
+    pairs = page.locator("#enhanced .pair")
+    assert pairs.count() == len(enhanced)
+    for n, f in enumerate(enhanced):
+        pair = pairs.nth(n)
+        assert pair.locator(".name").inner_text() == f["path"]  # in rank order
+        before = pair.locator("figure.before img.shot")
+        after = pair.locator("figure.after a img.shot")
+        assert before.get_attribute("src") == f["thumbnail"]
+        assert after.get_attribute("src") == f["enhanced"]["thumbnail"]
+        for img in (before, after):
+            assert img.evaluate("e => e.naturalWidth") > 0, f["path"]
+        href = pair.locator("figure.after a").first.get_attribute("href")
+        assert href == f["enhanced"]["path"] and (out / href).is_file()
+        edits = pair.locator(".edits li").all_inner_texts()
+        assert edits == (f["enhanced"]["edits"] or ["nothing needed changing"])
+    skipped = [f for f in report["files"] if f["enhancement_error"]]
+    listed = page.locator("#enhanced .not-enhanced .epath").all_inner_texts()
+    assert sorted(listed) == sorted(f["path"] for f in skipped)
+    pairs.first.screenshot(path=str(artifact("report-pair.png")))

@@ -89,4 +89,12 @@ def test_demo_runs_end_to_end_on_generated_samples(tmp_path: Path) -> None:
     assert document["counts"]["missing"] == 0
     assert document["session"]["context"] == "Sample trip"
     assert (out / "report.html").stat().st_size > 0
+    # the same defaults as process: a selection, then its picks enhanced under OUT/enhanced
+    assert document["selection"]["status"] == "complete"
+    picks = [f for f in document["files"] if f["selected"]]
+    assert picks and document["enhancement"]["status"] in ("done", "partial"), document["enhancement"]
+    for f in picks:
+        assert f["enhanced"] is not None or f["enhancement_error"] is not None, f
+        if f["enhanced"]:
+            assert (out / f["enhanced"]["path"]).read_bytes()[:3] == b"\xff\xd8\xff", f
     assert _created_in_repo() - before == set()  # nothing was written into the repository

@@ -36,6 +36,9 @@ def service(deps: handlers.Deps) -> Service:
 
 
 def build(clients: Clients) -> Service:
+    # libvips reports every operation's plan at INFO ("VIPS: reducev: 9 point mask"): a service's log
+    # would be mostly that
+    logging.getLogger("pyvips").setLevel(logging.WARNING)
     settings = clients.settings
     provider = enhance_provider(settings)
     log.info("enhance provider: %s", provider.name)

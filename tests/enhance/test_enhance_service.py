@@ -244,3 +244,23 @@ def test_feedback_on_a_vanished_result_answers_not_ok(api: Api) -> None:
     assert "no longer in storage" in done.data.message
     item = _state(api, sid, job)["items"][0]
     assert item["feedback_completed"] == 1 and item["history"][-1]["status"] == "failed"
+
+
+def test_feedback_no_service_would_answer_is_answered_at_once(api: Api) -> None:
+    """The api's consumer answers (not ok) a feedback request for an item no deployed service takes: a
+    video while the video service is not deployed, or a key that is not the job's."""
+    sid, job, keys = _job(api, 1)
+    _fan_out(api, sid)
+    video = c.VideoEnhanceRequestedData(job_id=job, key=f"uploads/{sid}/clip.mov", index=1)
+    api.commit(sid, video, source="shoebox/api")  # (as a fan-out with the video service deployed would)
+    for key, why in ((video.key, "not deployed"), (f"uploads/{sid}/nope.jpg", "not part of")):
+        api.commit(
+            sid,
+            c.EnhancementFeedbackRequestedData(job_id=job, key=key, feedback="brighter", revision=1),
+            source="shoebox/api",
+        )
+        out = [e for e in _events(api, sid) if isinstance(e, c.EnhancementFeedbackRequested)][-1]
+        [answer] = api.run(api.consumers.api.process, bus_body(out))
+        assert isinstance(answer, en.FeedbackCompleted) and not answer.data.ok
+        assert why in answer.data.message and answer.data.revision == 1
+    assert keys

@@ -340,7 +340,8 @@ async def enhancement_state(
     request: Request[Any, Any, Any],
 ) -> Response[EnhancementState | None]:
     """The job and each of its items (status, latest phase, changes, before/after thumbnails, the
-    enhanced file, or its error). Poll with ``If-None-Match``: an unchanged answer is a 304."""
+    enhanced file, or its error; its history: the enhancement, then each feedback pass). Poll with
+    ``If-None-Match``: an unchanged answer is a 304."""
     await owned_meta(state, session_id, caller)
     log_ = event_log(state)
     counters = await log_.counters(session_id)

@@ -9,6 +9,7 @@ import functools
 from collections.abc import Iterator
 from typing import Any
 
+import msgspec
 import pytest
 import pyvips
 
@@ -264,3 +265,18 @@ def test_feedback_no_service_would_answer_is_answered_at_once(api: Api) -> None:
         assert isinstance(answer, en.FeedbackCompleted) and not answer.data.ok
         assert why in answer.data.message and answer.data.revision == 1
     assert keys
+
+
+def test_a_request_given_up_still_ends_its_item_or_answers_its_pass(api: Api) -> None:
+    sid, job, keys = _job(api, 2)
+    requests = _fan_out(api, sid)
+    give_up = functools.partial(handlers.on_give_up, log_=api.log)
+    [failed] = api.run(give_up, requests[0], RuntimeError("boom"))
+    assert isinstance(failed, c.PhotoEnhanceFailedData) and failed.code == "internal_error"
+    assert "RuntimeError" in failed.message and failed.key == keys[0]
+    api.commit(sid, en.ItemCancelledData(job_id=job, key=keys[1]), source="shoebox/api")
+    assert api.run(give_up, requests[1], RuntimeError("boom")) == []  # it ended otherwise: that stands
+    data = c.PhotoEnhanceRequestedData(job_id=job, key=keys[0], index=0, feedback="warmer", revision=3)
+    pass_request = msgspec.structs.replace(requests[0], data=data)
+    [answer] = api.run(give_up, pass_request, RuntimeError("boom"))
+    assert isinstance(answer, en.FeedbackCompletedData) and not answer.ok and answer.revision == 3

@@ -6,24 +6,15 @@ import functools
 import logging
 
 from services.enhance import handlers
-from services.enhance.offline import OfflineProvider
-from services.enhance.provider import EnhanceProvider
+from services.enhance.gemini import enhance_provider
 from services.enhance.topology import CONSUMER
 from shared.events import catalogue as c
 from shared.runtime.aws import Clients
-from shared.runtime.config import Settings
 from shared.runtime.log import DynamoEventLog
 from shared.runtime.service import Service
 from shared.runtime.storage import S3ObjectStore
 
 log = logging.getLogger("shoebox.enhance")
-
-
-def enhance_provider(settings: Settings) -> EnhanceProvider:
-    """The provider the settings choose: the offline one (libvips, no network) unless a model provider
-    is configured (the Gemini branch goes here)."""
-    del settings  # the offline provider takes no settings
-    return OfflineProvider()
 
 
 def service(deps: handlers.Deps) -> Service:

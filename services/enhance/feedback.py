@@ -14,7 +14,15 @@ import logging
 from collections.abc import Sequence
 
 from services.enhance.provider import EditContext
-from services.enhance.steps import Deps, Failed, describe, result_keys, run_pipeline, store_result
+from services.enhance.steps import (
+    Deps,
+    Failed,
+    describe,
+    edit_context,
+    result_keys,
+    run_pipeline,
+    store_result,
+)
 from shared.events import catalogue as c
 from shared.events import enhancement as en
 from shared.runtime.projections import enhanced_item_key, session_pk
@@ -41,7 +49,7 @@ async def earlier_turns(deps: Deps, session_id: str, job_id: str, key: str, revi
         for t in sorted(turns, key=lambda t: t.revision)
         if 0 < t.revision < revision and t.feedback is not None and t.status == "done"
     )
-    return EditContext(name=key.rsplit("/", 1)[-1], history=history)
+    return await edit_context(deps.log, session_id, key, history)
 
 
 async def feedback_pass(event: c.PhotoEnhanceRequested, deps: Deps) -> Sequence[Output]:

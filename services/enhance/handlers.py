@@ -24,8 +24,15 @@ import logging
 from collections.abc import Sequence
 
 from services.enhance import feedback
-from services.enhance.provider import EditContext
-from services.enhance.steps import Deps, Failed, describe, result_keys, run_pipeline, store_result
+from services.enhance.steps import (
+    Deps,
+    Failed,
+    describe,
+    edit_context,
+    result_keys,
+    run_pipeline,
+    store_result,
+)
 from shared.events import catalogue as c
 from shared.events import enhancement as en
 from shared.runtime.log import EventLog
@@ -50,7 +57,7 @@ async def handle_photo_enhance_requested(event: c.PhotoEnhanceRequested, deps: D
     if job is not None and job.cancel_requested:
         return [en.ItemCancelledData(job_id=d.job_id, key=d.key)]
     try:
-        result = await run_pipeline(event, deps, d.key, context=EditContext(name=d.key.rsplit("/", 1)[-1]))
+        result = await run_pipeline(event, deps, d.key, context=await edit_context(deps.log, sid, d.key))
     except Failed as f:
         log.warning("%s of %s failed: %s: %s", d.key, d.job_id, f.code, f.message)
         return [c.PhotoEnhanceFailedData(job_id=d.job_id, key=d.key, code=f.code, message=f.message)]

@@ -71,7 +71,7 @@ function makeCard(item, ui) {
   const phase = el("p", "phase");
   const phases = el("ol", "phases");
   const changes = el("ul", "changes");
-  const error = el("p", "error");
+  const error = el("p", "error item-error");
   const download = el("button", "download", "Download");
   download.type = "button";
   download.setAttribute("aria-label", `Download: ${item.name}`);
@@ -86,7 +86,8 @@ function makeCard(item, ui) {
   const working = el("p", "working muted", "working…");
   working.setAttribute("role", "status");
   const said = el("p", "said");
-  const feedbackError = el("p", "error");
+  const feedbackError = el("p", "error feedback-error");
+  feedbackError.hidden = true;
   feedback.append(input, send, working, said, feedbackError);
   body.append(title, status, phase, phases, changes, error, download, feedback);
   li.append(before, after, body);

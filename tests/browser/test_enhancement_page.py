@@ -78,7 +78,7 @@ def test_the_page_enhances_the_picks_live_takes_feedback_and_downloads_the_zip(
     expect(page.locator("#enhance")).to_be_visible()
     page.get_by_role("button", name="Enhance the picks").click()
     cards = page.locator("#enh-items li.card.enh")
-    expect(cards).to_have_count(n)
+    expect(cards).to_have_count(n, timeout=30_000)
     expect(page.locator("#enhance")).to_have_attribute("data-status", "done", timeout=240_000)
     expect(page.locator("#enh-status")).to_have_text("done")
     expect(page.locator("#enh-cancel")).to_be_hidden()

@@ -16,6 +16,11 @@ import pyvips
 from services.enhance.model import Analysis, Edit, Improvement
 
 
+class ProviderError(Exception):
+    """The provider gave up on a phase after its own retries (a model that answered no image, an
+    unparseable analysis, the service unreachable): the item fails with this message, the others go on."""
+
+
 class EditContext(msgspec.Struct, frozen=True, kw_only=True):
     """What phase 1 may know of the photo besides its pixels (a model provider puts it in its prompt)."""
 

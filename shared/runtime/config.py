@@ -182,7 +182,8 @@ class SelectionSettings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class EnhancementSettings(msgspec.Struct, frozen=True, kw_only=True):
-    """The enhancement job: its saga's budget (in polls of 3 s) and which of its items can be enhanced."""
+    """The enhancement job: its saga's budget (in polls of 3 s), which of its items can be enhanced, and
+    the photo pipeline's stop rule."""
 
     #: ~8 history events per poll: 2 hours is ~19,000 of a Standard execution's 25,000
     wait_s: Annotated[
@@ -194,6 +195,14 @@ class EnhancementSettings(msgspec.Struct, frozen=True, kw_only=True):
             "Whether the video service is deployed: while it is not, the videos of a job end skipped at once"
         ),
     ] = False
+    score_threshold: Annotated[
+        float,
+        doc(
+            "The enhancement stop rule: no surgical edits once the analysis scores a photo this high (0..10)",
+            ge=0,
+            le=10,
+        ),
+    ] = 8.5
 
 
 class StreamSettings(msgspec.Struct, frozen=True, kw_only=True):

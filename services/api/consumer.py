@@ -18,13 +18,17 @@ from shared.runtime.storage import S3ObjectStore
 
 def service(deps: handlers.Deps) -> Service:
     """The consumer on ``deps``: its sagas' commands to ``handle_saga_command``, S3's announcements of
-    uploads to ``handle_object_created``, enhancement chunks to ``handle_enhancement_requested``."""
+        uploads to ``handle_object_created``, enhancement chunks to ``handle_enhancement_requested``, feedback
+    requests to ``handle_enhancement_feedback_requested``."""
     return Service(
         CONSUMER,
         {
             SagaCommand: functools.partial(handlers.handle_saga_command, deps=deps),
             ObjectCreated: functools.partial(handlers.handle_object_created, deps=deps),
             c.EnhancementRequested: functools.partial(handlers.handle_enhancement_requested, deps=deps),
+            c.EnhancementFeedbackRequested: functools.partial(
+                handlers.handle_enhancement_feedback_requested, deps=deps
+            ),
         },
     )
 

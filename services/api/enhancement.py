@@ -51,7 +51,7 @@ from shared.runtime.config import Settings
 from shared.runtime.inbound import upload_key
 from shared.runtime.log import ClaimTaken, EventLog
 from shared.runtime.projections import enhanced_item_key, job_key, session_pk
-from shared.runtime.read_models import EnhancedItemView, FileView, JobView
+from shared.runtime.read_models import EnhancedItemView, FeedbackTurnView, FileView, JobView
 from shared.runtime.sagas import CommandQueue, SagaNotDeployed, SagaStarter
 from shared.runtime.storage import ObjectNotFound
 from shared.runtime.views import ViewExpectation
@@ -82,6 +82,18 @@ class EnhancementJob(msgspec.Struct, frozen=True):
     videos: int
 
 
+class Turn(msgspec.Struct, frozen=True, kw_only=True):
+    """One turn of an item's history: revision 0 is the enhancement, each later one a feedback pass."""
+
+    revision: int
+    feedback: str | None = None
+    #: pending (asked, not answered yet) | done | failed
+    status: str
+    changes: list[str] = []
+    #: what the provider said it did and did not understand, or the pass's error
+    message: str = ""
+
+
 class ItemOut(msgspec.Struct, frozen=True, kw_only=True):
     key: str
     name: str
@@ -101,6 +113,8 @@ class ItemOut(msgspec.Struct, frozen=True, kw_only=True):
     feedback_requested: int = 0
     feedback_completed: int = 0
     feedback_message: str | None = None
+    #: the enhancement, then every feedback pass, oldest first
+    history: list[Turn] = []
 
 
 class EnhancementState(msgspec.Struct, frozen=True, kw_only=True):
@@ -241,7 +255,13 @@ def _item_url(session_id: str, job_id: str, name: str, what: str) -> str:
     return f"/v1/sessions/{session_id}/enhancements/{job_id}/items/{urllib.parse.quote(name)}/{what}"
 
 
-def _item(session_id: str, job_id: str, item: EnhancedItemView, files: dict[str, FileView]) -> ItemOut:
+def _item(
+    session_id: str,
+    job_id: str,
+    item: EnhancedItemView,
+    files: dict[str, FileView],
+    turns: dict[str, list[Turn]],
+) -> ItemOut:
     key = item.sk.removeprefix(f"ITEM#{job_id}#")
     name = key.rsplit("/", 1)[-1]
     original = files.get(key)
@@ -268,7 +288,20 @@ def _item(session_id: str, job_id: str, item: EnhancedItemView, files: dict[str,
         feedback_requested=item.feedback_requested,
         feedback_completed=item.feedback_completed,
         feedback_message=item.feedback_message,
+        history=turns.get(key, []),
     )
+
+
+def _turns(views: list[FeedbackTurnView], job_id: str) -> dict[str, list[Turn]]:
+    """Each item's history (``FEEDBACK#<job>#<key>#<revision>``), oldest turn first."""
+    out: dict[str, list[Turn]] = {}
+    for t in sorted(views, key=lambda t: t.revision):
+        key = t.sk.removeprefix(f"FEEDBACK#{job_id}#").rsplit("#", 1)[0]
+        turn = Turn(
+            revision=t.revision, feedback=t.feedback, status=t.status, changes=t.changes, message=t.message
+        )
+        out.setdefault(key, []).append(turn)
+    return out
 
 
 async def _state(log_: EventLog, session_id: str, job_id: str, version: int) -> EnhancementState:
@@ -276,8 +309,9 @@ async def _state(log_: EventLog, session_id: str, job_id: str, version: int) -> 
     pk = session_pk(session_id)
     items = await log_.query_views(pk, f"ITEM#{job_id}#", type=EnhancedItemView)
     files = {f.key: f for f in await log_.query_views(pk, "FILE#", type=FileView)}
+    turns = _turns(await log_.query_views(pk, f"FEEDBACK#{job_id}#", type=FeedbackTurnView), job_id)
     out = sorted(
-        (_item(session_id, job_id, i, files) for i in items),
+        (_item(session_id, job_id, i, files, turns) for i in items),
         key=lambda i: (i.index is None, i.index or 0, i.key),
     )
     return EnhancementState(
@@ -306,7 +340,8 @@ async def enhancement_state(
     request: Request[Any, Any, Any],
 ) -> Response[EnhancementState | None]:
     """The job and each of its items (status, latest phase, changes, before/after thumbnails, the
-    enhanced file, or its error). Poll with ``If-None-Match``: an unchanged answer is a 304."""
+    enhanced file, or its error; its history: the enhancement, then each feedback pass). Poll with
+    ``If-None-Match``: an unchanged answer is a 304."""
     await owned_meta(state, session_id, caller)
     log_ = event_log(state)
     counters = await log_.counters(session_id)

@@ -8,6 +8,12 @@ ends at once ``enhancement.item.skipped``: no job waits for a service that is no
 arrives after the person cancelled the job (``JOB.cancel_requested``) ends its items ``cancelled``: none of
 them starts.
 
+A feedback request (``enhancement.feedback.requested``, the API's ``POST …/items/{name}/feedback``) is routed
+by the item's kind: a photo's becomes ``photo.enhance.requested`` with the sentence and its revision (the
+enhance service runs the pass and answers ``enhancement.feedback.completed``), a video's the same on
+``video.enhance.requested`` once the video service is deployed; where no service would answer, the
+answer is recorded here at once (not ok, with why), so no client waits for a pass that never runs.
+
 The enhancement saga's commands (``deploy/sagas/enhancement.asl.json``) end here too: ``completion``
 records ``enhancement.completed`` v2 from the job's counters, once every item ended or the saga's
 deadline passed (``timed_out``).
@@ -21,8 +27,8 @@ from shared.events import catalogue as c
 from shared.events import enhancement as en
 from shared.runtime.inbound import SagaCommand
 from shared.runtime.log import EventLog
-from shared.runtime.projections import job_key
-from shared.runtime.read_models import JobView
+from shared.runtime.projections import enhanced_item_key, job_key
+from shared.runtime.read_models import EnhancedItemView, JobView
 from shared.runtime.service import Output
 
 #: why a video ends skipped
@@ -58,6 +64,23 @@ async def chunk_items(
     job = await log.get_view(job_key(event.sessionid, event.data.job_id), type=JobView)
     cancelled = job is not None and job.cancel_requested
     return fan_out(event.data, video_deployed=video_deployed, cancelled=cancelled)
+
+
+async def feedback_pass(
+    event: c.EnhancementFeedbackRequested, log: EventLog, *, video_deployed: bool = False
+) -> Sequence[Output]:
+    """The item's pass requested from its service (its kind's), or answered at once when none would."""
+    d = event.data
+    item = await log.get_view(enhanced_item_key(event.sessionid, d.job_id, d.key), type=EnhancedItemView)
+    if item is None or item.kind is None:
+        why = "the item is not part of this enhancement"
+    elif item.kind == "video" and not video_deployed:
+        why = VIDEO_NOT_DEPLOYED
+    else:
+        cls = c.PhotoEnhanceRequestedData if item.kind == "photo" else c.VideoEnhanceRequestedData
+        index = item.index or 0
+        return [cls(job_id=d.job_id, key=d.key, index=index, feedback=d.feedback, revision=d.revision)]
+    return [en.FeedbackCompletedData(job_id=d.job_id, key=d.key, revision=d.revision, ok=False, message=why)]
 
 
 async def completion(cmd: SagaCommand, log: EventLog) -> Sequence[Output]:

@@ -165,3 +165,11 @@ async def handle_object_created(event: ObjectCreated, deps: Deps) -> Sequence[Ou
 async def handle_enhancement_requested(event: c.EnhancementRequested, deps: Deps) -> Sequence[Output]:
     """An enhancement chunk: one request per photo and video, or the item skipped (``fanout.py``)."""
     return await fanout.chunk_items(event, deps.log, video_deployed=deps.video_deployed)
+
+
+async def handle_enhancement_feedback_requested(
+    event: c.EnhancementFeedbackRequested, deps: Deps
+) -> Sequence[Output]:
+    """A feedback sentence on an enhanced item: the pass requested from the item's service
+    (``fanout.py``)."""
+    return await fanout.feedback_pass(event, deps.log, video_deployed=deps.video_deployed)

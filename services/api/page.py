@@ -4,8 +4,11 @@ The page is a client of the public API like any other (``web/app.js``): it creat
 triage on the first drop, uploads straight to S3 through presigned URLs (multipart for large files), polls
 the triage results with ``If-None-Match``, shows the verdicts and sends the confirmed discards; then it asks
 for a selection, polls it the same way, shows the picks grouped by scene and saves the person's edits of
-them (``web/selection.js``, ``web/picks.js``). Its files are read once when the app is made and served with
-a strong ETag.
+them (``web/selection.js``, ``web/picks.js``); then it enhances the saved picks, follows the job on the
+session's event stream (read with ``fetch``, so the token goes in the header) with ``If-None-Match``
+reads, and shows before/after pairs, the phases, a feedback box and the downloads, each file or all as
+one zip (``web/enhance.js``, ``web/enhanced.js``). Its files are read once when the app is made and served
+with a strong ETag.
 
 Sign-in: ``GET /auth/config`` tells the page how. On the embedded stack (the app was made with the local
 issuer) ``POST /auth/local/sign-in`` hands out a token for the name the person types: the stack listens on
@@ -14,9 +17,9 @@ shell. Without a local issuer (AWS) that route does not exist and the page asks 
 token) instead.
 
 The page sends its token in the ``Authorization`` header (kept in ``sessionStorage``, never in a cookie or
-a URL), so thumbnails are fetched with it and shown from blob URLs. A strict Content-Security-Policy allows
-scripts and styles from this origin only, and network requests to this origin and the storage endpoint the
-presigned URLs point at.
+a URL), so thumbnails and downloads are fetched with it and handed over as blob URLs. A strict
+Content-Security-Policy allows scripts and styles from this origin only, images from it and from blob
+URLs, and network requests to this origin and the storage endpoint the presigned URLs point at.
 """
 
 from __future__ import annotations

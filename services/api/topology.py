@@ -1,6 +1,7 @@
 """What the api consumes besides HTTP: its sagas' commands (Step Functions -> SQS, no bus rule), S3's
 ``Object Created`` under ``uploads/`` (each upload is pending until media_process decides it), and the
-enhancement job's chunks (``enhancement.requested``: the fan-out to one request per item, ``fanout.py``)."""
+enhancement job's chunks (``enhancement.requested``: the fan-out to one request per item, ``fanout.py``)
+and its feedback requests (routed to the item's service)."""
 
 from shared.events import catalogue as c
 from shared.runtime.inbound import ObjectCreated, SagaCommand
@@ -8,7 +9,7 @@ from shared.runtime.topology import Consumer, StateMachine
 
 CONSUMER = Consumer(
     service="api",
-    handles=(SagaCommand, ObjectCreated, c.EnhancementRequested),
+    handles=(SagaCommand, ObjectCreated, c.EnhancementRequested, c.EnhancementFeedbackRequested),
     handler_timeout_s=30,
     concurrency=8,
     memory_mb=512,

@@ -14,12 +14,17 @@ import msgspec
 import pyvips
 
 from services.enhance.model import Analysis, Edit, Improvement
+from shared.runtime.ai import ProviderError
+
+__all__ = ["EditContext", "EditOutcome", "EnhanceProvider", "ProviderError"]
 
 
 class EditContext(msgspec.Struct, frozen=True, kw_only=True):
     """What phase 1 may know of the photo besides its pixels (a model provider puts it in its prompt)."""
 
     name: str = ""
+    #: the trip as the person described it ("Weekend in Kyoto"); may be empty
+    trip: str = ""
     #: the earlier feedback turns of this item, oldest first: (the user's words, what the provider answered)
     history: tuple[tuple[str, str], ...] = ()
 

@@ -5,47 +5,22 @@ from __future__ import annotations
 import functools
 import logging
 
-from aiobotocore.session import get_session
-
 from services.selection import handlers, selection_handler
-from services.selection.gemini import GeminiCaller, GeminiTriage, read_parameter
+from services.selection.gemini import GeminiTriage
 from services.selection.gemini_selection import GeminiSelection
 from services.selection.offline_selection import OfflineSelection
 from services.selection.providers import OfflineTriage, TriageProvider
 from services.selection.selection_provider import SelectionProvider
 from services.selection.topology import CONSUMER
 from shared.events import catalogue as c
-from shared.runtime.aws import Clients, client_kwargs
+from shared.runtime.aws import Clients
 from shared.runtime.config import Settings
+from shared.runtime.gemini import gemini_caller, gemini_configured
 from shared.runtime.log import DynamoEventLog
 from shared.runtime.service import Service
 from shared.runtime.storage import ObjectStore, S3ObjectStore
 
 log = logging.getLogger("shoebox.selection")
-
-
-def gemini_configured(settings: Settings) -> bool:
-    """A key, or an SSM parameter that holds one, is configured."""
-    ai = settings.ai
-    return bool(ai.gemini_api_key.strip() or ai.gemini_api_key_parameter.strip())
-
-
-def gemini_caller(settings: Settings) -> GeminiCaller:
-    """The process's Gemini caller: its key from the settings, or read once from SSM on first use."""
-
-    async def ssm_read(name: str) -> str:
-        async with get_session().create_client("ssm", **client_kwargs(settings)) as ssm:
-            answer = await ssm.get_parameter(Name=name, WithDecryption=True)
-        return str(answer["Parameter"].get("Value", ""))
-
-    cached: list[str] = []
-
-    async def key() -> str:
-        if not cached:  # read once per process (a Lambda's cold start), never logged
-            cached.append(await read_parameter(settings.ai, ssm_read))
-        return cached[0]
-
-    return GeminiCaller(settings.ai, key=key)
 
 
 def triage_provider(settings: Settings, store: ObjectStore) -> TriageProvider:

@@ -1,13 +1,12 @@
-"""The Gemini provider: the google-genai async client, its requests, and the checks on what it answers.
+"""The Gemini provider of triage: its requests, and the checks on what it answers.
 
-One ``GeminiCaller`` per process holds the client (the key from the settings or from SSM, read once; never
-logged). Every request goes through ``GeminiCaller.generate``: structured output whose JSON schema is
-generated from the msgspec type the answer is decoded into (``response_schema``), the client's own
-``HttpRetryOptions`` for 429, 5xx, timeouts and connection errors (exponential with jitter, within
-``SHOEBOX_AI_RETRY_ATTEMPTS``), tenacity for what the client does not retry (an answer that is not the JSON
-asked for: truncated, or repeating an item with two verdicts), the job's ``Meter`` checked before and fed
-after, and a span with the request's token counts. Video previews go through the Files API and are used once
-they are ``ACTIVE`` (``upload_video``; the reference's "check Gemini" step).
+Every request goes through shared/runtime/gemini.py's ``GeminiCaller`` (one per process: the key from the
+settings or from SSM, read once, never logged; ``GeminiCaller.generate``: structured output whose JSON schema
+is generated from the msgspec type the answer is decoded into, the client's own ``HttpRetryOptions`` for 429,
+5xx, timeouts and connection errors, tenacity for what the client does not retry (an answer that is not the
+JSON asked for: truncated, or repeating an item with two verdicts), the job's ``Meter`` checked before and fed
+after, and a span with the request's token counts). Video previews go through the Files API and are used once
+they are ``ACTIVE`` (``GeminiCaller.upload_video``; the reference's "check Gemini" step).
 
 ``GeminiTriage`` implements ``TriageProvider`` (and ``MeteredTriage``) with it: thumbnails inline (never
 originals), previews by file, the trip context and each item's metadata in the prompt, batches of
@@ -17,240 +16,30 @@ docs/triage.md "Gemini" describes the whole.
 
 from __future__ import annotations
 
-import io
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Annotated, Any, Literal, TypeVar
+from collections.abc import Sequence
+from typing import Annotated, Literal
 
 import msgspec
-import tenacity
-from google import genai
-from google.genai import errors as genai_errors
 from google.genai import types
 
 from services.selection.metering import Meter, Usage
-from services.selection.providers import ProviderError, TriageItem
+from services.selection.providers import TriageItem
 from services.selection.selection_provider import SelectionItem
 from shared.events import catalogue as c
 from shared.runtime import telemetry
-from shared.runtime.config import AiSettings
+from shared.runtime.ai import Unreadable
+from shared.runtime.gemini import GeminiCaller
 from shared.runtime.storage import ObjectStore
 
 log = logging.getLogger("shoebox.selection.gemini")
 
-T = TypeVar("T")
-
-#: JSON Schema keywords Gemini's structured output takes (the OpenAPI subset); the rest are dropped
-SCHEMA_KEYS = frozenset(
-    {
-        "type",
-        "properties",
-        "required",
-        "items",
-        "enum",
-        "description",
-        "minimum",
-        "maximum",
-        "minItems",
-        "maxItems",
-        "format",
-        "anyOf",
-        "nullable",
-        "propertyOrdering",
-    }
-)
 #: rough prompt tokens of one image at the API's default resolution (the budget's estimate, before sending)
 IMAGE_TOKENS = 300
 #: rough prompt tokens of one video preview (~300 tokens a second at default resolution, ~15 s)
 VIDEO_TOKENS = 4500
 #: rough output tokens of one item's verdict
 VERDICT_TOKENS = 60
-
-
-class Unreadable(ProviderError):
-    """An answer that is not what was asked for (not JSON, truncated, inconsistent): asked again."""
-
-
-# --------------------------------------------------------------------------- schema
-def response_schema(t: Any) -> dict[str, Any]:
-    """The JSON schema of msgspec type ``t`` in the subset Gemini's structured output takes: references
-    inlined, unsupported keywords dropped, properties in declaration order (``propertyOrdering``)."""
-    raw = msgspec.json.schema(t)
-    defs: dict[str, Any] = raw.get("$defs", {})
-
-    def walk(node: Any) -> Any:
-        if isinstance(node, list):
-            return [walk(n) for n in node]
-        if not isinstance(node, dict):
-            return node
-        if "$ref" in node:
-            return walk(defs[node["$ref"].rsplit("/", 1)[1]])
-        out = {k: walk(v) for k, v in node.items() if k in SCHEMA_KEYS and k != "properties"}
-        if "properties" in node:
-            out["properties"] = {name: walk(p) for name, p in node["properties"].items()}
-            out["propertyOrdering"] = list(node["properties"])
-        return out
-
-    schema: dict[str, Any] = walk({k: v for k, v in raw.items() if k != "$defs"})
-    return schema
-
-
-# --------------------------------------------------------------------------- the key
-async def read_parameter(ai: AiSettings, ssm_read: Callable[[str], Awaitable[str]] | None) -> str:
-    """The key: the setting, else the SSM parameter (through ``ssm_read``), else empty."""
-    if ai.gemini_api_key.strip():
-        return ai.gemini_api_key.strip()
-    if ai.gemini_api_key_parameter and ssm_read is not None:
-        return (await ssm_read(ai.gemini_api_key_parameter)).strip()
-    return ""
-
-
-# --------------------------------------------------------------------------- the caller
-class GeminiCaller:
-    """The client and how every request is made (see the module's doc). The key is resolved once, on the
-    first request, and kept only inside the client."""
-
-    def __init__(
-        self,
-        ai: AiSettings,
-        *,
-        key: Callable[[], Awaitable[str]],
-        file_poll_s: float = 5.0,
-    ) -> None:
-        self.ai = ai
-        self._key = key
-        self._client: genai.Client | None = None
-        self.file_poll_s = min(file_poll_s, ai.file_wait_s)
-
-    def __repr__(self) -> str:  # the settings' repr would show the key
-        return f"GeminiCaller(base_url={self.ai.gemini_base_url or 'google'!r})"
-
-    async def client(self) -> genai.Client:
-        """The client, made on first use (the SSM read, when there is one, happens here, once)."""
-        if self._client is None:
-            key = await self._key()
-            if not key:
-                raise ProviderError("no Gemini API key is configured")
-            options = types.HttpOptions(
-                base_url=self.ai.gemini_base_url or None,
-                timeout=int(self.ai.request_timeout_s * 1000),
-                retry_options=types.HttpRetryOptions(
-                    attempts=self.ai.retry_attempts,
-                    initial_delay=self.ai.retry_initial_delay_s,
-                    max_delay=max(self.ai.retry_initial_delay_s, 60.0),
-                    jitter=1.0,
-                ),
-            )
-            self._client = genai.Client(api_key=key, http_options=options)
-        return self._client
-
-    async def generate(
-        self,
-        *,
-        model: str,
-        system: str,
-        parts: Sequence[types.Part],
-        answer: type[T],
-        meter: Meter,
-        estimate: int,
-        what: str,
-        check: Callable[[T], None] = lambda _: None,
-    ) -> T:
-        """One structured request: the answer decoded into ``answer`` and passed through ``check`` (which
-        raises ``Unreadable`` to ask again). Raises ``ProviderError`` when the attempts run out."""
-        client = await self.client()
-        config = types.GenerateContentConfig(
-            system_instruction=system,
-            response_mime_type="application/json",
-            response_json_schema=response_schema(answer),
-            temperature=0.2,
-        )
-        contents = [types.Content(role="user", parts=list(parts))]
-
-        async def once() -> T:
-            meter.check(estimate, what)
-            with telemetry.tracer().start_as_current_span("gemini.generate") as span:
-                span.set_attribute("gen_ai.system", "gemini")
-                span.set_attribute("gen_ai.request.model", model)
-                span.set_attribute("shoebox.gemini.what", what)
-                try:
-                    response = await client.aio.models.generate_content(
-                        model=model, contents=contents, config=config
-                    )
-                except genai_errors.APIError as exc:
-                    # the client retried what it retries (429, 5xx, timeouts); this is what was left
-                    raise ProviderError(
-                        f"Gemini answered {exc.code} {exc.status or ''} to {what} after "
-                        f"{self.ai.retry_attempts} attempt(s)".replace("  ", " ")
-                    ) from exc
-                usage = response.usage_metadata
-                prompt = (usage.prompt_token_count or 0) if usage else 0
-                output = (usage.candidates_token_count or 0) if usage else 0
-                total = (usage.total_token_count or 0) if usage else 0
-                meter.add(prompt, output, total)
-                span.set_attribute("gen_ai.usage.input_tokens", prompt)
-                span.set_attribute("gen_ai.usage.output_tokens", output)
-                text = response.text or ""
-                try:
-                    value = msgspec.json.decode(text.encode(), type=answer)
-                except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
-                    raise Unreadable(f"the answer to {what} is not the JSON asked for: {exc}") from exc
-                check(value)
-                return value
-
-        try:
-            async for attempt in tenacity.AsyncRetrying(
-                stop=tenacity.stop_after_attempt(self.ai.retry_attempts),
-                wait=tenacity.wait_random_exponential(
-                    multiplier=self.ai.retry_initial_delay_s, max=max(self.ai.retry_initial_delay_s, 30.0)
-                ),
-                retry=tenacity.retry_if_exception_type(Unreadable),
-                reraise=True,
-            ):
-                with attempt:
-                    return await once()
-        except Unreadable as exc:
-            raise ProviderError(f"{exc} ({self.ai.retry_attempts} attempt(s))") from exc
-        raise AssertionError("unreachable: tenacity either returns or raises")
-
-    async def upload_video(self, data: bytes, *, mime_type: str, name: str) -> types.Part:
-        """``data`` through the Files API, once it is ``ACTIVE``: a part that refers to it. Raises
-        ``ProviderError`` when it fails or stays ``PROCESSING`` past ``SHOEBOX_AI_FILE_WAIT_S``."""
-        client = await self.client()
-        try:
-            uploaded = await client.aio.files.upload(
-                file=io.BytesIO(data), config=types.UploadFileConfig(mime_type=mime_type, display_name=name)
-            )
-        except genai_errors.APIError as exc:
-            raise ProviderError(f"the Files API refused the preview of {name}: {exc.code}") from exc
-        file_name = uploaded.name or ""
-
-        def processing(f: types.File) -> bool:
-            return f.state == types.FileState.PROCESSING
-
-        current = uploaded
-        if processing(current):
-            try:
-                async for attempt in tenacity.AsyncRetrying(
-                    stop=tenacity.stop_after_delay(self.ai.file_wait_s),
-                    # jitter: concurrent jobs spread their polls out
-                    wait=tenacity.wait_fixed(self.file_poll_s)
-                    + tenacity.wait_random(0, self.file_poll_s / 2),
-                    retry=tenacity.retry_if_result(processing),
-                ):
-                    with attempt:
-                        current = await client.aio.files.get(name=file_name)
-                    outcome = attempt.retry_state.outcome
-                    if outcome is not None and not outcome.failed:
-                        attempt.retry_state.set_result(current)
-            except tenacity.RetryError as exc:
-                raise ProviderError(
-                    f"the preview of {name} was still PROCESSING in the Files API after "
-                    f"{self.ai.file_wait_s:g} s"
-                ) from exc
-        if current.state != types.FileState.ACTIVE or not current.uri:
-            raise ProviderError(f"the Files API could not process the preview of {name} ({current.state})")
-        return types.Part.from_uri(file_uri=current.uri, mime_type=mime_type)
 
 
 # --------------------------------------------------------------------------- triage

@@ -37,6 +37,9 @@ import msgspec
 
 from shared.events import catalogue as c
 
+# every AI provider's error (shared/runtime/ai.py): named from here by selection's modules and tests
+from shared.runtime.ai import ProviderError as ProviderError
+
 # --------------------------------------------------------------------------- the interface
 
 
@@ -52,10 +55,6 @@ class TriageItem(msgspec.Struct, frozen=True, kw_only=True):
     video: c.VideoSignals | None = None
     thumbnail: str | None = None  # S3 key of the 400 px JPEG (what an AI provider looks at)
     preview: str | None = None  # S3 key of a video's compressed MP4 preview (what an AI provider watches)
-
-
-class ProviderError(Exception):
-    """The provider could not produce verdicts (the AI service failed or answered nonsense)."""
 
 
 @runtime_checkable

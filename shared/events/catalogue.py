@@ -418,10 +418,14 @@ class EnhancementRequested(
 
 
 class ItemEnhanceRequestedData(Payload, frozen=True, kw_only=True):
+    """One item to enhance; with ``feedback``, another pass from the item's current result as the
+    person's sentence asks (``revision``: the ``enhancement.feedback.requested`` it answers)."""
+
     job_id: str
     key: str
     index: int
     feedback: str | None = None
+    revision: int | None = None
 
 
 class PhotoEnhanceRequestedData(ItemEnhanceRequestedData, frozen=True, kw_only=True):

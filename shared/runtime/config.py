@@ -182,7 +182,8 @@ class SelectionSettings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class EnhancementSettings(msgspec.Struct, frozen=True, kw_only=True):
-    """The enhancement job: its saga's budget (in polls of 3 s) and which of its items can be enhanced."""
+    """The enhancement job: its saga's budget (in polls of 3 s), which of its items can be enhanced, and
+    the photo pipeline's stop rule."""
 
     #: ~8 history events per poll: 2 hours is ~19,000 of a Standard execution's 25,000
     wait_s: Annotated[
@@ -194,6 +195,14 @@ class EnhancementSettings(msgspec.Struct, frozen=True, kw_only=True):
             "Whether the video service is deployed: while it is not, the videos of a job end skipped at once"
         ),
     ] = False
+    score_threshold: Annotated[
+        float,
+        doc(
+            "The enhancement stop rule: no surgical edits once the analysis scores a photo this high (0..10)",
+            ge=0,
+            le=10,
+        ),
+    ] = 8.5
 
 
 class StreamSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -246,7 +255,7 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class AiSettings(msgspec.Struct, frozen=True, kw_only=True):
-    """The AI providers of the selection steps."""
+    """The AI providers of the selection steps and of enhancement (Gemini; Imagen on Vertex AI)."""
 
     gemini_api_key: Annotated[
         str,
@@ -299,6 +308,41 @@ class AiSettings(msgspec.Struct, frozen=True, kw_only=True):
             ge=1,
         ),
     ] = 2_000_000
+    enhance_image_model: Annotated[
+        str,
+        doc(
+            "The Gemini image model of enhancement's edits (phase 1, phase 3 without Vertex AI)", min_length=1
+        ),
+    ] = "gemini-2.5-flash-image"
+    enhance_analysis_model: Annotated[
+        str,
+        doc("The Gemini model that analyses an enhanced photo (phase 2, structured output)", min_length=1),
+    ] = "gemini-2.5-flash"
+    enhance_long_side: Annotated[
+        int,
+        doc(
+            "The long side (px) of the copy of a photo sent to a Gemini or Imagen edit (never the original); "
+            "the answer is resized back to the photo's size",
+            ge=256,
+            le=4096,
+        ),
+    ] = 2048
+    vertex_project: Annotated[
+        str,
+        doc(
+            "The Google Cloud project of Vertex AI's Imagen mask edits (enhancement's phase 3); empty: "
+            "phase 3 asks the Gemini image model with the region in words"
+        ),
+    ] = ""
+    vertex_location: Annotated[str, doc("The Vertex AI region of the Imagen mask edits", min_length=1)] = (
+        "us-central1"
+    )
+    vertex_edit_model: Annotated[str, doc("The Imagen model of the mask edits", min_length=1)] = (
+        "imagen-3.0-capability-001"
+    )
+    vertex_base_url: Annotated[
+        str, doc("Vertex AI's base URL; empty: Google's (tests point it at a local server)")
+    ] = ""
 
 
 class TelemetrySettings(msgspec.Struct, frozen=True, kw_only=True):

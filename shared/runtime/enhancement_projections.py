@@ -16,7 +16,7 @@ from shared.events import catalogue as c
 from shared.events import enhancement as en
 from shared.events.codec import CATALOGUE
 from shared.events.envelope import Event
-from shared.runtime.projections import ended_key, enhanced_item_key, job_key, projects
+from shared.runtime.projections import ended_key, enhanced_item_key, feedback_turn_key, job_key, projects
 from shared.runtime.read_models import ItemStatus
 from shared.runtime.views import Value, ViewUpdate
 
@@ -108,7 +108,11 @@ def _enhanced(e: c.PhotoEnhanced | c.VideoEnhanced) -> list[ViewUpdate]:
         "thumbnail": d.thumbnail_key,
         "changes": d.changes,
     }
-    return ending(e, d.job_id, d.key, "enhanced", item)
+    # the item's history starts with the enhancement itself (revision 0): a feedback pass's result
+    # replaces the item's changes, its history keeps every turn's
+    first: dict[str, Value] = {"revision": 0, "status": "done", "changes": d.changes}
+    turn = ViewUpdate(key=feedback_turn_key(e.sessionid, d.job_id, d.key, 0), set=first)
+    return [*ending(e, d.job_id, d.key, "enhanced", item), turn]
 
 
 @projects(c.PhotoEnhanceFailed)
@@ -141,7 +145,12 @@ def _feedback_requested(e: c.EnhancementFeedbackRequested) -> list[ViewUpdate]:
         ViewUpdate(
             key=enhanced_item_key(e.sessionid, d.job_id, d.key),
             set={"feedback": d.feedback, "feedback_requested": d.revision},
-        )
+        ),
+        ViewUpdate(
+            key=feedback_turn_key(e.sessionid, d.job_id, d.key, d.revision),
+            set={"revision": d.revision, "feedback": d.feedback},
+            set_if_absent={"status": "pending"},
+        ),
     ]
 
 
@@ -153,7 +162,16 @@ def _feedback_completed(e: en.FeedbackCompleted) -> list[ViewUpdate]:
     fields: dict[str, Value] = {"feedback_completed": d.revision, "feedback_message": d.message}
     if d.ok:
         fields |= {"enhanced_key": d.enhanced_key, "thumbnail": d.thumbnail_key, "changes": d.changes}
-    return [ViewUpdate(key=enhanced_item_key(e.sessionid, d.job_id, d.key), set=fields)]
+    turn: dict[str, Value] = {
+        "revision": d.revision,
+        "status": "done" if d.ok else "failed",
+        "changes": d.changes,
+        "message": d.message,
+    }
+    return [
+        ViewUpdate(key=enhanced_item_key(e.sessionid, d.job_id, d.key), set=fields),
+        ViewUpdate(key=feedback_turn_key(e.sessionid, d.job_id, d.key, d.revision), set=turn),
+    ]
 
 
 @projects(en.EnhancementCompleted)

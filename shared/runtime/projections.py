@@ -47,6 +47,7 @@ from shared.runtime.read_models import (
     CountersView,
     DecisionClaim,
     EnhancedItemView,
+    FeedbackTurnView,
     FileView,
     ItemEndClaim,
     JobView,
@@ -113,6 +114,11 @@ def ended_key(session_id: str, job_id: str, key: str) -> ViewKey:
     return ViewKey(session_pk(session_id), f"ENDED#{job_id}#{key}")
 
 
+def feedback_turn_key(session_id: str, job_id: str, key: str, revision: int) -> ViewKey:
+    """One turn of an enhanced item's history (0: the enhancement, then each feedback pass)."""
+    return ViewKey(session_pk(session_id), f"FEEDBACK#{job_id}#{key}#{revision:05d}")
+
+
 def multipart_key(session_id: str, upload_id: str) -> ViewKey:
     """The multipart upload ``upload_id`` the API started in this session (none: not this session's)."""
     return ViewKey(session_pk(session_id), f"MULTIPART#{upload_id}")
@@ -127,6 +133,7 @@ _PREFIXED: tuple[tuple[str, type[ViewItem]], ...] = (
     ("DECIDED#", DecisionClaim),
     ("ITEM#", EnhancedItemView),
     ("ENDED#", ItemEndClaim),
+    ("FEEDBACK#", FeedbackTurnView),
     ("MULTIPART#", MultipartView),
 )
 

@@ -215,6 +215,19 @@ class EnhancedItemView(ViewItem, frozen=True, kw_only=True):
     feedback_message: str | None = None
 
 
+class FeedbackTurnView(ViewItem, frozen=True, kw_only=True):
+    """``FEEDBACK#<job>#<key>#<revision>``: one turn of an enhanced item's history. Revision 0 is the
+    enhancement itself; each later one a feedback pass: its sentence once asked, its outcome once done."""
+
+    revision: int
+    feedback: str | None = None
+    #: pending (asked, not answered yet) | done | failed
+    status: str = "pending"
+    changes: list[str] = []
+    #: what the provider said (what it did, what it did not understand), or the pass's error
+    message: str = ""
+
+
 class ItemEndClaim(ViewItem, frozen=True, kw_only=True):
     """``ENDED#<job>#<key>``: the item's one ending (``require_absent``): a retried, redelivered or
     racing second ending cannot commit, so the JOB's counters count each item once."""

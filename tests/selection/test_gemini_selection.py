@@ -12,13 +12,13 @@ from typing import Any
 import msgspec
 import pytest
 
-from services.selection.gemini import GeminiCaller, response_schema
 from services.selection.gemini_selection import GeminiSelection, ModelSelection, chunks
 from services.selection.reconcile import AnswerRejected, reconcile
 from services.selection.selection_provider import SelectionError, SelectionItem
 from shared.events import catalogue as c
 from shared.events.selection_results import Exclusion
 from shared.runtime.config import AiSettings
+from shared.runtime.gemini import GeminiCaller, response_schema
 from shared.runtime.storage import InMemoryObjectStore
 from tests.support.gemini_server import GeminiServer, Reply, inline_parts, prompt_text
 

@@ -16,19 +16,13 @@ import msgspec
 import pytest
 
 from services.selection import results
-from services.selection.gemini import (
-    NOT_EVALUATED,
-    GeminiCaller,
-    GeminiTriage,
-    TriageAnswer,
-    read_parameter,
-    response_schema,
-)
+from services.selection.gemini import NOT_EVALUATED, GeminiTriage, TriageAnswer
 from services.selection.handlers import Deps, handle_triage_requested
 from shared.events import catalogue as c
 from shared.events.codec import make_event
 from shared.events.envelope import Payload
 from shared.runtime.config import AiSettings
+from shared.runtime.gemini import GeminiCaller, read_parameter, response_schema
 from shared.runtime.log import InMemoryEventLog
 from shared.runtime.storage import InMemoryObjectStore
 from tests.support.gemini_server import GeminiServer, Reply, file_parts, inline_parts, prompt_text

@@ -1,7 +1,10 @@
 """The enhancement saga on the embedded stack's Step Functions, started directly with a small budget: the
-api's consumer fans the job's chunk out (the video skipped at once), the items are answered here as the
-enhance service will answer them, and the saga sees every item end and has the api record
-``enhancement.completed`` v2; a job whose items never end is recorded ``timed_out``."""
+photo items are answered here first, as the enhance service answers them (so the enhance worker, which
+runs on this stack, finds them ended and leaves them), then the api's consumer fans the job's chunk out
+(the video skipped at once), and the saga sees every item end and has the api record
+``enhancement.completed`` v2. A job whose items never end (its chunk never recorded: the API commits a
+job's ``initialized`` and its chunks in separate commits, and could die between them) is recorded
+``timed_out``. The whole job through the enhance worker: ``test_enhancement_flow.py``."""
 
 from __future__ import annotations
 
@@ -25,9 +28,12 @@ def _commit(stack: RunningStack, *payloads: Any, sid: str) -> None:
     stack.portal.call(lambda: stack.stack.log.commit(events))
 
 
-def _job(stack: RunningStack, photos: int, videos: int) -> tuple[str, str, list[str], list[str]]:
+def _job(
+    stack: RunningStack, photos: int, videos: int, *, chunk: bool = True, ended: tuple[Any, ...] = ()
+) -> tuple[str, str, list[str], list[str]]:
     """A session and an enhancement job of ``photos`` photos and ``videos`` videos as the API records one
-    (its keys name files whose bytes nothing reads here); returns the session, the job and the keys."""
+    (its keys name files whose bytes nothing reads here), ``ended(sid, job, photo keys)``'s endings
+    recorded before its chunk (none: ``chunk`` False); returns the session, the job and the keys."""
     sid, job = str(uuid.uuid4()), "enh-" + uuid.uuid4().hex[:20]
     photo_keys = [f"uploads/{sid}/p{i}.jpg" for i in range(photos)]
     video_keys = [f"uploads/{sid}/v{i}.mov" for i in range(videos)]
@@ -36,9 +42,13 @@ def _job(stack: RunningStack, photos: int, videos: int) -> tuple[str, str, list[
         stack,
         c.SessionCreatedV2Data(owner="t", trip=c.Trip(context="saga")),
         en.EnhancementInitializedData(job_id=job, total=len(keys), photos=photos, videos=videos),
-        c.EnhancementRequestedData(job_id=job, keys=keys, total=len(keys), videos=video_keys),
         sid=sid,
     )
+    for ending in ended:
+        _commit(stack, ending(sid, job, photo_keys), sid=sid)
+    if chunk:
+        chunk_event = c.EnhancementRequestedData(job_id=job, keys=keys, total=len(keys), videos=video_keys)
+        _commit(stack, chunk_event, sid=sid)
     return sid, job, photo_keys, video_keys
 
 
@@ -94,7 +104,13 @@ def _completed(stack: RunningStack, sid: str, job: str) -> en.EnhancementComplet
 
 
 def test_the_saga_records_the_job_once_every_item_ended(embedded_stack: RunningStack) -> None:
-    sid, job, photos, _ = _job(embedded_stack, 2, 1)
+    def enhanced(sid: str, job: str, photos: list[str]) -> Any:
+        return c.PhotoEnhancedData(job_id=job, key=photos[0], enhanced_key=f"enhanced/{sid}/a.jpg")
+
+    def failed(sid: str, job: str, photos: list[str]) -> Any:
+        return c.PhotoEnhanceFailedData(job_id=job, key=photos[1], code="provider_error", message="no answer")
+
+    sid, job, _, _ = _job(embedded_stack, 2, 1, ended=(enhanced, failed))
 
     def fanned_out() -> list[Any] | None:
         out = [
@@ -107,16 +123,6 @@ def test_the_saga_records_the_job_once_every_item_ended(embedded_stack: RunningS
     requested = eventually(fanned_out, 60, what="the api's consumer to fan the chunk out")
     assert sorted(type(e).__name__ for e in requested) == ["ItemSkipped", *["PhotoEnhanceRequested"] * 2]
     arn = _start(embedded_stack, sid, job, polls=40)
-    _commit(
-        embedded_stack,
-        c.PhotoEnhancedData(job_id=job, key=photos[0], enhanced_key=f"enhanced/{sid}/a.jpg"),
-        sid=sid,
-    )
-    _commit(
-        embedded_stack,
-        c.PhotoEnhanceFailedData(job_id=job, key=photos[1], code="provider_error", message="no answer"),
-        sid=sid,
-    )
     assert _ended(embedded_stack, arn)["status"] == "SUCCEEDED"
     done = _completed(embedded_stack, sid, job)
     assert done.source == "shoebox/api"
@@ -125,7 +131,7 @@ def test_the_saga_records_the_job_once_every_item_ended(embedded_stack: RunningS
 
 
 def test_items_that_never_end_time_the_job_out(embedded_stack: RunningStack) -> None:
-    sid, job, _, _ = _job(embedded_stack, 1, 0)
+    sid, job, _, _ = _job(embedded_stack, 1, 0, chunk=False)
     arn = _start(embedded_stack, sid, job, polls=2)
     assert _ended(embedded_stack, arn)["status"] == "SUCCEEDED"
     d = _completed(embedded_stack, sid, job).data

@@ -13,11 +13,18 @@ answers is scripted per test:
   (``PROCESSING``); ``GET /v1/files/<id>`` walks the file through ``server.file_states`` (default:
   ``PROCESSING`` once, then ``ACTIVE``; ``["PROCESSING"]`` stays there forever).
 
+- image answers (an image model's edit): ``Reply.image(data, text=...)`` answers an inline image part (and a
+  text part); ``Reply.text`` alone is an image model's answer with no image.
+- Vertex AI's Imagen ``:predict`` (``models.edit_image`` of a client made with ``vertexai=True`` and this
+  server's URL): each request is given to ``server.predict`` unless ``server.queue_predict(...)`` queued
+  replies; ``Reply.predictions(data)`` is an edited image.
+
 Every request is recorded (``server.requests``) with its headers, so a test can see what the client sent.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from collections import deque
@@ -55,6 +62,37 @@ class Reply:
     def json(value: Any, *, prompt_tokens: int = 100, output_tokens: int = 20) -> Reply:
         """A normal answer: ``value`` as the structured-output JSON text, with its token counts."""
         return Reply.text(json.dumps(value), prompt_tokens=prompt_tokens, output_tokens=output_tokens)
+
+    @staticmethod
+    def image(
+        data: bytes, *, mime_type: str = "image/png", text: str = "", prompt_tokens: int = 1400
+    ) -> Reply:
+        """An image model's answer: ``text`` (when given) and one inline image part holding ``data``."""
+        parts: list[dict[str, Any]] = [{"text": text}] if text else []
+        parts.append({"inlineData": {"mimeType": mime_type, "data": base64.b64encode(data).decode()}})
+        body = {
+            "candidates": [
+                {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
+            ],
+            "usageMetadata": {
+                "promptTokenCount": prompt_tokens,
+                "candidatesTokenCount": 1290,
+                "totalTokenCount": prompt_tokens + 1290,
+            },
+            "modelVersion": "local-test",
+        }
+        return Reply(200, json.dumps(body).encode())
+
+    @staticmethod
+    def predictions(*images: bytes, mime_type: str = "image/png") -> Reply:
+        """Vertex AI's answer to an Imagen ``:predict`` (an edit): one prediction per image."""
+        body = {
+            "predictions": [
+                {"bytesBase64Encoded": base64.b64encode(data).decode(), "mimeType": mime_type}
+                for data in images
+            ]
+        }
+        return Reply(200, json.dumps(body).encode())
 
     @staticmethod
     def error(code: int, message: str = "scripted error") -> Reply:
@@ -112,6 +150,8 @@ class GeminiServer:
 
     respond: Callable[[dict[str, Any]], Reply] = field(default=lambda body: Reply.json({}))
     file_states: Sequence[str] = ("PROCESSING", "ACTIVE")
+    predict: Callable[[dict[str, Any]], Reply] = field(default=lambda body: Reply.error(400, "no predict"))
+    predict_replies: deque[Reply] = field(default_factory=deque)
     requests: list[Request] = field(default_factory=list)
     replies: deque[Reply] = field(default_factory=deque)
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -128,6 +168,14 @@ class GeminiServer:
     def queue(self, *replies: Reply) -> None:
         """Answer the next ``generateContent`` requests with these, in order (then ``respond`` again)."""
         self.replies.extend(replies)
+
+    def queue_predict(self, *replies: Reply) -> None:
+        """Answer the next Imagen ``:predict`` requests with these, in order (then ``predict`` again)."""
+        self.predict_replies.extend(replies)
+
+    def predict_requests(self) -> list[Request]:
+        """The Imagen ``:predict`` requests received so far."""
+        return [r for r in self.requests if r.path.split("?", 1)[0].endswith(":predict")]
 
     def generate_requests(self) -> list[Request]:
         """The ``generateContent`` requests received so far."""
@@ -185,6 +233,10 @@ class GeminiServer:
             with self._lock:
                 scripted = self.replies.popleft() if self.replies else None
             return scripted if scripted is not None else self.respond(req.json())
+        if req.method == "POST" and path.endswith(":predict"):
+            with self._lock:
+                queued = self.predict_replies.popleft() if self.predict_replies else None
+            return queued if queued is not None else self.predict(req.json())
         if req.method == "POST" and path.startswith("/upload/") and path.endswith("/files"):
             return self._start_upload(req)
         if req.method == "POST" and path.startswith("/upload-session/"):

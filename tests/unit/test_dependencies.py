@@ -40,6 +40,8 @@ AREAS: dict[str, tuple[str, ...]] = {
     "shared": (),
     "shared/events": (),  # the published contracts: msgspec alone, so other teams can install exactly that
     "shared/runtime": ("extra:runtime",),
+    # the Gemini client: carried by the services with a Gemini provider (their extras include `gemini`)
+    "shared/runtime/gemini.py": ("extra:gemini",),
     "services": (),
     "services/api": ("extra:api",),
     "services/media_process": ("extra:media-process",),

@@ -32,6 +32,7 @@ from shared.runtime.read_models import (
     CountersView,
     DecisionClaim,
     EnhancedItemView,
+    FeedbackTurnView,
     FileView,
     ItemEndClaim,
     JobView,
@@ -497,6 +498,7 @@ async def test_read_models_are_read_as_their_structs(log: EventLog) -> None:
         DecisionClaim,
         EnhancedItemView,
         ItemEndClaim,
+        FeedbackTurnView,  # the enhanced item's history: its first turn
     }
 
 

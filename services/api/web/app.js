@@ -5,19 +5,22 @@
 // follow GET .../triage/{job} polled with If-None-Match (a 304 costs the API one read); when the uploads end
 // (and no file came for FINALIZE_GRACE_MS) the page calls finalize. When triage is complete the verdicts
 // show side by side; the ticked discards are deleted once the person confirms. Then the selection step
-// (selection.js): a count and the context -> the picks grouped by scene, which the person can edit.
+// (selection.js): a count and the context -> the picks grouped by scene, which the person can edit. Then
+// enhancement (enhance.js, enhanced.js): the saved picks enhanced, before/after, the phases live, feedback,
+// downloads.
 //
 // Every string that came from a file or the API is put in the page with textContent, never as HTML.
 //
 // The page's modules (ES modules, no build step): state.js (what they share), api.js, auth.js (sign-in),
 // files.js (names and uploads), progress.js (the polling), verdicts.js, render.js (rows, counters,
 // thumbnails, messages), trip.js (the trip across reloads), selection.js and picks.js (the selection
-// step) and this one, the wiring.
+// step), enhance.js and enhanced.js (the enhancement step) and this one, the wiring.
 
 import { onUnauthorized } from "./api.js";
 import { localSignIn, signedOut, startAuth, tokenSignIn } from "./auth.js";
 import { onFiles } from "./files.js";
 import { retry } from "./progress.js";
+import { wireEnhancement } from "./enhance.js";
 import { wireSelection } from "./selection.js";
 import { $, state } from "./state.js";
 import { TRIP_KEY, newTrip } from "./trip.js";
@@ -89,6 +92,7 @@ function wire() {
   $("confirm-no").addEventListener("click", () => ($("confirm").hidden = true));
   $("new-trip").addEventListener("click", newTrip);
   wireSelection();
+  wireEnhancement();
 }
 
 wire();

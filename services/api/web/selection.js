@@ -5,6 +5,7 @@
 // lists were read at (409: someone saved meanwhile, so the page reads them again; 400: the API's message).
 
 import { api } from "./api.js";
+import { showEnhanceStep } from "./enhance.js";
 import { renderSelection } from "./picks.js";
 import { notice, showError } from "./render.js";
 import { $, state } from "./state.js";
@@ -135,6 +136,7 @@ function show(answer) {
   sel.items = new Map([...answer.selected, ...answer.excluded].map((item) => [item.key, item]));
   sel.moved = new Set();
   render();
+  showEnhanceStep(sel.picks.length);
 }
 
 function render(focus) {

@@ -29,4 +29,5 @@ export const state = {
   thumbs: new Map(), // thumbnail_url -> Promise<blob URL>
   decided: new Set(), // keys whose verdict is shown
   selection: null, // the selection job asked for on this trip (selection.js)
+  enhancement: null, // the enhancement job asked for on this trip (enhance.js)
 };

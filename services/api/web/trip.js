@@ -1,4 +1,4 @@
-// The trip: which session, triage job and selection job this tab is working on, kept in sessionStorage across reloads.
+// The trip: which session, triage, selection and enhancement job this tab is working on, kept in sessionStorage across reloads.
 
 import { startPolling } from "./progress.js";
 import { $, state } from "./state.js";
@@ -15,6 +15,7 @@ export function saveTrip() {
       finalized: state.finalized,
       queued: state.queued,
       selection: state.selection,
+      enhancement: state.enhancement,
     }),
   );
 }
@@ -37,6 +38,7 @@ export function resumeTrip() {
   state.queued = trip.queued || 0;
   state.finalized = Boolean(trip.finalized);
   state.selection = trip.selection || null;
+  state.enhancement = trip.enhancement || null;
   $("context").disabled = true;
   $("session-label").textContent = `Trip ${state.session.slice(0, 8)}`;
   $("progress").hidden = false;

@@ -503,8 +503,8 @@ class VideoEnhanceFailedData(ItemEnhanceFailedData, frozen=True, kw_only=True):
     pass
 
 
-class VideoEnhanceFailed(Event[VideoEnhanceFailedData], tag="shoebox.video.enhance.failed.v1", frozen=True):
-    pass
+class VideoEnhanceFailedV1(Event[VideoEnhanceFailedData], tag="shoebox.video.enhance.failed.v1", frozen=True):
+    """Superseded by ``video.VideoEnhanceFailed`` (v2), which it is upcast to."""
 
 
 class EnhancementFeedbackRequestedData(Payload, frozen=True, kw_only=True):
@@ -578,7 +578,7 @@ ALL_EVENTS: tuple[type[Event[Any]], ...] = (
     PhotoEnhanced,
     VideoEnhanced,
     PhotoEnhanceFailed,
-    VideoEnhanceFailed,
+    VideoEnhanceFailedV1,
     EnhancementFeedbackRequested,
     EnhancementCompletedV1,
     MessageFailed,

@@ -16,7 +16,7 @@ import msgspec
 
 from shared.events import catalogue as c
 from shared.events import enhancement as en
-from shared.events import selection_edits
+from shared.events import selection_edits, video
 from shared.events.envelope import Event, Payload
 
 E = TypeVar("E", bound=Event[Any])
@@ -115,7 +115,7 @@ def _check_finite(value: Any, path: str) -> None:
             _check_finite(v, f"{path}[{i}]")
 
 
-CATALOGUE = Catalogue(c.ALL_EVENTS + selection_edits.EVENTS + en.EVENTS)
+CATALOGUE = Catalogue(c.ALL_EVENTS + selection_edits.EVENTS + en.EVENTS + video.EVENTS)
 
 
 @CATALOGUE.upcaster(c.SessionCreatedV1, c.SessionCreatedV2)
@@ -206,4 +206,14 @@ def make_event(
         causationid=causation_id,
         traceparent=traceparent,
         data=payload,
+    )
+
+
+@CATALOGUE.upcaster(c.VideoEnhanceFailedV1, video.VideoEnhanceFailed)
+def _video_enhance_failed_v1_to_v2(old: c.VideoEnhanceFailedV1) -> video.VideoEnhanceFailed:
+    """Every v1 code is a v2 code; v1 measured no duration."""
+    d = old.data
+    return video.VideoEnhanceFailed(
+        **_envelope_fields(old, video.VideoEnhanceFailed),
+        data=video.VideoEnhanceFailedV2Data(job_id=d.job_id, key=d.key, code=d.code, message=d.message),
     )

@@ -14,6 +14,7 @@ from typing import Any
 
 from shared.events import catalogue as c
 from shared.events import enhancement as en
+from shared.events import video as vi
 from shared.events.codec import CATALOGUE
 from shared.events.envelope import Event
 from shared.runtime.projections import ended_key, enhanced_item_key, feedback_turn_key, job_key, projects
@@ -99,6 +100,18 @@ def _phase(e: c.PhotoEnhancePhase) -> list[ViewUpdate]:
     ]
 
 
+@projects(vi.VideoEnhancePhase)
+def _video_phase(e: vi.VideoEnhancePhase) -> list[ViewUpdate]:
+    """A video's phase and how far it is (a feedback pass's phases show on the item as well)."""
+    d = e.data
+    return [
+        ViewUpdate(
+            key=enhanced_item_key(e.sessionid, d.job_id, d.key),
+            set={"phase": d.phase, "phase_summary": d.summary, "phase_percent": d.percent},
+        )
+    ]
+
+
 @projects(c.PhotoEnhanced)
 @projects(c.VideoEnhanced)
 def _enhanced(e: c.PhotoEnhanced | c.VideoEnhanced) -> list[ViewUpdate]:
@@ -116,10 +129,21 @@ def _enhanced(e: c.PhotoEnhanced | c.VideoEnhanced) -> list[ViewUpdate]:
 
 
 @projects(c.PhotoEnhanceFailed)
-@projects(c.VideoEnhanceFailed)
-def _failed(e: c.PhotoEnhanceFailed | c.VideoEnhanceFailed) -> list[ViewUpdate]:
+@projects(c.VideoEnhanceFailedV1)
+def _failed(e: c.PhotoEnhanceFailed | c.VideoEnhanceFailedV1) -> list[ViewUpdate]:
     d = e.data
     return ending(e, d.job_id, d.key, "failed", {"code": d.code, "message": d.message})
+
+
+@projects(vi.VideoEnhanceFailed)
+def _video_failed(e: vi.VideoEnhanceFailed) -> list[ViewUpdate]:
+    d = e.data
+    fields: dict[str, Value] = {"code": d.code, "message": d.message}
+    if d.duration_s is not None:
+        fields["duration_s"] = d.duration_s
+    if d.limit_s is not None:
+        fields["limit_s"] = d.limit_s
+    return ending(e, d.job_id, d.key, "failed", fields)
 
 
 @projects(en.ItemCancelled)

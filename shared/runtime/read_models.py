@@ -204,11 +204,16 @@ class EnhancedItemView(ViewItem, frozen=True, kw_only=True):
     phase: str | None = None
     phase_summary: str | None = None
     phase_output_key: str | None = None
+    #: how far a video's phase is (0..100)
+    phase_percent: float | None = None
     enhanced_key: str | None = None
     thumbnail: str | None = None
     changes: list[str] = []
     code: str | None = None
     message: str | None = None
+    #: a video refused as ``too_long``: its duration and the limit (seconds)
+    duration_s: float | None = None
+    limit_s: float | None = None
     feedback: str | None = None
     feedback_requested: int = 0
     feedback_completed: int = 0

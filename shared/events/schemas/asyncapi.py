@@ -54,6 +54,7 @@ PRODUCERS: dict[str, str] = {
     "shoebox.photo.enhance.requested": "api",
     "shoebox.video.enhance.requested": "api",
     "shoebox.photo.enhance.phase": "enhance",
+    "shoebox.video.enhance.phase": "video",
     "shoebox.photo.enhanced": "enhance",
     "shoebox.video.enhanced": "video",
     "shoebox.photo.enhance.failed": "enhance",

@@ -3,8 +3,7 @@ the recommendations (whoever makes them: the offline provider from the analysis,
 preview and the analysis), and the context a provider may know besides the pixels.
 
 The recommendations are one structured shape with bounds (``msgspec.Meta``): a model's answer is decoded
-into it (the bounds go into its response schema), and the render maps it to an ffmpeg filter graph
-(``render.py``). A value at its neutral default means "leave it".
+into it (the bounds go into its response schema), and the render maps it to an ffmpeg filter graph. A value at its neutral default means "leave it".
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ Level = Annotated[float, msgspec.Meta(ge=0.0, le=255.0)]
 
 
 class VideoAnalysis(msgspec.Struct, frozen=True, kw_only=True):
-    """One clip, measured in as few decodes as possible (``analyse.py``). Figures are means over the
+    """One clip, measured in as few decodes as possible. Figures are means over the
     sampled frames unless named otherwise."""
 
     duration_s: float

@@ -18,11 +18,11 @@ import msgspec
 import pytest
 import pyvips
 
-from services.media_process import ffmpeg_tools as tools
 from services.media_process import video
 from services.media_process.model import Limits, Rejected, VideoResult
 from services.media_process.video import preview as video_preview
 from shared.events import catalogue as c
+from shared.runtime import ffmpeg as tools
 from tests.support.paths import TESTDATA
 
 VIDEOS = TESTDATA / "videos"

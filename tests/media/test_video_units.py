@@ -14,10 +14,10 @@ from pathlib import Path
 import ffmpeg
 import pytest
 
-from services.media_process import ffmpeg_tools as tools
 from services.media_process import video
 from services.media_process.model import Limits, Rejected
 from shared.events import catalogue as c
+from shared.runtime import ffmpeg as tools
 from tests.support.paths import TESTDATA
 
 VIDEOS = TESTDATA / "videos"

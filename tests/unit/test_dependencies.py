@@ -42,13 +42,14 @@ AREAS: dict[str, tuple[str, ...]] = {
     "shared/runtime": ("extra:runtime",),
     # the Gemini client: carried by the services with a Gemini provider (their extras include `gemini`)
     "shared/runtime/gemini.py": ("extra:gemini",),
+    # ffprobe/ffmpeg command lines: carried by the services that read videos
+    "shared/runtime/ffmpeg.py": ("extra:ffmpeg",),
     "services": (),
     "services/api": ("extra:api",),
     "services/media_process": ("extra:media-process",),
     "services/selection": ("extra:selection",),
     "services/enhance": ("extra:enhance",),
-    # topology only so far, no image: the runtime alone until it has handlers
-    "services/video": ("extra:runtime",),
+    "services/video": ("extra:video",),
     # the embedded stack runs every service in one process, and the CLI runs the embedded stack
     "deploy": ("group:stack",),
     "shoebox_cli": ("group:stack",),

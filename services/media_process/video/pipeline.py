@@ -1,7 +1,8 @@
 """One video: validated, described, thumbnailed, measured and given a small preview.
 
 ``process_video`` runs ffprobe once and ffmpeg twice (thumbnail; preview and signals from one decode), each
-through ``ffmpeg_tools``: file protocol and the sniffed containers' demuxers only, a time limit, no stdin.
+through ``shared.runtime.ffmpeg``: file protocol and the sniffed containers' demuxers only, a time limit, no
+stdin.
 In order:
 
 1. **Checks without decoding**: size (``empty``, ``too_large``), the first bytes must sniff as a video
@@ -39,10 +40,10 @@ In order:
    (The constants named here are :mod:`.preview`'s.)
 
 A rejected file raises ``Rejected(code, sentence)``: a tool that fails or overruns its time limit on this
-file rejects it with a sentence that says so. ``ffmpeg_tools.ToolError`` (a missing ffmpeg, a command line
-it refuses, an unwritable work dir) is a fault of this side, not the file's, and is raised as is so the
-message is retried. Every file written goes into ``workdir``; on return only ``preview.mp4`` is left there
-(nothing on rejection).
+file rejects it with a sentence that says so. ``ToolError`` (``shared.runtime.ffmpeg``: a missing ffmpeg, a
+command line it refuses, an unwritable work dir) is a fault of this side, not the file's, and is raised as
+is so the message is retried. Every file written goes into ``workdir``; on return only ``preview.mp4`` is
+left there (nothing on rejection).
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ log = logging.getLogger("shoebox.media_process.video")  # one logger for the who
 def process_video(path: Path, media_type: str, limits: Limits, workdir: Path) -> VideoResult:
     """Validate, describe, thumbnail, measure and preview one video.
 
-    Raises ``Rejected`` when the file is refused, ``ffmpeg_tools.ToolError`` when ffmpeg/ffprobe cannot be
-    run or cannot write to ``workdir``, and ``OSError`` when ``path`` cannot be read.
+    Raises ``Rejected`` when the file is refused, ``ToolError`` (``shared.runtime.ffmpeg``) when
+    ffmpeg/ffprobe cannot be run or cannot write to ``workdir``, and ``OSError`` when ``path`` cannot be read.
     """
     started = time.monotonic()
     try:

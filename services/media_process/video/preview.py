@@ -10,13 +10,13 @@ from typing import Any
 import ffmpeg
 import msgspec
 
-from services.media_process import ffmpeg_tools as tools
 from services.media_process import values
 from services.media_process.model import Limits, Rejected
 from services.media_process.video.probe import Probed
 from services.media_process.video.reasons import UNDECODABLE
 from services.media_process.video.thumbnail import square_pixels
 from shared.events import catalogue as c
+from shared.runtime import ffmpeg as tools
 
 log = logging.getLogger("shoebox.media_process.video")  # one logger for the whole video pipeline
 

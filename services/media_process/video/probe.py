@@ -13,19 +13,19 @@ from typing import Any
 
 import msgspec
 
-from services.media_process import ffmpeg_tools as tools
 from services.media_process import values
 from services.media_process.model import Limits, Rejected
 from services.media_process.video.boxes import BoxScan
 from services.media_process.video.reasons import ENCRYPTED, NOT_A_VIDEO
 from shared.events import catalogue as c
+from shared.runtime import ffmpeg as tools
 
 log = logging.getLogger("shoebox.media_process.video")  # one logger for the whole video pipeline
 
 #: dates before this in a container are placeholders (1904 and 1970 epochs), not capture times
 _EARLIEST_CAPTURE = dt.datetime(1980, 1, 1, tzinfo=dt.UTC)
 
-#: ffmpeg's names for the demuxers ffmpeg_tools.INPUT_FORMATS allows (format_name is a comma list)
+#: ffmpeg's names for the demuxers shared.runtime.ffmpeg.INPUT_FORMATS allows (format_name is a comma list)
 _VIDEO_DEMUXERS = set(tools.INPUT_FORMATS.split(","))
 
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import ffmpeg
 
-from services.media_process import ffmpeg_tools as tools
 from services.media_process.model import Limits, Rejected
 from services.media_process.video.probe import Probed
 from services.media_process.video.reasons import TRUNCATED, UNDECODABLE
+from shared.runtime import ffmpeg as tools
 
 log = logging.getLogger("shoebox.media_process.video")  # one logger for the whole video pipeline
 

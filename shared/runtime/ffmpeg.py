@@ -1,4 +1,5 @@
-"""ffprobe and ffmpeg on untrusted files: locked-down command lines and a child process with a deadline.
+"""ffprobe and ffmpeg on untrusted files: locked-down command lines and a child process with a deadline
+(used by media_process and video; the binaries come from the system, ffmpeg-python from the `ffmpeg` extra).
 
 Every call built here:
 

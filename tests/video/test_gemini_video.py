@@ -7,12 +7,15 @@ within its wait; the key never logged; and the factory's choice."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
+import threading
 import types as pytypes
 from collections.abc import Iterator
 from typing import Any
 
+import anyio
 import msgspec
 import pytest
 
@@ -23,6 +26,7 @@ from shared.runtime.config import AiSettings, Settings
 from shared.runtime.gemini import GeminiCaller, response_schema
 from tests.support.gemini_server import GeminiServer, Reply, file_parts, prompt_text
 from tests.support.paths import TESTDATA
+from tests.support.wait import until
 
 pytestmark = pytest.mark.anyio
 
@@ -297,3 +301,25 @@ def test_the_factory_is_gemini_with_a_key_or_its_parameter_offline_otherwise(
     module.OfflineVideoProvider = Stand  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "services.video.offline", module)
     assert isinstance(video_provider(Settings()), Stand)
+
+
+async def test_a_pass_cancelled_while_waiting_for_the_answer_still_deletes_its_preview(
+    server: GeminiServer,
+) -> None:
+    release = threading.Event()
+
+    def stuck(body: dict[str, Any]) -> Reply:  # the model never answers (until the test ends)
+        release.wait(30)
+        return Reply.json(GOOD)
+
+    server.respond = stuck
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(
+                functools.partial(provider_for(server).recommend, ANALYSIS, preview=PREVIEW, context=CONTEXT)
+            )
+            await until(server.generate_requests, what="the request to be in flight")
+            tg.cancel_scope.cancel()  # a worker stopping mid-request
+        assert server.deleted == ["files/f0001"]  # the shielded delete ran despite the cancellation
+    finally:
+        release.set()

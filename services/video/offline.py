@@ -51,8 +51,8 @@ SHAKE_FULL = 8.0
 #: stabilisation strength given at SHAKE_MIN (it grows to 1 at SHAKE_FULL)
 STABILISE_FLOOR = 0.3
 #: denoise from the noise estimate: none up to NOISE_FLOOR, 1 at NOISE_FULL
-NOISE_FLOOR = 3.0
-NOISE_FULL = 9.0
+NOISE_FLOOR = 4.0
+NOISE_FULL = 12.0
 #: sharpen a soft clip (blurdetect above SOFT_BLUR) that is not noisy, up to MAX_SHARPEN
 SOFT_BLUR = 9.0
 MAX_SHARPEN = 0.5

@@ -212,3 +212,51 @@ def test_creation_metadata_is_kept(tmp_path: Path) -> None:
     kept = {k.lower(): v for k, v in probe(outcome.result.video)["format"]["tags"].items()}
     for key, value in tags.items():
         assert kept.get(key.lower()) == value, key
+
+
+def test_a_clip_that_starts_on_black_is_trimmed_with_its_audio(tmp_path: Path) -> None:
+    src = tmp_path / "pocket.mp4"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=black:size=320x240:rate=25:duration=1.5",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25:duration=3",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=duration=4.5",
+            "-filter_complex",
+            "[0:v][1:v]concat=n=2:v=1:a=0[v]",
+            "-map",
+            "[v]",
+            "-map",
+            "2:a",
+            "-c:v",
+            "libx264",
+            "-c:a",
+            "aac",
+            str(src),
+        ],
+        check=True,
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    outcome = enhance(src, work)
+    result = outcome.result
+    assert result is not None
+    assert result.analysis.trim_in_s == pytest.approx(1.5, abs=0.11)
+    assert "black" in result.analysis.notes[0]
+    assert result.filters[0].startswith("trim 1.5")
+    rendered = probe(result.video)
+    assert float(rendered["format"]["duration"]) == pytest.approx(3.0, abs=0.1)
+    audio = next(s for s in rendered["streams"] if s["codec_type"] == "audio")
+    assert audio["codec_name"] == "aac" and float(audio["duration"]) == pytest.approx(3.0, abs=0.1)

@@ -220,7 +220,8 @@ def tables(result: dict[str, Any]) -> list[Table]:
         f"{nl['x_realtime']}",
     )
     table.caption = (
-        f"targets: whole <= {TARGET_RATIO}x the floor; {REALTIME_CASE} render >= {TARGET_REALTIME}x real time: "
+        f"targets: whole <= {TARGET_RATIO}x the floor; {REALTIME_CASE} render >= {TARGET_REALTIME}x "
+        f"real time: "
         f"{result['verdict_realtime']}"
     )
     return [table]

@@ -23,7 +23,7 @@ BRIGHT_MEAN = 170.0
 TARGET_MEAN = 112.0
 #: contrast: a clip whose 10th-90th percentile spread is below FLAT_SPREAD is stretched towards
 #: TARGET_SPREAD, the gain never above MAX_GAIN (the same gain lifts a dark clip)
-FLAT_SPREAD = 90.0
+FLAT_SPREAD = 75.0
 TARGET_SPREAD = 130.0
 MAX_GAIN = 1.8
 #: the gain never pushes the 90th percentile past this (no highlights clipped to lift the shadows)

@@ -14,7 +14,8 @@ analysis (phase correlation, not vidstab; numpy SSIM, not ffmpeg's):
   ``CLEAN_SSIM`` (0.95).
 
 Each check can fail, and the controls at the end show it doing so: the same copies through a provider that
-does the wrong thing (stabilisation off, no correction, a brightness push) are caught by the same checks.
+does the wrong thing (stabilisation off, no correction, a brightness push, a contrast push with the mean
+kept) are caught by the same checks, each by the figure meant to catch it.
 The table is printed (``pytest -s``).
 """
 
@@ -277,16 +278,26 @@ def test_a_clean_clip_is_left_nearly_untouched(stretch: str, rows: dict[tuple[st
 
 
 @pytest.mark.parametrize(
-    ("kind", "provider"),
+    ("kind", "provider", "caught"),
     [
-        pytest.param("shaken", Overriding(stabilise=0.0), id="shaken-stabilisation-off"),
-        pytest.param("darkened", Neutral(), id="darkened-not-corrected"),
-        pytest.param("clean", Overriding(brightness=0.05), id="clean-brightened"),
+        pytest.param("shaken", Overriding(stabilise=0.0), ("motion cut",), id="shaken-stabilisation-off"),
+        pytest.param("darkened", Neutral(), ("luma mean", "luma spread"), id="darkened-not-corrected"),
+        pytest.param("clean", Overriding(brightness=0.05), ("luma mean moved",), id="clean-brightened"),
+        # contrast x1.5 about bigbuckbunny's mean luma (118: eq pivots on 127.5, the brightness puts the
+        # mean back), so only SSIM can catch it
+        pytest.param(
+            "clean", Overriding(contrast=1.5, brightness=0.0186), ("SSIM",), id="clean-more-contrast"
+        ),
     ],
 )
 def test_the_checks_catch_a_wrong_render(
-    kind: str, provider: VideoProvider, copies: dict[tuple[str, str], Path], tmp_path: Path
+    kind: str,
+    provider: VideoProvider,
+    caught: tuple[str, ...],
+    copies: dict[tuple[str, str], Path],
+    tmp_path: Path,
 ) -> None:
     row = evaluate("bigbuckbunny", kind, copies, tmp_path, provider)
     print("\ncontrol\n" + table([row]))
-    assert row.problems, f"the {kind} check passed a render it should fail: {row.figures}"
+    found = {c for c in caught for p in row.problems if p.startswith(c)}
+    assert found == set(caught), f"the {kind} check should have said {caught}: {row.problems}, {row.figures}"

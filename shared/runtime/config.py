@@ -189,12 +189,14 @@ class EnhancementSettings(msgspec.Struct, frozen=True, kw_only=True):
     wait_s: Annotated[
         int, doc("How long the enhancement saga waits for the job's items to end (seconds)", ge=1)
     ] = 2 * 60 * 60
+    #: the topology (``deploy/topology.py``) deploys the video service, so videos are enhanced by default;
+    #: a deployment without its Lambda turns this off (its videos end skipped instead of waiting)
     video_deployed: Annotated[
         bool,
         doc(
             "Whether the video service is deployed: while it is not, the videos of a job end skipped at once"
         ),
-    ] = False
+    ] = True
     score_threshold: Annotated[
         float,
         doc(

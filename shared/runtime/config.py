@@ -197,6 +197,22 @@ class EnhancementSettings(msgspec.Struct, frozen=True, kw_only=True):
             "Whether the video service is deployed: while it is not, the videos of a job end skipped at once"
         ),
     ] = True
+    #: derived from render speed at the video Lambda's size (services/video/topology.py: 4096 MB, ~2.3 vCPU,
+    #: 900 s handler timeout): a 1080p clip with stabilisation, eq, hqdn3d and unsharp costs ~3.1 CPU-s
+    #: per second of clip and x264 veryfast keeps ~1.2 cores busy (measured, docs/video.md "Limits"), so
+    #: ~2.6 s of wall time per second, plus the analysis decode (~0.3 s): ~3 s per second of clip; half the
+    #: 900 s is kept for the downloads, the upload and a slower-than-measured run: 450 / 3 = 150 s
+    video_max_duration_s: Annotated[
+        float,
+        doc(
+            "The longest video the video service enhances (seconds): a longer one fails `too_long` with its "
+            "duration and this limit. Sized so a 1080p render fits half the 900 s Lambda timeout",
+            gt=0,
+        ),
+    ] = 150.0
+    video_preset: Annotated[
+        str, doc("The x264 preset of enhanced videos (no slower than `veryfast` keeps the limit true)")
+    ] = "veryfast"
     score_threshold: Annotated[
         float,
         doc(

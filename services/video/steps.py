@@ -28,7 +28,7 @@ from services.video.provider import ProviderError, VideoProvider
 from shared.events import catalogue as c
 from shared.events import video as vi
 from shared.events.codec import derived_event_id, make_event
-from shared.runtime.faults import kill_mid_render
+from shared.runtime.faults import ACTIVE, kill_mid_render
 from shared.runtime.inbound import ENHANCED
 from shared.runtime.log import DuplicateEvent, EventLog
 from shared.runtime.projections import file_key, meta_key
@@ -147,6 +147,8 @@ class PhaseRecorder:
         self.event = event
         self.deps = deps
         self.count = 0
+        #: the processor's test-only faults, taken now: progress may hop here from ffmpeg's reader thread
+        self.faults = ACTIVE.get()
 
     async def __call__(self, phase: vi.VideoPhase, percent: float | None, summary: str) -> None:
         e, d = self.event, self.event.data
@@ -167,7 +169,9 @@ class PhaseRecorder:
         except DuplicateEvent:
             log.info("phase %d of %s recorded already (a redelivery)", self.count, d.key)
         if phase == "rendering":
-            kill_mid_render(percent)  # test-only (``Faults.kill_mid_render``): a no-op unless switched on
+            kill_mid_render(
+                self.faults, percent
+            )  # test-only (``Faults.kill_mid_render``): a no-op unless switched on
 
 
 async def download(store: ObjectStore, key: str, into: Path, name: str | None = None) -> Path:

@@ -78,10 +78,11 @@ def handling(faults: Faults) -> Iterator[None]:
         ACTIVE.reset(token)
 
 
-def kill_mid_render(percent: float | None) -> None:
-    """Die like a killed worker (SIGKILL) once the render passed half-way, if the active faults say so and
-    the switch has not fired (test-only: ``Faults.kill_mid_render``)."""
-    path = ACTIVE.get().kill_mid_render
+def kill_mid_render(faults: Faults, percent: float | None) -> None:
+    """Die like a killed worker (SIGKILL) once the render passed half-way, if ``faults`` (the handler's
+    ``ACTIVE`` ones, taken where it started: progress may be reported from another thread) say so and the
+    switch has not fired (test-only: ``Faults.kill_mid_render``)."""
+    path = faults.kill_mid_render
     if not path or percent is None or percent < 50:
         return
     try:

@@ -169,9 +169,8 @@ class PhaseRecorder:
         except DuplicateEvent:
             log.info("phase %d of %s recorded already (a redelivery)", self.count, d.key)
         if phase == "rendering":
-            kill_mid_render(
-                self.faults, percent
-            )  # test-only (``Faults.kill_mid_render``): a no-op unless switched on
+            # test-only (``Faults.kill_mid_render``): a no-op unless switched on
+            kill_mid_render(self.faults, percent)
 
 
 async def download(store: ObjectStore, key: str, into: Path, name: str | None = None) -> Path:

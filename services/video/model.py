@@ -44,10 +44,6 @@ class VideoAnalysis(msgspec.Struct, frozen=True, kw_only=True):
     #: a suggested trim where the clip starts or ends on black, blur or a pocket shot (seconds; None: keep)
     trim_in_s: float | None = None
     trim_out_s: float | None = None
-    #: blurdetect's mean over the frames (0 sharp .. ~100; above ~12 a frame looks soft)
-    blur: float = 0.0
-    #: the long side of the frames the analysis measured (pixels): the scale of ``shake``
-    analysis_px: int = 320
     #: what the analysis noticed, for people and prompts ("starts on 1.2 s of black")
     notes: tuple[str, ...] = ()
 

@@ -39,8 +39,9 @@ def build(clients: Clients) -> Service:
             store=S3ObjectStore(clients.s3, settings.names.media_bucket),
             log=DynamoEventLog.of(clients),
             provider=provider,
-            max_duration_s=settings.enhancement.video_max_duration_s,
-            preset=settings.enhancement.video_preset,
+            max_duration_s=settings.video.max_duration_s,
+            preset=settings.video.preset,
+            analysis_px=settings.video.analysis_px,
             tmp_root=settings.tmp_dir or None,
         )
     )

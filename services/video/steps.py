@@ -22,6 +22,7 @@ import anyio.to_thread
 import msgspec
 
 from services.video import pipeline
+from services.video.analyse import ANALYSIS_PX
 from services.video.model import Advice, VideoContext
 from services.video.pipeline import OnPhase, RenderFailed, TooLong, Unreadable, VideoEnhanced
 from services.video.provider import ProviderError, VideoProvider
@@ -61,6 +62,7 @@ class EnhanceVideo(Protocol):
         preset: str = "veryfast",
         max_duration_s: float,
         on_phase: OnPhase | None = None,
+        analysis_px: int = ...,
     ) -> Awaitable[VideoEnhanced]: ...
 
 
@@ -68,10 +70,12 @@ class Deps(msgspec.Struct, frozen=True, kw_only=True):
     store: ObjectStore
     log: EventLog
     provider: VideoProvider
-    #: the longest clip rendered (seconds; ``settings.enhancement.video_max_duration_s``)
+    #: the longest clip rendered (seconds; ``settings.video.max_duration_s``)
     max_duration_s: float
-    #: the x264 preset of the render
+    #: the x264 preset of the render (``settings.video.preset``)
     preset: str = "veryfast"
+    #: the long side of the frames the analysis measures (``settings.video.analysis_px``)
+    analysis_px: int = ANALYSIS_PX
     #: where the work dirs go (None: the system's temporary folder)
     tmp_root: str | None = None
     #: the pipeline (tests put a stand-in here to fail it in a chosen way)
@@ -234,6 +238,7 @@ async def run_pipeline(
                 preset=deps.preset,
                 max_duration_s=deps.max_duration_s,
                 on_phase=recorder,
+                analysis_px=deps.analysis_px,
             )
         except TooLong as exc:
             raise Failed(

@@ -6,6 +6,7 @@ import functools
 import logging
 
 from services.video import handlers
+from services.video.gemini import video_provider
 from services.video.topology import CONSUMER
 from shared.events import catalogue as c
 from shared.runtime.aws import Clients
@@ -28,9 +29,6 @@ def service(deps: handlers.Deps) -> Service:
 def build(clients: Clients) -> Service:
     """The service as the stack's worker and the Lambda run it: Gemini when a key is configured, else the
     offline provider (``gemini.video_provider``)."""
-    # imported here: the Gemini SDK is only loaded by a process that runs this service
-    from services.video.gemini import video_provider
-
     settings = clients.settings
     provider = video_provider(settings)
     log.info("video provider: %s", provider.name)

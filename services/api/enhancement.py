@@ -103,6 +103,8 @@ class ItemOut(msgspec.Struct, frozen=True, kw_only=True):
     status: str
     phase: str | None = None
     phase_summary: str | None = None
+    #: a video's phase progress, 0..100 (rendering); None when not measured
+    phase_percent: float | None = None
     changes: list[str] = []
     before_thumbnail_url: str | None = None
     after_thumbnail_url: str | None = None
@@ -115,6 +117,9 @@ class ItemOut(msgspec.Struct, frozen=True, kw_only=True):
     feedback_message: str | None = None
     #: the enhancement, then every feedback pass, oldest first
     history: list[Turn] = []
+    #: a video failed ``too_long``: its duration and the longest clip the service renders (seconds)
+    duration_s: float | None = None
+    limit_s: float | None = None
 
 
 class EnhancementState(msgspec.Struct, frozen=True, kw_only=True):
@@ -278,6 +283,7 @@ def _item(
         status="running" if status == "queued" and item.phase else status,
         phase=item.phase,
         phase_summary=item.phase_summary,
+        phase_percent=item.phase_percent,
         changes=list(item.changes),
         before_thumbnail_url=before,
         after_thumbnail_url=_item_url(session_id, job_id, name, "thumbnail") if item.thumbnail else None,
@@ -289,6 +295,8 @@ def _item(
         feedback_completed=item.feedback_completed,
         feedback_message=item.feedback_message,
         history=turns.get(key, []),
+        duration_s=item.duration_s,
+        limit_s=item.limit_s,
     )
 
 

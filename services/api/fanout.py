@@ -3,10 +3,10 @@ records a job as ``enhancement.initialized`` plus chunks of ``enhancement.CHUNK_
 ``photo.enhance.requested`` per photo and one ``video.enhance.requested`` per video, in ONE commit (the
 chunk is sized so that commit fits a DynamoDB transaction's 100 items).
 
-While the video service is not deployed (``settings.enhancement.video_deployed``, false by default) a video
-ends at once ``enhancement.item.skipped``: no job waits for a service that is not there. A chunk that
-arrives after the person cancelled the job (``JOB.cancel_requested``) ends its items ``cancelled``: none of
-them starts.
+Where the video service is not deployed (``settings.enhancement.video_deployed`` false; it is true by
+default, as the topology deploys it) a video ends at once ``enhancement.item.skipped``: no job waits for a
+service that is not there. A chunk that arrives after the person cancelled the job (``JOB.cancel_requested``)
+ends its items ``cancelled``: none of them starts.
 
 A feedback request (``enhancement.feedback.requested``, the API's ``POST …/items/{name}/feedback``) is routed
 by the item's kind: a photo's becomes ``photo.enhance.requested`` with the sentence and its revision (the

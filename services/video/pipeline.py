@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import anyio
 import anyio.from_thread
+import anyio.lowlevel
 import anyio.to_thread
 import msgspec
 
@@ -130,13 +131,15 @@ async def enhance_video(
     await phase("rendering", 0.0, summary)
 
     last = [0.0]
+    # the progress comes from ffmpeg's stdout reader, a plain thread: from_thread needs the loop's token
+    loop = anyio.lowlevel.current_token()
 
     def progress(fraction: float) -> None:
         # in ffmpeg's reader thread: hop to the event loop only every PROGRESS_STEP percent
         percent = round(min(100.0, fraction * 100), 1)
         if percent - last[0] >= PROGRESS_STEP and percent < 100:
             last[0] = percent
-            anyio.from_thread.run(phase, "rendering", percent, summary)
+            anyio.from_thread.run(phase, "rendering", percent, summary, token=loop)
 
     out, thumb = workdir / VIDEO_NAME, workdir / THUMBNAIL_NAME
     timeout = RENDER_BASE_S + RENDER_PER_S * clip.duration_s

@@ -189,12 +189,14 @@ class EnhancementSettings(msgspec.Struct, frozen=True, kw_only=True):
     wait_s: Annotated[
         int, doc("How long the enhancement saga waits for the job's items to end (seconds)", ge=1)
     ] = 2 * 60 * 60
+    #: the topology (``deploy/topology.py``) deploys the video service, so videos are enhanced by default;
+    #: a deployment without its Lambda turns this off (its videos end skipped instead of waiting)
     video_deployed: Annotated[
         bool,
         doc(
             "Whether the video service is deployed: while it is not, the videos of a job end skipped at once"
         ),
-    ] = False
+    ] = True
     score_threshold: Annotated[
         float,
         doc(
@@ -218,11 +220,19 @@ class VideoSettings(msgspec.Struct, frozen=True, kw_only=True):
     preset: Annotated[
         X264Preset, doc("The x264 preset of enhanced videos (no slower than veryfast by default)")
     ] = "veryfast"
-    #: a placeholder: the default is to be derived from the render speed measured on the service's Lambda
-    #: size (docs/video.md), so that the longest clip still renders inside the 15-minute bound
+    #: derived from the measured render speed and the video Lambda (services/video/topology.py: 4096 MB,
+    #: ~2.3 vCPU, 900 s handler timeout; docs/video.md "The service"): the slowest item, a 1080p clip with
+    #: vidstab + hqdn3d + eq + lut + unsharp, costs 4.5 CPU-s per second of clip (analysis included);
+    #: counted at one busy core, 150 s of clip take ~675 s, 75 % of the timeout, the rest for the
+    #: downloads, the upload and a slower-than-measured run
     max_duration_s: Annotated[
-        float, doc("The longest video that is enhanced (seconds); longer ones end too_long", gt=0)
-    ] = 10 * 60.0
+        float,
+        doc(
+            "The longest video that is enhanced (seconds); longer ones end too_long with their duration and "
+            "this limit. Sized so the slowest 1080p render fits the video Lambda's 900 s timeout",
+            gt=0,
+        ),
+    ] = 150.0
     analysis_px: Annotated[
         int, doc("The long side of the frames the video analysis measures (pixels)", ge=64, le=1920)
     ] = 320

@@ -10,6 +10,9 @@ import logging
 import os
 import random
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,6 +51,10 @@ class Faults(msgspec.Struct, frozen=True, kw_only=True):
     #: a file path: when given, the two faults above apply only while it exists (a chaos campaign runs
     #: its clean run first on the same stack, then creates it)
     armed_by: str = ""
+    #: a file path: the first time a video render passes half-way in a worker, that worker kills itself
+    #: (SIGKILL: no cleanup, no upload, no ack) and creates the file, so that this happens once per file
+    #: (the no-partial-object test: the retry must complete the item)
+    kill_mid_render: str = ""
 
     def armed(self) -> bool:
         """Whether the chaos faults (doubled deliveries, crash points) apply now."""
@@ -55,6 +62,35 @@ class Faults(msgspec.Struct, frozen=True, kw_only=True):
 
 
 NONE = Faults()
+
+#: the faults of the processor whose handler runs in this context (``handling``): a handler deep in a
+#: service reaches them without every service's wiring taking them
+ACTIVE: ContextVar[Faults] = ContextVar("shoebox_faults", default=NONE)
+
+
+@contextmanager
+def handling(faults: Faults) -> Iterator[None]:
+    """Make ``faults`` the active ones while a processor's handler runs."""
+    token = ACTIVE.set(faults)
+    try:
+        yield
+    finally:
+        ACTIVE.reset(token)
+
+
+def kill_mid_render(faults: Faults, percent: float | None) -> None:
+    """Die like a killed worker (SIGKILL) once the render passed half-way, if ``faults`` (the handler's
+    ``ACTIVE`` ones, taken where it started: progress may be reported from another thread) say so and the
+    switch has not fired (test-only: ``Faults.kill_mid_render``)."""
+    path = faults.kill_mid_render
+    if not path or percent is None or percent < 50:
+        return
+    try:
+        Path(path).touch(exist_ok=False)
+    except FileExistsError:
+        return
+    log.warning("fault: killing this worker mid-render (%.0f %%)", percent)
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def crash_before_ack(faults: Faults, message_key: str, service: str = "") -> None:

@@ -290,5 +290,7 @@ class _LineSink:
 
 def _drain(stream: IO[bytes], sink: _HeadSink | _HeadTailSink | _LineSink) -> None:
     with stream:
-        while chunk := stream.read(64 * 1024):
+        # read1: what the pipe holds now (read() would wait for 64 KiB or the end, so ``-progress`` lines
+        # would only arrive when ffmpeg exits)
+        while chunk := stream.read1(64 * 1024):  # type: ignore[attr-defined]
             sink.write(chunk)

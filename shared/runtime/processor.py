@@ -23,7 +23,7 @@ from shared.events import catalogue as c
 from shared.events.codec import CATALOGUE, Catalogue, EventDecodeError, derived_event_id, make_event
 from shared.events.envelope import Event
 from shared.runtime import telemetry
-from shared.runtime.faults import NONE, Faults
+from shared.runtime.faults import NONE, Faults, handling
 from shared.runtime.inbound import INBOUND, ObjectCreated, SagaCommand
 from shared.runtime.log import (
     AlreadyProcessed,
@@ -178,7 +178,7 @@ class Processor:
         for attempt in range(1, CLAIM_ATTEMPTS + 1):
             started = time.perf_counter()
             try:
-                with anyio.fail_after(self.service.consumer.handler_timeout_s):
+                with anyio.fail_after(self.service.consumer.handler_timeout_s), handling(self.faults):
                     outputs = await handler(d.event)
             except BaseException as exc:
                 span.record_exception(exc)

@@ -1,10 +1,11 @@
 """The enhancement saga on the embedded stack's Step Functions, started directly with a small budget: the
 photo items are answered here first, as the enhance service answers them (so the enhance worker, which
 runs on this stack, finds them ended and leaves them), then the api's consumer fans the job's chunk out
-(the video skipped at once), and the saga sees every item end and has the api record
-``enhancement.completed`` v2. A job whose items never end (its chunk never recorded: the API commits a
-job's ``initialized`` and its chunks in separate commits, and could die between them) is recorded
-``timed_out``. The whole job through the enhance worker: ``test_enhancement_flow.py``."""
+(the video to the video worker, which finds no original: ``no_files``), and the saga sees every item end
+and has the api record ``enhancement.completed`` v2. A job whose items never end (its chunk never
+recorded: the API commits a job's ``initialized`` and its chunks in separate commits, and could die
+between them) is recorded ``timed_out``. The whole job through the enhance worker:
+``test_enhancement_flow.py``."""
 
 from __future__ import annotations
 
@@ -116,18 +117,21 @@ def test_the_saga_records_the_job_once_every_item_ended(embedded_stack: RunningS
         out = [
             e
             for e in _events(embedded_stack, sid)
-            if isinstance(e, (c.PhotoEnhanceRequested, en.ItemSkipped)) and e.data.job_id == job
+            if isinstance(e, (c.PhotoEnhanceRequested, c.VideoEnhanceRequested)) and e.data.job_id == job
         ]
         return out if len(out) == 3 else None
 
     requested = eventually(fanned_out, 60, what="the api's consumer to fan the chunk out")
-    assert sorted(type(e).__name__ for e in requested) == ["ItemSkipped", *["PhotoEnhanceRequested"] * 2]
+    assert sorted(type(e).__name__ for e in requested) == [
+        *["PhotoEnhanceRequested"] * 2,
+        "VideoEnhanceRequested",
+    ]
     arn = _start(embedded_stack, sid, job, polls=40)
     assert _ended(embedded_stack, arn)["status"] == "SUCCEEDED"
     done = _completed(embedded_stack, sid, job)
     assert done.source == "shoebox/api"
     d = done.data
-    assert (d.status, d.total, d.done, d.failed, d.skipped, d.timed_out) == ("partial", 3, 1, 1, 1, False)
+    assert (d.status, d.total, d.done, d.failed, d.skipped, d.timed_out) == ("partial", 3, 1, 2, 0, False)
 
 
 def test_items_that_never_end_time_the_job_out(embedded_stack: RunningStack) -> None:

@@ -364,7 +364,7 @@ def summarise(
         noise=round(mean(noise) * NOISE_SCALE, 3),
         shake=round(shake, 3),
         blur=mean([f.blur for f in kept]),
-        analysis_px=size_px,
+        analysis_px=min(size_px, max(clip.width, clip.height)),  # the scale never enlarges
         trim_in_s=trim_in,
         trim_out_s=trim_out,
         notes=tuple(notes),

@@ -19,7 +19,9 @@ results file's ``ExclusionCategory``); ``triage`` is filled for every processed 
 run: job, status, scenes in time order, error) and ``notes`` at the top; 4, enhancement: ``enhanced`` is an
 object (``path`` and ``thumbnail`` of the enhanced file, relative to the report's folder, and its ``edits``)
 where it was a path, an item that did not come back enhanced says why in ``enhancement_error``, and
-``enhancement`` (the run: job, status, counts, error) is at the top.
+``enhancement`` (the run: job, status, counts, error) is at the top; 5, videos enhanced: a video pick's
+``enhanced.path`` is its enhanced MP4 and ``enhanced.before`` its original's 720p preview clip (null for a
+photo, whose before is its thumbnail).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-REPORT_VERSION: Literal[4] = 4
+REPORT_VERSION: Literal[5] = 5
 JSON_FILE = "report.json"
 HTML_FILE = "report.html"
 SCHEMA_ID = "https://shoebox.dev/schemas/report.schema.json"
@@ -128,13 +130,24 @@ class SelectionRun(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Enhanced(msgspec.Struct, frozen=True, kw_only=True):
-    """A pick's enhanced photo (v4), downloaded next to the report."""
+    """A pick's enhanced photo (v4) or video (v5), downloaded next to the report."""
 
-    path: Annotated[str, msgspec.Meta(description="the enhanced JPEG, relative to the report's folder")]
+    path: Annotated[
+        str,
+        msgspec.Meta(description="the enhanced JPEG (a video's MP4), relative to the report's folder"),
+    ]
     thumbnail: Annotated[
         str | None, msgspec.Meta(description="its 400 px thumbnail, relative to the report's folder")
     ]
     edits: Annotated[list[str], msgspec.Meta(description="what was changed, with the amounts, in order")]
+    #: v5: a video's before: the original as the 720p preview media_process made (plays in any browser)
+    before: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="v5: a video's original as its 720p preview clip (MP4), relative to the report's "
+            "folder; null for a photo (its before is the file's thumbnail) or when it could not be downloaded"
+        ),
+    ] = None
 
 
 #: how an enhancement run ended (v4): the job's own ending, or the CLI's timeout, or it never ran
@@ -211,7 +224,7 @@ class Timings(msgspec.Struct, frozen=True, kw_only=True):
 class Report(msgspec.Struct, frozen=True, kw_only=True):
     """The result of ``shoebox process``: one session, one entry per input file."""
 
-    version: Literal[4] = REPORT_VERSION
+    version: Literal[5] = REPORT_VERSION
     generated_at: str
     session: SessionInfo
     counts: Counts

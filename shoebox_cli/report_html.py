@@ -168,19 +168,50 @@ def _before(f: FileEntry) -> str:
 
 
 def _pair(f: FileEntry) -> str:
-    """The original's thumbnail beside the enhanced one (a link to the enhanced file), then the edits."""
+    """The original's thumbnail beside the enhanced one (a link to the enhanced file), then the edits; a
+    video's pair is two clips (``_video_pair``)."""
     assert f.enhanced is not None
     e = f.enhanced
+    if f.kind == "video":
+        return _video_pair(f)
     shown = e.thumbnail or e.path
-    edits = "".join(f"<li>{_e(x)}</li>" for x in e.edits) or "<li>nothing needed changing</li>"
     return (
         f'<div class="pair"><div class="name" title="{_e(f.path)}">{_e(f.path)}</div>'
         f'<figure class="before">{_before(f)}<figcaption>before</figcaption></figure>'
         f'<figure class="after"><a href="{_src(e.path)}"><img class="shot" src="{_src(shown)}" '
         f'alt="after: {_e(f.path)}" loading="lazy"></a><figcaption>after · '
         f'<a class="full" href="{_src(e.path)}">full size</a></figcaption></figure>'
-        f'<ul class="edits">{edits}</ul></div>'
+        f"{_edits(e.edits)}</div>"
     )
+
+
+def _clip(path: str, poster: str | None, label: str) -> str:
+    """A ``<video>`` that plays ``path`` (only its metadata is read until it is played)."""
+    shown = f' poster="{_src(poster)}"' if poster else ""
+    return (
+        f'<video class="shot" src="{_src(path)}"{shown} controls preload="metadata" playsinline '
+        f'aria-label="{_e(label)}"></video>'
+    )
+
+
+def _video_pair(f: FileEntry) -> str:
+    """A video's original (its 720p preview clip, else its thumbnail) beside the enhanced clip, both
+    playable, a link to the enhanced MP4, then the edits (the filters applied)."""
+    assert f.enhanced is not None
+    e = f.enhanced
+    before = _clip(e.before, f.thumbnail, f"before: {f.path}") if e.before else _before(f)
+    return (
+        f'<div class="pair video"><div class="name" title="{_e(f.path)}">{_e(f.path)}</div>'
+        f'<figure class="before">{before}<figcaption>before</figcaption></figure>'
+        f'<figure class="after">{_clip(e.path, e.thumbnail, f"after: {f.path}")}<figcaption>after · '
+        f'<a class="full" href="{_src(e.path)}">the clip</a></figcaption></figure>'
+        f"{_edits(e.edits)}</div>"
+    )
+
+
+def _edits(edits: Sequence[str]) -> str:
+    shown = "".join(f"<li>{_e(x)}</li>" for x in edits) or "<li>nothing needed changing</li>"
+    return f'<ul class="edits">{shown}</ul>'
 
 
 def _enhancement(report: Report) -> list[str]:
@@ -207,7 +238,10 @@ def _enhancement(report: Report) -> list[str]:
             if f.enhancement_error
         )
         body += f'<h3 class="scene-label">Not enhanced</h3><ul class="not-enhanced">{rows}</ul>'
-    note = "Each pick's original beside its enhanced version (open it for the full size), with the edits."
+    note = (
+        "Each pick's original beside its enhanced version (open it for the full size; a video's two clips"
+        " play), with the edits."
+    )
     return [_section("enhanced", "Before and after", len(enhanced), body, f"{note} {said}".strip())]
 
 

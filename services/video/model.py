@@ -3,7 +3,8 @@ the recommendations (whoever makes them: the offline provider from the analysis,
 preview and the analysis), and the context a provider may know besides the pixels.
 
 The recommendations are one structured shape with bounds (``msgspec.Meta``): a model's answer is decoded
-into it (the bounds go into its response schema), and the render maps it to an ffmpeg filter graph. A value at its neutral default means "leave it".
+into it (the bounds go into its response schema), and the render maps it to an ffmpeg filter graph. A
+value at its neutral default means "leave it".
 """
 
 from __future__ import annotations

@@ -328,6 +328,14 @@ class AiSettings(msgspec.Struct, frozen=True, kw_only=True):
         str,
         doc("The Gemini model that analyses an enhanced photo (phase 2, structured output)", min_length=1),
     ] = "gemini-2.5-flash"
+    video_model: Annotated[
+        str,
+        doc(
+            "The Gemini model that recommends a video's corrections (the 720p preview and the analysis "
+            "figures in, structured recommendations out)",
+            min_length=1,
+        ),
+    ] = "gemini-2.5-flash"
     enhance_long_side: Annotated[
         int,
         doc(

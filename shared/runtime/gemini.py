@@ -8,7 +8,8 @@ inconsistent answer, no image), asked again within the same attempts and then a 
 output whose JSON schema is generated from the msgspec type the answer is decoded into (``response_schema``);
 an optional per-job ``Meter`` checked before and fed after; a span with the request's token counts.
 
-Two ways in, one client: ``generate`` / ``upload_video`` are async (selection runs on the event loop);
+Two ways in, one client: ``generate`` / ``upload_video`` (``upload_file`` / ``delete_file``) are async
+(selection and the video provider run on the event loop);
 ``generate_sync`` / ``ask_sync`` use the client's synchronous half, for code that runs in a worker thread
 (the enhance pipeline works on pyvips images in ``anyio.to_thread.run_sync``): a blocking call there is what
 the thread is for, it needs no event loop (so it works the same from a plain test), and no async client is
@@ -235,11 +236,15 @@ class GeminiCaller:
         estimate: int,
         what: str,
         check: Callable[[T], None] = lambda _: None,
+        read: Callable[[types.GenerateContentResponse], T] | None = None,
     ) -> T:
-        """One structured request: the answer decoded into ``answer`` and passed through ``check`` (which
-        raises ``Unreadable`` to ask again). Raises ``ProviderError`` when the attempts run out."""
+        """One structured request: the answer decoded into ``answer`` (or by ``read``, for an answer that
+        needs more than a decode: clamping, say; the schema is still ``answer``'s) and passed through
+        ``check`` (either raises ``Unreadable`` to ask again). Raises ``ProviderError`` when the attempts
+        run out."""
         client = await self.client()
         config = structured_config(system, answer)
+        reader = read if read is not None else (lambda response: decode(response, answer, what))
         contents = [types.Content(role="user", parts=list(parts))]
 
         async def once() -> T:
@@ -253,7 +258,7 @@ class GeminiCaller:
                     # the client retried what it retries (429, 5xx, timeouts); this is what was left
                     raise self.refused(exc, what) from exc
                 self.count(response, span, meter)
-                value = decode(response, answer, what)
+                value = reader(response)
                 check(value)
                 return value
 
@@ -268,6 +273,25 @@ class GeminiCaller:
     async def upload_video(self, data: bytes, *, mime_type: str, name: str) -> types.Part:
         """``data`` through the Files API, once it is ``ACTIVE``: a part that refers to it. Raises
         ``ProviderError`` when it fails or stays ``PROCESSING`` past ``SHOEBOX_AI_FILE_WAIT_S``."""
+        uploaded = await self.upload_file(data, mime_type=mime_type, name=name)
+        return types.Part.from_uri(file_uri=uploaded.uri or "", mime_type=mime_type)
+
+    async def delete_file(self, file_name: str) -> None:
+        """Delete an uploaded file (``files/...``) once it has served; best effort: the Files API drops
+        files after 48 h anyway, so a failure is logged, never raised. Shielded from cancellation (a
+        cancelled job still cleans up) and bounded by the request timeout."""
+        if not file_name:
+            return
+        with anyio.CancelScope(shield=True), anyio.move_on_after(self.ai.request_timeout_s):
+            try:
+                await (await self.client()).aio.files.delete(name=file_name)
+            except (genai_errors.APIError, OSError) as exc:
+                log.warning("gemini: could not delete %s from the Files API: %s", file_name, exc)
+
+    async def upload_file(self, data: bytes, *, mime_type: str, name: str) -> types.File:
+        """``data`` through the Files API, returned once it is ``ACTIVE`` (its ``name`` is what
+        ``delete_file`` takes). Raises ``ProviderError`` when it fails or stays ``PROCESSING`` past
+        ``SHOEBOX_AI_FILE_WAIT_S``; a file that never became usable is deleted before raising."""
         client = await self.client()
         try:
             uploaded = await client.aio.files.upload(
@@ -296,13 +320,15 @@ class GeminiCaller:
                     if outcome is not None and not outcome.failed:
                         attempt.retry_state.set_result(current)
             except tenacity.RetryError as exc:
+                await self.delete_file(file_name)
                 raise ProviderError(
                     f"the preview of {name} was still PROCESSING in the Files API after "
                     f"{self.ai.file_wait_s:g} s"
                 ) from exc
         if current.state != types.FileState.ACTIVE or not current.uri:
+            await self.delete_file(file_name)
             raise ProviderError(f"the Files API could not process the preview of {name} ({current.state})")
-        return types.Part.from_uri(file_uri=current.uri, mime_type=mime_type)
+        return current
 
     # ----------------------------------------------------------------------- sync
     def ask_sync(

@@ -11,7 +11,8 @@ answers is scripted per test:
 - the Files API as the client speaks it: ``POST /upload/v1/files`` starts a resumable upload and answers an
   ``x-goog-upload-url``; the ``upload, finalize`` command there stores the bytes and answers the file
   (``PROCESSING``); ``GET /v1/files/<id>`` walks the file through ``server.file_states`` (default:
-  ``PROCESSING`` once, then ``ACTIVE``; ``["PROCESSING"]`` stays there forever).
+  ``PROCESSING`` once, then ``ACTIVE``; ``["PROCESSING"]`` stays there forever); ``DELETE /v1/files/<id>``
+  removes the file (``server.deleted`` lists the names deleted, in order).
 
 - image answers (an image model's edit): ``Reply.image(data, text=...)`` answers an inline image part (and a
   text part); ``Reply.text`` alone is an image model's answer with no image.
@@ -155,6 +156,7 @@ class GeminiServer:
     requests: list[Request] = field(default_factory=list)
     replies: deque[Reply] = field(default_factory=deque)
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    deleted: list[str] = field(default_factory=list)
     _gets: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _httpd: ThreadingHTTPServer | None = None
@@ -215,6 +217,10 @@ class GeminiServer:
                 req = self._read()
                 self._send(server.handle(req))
 
+            def do_DELETE(self) -> None:
+                req = self._read()
+                self._send(server.handle(req))
+
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         threading.Thread(target=self._httpd.serve_forever, name="gemini-server", daemon=True).start()
@@ -243,12 +249,14 @@ class GeminiServer:
             return self._finish_upload(req, path.rsplit("/", 1)[1])
         if req.method == "GET" and "/files/" in path:
             return self._get_file(path.rsplit("/", 1)[1])
+        if req.method == "DELETE" and "/files/" in path:
+            return self._delete_file(path.rsplit("/", 1)[1])
         return Reply.error(404, f"no route for {req.method} {path}")
 
     def _start_upload(self, req: Request) -> Reply:
         meta = req.json().get("file", {}) if req.body else {}
         with self._lock:
-            file_id = f"f{len(self.files) + 1:04d}"
+            file_id = f"f{len(self.files) + len(self.deleted) + 1:04d}"  # ids never reused
             self.files[file_id] = {
                 "name": f"files/{file_id}",
                 "displayName": meta.get("displayName", file_id),
@@ -275,3 +283,10 @@ class GeminiServer:
             state = self.file_states[min(n, len(self.file_states) - 1)]
             self.files[file_id]["state"] = state
             return Reply(200, json.dumps(self.files[file_id]).encode())
+
+    def _delete_file(self, file_id: str) -> Reply:
+        with self._lock:
+            if self.files.pop(file_id, None) is None:
+                return Reply.error(404, f"files/{file_id} not found")
+            self.deleted.append(f"files/{file_id}")
+            return Reply(200, b"{}")

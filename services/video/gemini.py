@@ -26,10 +26,9 @@ offline provider (services/video/offline.py). docs/video.md "Gemini provider" de
 
 from __future__ import annotations
 
-import importlib
 import logging
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import anyio
 import msgspec
@@ -37,6 +36,7 @@ import msgspec.inspect as mi
 from google.genai import types
 
 from services.video.model import Advice, Recommendations, VideoAnalysis, VideoContext
+from services.video.offline import OfflineVideoProvider
 from services.video.provider import VideoProvider
 from shared.runtime.ai import Meter, Unreadable
 from shared.runtime.config import Settings
@@ -310,8 +310,6 @@ class GeminiVideo:
 def video_provider(settings: Settings) -> VideoProvider:
     """Gemini when a key (or its SSM parameter) is configured; the offline provider otherwise."""
     if not gemini_configured(settings):
-        # imported here: the offline provider (and its dependencies) is only needed without a key
-        offline = importlib.import_module("services.video.offline")
-        return cast(VideoProvider, offline.OfflineVideoProvider())
+        return OfflineVideoProvider()
     log.info("video provider: gemini (%s)", settings.ai.video_model)
     return GeminiVideo(gemini_caller(settings))

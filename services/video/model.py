@@ -3,8 +3,8 @@ the recommendations (whoever makes them: the offline provider from the analysis,
 preview and the analysis), and the context a provider may know besides the pixels.
 
 The recommendations are one structured shape with bounds (``msgspec.Meta``): a model's answer is decoded
-into it (the bounds go into its response schema), and the render maps it to an ffmpeg filter graph. A
-value at its neutral default means "leave it".
+into it (the bounds go into its response schema), and the render maps it to an ffmpeg filter graph. A value
+at its neutral default means "leave it".
 """
 
 from __future__ import annotations
@@ -45,6 +45,10 @@ class VideoAnalysis(msgspec.Struct, frozen=True, kw_only=True):
     #: a suggested trim where the clip starts or ends on black, blur or a pocket shot (seconds; None: keep)
     trim_in_s: float | None = None
     trim_out_s: float | None = None
+    #: blurdetect's mean over the frames (0 sharp .. ~100; above ~12 a frame looks soft)
+    blur: float = 0.0
+    #: the long side of the frames the analysis measured (pixels): the scale of ``shake``
+    analysis_px: int = 320
     #: what the analysis noticed, for people and prompts ("starts on 1.2 s of black")
     notes: tuple[str, ...] = ()
 

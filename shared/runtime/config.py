@@ -205,6 +205,29 @@ class EnhancementSettings(msgspec.Struct, frozen=True, kw_only=True):
     ] = 8.5
 
 
+#: x264's presets, fastest first (a preset is a word on ffmpeg's command line: only these are accepted)
+X264Preset = Literal[
+    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"
+]
+
+
+class VideoSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The video enhancement pipeline (services/video): the render's speed/size trade-off, the longest clip
+    it renders, and the size its analysis measures at."""
+
+    preset: Annotated[
+        X264Preset, doc("The x264 preset of enhanced videos (no slower than veryfast by default)")
+    ] = "veryfast"
+    #: a placeholder: the default is to be derived from the render speed measured on the service's Lambda
+    #: size (docs/video.md), so that the longest clip still renders inside the 15-minute bound
+    max_duration_s: Annotated[
+        float, doc("The longest video that is enhanced (seconds); longer ones end too_long", gt=0)
+    ] = 10 * 60.0
+    analysis_px: Annotated[
+        int, doc("The long side of the frames the video analysis measures (pixels)", ge=64, le=1920)
+    ] = 320
+
+
 class StreamSettings(msgspec.Struct, frozen=True, kw_only=True):
     """The API's Server-Sent Events stream."""
 
@@ -392,6 +415,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     triage: TriageSettings = msgspec.field(default_factory=TriageSettings)
     selection: SelectionSettings = msgspec.field(default_factory=SelectionSettings)
     enhancement: EnhancementSettings = msgspec.field(default_factory=EnhancementSettings)
+    video: VideoSettings = msgspec.field(default_factory=VideoSettings)
     stream: StreamSettings = msgspec.field(default_factory=StreamSettings)
     api: ApiSettings = msgspec.field(default_factory=ApiSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)

@@ -24,7 +24,7 @@ import json
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -110,8 +110,11 @@ def input_url(path: Path) -> str:
     return "file:" + str(path.resolve())
 
 
-def run(argv: list[str], timeout_s: float) -> ToolRun:
-    """Run ``argv`` with no stdin; kill it when ``timeout_s`` of wall-clock time have passed."""
+def run(argv: list[str], timeout_s: float, on_line: Callable[[str], None] | None = None) -> ToolRun:
+    """Run ``argv`` with no stdin; kill it when ``timeout_s`` of wall-clock time have passed.
+
+    ``on_line``: called with each line of stdout as it arrives (``-progress pipe:1``), in the thread that
+    reads it; stdout is kept as well, up to its limit."""
     started = time.monotonic()
     try:
         proc = subprocess.Popen(
@@ -125,7 +128,8 @@ def run(argv: list[str], timeout_s: float) -> ToolRun:
     except OSError as exc:
         raise ToolError(f"cannot run {argv[0]}: {exc}") from exc
     assert proc.stdout is not None and proc.stderr is not None
-    out = _HeadSink(STDOUT_LIMIT)
+    head = _HeadSink(STDOUT_LIMIT)
+    out: _HeadSink | _LineSink = head if on_line is None else _LineSink(head, on_line)
     err = _HeadTailSink(STDERR_KEEP)
     readers = [
         threading.Thread(target=_drain, args=(proc.stdout, out), daemon=True),
@@ -147,11 +151,11 @@ def run(argv: list[str], timeout_s: float) -> ToolRun:
     return ToolRun(
         argv=argv,
         returncode=proc.returncode,
-        stdout=bytes(out.data),
+        stdout=bytes(head.data),
         stderr=err.text(),
         elapsed_s=time.monotonic() - started,
         timed_out=timed_out,
-        stdout_overflow=out.overflow,
+        stdout_overflow=head.overflow,
     )
 
 
@@ -198,7 +202,31 @@ def ffmpeg_argv(node: Any) -> list[str]:
 
 
 def run_ffmpeg(node: Any, timeout_s: float) -> ToolRun:
+    """Run an ffmpeg-python output node (see ``ffmpeg_argv``) with a deadline."""
     return run(ffmpeg_argv(node), timeout_s)
+
+
+#: the progress lines that say how far the output is (``out_time_ms`` is in microseconds too, in 5.1)
+_PROGRESS_KEYS = ("out_time_us=", "out_time_ms=")
+
+
+def run_ffmpeg_progress(node: Any, timeout_s: float, on_seconds: Callable[[float], None]) -> ToolRun:
+    """Run an ffmpeg-python output node whose outputs are files (stdout is free) with ``-progress pipe:1``:
+    ``on_seconds`` is called with the output's position (seconds) each time ffmpeg reports it (about twice a
+    second), from the thread that reads ffmpeg's stdout."""
+
+    def line(text: str) -> None:
+        for key in _PROGRESS_KEYS:
+            if text.startswith(key):
+                try:
+                    micros = int(text[len(key) :])
+                except ValueError:
+                    return  # "N/A" before the first frame
+                on_seconds(max(0.0, micros / 1e6))
+                return
+
+    argv = ffmpeg_argv(node)
+    return run([*argv[:1], "-progress", "pipe:1", *argv[1:]], timeout_s, on_line=line)
 
 
 class _HeadSink:
@@ -237,7 +265,30 @@ class _HeadTailSink:
         return bytes(self.head).decode(errors="replace") + middle + bytes(self.tail).decode(errors="replace")
 
 
-def _drain(stream: IO[bytes], sink: _HeadSink | _HeadTailSink) -> None:
+class _LineSink:
+    """Keeps stdout like ``_HeadSink`` and hands each complete line to a callback."""
+
+    def __init__(self, head: _HeadSink, callback: Callable[[str], None]) -> None:
+        self.head = head
+        self.callback = callback
+        self.partial = bytearray()
+        #: the callback's first exception: it is not called again (the run goes on)
+        self.failed: Exception | None = None
+
+    def write(self, chunk: bytes) -> None:
+        self.head.write(chunk)
+        self.partial += chunk
+        *lines, rest = self.partial.split(b"\n")
+        self.partial = bytearray(rest)
+        for line in lines:
+            if self.failed is None:
+                try:
+                    self.callback(line.decode(errors="replace").strip())
+                except Exception as exc:  # stdout must keep draining, or ffmpeg stalls on a full pipe
+                    self.failed = exc
+
+
+def _drain(stream: IO[bytes], sink: _HeadSink | _HeadTailSink | _LineSink) -> None:
     with stream:
         while chunk := stream.read(64 * 1024):
             sink.write(chunk)

@@ -43,7 +43,7 @@ NAMES_IN_USE = {
     "SHOEBOX_GEMINI_API_KEY",
 }
 #: values to try, in order, for a variable: the first valid one that is not the default
-CANDIDATES = ("7", "2.5", "true", "debug", "text", "otlp", "not-the-default", "512")
+CANDIDATES = ("7", "2.5", "true", "debug", "text", "otlp", "not-the-default", "512", "fast")
 
 
 def other_value(var: Variable) -> tuple[str, Any]:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
-import sys
 import threading
-import types as pytypes
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +19,7 @@ import pytest
 
 from services.video.gemini import SYSTEM, GeminiVideo, VideoAnswer, video_provider
 from services.video.model import Advice, Recommendations, VideoAnalysis, VideoContext
+from services.video.offline import OfflineVideoProvider
 from shared.runtime.ai import ProviderError
 from shared.runtime.config import AiSettings, Settings
 from shared.runtime.gemini import GeminiCaller, response_schema
@@ -285,22 +284,12 @@ async def test_the_key_is_never_logged(server: GeminiServer, caplog: pytest.LogC
     assert KEY not in repr(provider)
 
 
-def test_the_factory_is_gemini_with_a_key_or_its_parameter_offline_otherwise(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_the_factory_is_gemini_with_a_key_or_its_parameter_offline_otherwise() -> None:
     keyed = video_provider(Settings(ai=AiSettings(gemini_api_key=KEY, video_model="m")))
     assert isinstance(keyed, GeminiVideo) and keyed.name == "gemini" and keyed.ai.video_model == "m"
     assert isinstance(video_provider(Settings(ai=AiSettings(gemini_api_key_parameter="/k"))), GeminiVideo)
 
-    # the offline provider is imported only without a key; a stand-in module shows which one is made
-    # (services/video/offline.py is written alongside this provider)
-    class Stand:
-        name = "offline"
-
-    module = pytypes.ModuleType("services.video.offline")
-    module.OfflineVideoProvider = Stand  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "services.video.offline", module)
-    assert isinstance(video_provider(Settings()), Stand)
+    assert isinstance(video_provider(Settings()), OfflineVideoProvider)
 
 
 async def test_a_pass_cancelled_while_waiting_for_the_answer_still_deletes_its_preview(

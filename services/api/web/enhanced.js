@@ -170,7 +170,10 @@ async function loadClips(card, ui, again = false) {
     video.hidden = false;
     video.dataset.mediaType = link.media_type;
     if (again && at) video.addEventListener("loadedmetadata", () => (video.currentTime = at), { once: true });
-    (which === "before" ? card.parts.beforeThumb : card.parts.afterThumb).hidden = true;
+    const thumb = which === "before" ? card.parts.beforeThumb : card.parts.afterThumb;
+    const shown = thumb.querySelector("img");
+    if (shown && !video.poster) video.poster = shown.src; // the thumbnail (a blob URL) until it plays
+    thumb.hidden = true;
   }
 }
 

@@ -257,6 +257,8 @@ class EnhancementItem(msgspec.Struct, frozen=True, kw_only=True):
 
     key: str
     name: str
+    #: photo | video
+    kind: str | None = None
     #: queued | running (it has a phase) | enhanced | failed | cancelled | skipped
     status: str
     phase: str | None = None
@@ -535,6 +537,16 @@ class ApiClient:
         if r.status_code != 200:
             raise self._fail(r, f"{'cancelling' if cancel else 'reading'} enhancement {job_id}")
         return msgspec.json.decode(r.content, type=EnhancementState), r.headers.get("etag")
+
+    async def video_before_url(self, item: EnhancementItem) -> str | None:
+        """A video item's original as a presigned GET of its 720p preview (``…/items/{name}/media``,
+        beside the item's ``…/file``), or None when it has none."""
+        url = (item.enhanced_url or "").removesuffix("/file") + "/media"
+        r = await self._send("GET", self._url(url))
+        if r.status_code != 200:
+            raise self._fail(r, f"the clips of {item.name}")
+        before = msgspec.json.decode(r.content, type=dict[str, Any]).get("before")
+        return str(before["url"]) if isinstance(before, dict) else None
 
     async def events(self, session_id: str, *, after: int = 0, limit: int = 100) -> EventPage:
         r = await self._send(

@@ -3,11 +3,13 @@
 ``run_enhancement`` asks the API to enhance a complete selection's picks (``POST …/enhancements`` with
 ``selection_job_id``), follows the job (``GET …/enhancements/{job}`` with ``If-None-Match``; its bar counts
 the items ended and names the phases running) until the job's saga records its ending, then downloads each
-enhanced file and its thumbnail under ``OUT/enhanced/``. The wait is bounded by the caller's budget (what is
-left of ``--timeout``, and never more than the saga's own deadline plus a margin): when it runs out, the job
-is cancelled (its items not started end ``cancelled``; the ones running finish on the server) and what had
-come back is still downloaded and reported. ``apply_enhancement`` writes the outcome into the report's
-entries: ``enhanced`` on each pick that came back, ``enhancement_error`` (why) on each that did not.
+enhanced file and its thumbnail under ``OUT/enhanced/`` (a video's MP4, and its original's 720p
+preview clip under ``enhanced/before/`` for the report's before/after). The wait is bounded by the
+caller's budget (what is left of ``--timeout``, and never more than the saga's own deadline plus a
+margin): when it runs out, the job is cancelled (its items not started end ``cancelled``; the ones
+running finish on the server) and what had come back is still downloaded and reported.
+``apply_enhancement`` writes the outcome into the report's entries: ``enhanced`` on each pick that came
+back, ``enhancement_error`` (why) on each that did not.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ log = logging.getLogger("shoebox.cli")
 
 #: where the enhanced files go, relative to OUT; their thumbnails in ``thumbnails/`` inside it
 ENHANCED_DIR = "enhanced"
+#: where a video's before (its original's 720p preview clip) goes, relative to OUT
+BEFORE_DIR = f"{ENHANCED_DIR}/before"
 #: how long after the saga's own deadline the CLI still waits for the job's ending to be recorded (the
 #: saga polls every 3 s, and the api records its ending on the next message it reads)
 MARGIN_S = 60.0
@@ -39,8 +43,15 @@ JOB_ENDED: dict[str, EnhancementStatus] = {
     "failed": "failed",
     "cancelled": "cancelled",
 }
-#: the photo pipeline's phases, as the bar names them
-PHASES = {"creative_edit": "creative edit", "analysis": "analysis", "surgical_edit": "surgical edit"}
+#: the photo and video pipelines' phases, as the bar names them
+PHASES = {
+    "creative_edit": "creative edit",
+    "analysis": "analysis",
+    "surgical_edit": "surgical edit",
+    "analysing": "analysing",
+    "rendering": "rendering",
+    "uploading": "uploading",
+}
 MAX_POLL_S = 1.0
 BAR = "enhance"
 
@@ -154,13 +165,14 @@ def _summary(run: EnhancementRun) -> str:
 
 
 def file_names(items: Sequence[EnhancementItem]) -> dict[str, str]:
-    """key -> the enhanced JPEG's file name under ``enhanced/``: the upload name when it is a JPEG's,
-    else the name with ``.jpg`` added (a HEIC comes back a JPEG, and ``a.heic`` must not take ``a.jpg``'s
-    place); a name taken already gets a number."""
+    """key -> the enhanced file's name under ``enhanced/``: the upload name when it is a JPEG's (a video's:
+    an MP4's), else the name with ``.jpg`` (``.mp4``) added (a HEIC comes back a JPEG, a MOV an MP4, and
+    ``a.heic`` must not take ``a.jpg``'s place); a name taken already gets a number."""
     names: dict[str, str] = {}
     taken: set[str] = set()
     for item in items:
-        base = item.name if item.name.lower().endswith((".jpg", ".jpeg")) else f"{item.name}.jpg"
+        kept = (".mp4",) if item.kind == "video" else (".jpg", ".jpeg")
+        base = item.name if item.name.lower().endswith(kept) else f"{item.name}{kept[0]}"
         name, n = base, 1
         while name.lower() in taken:
             n += 1
@@ -195,18 +207,38 @@ async def download_enhanced(
                 return
             thumb: str | None = None
             if item.after_thumbnail_url is not None:
-                thumb = f"{ENHANCED_DIR}/thumbnails/{names[item.key]}"
+                # a video's thumbnail is a JPEG too: clip.mp4 -> thumbnails/clip.mp4.jpg
+                jpeg = names[item.key] if item.kind != "video" else f"{names[item.key]}.jpg"
+                thumb = f"{ENHANCED_DIR}/thumbnails/{jpeg}"
                 try:
                     await client.download(item.after_thumbnail_url, out / thumb)
                 except ApiError as exc:  # the pair then shows the file itself
                     log.warning("enhanced thumbnail of %s: %s", item.key, exc)
                     thumb = None
-            got[item.key] = Enhanced(path=rel, thumbnail=thumb, edits=list(item.changes))
+            before = await _before_clip(client, item, out, f"{BEFORE_DIR}/{names[item.key]}")
+            got[item.key] = Enhanced(path=rel, thumbnail=thumb, edits=list(item.changes), before=before)
 
     async with anyio.create_task_group() as tg:
         for item in items:
             tg.start_soon(one, item)
     return got, failed
+
+
+async def _before_clip(client: ApiClient, item: EnhancementItem, out: Path, rel: str) -> str | None:
+    """A video's original as its 720p preview clip, downloaded to ``rel`` (from a presigned GET the API
+    hands out); None for a photo, or when it cannot be had (the pair then shows the original's thumbnail)."""
+    if item.kind != "video":
+        return None
+    try:
+        url = await client.video_before_url(item)
+        if url is None:
+            return None
+        await anyio.Path(out / rel).parent.mkdir(parents=True, exist_ok=True)
+        await client.download(url, out / rel)
+    except ApiError as exc:
+        log.warning("the original clip of %s: %s", item.key, exc)
+        return None
+    return rel
 
 
 def _outcome(

@@ -42,7 +42,7 @@ from litestar.params import FromPath, JSONBody, Parameter
 from litestar.types import ASGIApp, Guard, Receive, Scope, Send
 from opentelemetry.trace import SpanKind
 
-from services.api import archive, edges, enhancement, page, selection, stream, triage, uploads
+from services.api import archive, edges, enhancement, item_media, page, selection, stream, triage, uploads
 from services.api.access import (
     PUBLIC,
     AfterVersion,
@@ -406,6 +406,7 @@ def create_app(
             *selection.ROUTES,
             *enhancement.ROUTES,
             *archive.ROUTES,
+            *item_media.ROUTES,
             *uploads.ROUTES,
             *stream.ROUTES,
         ],

@@ -4,15 +4,16 @@ The zip is streamed as it is made, never held whole: the standard library's ``zi
 unseekable sink (each entry's sizes and CRC then follow it in a data descriptor, as the format allows for
 streams), each file is copied into its entry from the store's ``stream`` a megabyte at a time, and what
 the sink holds is sent after every chunk. So the API holds about one chunk however large the job. JPEGs
-are stored, not deflated: they are compressed already, and deflating them costs CPU for nothing.
+and MP4s are stored, not deflated: they are compressed already, and deflating them costs CPU for nothing.
 
 Why ``zipfile`` and no library: it has written to unseekable streams since Python 3.5 and does exactly
 this; the streaming-zip packages on PyPI (``stream-zip``, ``zipstream-ng``) add a dependency for the
 same result.
 
-The entries are named as ``…/items/{name}/file`` names its download (``<stem>-enhanced.jpg``; a second
-file of the same stem gets ``-2``, ``-3``, …), in the job's order. An item whose enhanced file vanished
-from storage before the zip starts is left out (the others still come); the files are looked at with
+The entries are named as ``…/items/{name}/file`` names its download (``<stem>-enhanced.jpg``, a video's
+``<stem>-enhanced.mp4``; a second file of the same name gets ``-2``, ``-3``, …), in the job's order. An
+item whose enhanced file vanished from storage before the zip starts is left out (the others still
+come); the files are looked at with
 ``head`` first, so the route answers 404 when none is there (a job with nothing enhanced yet) instead of
 an empty zip. Owner-only, like every session route (404 for another caller's session).
 """
@@ -31,6 +32,7 @@ from litestar.params import FromPath
 from litestar.response import Stream
 
 from services.api.access import CallerDep, event_log, job_of, object_store, owned_meta
+from services.api.item_media import download_name
 from shared.runtime.projections import session_pk
 from shared.runtime.read_models import EnhancedItemView
 from shared.runtime.storage import ObjectNotFound, ObjectStore
@@ -69,14 +71,16 @@ class Sink:
         return out
 
 
-def entry_name(name: str, taken: set[str]) -> str:
-    """``DSCN0010.jpg`` -> ``DSCN0010-enhanced.jpg``, as the file route names its download; a name
-    already in ``taken`` (two uploads of one stem, ``a.jpg`` and ``a.heic``) gets ``-2``, ``-3``, …"""
-    stem = name.rsplit(".", 1)[0] if "." in name else name
-    candidate, n = f"{stem}-enhanced.jpg", 1
+def entry_name(name: str, enhanced_key: str, taken: set[str]) -> str:
+    """``DSCN0010.jpg`` -> ``DSCN0010-enhanced.jpg`` (a video's ``-enhanced.mp4``), as the file route
+    names its download (``item_media.download_name``); a name already in ``taken`` (two uploads of one
+    stem, ``a.jpg`` and ``a.heic``) gets ``-2``, ``-3``, …"""
+    first = download_name(name, enhanced_key)
+    stem, _, suffix = first.rpartition(".")
+    candidate, n = first, 1
     while candidate.lower() in taken:
         n += 1
-        candidate = f"{stem}-enhanced-{n}.jpg"
+        candidate = f"{stem}-{n}.{suffix}"
     taken.add(candidate.lower())
     return candidate
 
@@ -93,7 +97,7 @@ async def archive_entries(store: ObjectStore, items: list[EnhancedItemView], job
         except ObjectNotFound:
             continue  # vanished: the others still come
         name = item.sk.removeprefix(f"ITEM#{job_id}#").rsplit("/", 1)[-1]
-        out.append(Entry(entry_name(name, taken), item.enhanced_key, info.size))
+        out.append(Entry(entry_name(name, item.enhanced_key, taken), item.enhanced_key, info.size))
     return out
 
 
@@ -117,8 +121,8 @@ async def zip_stream(store: ObjectStore, entries: list[Entry]) -> AsyncIterator[
 async def enhancement_archive(
     session_id: FromPath[str], job_id: FromPath[str], state: State, caller: CallerDep
 ) -> Stream:
-    """Every enhanced file of the job as one zip (``<stem>-enhanced.jpg`` entries, stored), streamed;
-    404 while the job has no enhanced file."""
+    """Every enhanced file of the job as one zip (``<stem>-enhanced.jpg`` / ``.mp4`` entries, stored),
+    streamed; 404 while the job has no enhanced file."""
     await owned_meta(state, session_id, caller)
     log_ = event_log(state)
     await job_of(log_, session_id, job_id, "enhancement")

@@ -6,7 +6,8 @@ cancel it, and give an item feedback.
 never thousands of keys in one event, and starts the enhancement saga
 (``deploy/sagas/enhancement.asl.json``): it waits for every item to end and has the api record
 ``enhancement.completed``. ``GET`` answers per item: status, latest phase, changes, before/after
-thumbnails and the enhanced file (routes here, owner-only), or its error. ``DELETE`` cancels: the job's
+thumbnails (the route here, owner-only) and the enhanced file (``item_media``: the file, and a video's
+clips as presigned GETs for the page's ``<video>``), or its error. ``DELETE`` cancels: the job's
 items not started end ``enhancement.item.cancelled`` (each item's one-ending claim keeps a racing result
 from counting twice). ``POST …/items/{name}/feedback`` records ``enhancement.feedback.requested`` with the
 item's next revision; the item's ``feedback_completed`` reaching it is the answer.
@@ -419,17 +420,16 @@ async def item_feedback(
     raise ClientException(status_code=409, detail="the item kept changing; try again")
 
 
-async def _item_bytes(state: State, session_id: str, job_id: str, name: str, which: str) -> bytes:
+async def _thumbnail_bytes(state: State, session_id: str, job_id: str, name: str) -> bytes:
     item = await event_log(state).get_view(
         enhanced_item_key(session_id, job_id, upload_key(session_id, name)), type=EnhancedItemView
     )
-    key = (item.thumbnail if which == "thumbnail" else item.enhanced_key) if item else None
-    if key is None:
-        raise NotFoundException(detail=f"no enhanced {which} for {name!r}")
+    if item is None or item.thumbnail is None:
+        raise NotFoundException(detail=f"no enhanced thumbnail for {name!r}")
     try:
-        return await object_store(state).get(key)
+        return await object_store(state).get(item.thumbnail)
     except ObjectNotFound:
-        raise NotFoundException(detail=f"no enhanced {which} for {name!r}") from None
+        raise NotFoundException(detail=f"no enhanced thumbnail for {name!r}") from None
 
 
 @get(
@@ -441,23 +441,8 @@ async def enhanced_thumbnail(
 ) -> Response[bytes]:
     """The enhanced item's 400 px thumbnail (JPEG): the latest result's."""
     await owned_meta(state, session_id, caller)
-    data = await _item_bytes(state, session_id, job_id, name, "thumbnail")
+    data = await _thumbnail_bytes(state, session_id, job_id, name)
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, no-cache"})
-
-
-@get("/v1/sessions/{session_id:str}/enhancements/{job_id:str}/items/{name:str}/file", media_type="image/jpeg")
-async def enhanced_file(
-    session_id: FromPath[str], job_id: FromPath[str], name: FromPath[str], state: State, caller: CallerDep
-) -> Response[bytes]:
-    """The enhanced file, full resolution (JPEG): the latest result's."""
-    await owned_meta(state, session_id, caller)
-    data = await _item_bytes(state, session_id, job_id, name, "file")
-    stem = name.rsplit(".", 1)[0]
-    headers = {
-        "Cache-Control": "private, no-cache",
-        "Content-Disposition": f'attachment; filename="{stem}-enhanced.jpg"',
-    }
-    return Response(data, media_type="image/jpeg", headers=headers)
 
 
 ROUTES = [
@@ -466,5 +451,4 @@ ROUTES = [
     cancel_enhancement,
     item_feedback,
     enhanced_thumbnail,
-    enhanced_file,
 ]

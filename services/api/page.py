@@ -19,7 +19,8 @@ token) instead.
 The page sends its token in the ``Authorization`` header (kept in ``sessionStorage``, never in a cookie or
 a URL), so thumbnails and downloads are fetched with it and handed over as blob URLs. A strict
 Content-Security-Policy allows scripts and styles from this origin only, images from it and from blob
-URLs, and network requests to this origin and the storage endpoint the presigned URLs point at.
+URLs, and network requests and media (a ``<video>`` plays an enhanced clip from a presigned GET:
+``item_media``) from this origin and the storage endpoint the presigned URLs point at.
 """
 
 from __future__ import annotations
@@ -119,6 +120,8 @@ def content_security_policy(settings: Settings) -> str:
             "style-src 'self'",
             "img-src 'self' blob: data:",
             f"connect-src 'self' {storage_origins(settings)}",
+            # a <video> plays a clip from a presigned GET of storage (it cannot send the bearer token)
+            f"media-src 'self' {storage_origins(settings)}",
             "base-uri 'none'",
             "form-action 'none'",
             "frame-ancestors 'none'",

@@ -262,6 +262,16 @@ class ApiSettings(msgspec.Struct, frozen=True, kw_only=True):
             "`127.0.0.1:<port>` and `localhost:<port>`; on AWS, the API's domain"
         ),
     ] = ""
+    #: long enough to buffer a clip the service renders (the page asks again when a URL has run out)
+    media_url_ttl_s: Annotated[
+        int,
+        doc(
+            "How long a presigned GET the page plays a video from is valid (seconds): a `<video>` cannot "
+            "send the bearer token, so it reads the clip straight from storage",
+            ge=1,
+            le=3600,
+        ),
+    ] = 600
 
     @property
     def hosts(self) -> tuple[str, ...]:

@@ -1,9 +1,11 @@
 """The object store every service is given: a small interface, S3 behind it, a dict in unit tests.
 
 Besides reading and writing objects, it hands out presigned URLs (a client uploads straight to the store,
-in one PUT or in parts) and assembles or drops multipart uploads. ``InMemoryObjectStore`` follows S3's
-rules for those (part sizes, ETags, unknown uploads), so the API's upload routes are tested without S3;
-``tests/unit/test_store_contract.py`` holds both to the same behaviour.
+in one PUT or in parts, and reads an object straight from it: a browser's ``<video>`` plays a clip from a
+presigned GET, since it cannot send the API's bearer token) and assembles or drops multipart uploads.
+``InMemoryObjectStore`` follows S3's rules for those (part sizes, ETags, unknown uploads), so the API's
+upload routes are tested without S3; ``tests/unit/test_store_contract.py`` holds both to the same
+behaviour.
 """
 
 from __future__ import annotations
@@ -112,6 +114,12 @@ class ObjectStore(abc.ABC):
         while. The length is signed: a body of another length is refused."""
 
     @abc.abstractmethod
+    async def presign_get(self, key: str, expires_in_s: int, *, media_type: str) -> str:
+        """A URL that reads the object (``GET``, ranges too) for ``expires_in_s`` seconds, answered with
+        ``Content-Type: media_type`` whatever the object was stored with. Signing is local: a key with no
+        object gets a URL that answers 404."""
+
+    @abc.abstractmethod
     async def create_multipart(self, key: str, content_type: str) -> str:
         """Start a multipart upload of ``key``; returns its upload id."""
 
@@ -205,6 +213,13 @@ class S3ObjectStore(ObjectStore):
         return await self.s3.generate_presigned_url(
             "put_object",
             Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type, "ContentLength": size},
+            ExpiresIn=expires_in_s,
+        )
+
+    async def presign_get(self, key: str, expires_in_s: int, *, media_type: str) -> str:
+        return await self.s3.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": key, "ResponseContentType": media_type},
             ExpiresIn=expires_in_s,
         )
 
@@ -327,6 +342,18 @@ class InMemoryObjectStore(ObjectStore):
 
     async def presign_put(self, key: str, content_type: str, expires_in_s: int, *, size: int) -> str:
         return self._url(key, {"content-type": content_type, "expires": str(expires_in_s), "size": str(size)})
+
+    async def presign_get(self, key: str, expires_in_s: int, *, media_type: str) -> str:
+        return self._url(key, {"response-content-type": media_type, "expires": str(expires_in_s)})
+
+    def get_presigned(self, url: str) -> tuple[bytes, str]:
+        """What a client's GET of a URL this store presigned answers: the object's bytes and the
+        ``Content-Type`` the URL names. Raises ``ObjectNotFound`` (S3: 404)."""
+        u = urllib.parse.urlsplit(url)
+        if u.scheme != MEMORY_SCHEME or u.netloc != self.bucket:
+            raise ValueError(f"not a URL of this store: {url}")
+        query = dict(urllib.parse.parse_qsl(u.query))
+        return self._get(urllib.parse.unquote(u.path.removeprefix("/"))), query["response-content-type"]
 
     async def create_multipart(self, key: str, content_type: str) -> str:
         upload_id = uuid.uuid4().hex

@@ -69,6 +69,8 @@ OWNER_STATUS: dict[tuple[str, str], int] = {
     ("POST", "/v1/sessions/{session_id}/multipart/{upload_id}/complete"): 400,
     ("DELETE", "/v1/sessions/{session_id}/multipart/{upload_id}"): 400,
     ("POST", "/v1/sessions/{session_id}/enhancements"): 400,  # the sample key is not this session's
+    # the owned item is a photo: no clip to play (test_api_enhancement_media.py has a video's)
+    ("GET", "/v1/sessions/{session_id}/enhancements/{job_id}/items/{name}/media"): 404,
 }
 #: routes that destroy the session's content run on a session of their own
 DESTRUCTIVE = {("DELETE", "/v1/sessions/{session_id}/artifacts")}

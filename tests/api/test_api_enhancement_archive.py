@@ -103,13 +103,26 @@ def test_no_token_is_401(api: Api) -> None:
 
 def test_entry_names_stay_unique() -> None:
     taken: set[str] = set()
-    names = [entry_name(n, taken) for n in ("a.jpg", "a.heic", "A.png", "b", "a-enhanced.jpg")]
+    names = [
+        entry_name(n, key, taken)
+        for n, key in (
+            ("a.jpg", "e/a.jpg"),
+            ("a.heic", "e/a.jpg"),
+            ("A.png", "e/A.jpg"),
+            ("b", "e/b.jpg"),
+            ("a-enhanced.jpg", "e/a-enhanced.jpg"),
+            ("a.mov", "e/a.mp4"),  # a video comes back MP4: its own name
+            ("a.mp4", "e/a.mp4"),
+        )
+    ]
     assert names == [
         "a-enhanced.jpg",
         "a-enhanced-2.jpg",
         "A-enhanced-3.jpg",
         "b-enhanced.jpg",
         "a-enhanced-enhanced.jpg",
+        "a-enhanced.mp4",
+        "a-enhanced-2.mp4",
     ]
 
 

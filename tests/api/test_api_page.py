@@ -66,6 +66,7 @@ def test_without_the_local_issuer_the_page_asks_for_a_token_and_nobody_can_sign_
         page = client.get("/")
         assert page.status_code == 200 and b'id="sign-in-token"' in page.content
         assert "connect-src 'self' https://*.amazonaws.com" in page.headers["content-security-policy"]
+        assert "media-src 'self' https://*.amazonaws.com" in page.headers["content-security-policy"]
 
 
 def test_the_content_security_policy_lets_the_page_reach_only_the_api_and_storage() -> None:
@@ -74,6 +75,8 @@ def test_the_content_security_policy_lets_the_page_reach_only_the_api_and_storag
     assert directives["default-src"] == "'none'"
     assert directives["script-src"] == "'self'"  # no inline script, no eval
     assert directives["connect-src"] == "'self' http://127.0.0.1:4566"
+    # a <video> plays an enhanced clip from a presigned GET of storage (services/api/item_media.py)
+    assert directives["media-src"] == "'self' http://127.0.0.1:4566"
     assert directives["frame-ancestors"] == "'none'"
 
 

@@ -43,7 +43,7 @@ def process(stack: RunningStack, folder: Path, out: Path, *flags: str) -> dict[s
     schema = json.loads(report.SCHEMA_PATH.read_text(encoding="utf-8"))
     errors = [e.message for e in Draft202012Validator(schema).iter_errors(document)]
     assert not errors, errors
-    assert document["version"] == 4
+    assert document["version"] == 5
     assert document["selection"]["status"] == "complete", document["selection"]
     return document
 

@@ -220,6 +220,56 @@ def test_file_names_keep_jpegs_add_jpg_to_others_and_never_collide() -> None:
     ]
     names = enhancing.file_names(items)
     assert list(names.values()) == ["a.jpg", "a.heic.jpg", "B.JPEG", "a.heic-2.jpg", "x.png.jpg"]
+    videos = [
+        EnhancementItem(key=f"v{i}", name=n, kind="video", status="enhanced")
+        for i, n in enumerate(["a.mp4", "a.MOV", "A.MP4", "a.mov.mp4"])
+    ]
+    assert list(enhancing.file_names([*items[:1], *videos]).values()) == [
+        "a.jpg",
+        "a.mp4",
+        "a.MOV.mp4",
+        "A-2.MP4",
+        "a.mov-2.mp4",  # a.MOV's is taken (names are compared as a case-insensitive disk does)
+    ]
+
+
+def test_a_video_comes_back_an_mp4_beside_its_original_preview_clip(tmp_path: Path) -> None:
+    """A video pick: its enhanced MP4 and JPEG thumbnail, and its before (the original's 720p preview) read
+    from the presigned GET the API hands out (``…/items/{name}/media``), without the bearer token."""
+    storage_seen: list[httpx.Request] = []
+    video = {**enhanced("ride.mov", ["eq brightness=+0.06", "vidstab smoothing=12"]), "kind": "video"}
+    api = Api([state("done", [video, enhanced("a.jpg", [])], done=2)])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "storage.test":
+            storage_seen.append(request)
+            return httpx.Response(200, content=b"the preview clip", headers={"content-type": "video/mp4"})
+        if request.url.path == f"{JOB_URL}/items/ride.mov/media":
+            url = "http://storage.test/previews/ride.mov.mp4?X-Amz-Expires=600&X-Amz-Signature=abc"
+            body = {"before": {"url": url, "media_type": "video/mp4"}, "after": None, "expires_in_s": 600}
+            return httpx.Response(200, json=body)
+        return api.handler(request)
+
+    async def go() -> enhancing.EnhancementOutcome:
+        async with ApiClient(BASE, token="t", transport=httpx.MockTransport(handler)) as client:
+            picks = [f"uploads/{SID}/{n}" for n in ("ride.mov", "a.jpg")]
+            return await enhancing.run_enhancement(
+                client, SID, "sel-1", picks, tmp_path, Ui(), budget_s=30, poll_s=0.01
+            )
+
+    outcome = anyio.run(go)
+    clip = outcome.enhanced[f"uploads/{SID}/ride.mov"]
+    assert clip == Enhanced(
+        path="enhanced/ride.mov.mp4",  # a MOV comes back an MP4
+        thumbnail="enhanced/thumbnails/ride.mov.mp4.jpg",
+        edits=["eq brightness=+0.06", "vidstab smoothing=12"],
+        before="enhanced/before/ride.mov.mp4",
+    )
+    assert (tmp_path / clip.path).read_bytes() == b"file of ride.mov"
+    assert (tmp_path / "enhanced/before/ride.mov.mp4").read_bytes() == b"the preview clip"
+    assert [r.url.path for r in storage_seen] == ["/previews/ride.mov.mp4"]
+    assert "authorization" not in storage_seen[0].headers  # the token never goes to storage
+    assert outcome.enhanced[f"uploads/{SID}/a.jpg"].before is None  # a photo's before is its thumbnail
 
 
 def entry(key: str | None) -> FileEntry:

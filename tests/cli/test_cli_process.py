@@ -164,7 +164,7 @@ def test_process_uploads_a_folder_and_reports_every_file_once(
         thumb = files[path]["thumbnail"]
         assert thumb and (out / thumb).read_bytes()[:3] == b"\xff\xd8\xff", path
     assert document["session"]["context"] == "Test <trip>"
-    assert document["version"] == 4
+    assert document["version"] == 5
     # triage ran after processing: a verdict on every processed file, none on the others
     for path, f in files.items():
         if f["status"] == "processed":

@@ -109,7 +109,7 @@ def test_report_json_validates_against_the_published_schema(tmp_path: Path) -> N
     assert not errors, "\n".join(e.message for e in errors)
     assert html_path.exists()
     assert set(document) >= {"session", "counts", "timings", "files"}
-    assert document["version"] == 4
+    assert document["version"] == 5
     assert document["counts"] == {
         "files": 6,
         "processed": 2,
@@ -329,12 +329,13 @@ def test_version_4_enhanced_is_an_object_with_paths_and_edits_and_an_error_where
     document = json.loads(json_path.read_bytes())
     errors = sorted(schema_validator().iter_errors(document), key=str)
     assert not errors, "\n".join(e.message for e in errors)
-    assert document["version"] == 4
+    assert document["version"] == 5
     b, _, c = document["files"]
     assert b["enhanced"] == {
         "path": "enhanced/b.jpg",
         "thumbnail": "enhanced/thumbnails/b.jpg",
         "edits": ["white balance: 6% warmer", "exposure +0.4 EV"],
+        "before": None,  # v5: a video's original clip; a photo's before is its thumbnail
     }
     assert b["enhancement_error"] is None
     assert c["enhanced"] is None and c["enhancement_error"]["code"] == "original_missing"

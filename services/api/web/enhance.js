@@ -6,7 +6,8 @@
 // a safety net (a stream that ends or a proxy that buffers), and takes over if the stream cannot be had.
 // Following stops when the job has ended and no feedback pass is pending.
 //
-// Each pick gets a card (enhanced.js): before/after thumbnails, the phase, the edits, the error; "Cancel"
+// Each pick gets a card (enhanced.js): before/after thumbnails (a video's: its clips, played from presigned
+// URLs the API hands out), the phase (a video's render with how far it is), the edits, the error; "Cancel"
 // cancels the job; an enhanced item has a feedback box and a download; "Download all" fetches the zip.
 // Downloads need the bearer token too, so they are fetched and handed to the browser as blob URLs.
 
@@ -44,7 +45,7 @@ const enh = {
   streamOk: true,
   lastEventId: null,
   from: null, // where the stream starts when it has no Last-Event-ID: a version from before the job
-  phases: new Map(), // key -> [{phase, summary}] seen on the stream (the API keeps only the latest)
+  phases: new Map(), // key -> [{phase, summary, percent}] seen on the stream (the API keeps only the latest)
   pending: new Map(), // key -> the feedback revision the page is waiting for
 };
 
@@ -220,10 +221,13 @@ function onMessage(message, generation) {
     return;
   }
   if (event?.data?.job_id !== state.enhancement) return;
-  if (message.event.startsWith("shoebox.photo.enhance.phase.")) {
+  if (/^shoebox\.(photo|video)\.enhance\.phase\./.test(message.event)) {
     const { key, phase, summary } = event.data;
+    const percent = typeof event.data.percent === "number" ? event.data.percent : null;
     const seen = enh.phases.get(key) || [];
-    seen.push({ phase, summary });
+    // a video's render reports its progress as the same phase again: one line, at its latest figure
+    if (percent !== null && seen.length && seen[seen.length - 1].phase === phase) seen[seen.length - 1] = { phase, summary, percent };
+    else seen.push({ phase, summary, percent });
     enh.phases.set(key, seen);
     if (enh.answer) render(); // the phase shows now; the read below brings the rest
   }
@@ -255,7 +259,7 @@ function show(answer) {
 }
 
 function render() {
-  renderEnhancement(enh.answer, { phases: enh.phases, pending: enh.pending, sendFeedback, download });
+  renderEnhancement(enh.answer, { phases: enh.phases, pending: enh.pending, sendFeedback, download, media });
   $("enh-results").hidden = false;
 }
 
@@ -309,6 +313,12 @@ async function download(url, fallbackName, button) {
   } finally {
     button.disabled = false;
   }
+}
+
+// A video item's clips as presigned URLs of storage (a <video> cannot send the token).
+async function media(item) {
+  const r = await api("GET", `${jobPath()}/items/${encodeURIComponent(item.name)}/media`);
+  return r.body;
 }
 
 function downloadAll() {

@@ -43,7 +43,8 @@ def is_heif(path: Path) -> bool:
 
 
 def load_upright_srgb(path: Path) -> tuple[pyvips.Image, bytes | None]:
-    """The photo in memory: upright, 8-bit 3-band sRGB; and its EXIF block (None if it has none).
+    """The photo, upright, 8-bit 3-band sRGB, no metadata; and its EXIF block (None if it has none). Its
+    pixels are in memory once: the decoder's own buffer when nothing else made them, else one ``copy_memory``.
 
     HEIF goes through libheif (pillow-heif), which applies the container's rotation itself; the libvips
     wheel has no HEVC decoder (../shared/docs/media-toolchain.md). Anything else: libvips, turned by its

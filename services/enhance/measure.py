@@ -52,7 +52,9 @@ def stats(pixels: Pixels) -> Stats:
     p_low, median, p_high = (float(v) for v in np.percentile(y, (0.5, 50.0, 99.5)))
     # grey-world on the midtones only: clipped and near-black pixels say nothing about the light
     mid = (y > 20) & (y < 235)
-    chosen = pixels[mid] if int(mid.sum()) > 64 else pixels.reshape(-1, 3)
+    # picked from the flat (N x 3) view: the same rows as ``pixels[mid]``, a third of the time
+    flat = pixels.reshape(-1, 3)
+    chosen = flat[mid.ravel()] if int(mid.sum()) > 64 else flat
     means = chosen.mean(axis=0)
     grey = float(means.mean())
     gains = tuple(float(grey / max(m, 1.0)) for m in means)

@@ -232,10 +232,12 @@ class OfflineProvider:
         _wb(lut, first.cast, stats(stretched(pixels, first)).cast, edits)
         _levels(lut, first.p_low, first.p_high, edits)
         after_levels = stats(_curve_stats(pixels, lut))
+        curved = len(edits)
         _exposure(lut, after_levels.median, edits)
         if edits:
             image = apply_lut(image, lut)
-        after = stats(_curve_stats(pixels, lut))
+        # measured again only if the exposure step changed the curve (most photos: it did not)
+        after = stats(_curve_stats(pixels, lut)) if len(edits) > curved else after_levels
         if after.chroma < DULL_CHROMA and after.chroma > 1.0:
             amount = min(MAX_SATURATION, DULL_CHROMA / after.chroma)
             image = saturate(image, amount)

@@ -43,13 +43,17 @@ def is_heif(path: Path) -> bool:
 
 
 def load_upright_srgb(path: Path) -> tuple[pyvips.Image, bytes | None]:
-    """The photo in memory: upright, 8-bit 3-band sRGB; and its EXIF block (None if it has none).
+    """The photo, upright, 8-bit 3-band sRGB, no metadata; and its EXIF block (None if it has none). Its
+    pixels are in memory once: the decoder's own buffer when nothing else made them, else one ``copy_memory``.
 
     HEIF goes through libheif (pillow-heif), which applies the container's rotation itself; the libvips
     wheel has no HEVC decoder (../shared/docs/media-toolchain.md). Anything else: libvips, turned by its
     EXIF orientation.
     """
     exif: bytes | None = None
+    # whether anything but the decoder made these pixels: then they are computed once, into memory, here;
+    # otherwise the decoder's own buffer (a JPEG is decoded whole into memory on first read) is read as it is
+    converted = False
     if is_heif(path):
         heif = pillow_heif.open_heif(str(path), convert_hdr_to_8bit=True)
         rgb = heif.to_pillow().convert("RGB")
@@ -60,25 +64,45 @@ def load_upright_srgb(path: Path) -> tuple[pyvips.Image, bytes | None]:
         raw = heif.info.get("exif")
         exif = bytes(raw) if raw else None
     else:
-        image = pyvips.Image.new_from_file(str(path), fail_on="error").autorot()
-        if "exif-data" in image.get_fields():
+        image = pyvips.Image.new_from_file(str(path), fail_on="error")
+        fields = image.get_fields()
+        if "exif-data" in fields:
             exif = bytes(image.get("exif-data"))
+        if "orientation" in fields and image.get("orientation") != 1:
+            image = image.autorot()
+            converted = True
     if "icc-profile-data" in image.get_fields():
         with contextlib.suppress(pyvips.Error):  # a broken profile: the numbers are taken as they are
             image = image.icc_transform("srgb", embedded=True, intent="perceptual")
+            converted = True
     if image.interpretation not in ("srgb", "b-w") or image.format != "uchar":
         image = image.colourspace("srgb").cast("uchar")
+        converted = True
     if image.hasalpha():
         image = image.flatten(background=[255.0] * (image.bands - 1))
+        converted = True
     if image.bands < 3:
         image = image[0].bandjoin([image[0], image[0]])
+        converted = True
     elif image.bands > 3:
         image = image.extract_band(0, n=3)
-    # a bare copy: no metadata rides along through the edits (EXIF is put back, minus orientation, at the end)
-    data = image.copy(interpretation="srgb").write_to_memory()
-    return pyvips.Image.new_from_memory(data, image.width, image.height, 3, "uchar").copy(
-        interpretation="srgb"
-    ), exif
+        converted = True
+    return bare(image.copy_memory() if converted else image), exif
+
+
+#: the fields every image has (its header); ``bare`` removes every other one
+HEADER_FIELDS = frozenset(pyvips.Image.black(1, 1).get_fields())
+
+
+def bare(image: pyvips.Image) -> pyvips.Image:
+    """``image`` as 3-band sRGB with no metadata but its header (no pixels move: a copy of the header):
+    nothing rides along through the edits (EXIF is put back, minus orientation, at the end; the resolution
+    is libvips' default, as for an image made from memory)."""
+    out = image.copy(interpretation="srgb", xres=1.0, yres=1.0, xoffset=0, yoffset=0)
+    for name in out.get_fields():
+        if name not in HEADER_FIELDS:
+            out.remove(name)
+    return out
 
 
 def enhance_photo(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import logging
 
+import pyvips
+
 from services.enhance import handlers
 from services.enhance.gemini import enhance_provider
 from services.enhance.topology import CONSUMER
@@ -30,6 +32,9 @@ def build(clients: Clients) -> Service:
     # libvips reports every operation's plan at INFO ("VIPS: reducev: 9 point mask"): a service's log
     # would be mostly that
     logging.getLogger("pyvips").setLevel(logging.WARNING)
+    # each photo is loaded once: libvips' operation cache would only keep decoded images in memory (and
+    # could hand back a stale decode for a reused temporary path), as media_process found
+    pyvips.cache_set_max(0)
     settings = clients.settings
     provider = enhance_provider(settings)
     log.info("enhance provider: %s", provider.name)

@@ -86,7 +86,9 @@ class Metadata(msgspec.Struct, frozen=True, kw_only=True):
 class Triage(msgspec.Struct, frozen=True, kw_only=True):
     verdict: Literal["keep", "discard"]
     reason: str
-    confidence: Annotated[float, msgspec.Meta(ge=0, le=1)]
+    #: a description of its own keeps this Meta distinct: typing caches equal ``Annotated`` forms, so an equal
+    #: ``Meta(ge=0.0, le=1.0)`` imported first elsewhere would otherwise print its bounds as 0.0/1.0 here
+    confidence: Annotated[float, msgspec.Meta(ge=0, le=1, description="how sure the verdict is, 0..1")]
 
 
 class Selection(msgspec.Struct, frozen=True, kw_only=True):

@@ -95,6 +95,8 @@ def test_demo_runs_end_to_end_on_generated_samples(tmp_path: Path) -> None:
     assert picks and document["enhancement"]["status"] in ("done", "partial"), document["enhancement"]
     for f in picks:
         assert f["enhanced"] is not None or f["enhancement_error"] is not None, f
-        if f["enhanced"]:
-            assert (out / f["enhanced"]["path"]).read_bytes()[:3] == b"\xff\xd8\xff", f
+        if f["enhanced"] and f["kind"] == "photo":
+            assert (out / f["enhanced"]["path"]).read_bytes()[:3] == b"\xff\xd8\xff", f  # a JPEG
+        elif f["enhanced"]:
+            assert (out / f["enhanced"]["path"]).read_bytes()[4:8] == b"ftyp", f  # an MP4
     assert _created_in_repo() - before == set()  # nothing was written into the repository

@@ -25,8 +25,9 @@ from services.enhance.steps import (
 )
 from shared.events import catalogue as c
 from shared.events import enhancement as en
-from shared.runtime.projections import enhanced_item_key, session_pk
-from shared.runtime.read_models import EnhancedItemView, FeedbackTurnView
+from shared.runtime import enhancement_items
+from shared.runtime.projections import enhanced_item_key
+from shared.runtime.read_models import EnhancedItemView
 from shared.runtime.service import Output
 
 log = logging.getLogger("shoebox.enhance")
@@ -41,14 +42,7 @@ def failed_pass(d: c.PhotoEnhanceRequestedData, message: str) -> en.FeedbackComp
 
 async def earlier_turns(deps: Deps, session_id: str, job_id: str, key: str, revision: int) -> EditContext:
     """The item's answered feedback turns before ``revision``, oldest first, as the pass's context."""
-    turns = await deps.log.query_views(
-        session_pk(session_id), f"FEEDBACK#{job_id}#{key}#", type=FeedbackTurnView
-    )
-    history = tuple(
-        (t.feedback, t.message)
-        for t in sorted(turns, key=lambda t: t.revision)
-        if 0 < t.revision < revision and t.feedback is not None and t.status == "done"
-    )
+    history = await enhancement_items.earlier_turns(deps.log, session_id, job_id, key, revision)
     return await edit_context(deps.log, session_id, key, history)
 
 

@@ -34,10 +34,10 @@ from services.enhance.steps import (
     store_result,
 )
 from shared.events import catalogue as c
-from shared.events import enhancement as en
+from shared.runtime.enhancement_items import before_start
 from shared.runtime.log import EventLog
-from shared.runtime.projections import ended_key, job_key
-from shared.runtime.read_models import ItemEndClaim, JobView
+from shared.runtime.projections import ended_key
+from shared.runtime.read_models import ItemEndClaim
 from shared.runtime.service import Output
 
 log = logging.getLogger("shoebox.enhance")
@@ -50,12 +50,9 @@ async def handle_photo_enhance_requested(event: c.PhotoEnhanceRequested, deps: D
     if event.data.feedback is not None:
         return await feedback.feedback_pass(event, deps)
     sid, d = event.sessionid, event.data
-    if await deps.log.get_view(ended_key(sid, d.job_id, d.key), type=ItemEndClaim) is not None:
-        log.info("%s of %s ended already", d.key, d.job_id)
-        return []
-    job = await deps.log.get_view(job_key(sid, d.job_id), type=JobView)
-    if job is not None and job.cancel_requested:
-        return [en.ItemCancelledData(job_id=d.job_id, key=d.key)]
+    if (instead := await before_start(deps.log, sid, d.job_id, d.key)) is not None:
+        log.info("%s of %s: %s", d.key, d.job_id, "cancelled" if instead else "ended already")
+        return instead
     try:
         result = await run_pipeline(event, deps, d.key, context=await edit_context(deps.log, sid, d.key))
     except Failed as f:

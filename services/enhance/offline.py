@@ -12,7 +12,6 @@ being edited.
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 import pyvips
@@ -20,6 +19,8 @@ import pyvips
 from services.enhance.measure import LUMA, Pixels, Stats, luma, small, stats
 from services.enhance.model import Analysis, Edit, Impact, Improvement, Region
 from services.enhance.provider import EditContext, EditOutcome
+from shared.runtime import feedback_words
+from shared.runtime.feedback_words import COMMON_FILLER, COMMON_VOCABULARY
 
 #: white balance: daylight photos are warm on average; grey-world measured these log-gains (R, G, B) as the
 #: median of the test data's clean photos, and a cast is measured from there, not from neutral grey
@@ -174,44 +175,14 @@ def _curve_stats(pixels: Pixels, lut: Lut) -> Pixels:
     return np.stack([table[idx[..., c], c] for c in range(3)], axis=-1).astype(np.float32)
 
 
-# feedback: the words understood, longest phrases first; each maps to one bounded adjustment
-FEEDBACK = {
-    "more contrast": "contrast+",
-    "less contrast": "contrast-",
-    "more contrasty": "contrast+",
-    "more saturation": "saturation+",
-    "less saturation": "saturation-",
-    "more saturated": "saturation+",
-    "less saturated": "saturation-",
-    "more colourful": "saturation+",
-    "more colorful": "saturation+",
-    "brighter": "brighter",
-    "lighter": "brighter",
-    "darker": "darker",
-    "warmer": "warmer",
-    "cooler": "cooler",
-    "colder": "cooler",
-    "sharper": "sharper",
-    "crisper": "sharper",
-    "softer": "softer",
-}
-FILLER = frozenset(
-    """a an the it this that please make bit little slightly much more less too and but with be c
-    an you could lot of very photo picture image i want would like some to is""".split()  # noqa: SIM905
-)
+#: the feedback vocabulary (``shared/runtime/feedback_words.py``'s, as the video provider's)
+FEEDBACK = {**COMMON_VOCABULARY, "more contrasty": "contrast+"}
+FILLER = COMMON_FILLER | {"photo", "picture", "image"}
 
 
 def parse_feedback(sentence: str) -> tuple[list[str], list[str]]:
     """(the adjustments asked for, in order; the words not understood) of a feedback sentence."""
-    text = " " + re.sub(r"[^a-z ]+", " ", sentence.lower()) + " "
-    found: list[tuple[int, str]] = []
-    for phrase in sorted(FEEDBACK, key=len, reverse=True):
-        for match in re.finditer(f" {phrase} ", text):
-            found.append((match.start(), FEEDBACK[phrase]))
-            text = text[: match.start()] + " " * (match.end() - match.start() - 1) + text[match.end() - 1 :]
-    leftover = [w for w in text.split() if w not in FILLER]
-    adjustments = list(dict.fromkeys(a for _, a in sorted(found)))
-    return adjustments, leftover
+    return feedback_words.parse_feedback(sentence, FEEDBACK, FILLER)
 
 
 class OfflineProvider:

@@ -21,10 +21,9 @@ from services.enhance.pipeline import SCORE_THRESHOLD, Enhanced, enhance_photo
 from services.enhance.provider import EditContext, EnhanceProvider, ProviderError
 from shared.events import catalogue as c
 from shared.events.codec import derived_event_id, make_event
+from shared.runtime.enhancement_items import trip_of
 from shared.runtime.inbound import ENHANCED
 from shared.runtime.log import DuplicateEvent, EventLog
-from shared.runtime.projections import meta_key
-from shared.runtime.read_models import MetaView
 from shared.runtime.storage import ObjectNotFound, ObjectStore
 
 log = logging.getLogger("shoebox.enhance")
@@ -66,9 +65,7 @@ async def edit_context(
 ) -> EditContext:
     """What a provider may know besides the pixels: the file's name, the trip as the person described it
     (the session's context) and the item's earlier feedback turns."""
-    meta = await log.get_view(meta_key(session_id), type=MetaView)
-    trip = meta.context if meta is not None else ""
-    return EditContext(name=key.rsplit("/", 1)[-1], trip=trip, history=history)
+    return EditContext(name=key.rsplit("/", 1)[-1], trip=await trip_of(log, session_id), history=history)
 
 
 def result_keys(session_id: str, job_id: str, key: str, revision: int = 0) -> tuple[str, str]:

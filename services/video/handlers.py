@@ -26,11 +26,11 @@ from collections.abc import Sequence
 from services.video import feedback
 from services.video.steps import Deps, Failed, result_keys, run_pipeline, video_context
 from shared.events import catalogue as c
-from shared.events import enhancement as en
 from shared.events import video as vi
+from shared.runtime.enhancement_items import before_start
 from shared.runtime.log import EventLog
-from shared.runtime.projections import ended_key, job_key
-from shared.runtime.read_models import ItemEndClaim, JobView
+from shared.runtime.projections import ended_key
+from shared.runtime.read_models import ItemEndClaim
 from shared.runtime.service import Output
 
 log = logging.getLogger("shoebox.video")
@@ -50,12 +50,9 @@ async def handle_video_enhance_requested(event: c.VideoEnhanceRequested, deps: D
     if event.data.feedback is not None:
         return await feedback.feedback_pass(event, deps)
     sid, d = event.sessionid, event.data
-    if await deps.log.get_view(ended_key(sid, d.job_id, d.key), type=ItemEndClaim) is not None:
-        log.info("%s of %s ended already", d.key, d.job_id)
-        return []
-    job = await deps.log.get_view(job_key(sid, d.job_id), type=JobView)
-    if job is not None and job.cancel_requested:
-        return [en.ItemCancelledData(job_id=d.job_id, key=d.key)]
+    if (instead := await before_start(deps.log, sid, d.job_id, d.key)) is not None:
+        log.info("%s of %s: %s", d.key, d.job_id, "cancelled" if instead else "ended already")
+        return instead
     keys = result_keys(sid, d.job_id, d.key)
     try:
         result = await run_pipeline(event, deps, keys, context=await video_context(deps.log, sid, d.key))

@@ -9,12 +9,13 @@ reference ``SHAKE_REFERENCE_PX``.
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 import msgspec
 
 from services.video.model import Advice, Recommendations, VideoAnalysis, VideoContext
+from shared.runtime import feedback_words
+from shared.runtime.feedback_words import COMMON_FILLER, COMMON_VOCABULARY
 
 #: exposure: a clip whose mean luma is below DARK_MEAN is lifted towards TARGET_MEAN (above BRIGHT_MEAN
 #: it is brought down towards it); in between it is left alone
@@ -147,49 +148,21 @@ def recommend_from(analysis: VideoAnalysis) -> Recommendations:
     )
 
 
-#: the feedback vocabulary (as the photo provider's, plus steadiness): phrase -> adjustment
+#: the feedback vocabulary (``shared/runtime/feedback_words.py``'s, as the photo provider's, plus steadiness)
 FEEDBACK = {
-    "more contrast": "contrast+",
-    "less contrast": "contrast-",
-    "more saturation": "saturation+",
-    "less saturation": "saturation-",
-    "more saturated": "saturation+",
-    "less saturated": "saturation-",
-    "more colourful": "saturation+",
-    "more colorful": "saturation+",
-    "brighter": "brighter",
-    "lighter": "brighter",
-    "darker": "darker",
-    "warmer": "warmer",
-    "cooler": "cooler",
-    "colder": "cooler",
-    "sharper": "sharper",
-    "crisper": "sharper",
-    "softer": "softer",
+    **COMMON_VOCABULARY,
     "steadier": "steadier",
     "more stable": "steadier",
     "less shaky": "steadier",
     "stabilise": "steadier",
     "stabilize": "steadier",
 }
-#: words that carry no request
-FILLER = frozenset(
-    """a an the it this that please make bit little slightly much more less too and but with be can
-    you could lot of very video clip movie i want would like some to is""".split()  # noqa: SIM905
-)
+FILLER = COMMON_FILLER | {"video", "clip", "movie"}
 
 
 def parse_feedback(sentence: str) -> tuple[list[str], list[str]]:
     """(the adjustments asked for, in order of appearance, each once; the words not understood)."""
-    text = " " + re.sub(r"[^a-z ]+", " ", sentence.lower()) + " "
-    found: list[tuple[int, str]] = []
-    for phrase in sorted(FEEDBACK, key=len, reverse=True):
-        for match in re.finditer(f" {phrase} ", text):
-            found.append((match.start(), FEEDBACK[phrase]))
-            # blank the phrase out (keeping one space each side) so a shorter phrase cannot match in it
-            text = text[: match.start()] + " " * (match.end() - match.start() - 1) + text[match.end() - 1 :]
-    leftover = [w for w in text.split() if w not in FILLER]
-    return list(dict.fromkeys(a for _, a in sorted(found))), leftover
+    return feedback_words.parse_feedback(sentence, FEEDBACK, FILLER)
 
 
 def apply_feedback(recs: Recommendations, adjustments: list[str]) -> Recommendations:

@@ -29,11 +29,12 @@ from services.video.provider import ProviderError, VideoProvider
 from shared.events import catalogue as c
 from shared.events import video as vi
 from shared.events.codec import derived_event_id, make_event
+from shared.runtime.enhancement_items import trip_of
 from shared.runtime.faults import ACTIVE, kill_mid_render
 from shared.runtime.inbound import ENHANCED
 from shared.runtime.log import DuplicateEvent, EventLog
-from shared.runtime.projections import file_key, meta_key
-from shared.runtime.read_models import FileView, MetaView
+from shared.runtime.projections import file_key
+from shared.runtime.read_models import FileView
 from shared.runtime.storage import ObjectNotFound, ObjectStore
 
 log = logging.getLogger("shoebox.video")
@@ -137,9 +138,7 @@ async def video_context(
 ) -> VideoContext:
     """What a provider may know besides the pixels: the clip's name, the trip (the session's context),
     and the item's earlier feedback turns."""
-    meta = await log.get_view(meta_key(session_id), type=MetaView)
-    trip = meta.context if meta is not None else ""
-    return VideoContext(name=key.rsplit("/", 1)[-1], trip=trip, history=history)
+    return VideoContext(name=key.rsplit("/", 1)[-1], trip=await trip_of(log, session_id), history=history)
 
 
 class PhaseRecorder:

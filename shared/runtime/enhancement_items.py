@@ -1,0 +1,47 @@
+"""What every enhancement service (photos, videos) reads about one item before it works on it: whether the
+item may start (its ``ENDED#`` claim; the job's cancel), the item's earlier feedback turns (a pass's context),
+and the trip as the person described it. Read models only: the services stay apart (none imports another).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from shared.events import enhancement as en
+from shared.runtime.log import EventLog
+from shared.runtime.projections import ended_key, job_key, meta_key, session_pk
+from shared.runtime.read_models import FeedbackTurnView, ItemEndClaim, JobView, MetaView
+from shared.runtime.service import Output
+
+#: an earlier feedback turn: (the person's words, what the provider answered)
+Turn = tuple[str, str]
+
+
+async def before_start(log: EventLog, session_id: str, job_id: str, key: str) -> Sequence[Output] | None:
+    """None when the item may start; else what its handler records instead: nothing when it ended already
+    (a redelivery, or a cancel that came first), ``enhancement.item.cancelled`` when its job was cancelled
+    before it started (the ending's claim makes a race with the API's own item cancels safe)."""
+    if await log.get_view(ended_key(session_id, job_id, key), type=ItemEndClaim) is not None:
+        return []
+    job = await log.get_view(job_key(session_id, job_id), type=JobView)
+    if job is not None and job.cancel_requested:
+        return [en.ItemCancelledData(job_id=job_id, key=key)]
+    return None
+
+
+async def earlier_turns(
+    log: EventLog, session_id: str, job_id: str, key: str, revision: int
+) -> tuple[Turn, ...]:
+    """The item's answered feedback turns before ``revision``, oldest first."""
+    turns = await log.query_views(session_pk(session_id), f"FEEDBACK#{job_id}#{key}#", type=FeedbackTurnView)
+    return tuple(
+        (t.feedback, t.message)
+        for t in sorted(turns, key=lambda t: t.revision)
+        if 0 < t.revision < revision and t.feedback is not None and t.status == "done"
+    )
+
+
+async def trip_of(log: EventLog, session_id: str) -> str:
+    """The trip as the person described it (the session's context; empty when it has none)."""
+    meta = await log.get_view(meta_key(session_id), type=MetaView)
+    return meta.context if meta is not None else ""

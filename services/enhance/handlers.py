@@ -34,10 +34,8 @@ from services.enhance.steps import (
     store_result,
 )
 from shared.events import catalogue as c
-from shared.runtime.enhancement_items import before_start
+from shared.runtime.enhancement_items import before_start, item_ended
 from shared.runtime.log import EventLog
-from shared.runtime.projections import ended_key
-from shared.runtime.read_models import ItemEndClaim
 from shared.runtime.service import Output
 
 log = logging.getLogger("shoebox.enhance")
@@ -82,6 +80,6 @@ async def on_give_up(event: object, error: BaseException, *, log_: EventLog) -> 
     why = f"The enhancement could not be completed ({type(error).__name__}); it can be asked for again."
     if d.feedback is not None:
         return [feedback.failed_pass(d, why)]
-    if await log_.get_view(ended_key(event.sessionid, d.job_id, d.key), type=ItemEndClaim) is not None:
+    if await item_ended(log_, event.sessionid, d.job_id, d.key):
         return []
     return [c.PhotoEnhanceFailedData(job_id=d.job_id, key=d.key, code="internal_error", message=why)]

@@ -20,11 +20,10 @@ from services.enhance.model import Edit, PhaseResult
 from services.enhance.pipeline import SCORE_THRESHOLD, Enhanced, enhance_photo
 from services.enhance.provider import EditContext, EnhanceProvider, ProviderError
 from shared.events import catalogue as c
-from shared.events.codec import derived_event_id, make_event
-from shared.runtime.enhancement_items import trip_of
+from shared.runtime.enhancement_items import record_phase, trip_of
 from shared.runtime.inbound import ENHANCED
-from shared.runtime.log import DuplicateEvent, EventLog
-from shared.runtime.storage import ObjectNotFound, ObjectStore
+from shared.runtime.log import EventLog
+from shared.runtime.storage import ObjectNotFound, ObjectStore, download_to
 
 log = logging.getLogger("shoebox.enhance")
 
@@ -116,23 +115,12 @@ class PhaseRecorder:
         self.count = 0
 
     async def commit(self, result: PhaseResult) -> None:
-        e, d = self.event, self.event.data
+        d = self.event.data
         self.count += 1
         payload = c.PhotoEnhancePhaseData(
             job_id=d.job_id, key=d.key, phase=PHASE_NAMES[result.phase], summary=summary(result, d.revision)
         )
-        phase = make_event(
-            payload,
-            source=SOURCE,
-            session_id=e.sessionid,
-            event_id=derived_event_id("enhance", e.source, e.id, "phase", str(self.count)),
-            correlation_id=e.correlationid,
-            causation_id=e.id,
-        )
-        try:
-            await self.deps.log.commit([phase], session=e.sessionid)
-        except DuplicateEvent:
-            log.info("phase %d of %s recorded already (a redelivery)", self.count, d.key)
+        await record_phase(self.deps.log, self.event, payload, source=SOURCE, count=self.count)
 
     def __call__(self, result: PhaseResult) -> None:
         anyio.from_thread.run(self.commit, result)
@@ -140,11 +128,7 @@ class PhaseRecorder:
 
 async def download(store: ObjectStore, key: str, into: Path) -> Path:
     """The object at ``key`` as a file in ``into`` (streamed); ``ObjectNotFound`` when it is gone."""
-    local = into / key.rsplit("/", 1)[-1]
-    async with await anyio.open_file(local, "wb") as f:
-        async for chunk in store.stream(key):
-            await f.write(chunk)
-    return local
+    return await download_to(store, key, into / key.rsplit("/", 1)[-1])
 
 
 async def run_pipeline(

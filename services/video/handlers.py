@@ -27,10 +27,8 @@ from services.video import feedback
 from services.video.steps import Deps, Failed, result_keys, run_pipeline, video_context
 from shared.events import catalogue as c
 from shared.events import video as vi
-from shared.runtime.enhancement_items import before_start
+from shared.runtime.enhancement_items import before_start, item_ended
 from shared.runtime.log import EventLog
-from shared.runtime.projections import ended_key
-from shared.runtime.read_models import ItemEndClaim
 from shared.runtime.service import Output
 
 log = logging.getLogger("shoebox.video")
@@ -81,6 +79,6 @@ async def on_give_up(event: object, error: BaseException, *, log_: EventLog) -> 
     why = f"The clip could not be enhanced ({type(error).__name__}: {error}); it can be asked for again."
     if d.feedback is not None:
         return [feedback.failed_pass(d, why)]
-    if await log_.get_view(ended_key(event.sessionid, d.job_id, d.key), type=ItemEndClaim) is not None:
+    if await item_ended(log_, event.sessionid, d.job_id, d.key):
         return []
     return [vi.VideoEnhanceFailedV2Data(job_id=d.job_id, key=d.key, code="internal_error", message=why)]

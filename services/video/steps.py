@@ -28,14 +28,13 @@ from services.video.pipeline import OnPhase, RenderFailed, TooLong, Unreadable, 
 from services.video.provider import ProviderError, VideoProvider
 from shared.events import catalogue as c
 from shared.events import video as vi
-from shared.events.codec import derived_event_id, make_event
-from shared.runtime.enhancement_items import trip_of
+from shared.runtime.enhancement_items import record_phase, trip_of
 from shared.runtime.faults import ACTIVE, kill_mid_render
 from shared.runtime.inbound import ENHANCED
-from shared.runtime.log import DuplicateEvent, EventLog
+from shared.runtime.log import EventLog
 from shared.runtime.projections import file_key
 from shared.runtime.read_models import FileView
-from shared.runtime.storage import ObjectNotFound, ObjectStore
+from shared.runtime.storage import ObjectNotFound, ObjectStore, download_to
 
 log = logging.getLogger("shoebox.video")
 
@@ -154,23 +153,12 @@ class PhaseRecorder:
         self.faults = ACTIVE.get()
 
     async def __call__(self, phase: vi.VideoPhase, percent: float | None, summary: str) -> None:
-        e, d = self.event, self.event.data
+        d = self.event.data
         self.count += 1
         payload = vi.VideoEnhancePhaseData(
             job_id=d.job_id, key=d.key, phase=phase, summary=summary, percent=percent, revision=d.revision
         )
-        event = make_event(
-            payload,
-            source=SOURCE,
-            session_id=e.sessionid,
-            event_id=derived_event_id("video", e.source, e.id, "phase", str(self.count)),
-            correlation_id=e.correlationid,
-            causation_id=e.id,
-        )
-        try:
-            await self.deps.log.commit([event], session=e.sessionid)
-        except DuplicateEvent:
-            log.info("phase %d of %s recorded already (a redelivery)", self.count, d.key)
+        await record_phase(self.deps.log, self.event, payload, source=SOURCE, count=self.count)
         if phase == "rendering":
             # test-only (``Faults.kill_mid_render``): a no-op unless switched on
             kill_mid_render(self.faults, percent)
@@ -178,11 +166,7 @@ class PhaseRecorder:
 
 async def download(store: ObjectStore, key: str, into: Path, name: str | None = None) -> Path:
     """The object at ``key`` as a file in ``into`` (streamed); ``ObjectNotFound`` when it is gone."""
-    local = into / (name or key.rsplit("/", 1)[-1])
-    async with await anyio.open_file(local, "wb") as f:
-        async for chunk in store.stream(key):
-            await f.write(chunk)
-    return local
+    return await download_to(store, key, into / (name or key.rsplit("/", 1)[-1]))
 
 
 async def preview_of(deps: Deps, session_id: str, key: str, into: Path) -> Path | None:

@@ -5,13 +5,18 @@ and the trip as the person described it. Read models only: the services stay apa
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from shared.events import enhancement as en
-from shared.runtime.log import EventLog
+from shared.events.codec import derived_event_id, make_event
+from shared.events.envelope import AnyEvent, Payload
+from shared.runtime.log import DuplicateEvent, EventLog
 from shared.runtime.projections import ended_key, job_key, meta_key, session_pk
 from shared.runtime.read_models import FeedbackTurnView, ItemEndClaim, JobView, MetaView
 from shared.runtime.service import Output
+
+log_ = logging.getLogger("shoebox.enhancement")
 
 #: an earlier feedback turn: (the person's words, what the provider answered)
 Turn = tuple[str, str]
@@ -21,12 +26,35 @@ async def before_start(log: EventLog, session_id: str, job_id: str, key: str) ->
     """None when the item may start; else what its handler records instead: nothing when it ended already
     (a redelivery, or a cancel that came first), ``enhancement.item.cancelled`` when its job was cancelled
     before it started (the ending's claim makes a race with the API's own item cancels safe)."""
-    if await log.get_view(ended_key(session_id, job_id, key), type=ItemEndClaim) is not None:
+    if await item_ended(log, session_id, job_id, key):
         return []
     job = await log.get_view(job_key(session_id, job_id), type=JobView)
     if job is not None and job.cancel_requested:
         return [en.ItemCancelledData(job_id=job_id, key=key)]
     return None
+
+
+async def item_ended(log: EventLog, session_id: str, job_id: str, key: str) -> bool:
+    """Whether the item's one ending (``ENDED#`` claim) is recorded already."""
+    return await log.get_view(ended_key(session_id, job_id, key), type=ItemEndClaim) is not None
+
+
+async def record_phase(log: EventLog, cause: AnyEvent, payload: Payload, *, source: str, count: int) -> None:
+    """Commit an item's phase event (``payload``) the moment it happens, caused by the request ``cause``.
+    Its id derives from the request and the phase's place (``count``), so a redelivery's repeated phases are
+    refused as duplicates, never shown twice."""
+    event = make_event(
+        payload,
+        source=source,
+        session_id=cause.sessionid,
+        event_id=derived_event_id(source.rsplit("/", 1)[-1], cause.source, cause.id, "phase", str(count)),
+        correlation_id=cause.correlationid,
+        causation_id=cause.id,
+    )
+    try:
+        await log.commit([event], session=cause.sessionid)
+    except DuplicateEvent:
+        log_.info("phase %d of %s recorded already (a redelivery)", count, cause.id)
 
 
 async def earlier_turns(

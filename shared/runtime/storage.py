@@ -414,3 +414,12 @@ class InMemoryObjectStore(ObjectStore):
     async def abort_multipart(self, key: str, upload_id: str) -> None:
         self._upload(key, upload_id)
         del self.uploads[upload_id]
+
+
+async def download_to(store: ObjectStore, key: str, local: Path) -> Path:
+    """The object at ``key`` streamed into the file ``local`` (never whole in memory); ``ObjectNotFound``
+    when it is gone."""
+    async with await anyio.open_file(local, "wb") as f:
+        async for chunk in store.stream(key):
+            await f.write(chunk)
+    return local

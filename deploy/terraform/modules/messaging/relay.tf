@@ -11,6 +11,7 @@ locals {
 }
 
 resource "aws_cloudwatch_log_group" "relay" {
+  # checkov:skip=CKV_AWS_338: retention is var.log_retention_days (30 days dev, 90 prod): operational logs, not an audit trail; the events themselves live in the log table with PITR
   name              = "/aws/lambda/${local.relay_name}"
   retention_in_days = var.log_retention_days
   kms_key_id        = var.kms_key_arn

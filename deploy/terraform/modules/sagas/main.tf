@@ -13,6 +13,7 @@ locals {
 }
 
 resource "aws_cloudwatch_log_group" "saga" {
+  # checkov:skip=CKV_AWS_338: retention is var.log_retention_days (30 days dev, 90 prod): operational logs, not an audit trail; the events themselves live in the log table with PITR
   for_each          = local.machines
   name              = "/aws/vendedlogs/states/${each.value.name}"
   retention_in_days = var.log_retention_days

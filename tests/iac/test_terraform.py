@@ -202,9 +202,19 @@ def test_terraform_and_the_embedded_stack_disagreeing_is_caught() -> None:
     assert any("visibility_timeout_s" in p for p in problems)
 
 
-def test_tables_and_bucket_are_named_and_keyed_as_the_embedded_stack_creates_them() -> None:
-    storage = tf.load_tree().children["storage"]
-    local = provisioned()
+def test_a_rule_delivering_elsewhere_is_caught(copy: Path) -> None:
+    _edit(
+        copy / "modules" / "messaging" / "main.tf",
+        "arn            = aws_sqs_queue.queue[each.value.service].arn",
+        'arn            = aws_sqs_queue.queue["api"].arn',
+    )
+    expanded = tf.expand(tf.load_tree(copy), tf.topology(PREFIX))
+    assert expanded.problems == ["messaging: aws_cloudwatch_event_target.queue is not its consumer's queue"]
+
+
+def table_problems(root: Path, local: Recorder) -> list[str]:
+    """Where the storage module's tables and bucket differ from what provision creates."""
+    storage = tf.load_tree(root).children["storage"]
     tables = storage.of_type("aws_dynamodb_table")
     created = {}
     for body in tables.values():
@@ -225,14 +235,34 @@ def test_tables_and_bucket_are_named_and_keyed_as_the_embedded_stack_creates_the
         }
         for n, s in local.tables.items()
     }
-    assert created == want
+    problems = [] if created == want else [f"tables: terraform {created} != embedded {want}"]
     bucket = tf.unwrap(storage.of_type("aws_s3_bucket")["media"]["bucket"]).replace("${var.prefix}", PREFIX)
-    assert [bucket] == local.buckets
+    if [bucket] != local.buckets:
+        problems.append(f"bucket: terraform {bucket} != embedded {local.buckets}")
+    return problems
 
 
-def test_the_bucket_lifecycle_covers_every_prefix_the_code_writes() -> None:
-    storage = tf.load_tree().children["storage"]
-    assert set(storage.variables["expiration_days"]["default"]) == set(ALL_PREFIXES)
+def test_tables_and_bucket_are_named_and_keyed_as_the_embedded_stack_creates_them() -> None:
+    assert table_problems(tf.TERRAFORM, provisioned()) == []
+
+
+def test_a_table_keyed_differently_is_caught(copy: Path) -> None:
+    _edit(
+        copy / "modules" / "storage" / "tables.tf",
+        'name = "sk"\n    type = "N"',
+        'name = "sk"\n    type = "S"',
+    )
+    assert [p[:7] for p in table_problems(copy, provisioned())] == ["tables:"]
+
+
+def lifecycle_prefixes(root: Path) -> set[str]:
+    return set(tf.load_tree(root).children["storage"].variables["expiration_days"]["default"])
+
+
+def test_the_bucket_lifecycle_covers_every_prefix_the_code_writes(copy: Path) -> None:
+    assert lifecycle_prefixes(tf.TERRAFORM) == set(ALL_PREFIXES)
+    _edit(copy / "modules" / "storage" / "variables.tf", '    "results"    = 7\n', "")
+    assert lifecycle_prefixes(copy) == set(ALL_PREFIXES) - {"results"}
 
 
 # ------------------------------------------------------------------------------------ (d) DLQs and alarms

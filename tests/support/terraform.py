@@ -173,6 +173,18 @@ def expand(tree: Tree, topo: dict[str, Any]) -> Expanded:
                     continue
                 for item in items:
                     _expand_one(out, kind, where, body, item, item[fields.group(1)])
+        for tname, target in module.of_type("aws_cloudwatch_event_target").items():
+            rule = re.match(r"aws_cloudwatch_event_rule\.([a-z_]+)\[", unwrap(target.get("rule", "")))
+            subscription = rule and "event_pattern" in module.of_type("aws_cloudwatch_event_rule").get(
+                rule.group(1), {}
+            )
+            # a subscription delivers to its own consumer's queue, as provision's put_targets does
+            if subscription and not re.fullmatch(
+                r"aws_sqs_queue\.[a-z_]+\[each\.value\.service\]\.arn", unwrap(target.get("arn", ""))
+            ):
+                out.problems.append(
+                    f"{mname}: aws_cloudwatch_event_target.{tname} is not its consumer's queue"
+                )
     return out
 
 

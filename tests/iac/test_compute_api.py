@@ -112,6 +112,8 @@ def check_functions_follow_the_topology(module: Path) -> None:
         assert each_value(fn["memory_size"], c) == c["memory_mb"], service
         assert each_value(fn["timeout"], c) == c["handler_timeout_s"], service
         assert each_value(esm["batch_size"], c) == c["batch_size"], service
+        # AWS refuses a mapping whose queue hides a message for less than the function may run
+        assert c["visibility_timeout_s"] >= c["handler_timeout_s"], service
     assert esm["function_response_types"] == ["ReportBatchItemFailures"]
     assert esm["event_source_arn"] == "${var.queue_arns[each.key]}"
     assert "${each.value.dead_letter_sweep_minutes}" in schedule["schedule_expression"]

@@ -50,6 +50,12 @@ variable "gemini_key_parameter_arn" {
   default     = null
 }
 
+variable "kms_key_arn" {
+  description = "Accepted beside gemini_key_parameter_arn (the secrets key): the API never reads the Gemini key"
+  type        = string
+  default     = null
+}
+
 variable "data_kms_key_arns" {
   description = "Customer-managed KMS keys of the bucket, tables or queues (storage, messaging), if any"
   type        = list(string)

@@ -28,6 +28,8 @@ resource "aws_cognito_user_pool" "users" {
   auto_verified_attributes = ["email"]
   deletion_protection      = "ACTIVE"
   mfa_configuration        = "OPTIONAL"
+  # threat protection (user_pool_add_ons) exists only in the PLUS plan since Cognito's feature plans
+  user_pool_tier = var.user_pool_tier
 
   software_token_mfa_configuration {
     enabled = true

@@ -91,8 +91,14 @@ variable "admin_creates_users" {
   default     = true
 }
 
+variable "user_pool_tier" {
+  description = "The user pool's feature plan: PLUS carries threat protection (advanced security); with ESSENTIALS or LITE set advanced_security_mode = OFF (Cognito refuses it otherwise)"
+  type        = string
+  default     = "PLUS"
+}
+
 variable "advanced_security_mode" {
-  description = "Cognito advanced security (threat protection): OFF, AUDIT or ENFORCED (billed per active user)"
+  description = "Cognito threat protection (advanced security): OFF, AUDIT or ENFORCED; needs user_pool_tier = PLUS"
   type        = string
   default     = "ENFORCED"
 }

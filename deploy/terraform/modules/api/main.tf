@@ -11,7 +11,11 @@ locals {
   region        = data.aws_region.current.name
   issuer        = "https://${aws_cognito_user_pool.users.endpoint}"
   hosted_ui_url = "https://${aws_cognito_user_pool_domain.hosted_ui.domain}.auth.${local.region}.amazoncognito.com"
-  api_host      = trimprefix(aws_apigatewayv2_api.http.api_endpoint, "https://")
+  # the Host values the app answers (its DNS-rebinding check): the API's own, and each callback origin's
+  api_hosts = concat(
+    [trimprefix(aws_apigatewayv2_api.http.api_endpoint, "https://")],
+    [for o in var.callback_origins : replace(trimsuffix(o, "/"), "/^https?:\\/\\//", "")],
+  )
   # the page is served at / (services/api/page.py): it is also the OAuth redirect and the logout target
   page_urls = concat(["${aws_apigatewayv2_api.http.api_endpoint}/"], [for o in var.callback_origins : "${trimsuffix(o, "/")}/"])
 
@@ -128,7 +132,7 @@ resource "aws_lambda_function" "api" {
       SHOEBOX_AUTH_ISSUER                  = local.issuer
       SHOEBOX_AUTH_AUDIENCE                = aws_cognito_user_pool_client.page.id
       SHOEBOX_AUTH_HOSTED_UI_URL           = local.hosted_ui_url
-      SHOEBOX_API_ALLOWED_HOSTS            = local.api_host
+      SHOEBOX_API_ALLOWED_HOSTS            = join(",", local.api_hosts)
       SHOEBOX_API_STREAM_MAX_S             = tostring(var.stream_max_s)
       SHOEBOX_AWS_STATE_MACHINE_ARN_PREFIX = "arn:${data.aws_partition.current.partition}:states:${local.region}:${data.aws_caller_identity.current.account_id}:stateMachine:"
     })

@@ -80,7 +80,7 @@ variable "cognito_domain_prefix" {
 }
 
 variable "callback_origins" {
-  description = "Origins besides the API's own URL where the page may be served (a custom domain): each origin + / is a callback and logout URL"
+  description = "Origins besides the API's own URL where the page may be served (a custom domain): each origin + / is a callback and logout URL, and its host is an allowed Host"
   type        = list(string)
   default     = []
 }

@@ -107,6 +107,13 @@ class AwsSettings(msgspec.Struct, frozen=True, kw_only=True):
             "made in its state folder)"
         ),
     ] = None
+    state_machine_arn_prefix: Annotated[
+        str,
+        doc(
+            "A state machine's ARN without its name (`arn:aws:states:<region>:<account>:stateMachine:`): "
+            "sagas are started at this + their name; empty: looked up by name (ListStateMachines)"
+        ),
+    ] = ""
     cors_origins: Annotated[
         str,
         doc(

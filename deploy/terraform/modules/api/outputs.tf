@@ -1,23 +1,44 @@
-# PLACEHOLDER (tfinfra): outputs as the interface fixes them; no resources.
-
 output "api_url" {
-  value = "https://placeholder.execute-api.invalid"
+  description = "The API's URL (the page is at its /)"
+  value       = aws_apigatewayv2_api.http.api_endpoint
 }
+
 output "api_id" {
-  value = "placeholder"
+  description = "The HTTP API's id"
+  value       = aws_apigatewayv2_api.http.id
 }
+
 output "api_function_name" {
-  value = "${var.prefix}-api-http"
+  description = "The API's Lambda function (for the errors and duration alarms)"
+  value       = aws_lambda_function.api.function_name
 }
+
+output "api_function_timeout" {
+  description = "The API function's timeout (seconds), for its duration alarm"
+  value       = aws_lambda_function.api.timeout
+}
+
+output "api_role_arn" {
+  description = "The API function's IAM role"
+  value       = aws_iam_role.api.arn
+}
+
 output "user_pool_id" {
-  value = "placeholder"
+  description = "The Cognito user pool (operators add users to it)"
+  value       = aws_cognito_user_pool.users.id
 }
+
 output "user_pool_client_id" {
-  value = "placeholder"
+  description = "The page's app client id (the tokens' audience)"
+  value       = aws_cognito_user_pool_client.page.id
 }
+
 output "issuer" {
-  value = "https://placeholder.invalid"
+  description = "The tokens' issuer (SHOEBOX_AUTH_ISSUER)"
+  value       = local.issuer
 }
+
 output "hosted_ui_url" {
-  value = "https://${var.cognito_domain_prefix}.auth.placeholder.amazoncognito.com"
+  description = "The Cognito hosted UI (SHOEBOX_AUTH_HOSTED_UI_URL)"
+  value       = local.hosted_ui_url
 }

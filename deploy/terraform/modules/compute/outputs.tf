@@ -1,21 +1,27 @@
-# PLACEHOLDER (tfinfra): names as the interface fixes them; no resources.
-
-locals {
-  functions = { for c in var.topology.consumers : c.service => "${var.prefix}-${replace(c.service, "_", "-")}" }
-}
-
 output "function_names" {
-  value = local.functions
+  description = "Service -> its SQS consumer function's name"
+  value       = { for s, f in aws_lambda_function.consumer : s => f.function_name }
 }
+
 output "function_arns" {
-  value = { for s, n in local.functions : s => "arn:aws:lambda:placeholder:function:${n}" }
+  description = "Service -> its SQS consumer function's ARN"
+  value       = { for s, f in aws_lambda_function.consumer : s => f.arn }
 }
+
 output "sweeper_function_names" {
-  value = { for s, n in local.functions : s => "${n}-sweep" }
+  description = "Service -> its DLQ sweeper function's name"
+  value       = { for s, f in aws_lambda_function.sweeper : s => f.function_name }
 }
+
 output "role_arns" {
-  value = {}
+  description = "Function name (consumers and sweepers) -> its IAM role's ARN"
+  value       = { for n, r in aws_iam_role.function : n => r.arn }
 }
+
 output "function_timeouts" {
-  value = { for c in var.topology.consumers : local.functions[c.service] => c.handler_timeout_s }
+  description = "Function name -> timeout (seconds), for the duration alarms (observability)"
+  value = merge(
+    { for s, f in aws_lambda_function.consumer : f.function_name => f.timeout },
+    { for s, f in aws_lambda_function.sweeper : f.function_name => f.timeout },
+  )
 }

@@ -23,9 +23,7 @@ locals {
     var.otel_exporter == "otlp" ? { OTEL_EXPORTER_OTLP_ENDPOINT = var.otel_endpoint } : {},
   )
 
-  # The HTTP API's function answers within API Gateway's 30 s integration limit.
-  api_http_timeout_s = 30
-  api_origin         = regex("^https://[^/]+", module.api.api_url)
+  api_origin = regex("^https://[^/]+", module.api.api_url)
 }
 
 module "storage" {
@@ -138,7 +136,7 @@ module "observability" {
   function_timeouts = merge(
     module.compute.function_timeouts,
     {
-      (module.api.api_function_name)         = local.api_http_timeout_s
+      (module.api.api_function_name)         = module.api.api_function_timeout
       (module.messaging.relay_function_name) = module.messaging.relay_timeout_s
     },
   )

@@ -18,7 +18,7 @@ Everything here is generated from the Structs in ``shared.events.catalogue`` (th
 The names below are the package's public surface; import them from here.
 """
 
-from shared.events.schemas.asyncapi import (
+from .asyncapi import (
     ASYNCAPI_VERSION,
     CONTENT_TYPE,
     PRODUCERS,
@@ -26,9 +26,9 @@ from shared.events.schemas.asyncapi import (
     asyncapi_document,
     project_version,
 )
-from shared.events.schemas.cli import main
-from shared.events.schemas.compat import breaking_changes
-from shared.events.schemas.draft4 import (
+from .cli import main
+from .compat import breaking_changes
+from .draft4 import (
     DRAFT4_DIALECT,
     DRAFT4_SUBDIR,
     Draft4Error,
@@ -36,7 +36,7 @@ from shared.events.schemas.draft4 import (
     event_schema_draft4,
     to_draft4,
 )
-from shared.events.schemas.files import (
+from .files import (
     ASYNCAPI_FILE,
     DEFAULT_DIR,
     Difference,
@@ -46,7 +46,7 @@ from shared.events.schemas.files import (
     generated_files,
     write,
 )
-from shared.events.schemas.json_schema import (
+from .json_schema import (
     ENVELOPE_DOCS,
     EVENTS_SUBDIR,
     JSON_SCHEMA_DIALECT,
@@ -56,7 +56,7 @@ from shared.events.schemas.json_schema import (
     event_schemas,
     schema_filename,
 )
-from shared.events.schemas.stability import import_order_differences
+from .stability import import_order_differences
 
 __all__ = [
     "ASYNCAPI_FILE",

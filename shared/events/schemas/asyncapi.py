@@ -17,9 +17,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from shared.events.codec import CATALOGUE, Catalogue
-from shared.events.envelope import Event
-from shared.events.schemas.json_schema import event_description, schema_filename
+from ..codec import CATALOGUE, Catalogue
+from ..envelope import Event
+from .json_schema import event_description, schema_filename
 
 ASYNCAPI_VERSION = "3.0.0"
 CONTENT_TYPE = "application/cloudevents+json"

@@ -13,7 +13,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from shared.events.schemas.files import DEFAULT_DIR, check, write
+from .files import DEFAULT_DIR, check, write
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.events.envelope import Event
-from shared.events.schemas.json_schema import JsonSchema, event_schema
+from ..envelope import Event
+from .json_schema import JsonSchema, event_schema
 
 DRAFT4_DIALECT = "http://json-schema.org/draft-04/schema#"
 DRAFT4_SUBDIR = "events-draft4"

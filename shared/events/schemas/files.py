@@ -12,18 +12,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from shared.events.codec import CATALOGUE, Catalogue
-from shared.events.schemas.asyncapi import REPO_ROOT, asyncapi_document
-from shared.events.schemas.compat import breaking_changes
-from shared.events.schemas.draft4 import DRAFT4_SUBDIR, draft4_filename, draft4_id, to_draft4
-from shared.events.schemas.json_schema import (
+from ..codec import CATALOGUE, Catalogue
+from .asyncapi import REPO_ROOT, asyncapi_document
+from .compat import breaking_changes
+from .draft4 import DRAFT4_SUBDIR, draft4_filename, draft4_id, to_draft4
+from .json_schema import (
     EVENTS_SUBDIR,
     SELECTION_RESULTS_FILE,
     event_schema,
     schema_filename,
     selection_results_schema,
 )
-from shared.events.schemas.stability import describe_import_order_differences, import_order_differences
+from .stability import describe_import_order_differences, import_order_differences
 
 ASYNCAPI_FILE = "asyncapi.json"
 DEFAULT_DIR = REPO_ROOT / "schemas"

@@ -20,7 +20,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
-from shared.events.schemas.asyncapi import REPO_ROOT
+from .asyncapi import REPO_ROOT
 
 #: the generator the guard runs: ``module:function`` returning ``{relative path: content}``
 GENERATOR = "shared.events.schemas.files:generated_files"

@@ -27,7 +27,12 @@ from shoebox_events import catalogue as c
 
 def describe(event: Any) -> dict[str, Any]:
     """What this consumer cares about in a few event types; every other type is printed by type alone."""
-    line: dict[str, Any] = {"type": type(event).type_name(), "session": event.sessionid, "id": event.id}
+    line: dict[str, Any] = {
+        "type": type(event).type_name(),
+        "source": event.source,
+        "session": event.sessionid,
+        "id": event.id,
+    }
     if isinstance(event, c.SessionCreatedV2):
         line["trip"] = event.data.trip.context
     elif isinstance(event, c.FileProcessed):

@@ -28,6 +28,8 @@ import httpx
 import pytest
 
 from shared.events import CATALOGUE, SOURCE_PREFIX, __version__
+from shared.events.schemas import PRODUCERS
+from shared.events.schemas.asyncapi import sources
 from tests.support.api import new_session, upload
 from tests.support.paths import ROOT, TESTDATA
 from tests.support.stack import RunningStack
@@ -272,6 +274,11 @@ def test_the_example_consumer_decodes_a_real_session_from_its_own_queue(
     assert sorted(e["file"] for e in mine if e["type"] == "shoebox.media.file.processed.v1") == PHOTOS
     created = next(e for e in mine if e["type"] == "shoebox.session.created.v2")
     assert created["trip"] == "Lisbon with the other team"
+    # every event came with the ``source`` the AsyncAPI document declares for its family
+    for e in mine:
+        cls = CATALOGUE.type_of(e["type"])
+        assert cls is not None
+        assert e["source"] in sources(PRODUCERS[cls.family()]), e
     completed = next(e for e in mine if e["type"] == "shoebox.triage.completed.v1")
     assert completed["keep"] + completed["discard"] == len(PHOTOS)
     assert f"shoebox-events {__version__}: reading" in stderr

@@ -102,3 +102,16 @@ def test_an_old_version_on_the_bus_is_upcast() -> None:
     upcast = decode_message(json.dumps(raw))
     assert type(upcast).type_name() == "shoebox.session.created.v2"
     assert upcast.data.trip.context == "a trip"
+
+
+def test_the_published_documents_are_found_in_the_repository_too() -> None:
+    """In the wheel they are package data; here, the committed ``schemas/`` (``documents_dir``)."""
+    from shared.events import catalogue as c
+    from shared.events import documents_dir, event_json_schema
+
+    assert (documents_dir() / "asyncapi.json").is_file()
+    assert event_json_schema(c.FileProcessed)["$id"] == c.FileProcessed.schema_uri()
+    assert (
+        event_json_schema(c.FileProcessed, draft4=True)["$schema"]
+        == "http://json-schema.org/draft-04/schema#"
+    )

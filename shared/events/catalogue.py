@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from shared.events.envelope import Event, Payload
+from .envelope import Event, Payload
 
 MediaKind = Literal["photo", "video"]
 

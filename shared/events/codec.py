@@ -14,10 +14,10 @@ from typing import Any, TypeVar, Union, cast
 
 import msgspec
 
-from shared.events import catalogue as c
-from shared.events import enhancement as en
-from shared.events import selection_edits, video
-from shared.events.envelope import Event, Payload
+from . import catalogue as c
+from . import enhancement as en
+from . import selection_edits, video
+from .envelope import Event, Payload
 
 E = TypeVar("E", bound=Event[Any])
 Upcaster = Callable[[Event[Any]], Event[Any]]

@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 import msgspec
 
-from shared.events.catalogue import MediaKind
-from shared.events.envelope import Event, Payload
+from .catalogue import MediaKind
+from .envelope import Event, Payload
 
 #: keys per ``enhancement.requested`` chunk: its fan-out is one commit (one DynamoDB transaction of at most
 #: 100 items): per key its event, the event's id guard, its ITEM# and, for a skipped video, its ENDED# claim

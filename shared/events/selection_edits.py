@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.events.envelope import Event, Payload
+from .envelope import Event, Payload
 
 
 class SelectionInitializedData(Payload, frozen=True, kw_only=True):

@@ -14,7 +14,7 @@ from typing import Literal
 
 import msgspec
 
-from shared.events.catalogue import GeoPoint
+from .catalogue import GeoPoint
 
 #: why a processed file is not among a selection's picks (the results file's ``excluded``). Stable strings
 #: other teams match on: a new value is a new version of the results file (``SelectionResults.version``).

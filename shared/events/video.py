@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from shared.events.catalogue import FailureCode
-from shared.events.envelope import Event, Payload
+from .catalogue import FailureCode
+from .envelope import Event, Payload
 
 #: why a video item failed: every job failure code, plus a clip longer than the configured maximum
 #: (``too_long``: not rendered, ``duration_s`` and ``limit_s`` say by how much) and a file ffmpeg cannot

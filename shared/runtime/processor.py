@@ -22,6 +22,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from shared.events import catalogue as c
 from shared.events.codec import CATALOGUE, Catalogue, EventDecodeError, derived_event_id, make_event
 from shared.events.envelope import Event
+from shared.events.messages import decode_message, read_bus_message
 from shared.runtime import telemetry
 from shared.runtime.faults import NONE, Faults, handling
 from shared.runtime.inbound import INBOUND, ObjectCreated, SagaCommand
@@ -42,15 +43,6 @@ log = logging.getLogger("shoebox.runtime")
 CLAIM_ATTEMPTS = 3
 #: the stream of events that belong to no upload session (a malformed message, say)
 SYSTEM_STREAM = "system"
-
-
-class _BusMessage(msgspec.Struct, frozen=True):
-    """What EventBridge puts in the SQS body."""
-
-    source: str
-    detail: msgspec.Raw
-    detail_type: str = msgspec.field(name="detail-type")
-    id: str = ""
 
 
 class Decoded(msgspec.Struct, frozen=True):
@@ -83,10 +75,13 @@ class Processor:
         self._inflight: dict[str, anyio.Event] = {}
 
     def decode(self, body: str | bytes) -> Decoded:
+        # the published contracts' reader (``shared.events.messages``): what other teams' consumers use
         try:
-            msg = msgspec.json.decode(body, type=_BusMessage)
-        except msgspec.DecodeError as exc:
+            msg = read_bus_message(body)
+        except EventDecodeError as exc:
             raise PoisonMessage(f"not an EventBridge message: {exc}") from exc
+        if msg is None:  # our queues are fed by rules: an envelope on its own was not sent by the bus
+            raise PoisonMessage("not an EventBridge message: a bare event envelope")
         inbound = INBOUND.get((msg.source, msg.detail_type))
         if inbound is not None:
             try:
@@ -103,7 +98,7 @@ class Processor:
                 traceparent=None,
             )
         try:
-            event = self.catalogue.decode(msg.detail)
+            event = decode_message(msg, catalogue=self.catalogue)
         except EventDecodeError as exc:
             raise PoisonMessage(f"malformed event: {exc}") from exc
         return Decoded(

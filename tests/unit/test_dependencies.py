@@ -57,7 +57,13 @@ AREAS: dict[str, tuple[str, ...]] = {
     "shoebox_cli": ("group:stack",),
     "benchmarks": ("group:stack",),
     "tests": ("group:stack", "group:dev"),
+    # another team's consumer (docs/consuming-events.md): the contracts wheel and its own AWS client
+    "examples": ("group:dev",),
 }
+
+#: Modules other code imports under a published name: the ``shoebox-events`` wheel is ``shared/events``
+#: (packages/shoebox-events), so ``import shoebox_events`` reaches those modules.
+PUBLISHED_AS = {"shoebox_events": "shared.events"}
 
 #: What an ``if TYPE_CHECKING:`` import may use anywhere besides its module's sets: it never runs.
 TYPE_CHECKING_SETS = ("group:dev",)
@@ -289,6 +295,7 @@ def graph() -> Graph:
     problems: list[str] = []
     for name, module in modules.items():
         for imp in imports_of(ROOT / module.path, name):
+            imp = imp._replace(candidates=tuple(_published(c) for c in imp.candidates))
             top = imp.candidates[-1].split(".")[0]
             where = f"{module.path}:{imp.line}"
             if top in sys.stdlib_module_names:
@@ -309,6 +316,12 @@ def graph() -> Graph:
             else:
                 outside[name].append(Outside(next(iter(dists)), imp.line, imp.type_checking, imp.lazy))
     return Graph(modules, edges, outside, problems)
+
+
+def _published(name: str) -> str:
+    """``shoebox_events.catalogue`` -> ``shared.events.catalogue`` (``PUBLISHED_AS``)."""
+    top, _, rest = name.partition(".")
+    return PUBLISHED_AS[top] + ("." + rest if rest else "") if top in PUBLISHED_AS else name
 
 
 def _owner(candidates: tuple[str, ...], owners: dict[str, frozenset[str]]) -> frozenset[str] | None:

@@ -1,5 +1,5 @@
 """``python -m shared.events.schemas write|check``: see :mod:`shared.events.schemas.cli`."""
 
-from shared.events.schemas.cli import main
+from .cli import main
 
 raise SystemExit(main())

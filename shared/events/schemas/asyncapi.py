@@ -3,7 +3,12 @@
 The server is the custom EventBridge bus, each event *family* is a channel whose address is the
 EventBridge ``detail-type`` (the family name), each version is a message of that channel
 (``contentType: application/cloudevents+json``, the payload is the whole structured-mode CloudEvent), and
-each family has one ``send`` operation naming the producer (:data:`PRODUCERS`). Message payloads
+each family has one ``send`` operation naming the producer (:data:`PRODUCERS`).
+
+Bindings: EventBridge has no AsyncAPI binding, so each channel carries an ``x-eventbridge`` extension (the
+bus name pattern, the ``source`` values the family is published with, ``detail-type`` = the family, and the
+rule pattern that selects it); each send operation an ``sqs`` binding (0.2.0) describing the subscriber's
+own queue and its DLQ, which a rule of theirs on the bus feeds (docs/consuming-events.md). Message payloads
 reference the per-version files with a plain ``$ref`` (the AsyncAPI default schema format) rather than a
 Multi Format Schema Object with a 2020-12 ``schemaFormat``, which the common AsyncAPI parsers reject; the
 schemas only use keywords that both dialects read the same way.
@@ -17,9 +22,11 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from shared.events.codec import CATALOGUE, Catalogue
-from shared.events.envelope import Event
-from shared.events.schemas.json_schema import event_description, schema_filename
+from ..codec import CATALOGUE, Catalogue
+from ..envelope import Event
+from ..messages import SOURCE_PREFIX
+from ..version import CONTRACTS_VERSION
+from .json_schema import event_description, schema_filename
 
 ASYNCAPI_VERSION = "3.0.0"
 CONTENT_TYPE = "application/cloudevents+json"
@@ -67,6 +74,69 @@ PRODUCERS: dict[str, str] = {
     "shoebox.media.file.unchanged": "media_process",
     "shoebox.upload.multipart.started": "api",
 }
+
+
+#: the services that publish (their events' ``source`` is ``shoebox/<service>``: the relay puts every event
+#: on the bus with the event's own ``source``); tests/contracts/test_asyncapi_bindings.py holds it to the
+#: topology's consumers
+SERVICES = ("api", "media_process", "selection", "enhance", "video")
+#: the bus, as Terraform names it (``${prefix}-bus``; the embedded stack's prefix is ``shoebox`` by default)
+BUS_NAME = "${prefix}-bus"
+#: the SQS binding version the operations' bindings follow (AsyncAPI bindings, ``sqs``)
+SQS_BINDING_VERSION = "0.2.0"
+#: a subscriber's queue as the bindings describe it (docs/consuming-events.md: its own queue and DLQ)
+SUBSCRIBER_QUEUE = "{subscriber-queue}"
+
+
+def sources(producer: str) -> list[str]:
+    """The EventBridge ``source`` values a family is published with, from its producer in :data:`PRODUCERS`.
+
+    A saga's requests are recorded by the api (the saga sends it a command; ``shared/runtime/inbound.py``), so
+    ``saga`` and ``api/saga`` events come from ``shoebox/api``; ``runtime`` events (``message.failed``) from
+    whichever service's consumer gave up.
+    """
+    if producer == "runtime":
+        return [SOURCE_PREFIX + s for s in SERVICES]
+    names = {"api" if p == "saga" else p for p in producer.split("/")}
+    unknown = names - set(SERVICES)
+    if unknown:
+        raise ValueError(f"producer {producer!r}: {sorted(unknown)} is not a service in SERVICES")
+    return sorted(SOURCE_PREFIX + n for n in names)
+
+
+def eventbridge_binding(family: str, producer: str) -> dict[str, Any]:
+    """The ``x-eventbridge`` extension of a channel (AsyncAPI has no EventBridge binding): where the family is
+    published and the rule pattern that selects it."""
+    source = sources(producer)
+    return {
+        "eventBusName": BUS_NAME,
+        "source": source,
+        "detailType": family,
+        "detail": "the whole event: the CloudEvents envelope with its typed `data`",
+        "eventPattern": {"source": source, "detail-type": [family]},
+    }
+
+
+def sqs_binding() -> dict[str, Any]:
+    """The ``sqs`` operation binding of a send: the events reach a subscriber's own queue (publish-subscribe,
+    EventBridge in the place SNS takes in the binding's description), with a DLQ behind it."""
+    return {
+        "queues": [
+            {
+                "name": SUBSCRIBER_QUEUE,
+                "fifoQueue": False,
+                "redrivePolicy": {
+                    "deadLetterQueue": {"name": f"{SUBSCRIBER_QUEUE}-dlq"},
+                    "maxReceiveCount": 5,
+                },
+                "x-delivered-by": (
+                    "an EventBridge rule of the subscriber's on the bus, target its queue; the SQS body is "
+                    "the EventBridge event (`detail`: the whole event), read by shoebox_events.decode_message"
+                ),
+            }
+        ],
+        "bindingVersion": SQS_BINDING_VERSION,
+    }
 
 
 def project_version() -> str:
@@ -140,6 +210,7 @@ def asyncapi_document(catalogue: Catalogue = CATALOGUE, version: str | None = No
             "servers": [{"$ref": "#/servers/eventbridge"}],
             "messages": channel_messages,
             "x-eventbridge-detail-type": family,
+            "x-eventbridge": eventbridge_binding(family, producer),
         }
         operations[f"send_{channel_id}"] = {
             "action": "send",
@@ -151,6 +222,7 @@ def asyncapi_document(catalogue: Catalogue = CATALOGUE, version: str | None = No
                 f"(`{current.type_name()}`) is sent; older versions exist in the log."
             ),
             "messages": [{"$ref": f"#/channels/{channel_id}/messages/{_ident(current.type_name())}"}],
+            "bindings": {"sqs": sqs_binding()},
             "x-shoebox-producer": producer,
         }
     return {
@@ -158,7 +230,7 @@ def asyncapi_document(catalogue: Catalogue = CATALOGUE, version: str | None = No
         "id": "urn:shoebox:events",
         "info": {
             "title": "Shoebox events",
-            "version": version or project_version(),
+            "version": version or CONTRACTS_VERSION,
             "description": (
                 "Every event type Shoebox publishes, each version with its JSON Schema. Events are "
                 "CloudEvents 1.0 in structured mode. A published version never changes incompatibly; a "
@@ -172,8 +244,11 @@ def asyncapi_document(catalogue: Catalogue = CATALOGUE, version: str | None = No
                 "protocol": "https",
                 "title": "Shoebox EventBridge bus",
                 "description": (
-                    "The custom EventBridge bus `<prefix>-bus` (default prefix `shoebox`). Locally the "
-                    "embedded AWS emulator serves the same bus."
+                    "The custom EventBridge bus `<prefix>-bus` (default prefix `shoebox`; Terraform's output "
+                    "`bus_name`). Every event is put on it by the outbox relay with `source` = the event's "
+                    f"`source` (`{SOURCE_PREFIX}<service>`) and `detail-type` = its family. Subscribe with a "
+                    "rule of your own targeting your queue (docs/consuming-events.md). Locally the embedded "
+                    "AWS emulator serves the same bus."
                 ),
                 "variables": {"region": {"default": "us-east-1"}},
             }

@@ -2,6 +2,9 @@
 
 python -m shared.events.schemas write [--force] [--dir DIR]   # regenerate every file
 python -m shared.events.schemas check [--dir DIR]             # exit 1 when committed files drift
+
+Both first check that the output does not depend on import order (``stability.py``: two fresh
+interpreters, a few seconds).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from shared.events.schemas.files import DEFAULT_DIR, check, write
+from .files import DEFAULT_DIR, check, write
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,5 +29,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--dir", type=Path, default=DEFAULT_DIR, help=f"schemas directory ({DEFAULT_DIR})")
     args = parser.parse_args(argv)
     if args.command == "write":
-        return write(args.dir, force=args.force)
-    return check(args.dir)
+        return write(args.dir, force=args.force, guard_import_order=True)
+    return check(args.dir, guard_import_order=True)

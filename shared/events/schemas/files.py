@@ -12,16 +12,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from shared.events.codec import CATALOGUE, Catalogue
-from shared.events.schemas.asyncapi import REPO_ROOT, asyncapi_document
-from shared.events.schemas.compat import breaking_changes
-from shared.events.schemas.json_schema import (
+from ..codec import CATALOGUE, Catalogue
+from .asyncapi import REPO_ROOT, asyncapi_document
+from .compat import breaking_changes
+from .draft4 import DRAFT4_SUBDIR, draft4_filename, draft4_id, to_draft4
+from .json_schema import (
     EVENTS_SUBDIR,
     SELECTION_RESULTS_FILE,
     event_schema,
     schema_filename,
     selection_results_schema,
 )
+from .stability import describe_import_order_differences, import_order_differences
 
 ASYNCAPI_FILE = "asyncapi.json"
 DEFAULT_DIR = REPO_ROOT / "schemas"
@@ -34,7 +36,12 @@ def dumps(document: Any) -> str:
 
 def generated_files(catalogue: Catalogue = CATALOGUE) -> dict[str, str]:
     """``{path relative to the schemas directory: content}`` of every generated file."""
-    files = {schema_filename(cls): dumps(event_schema(cls)) for cls in catalogue.events}
+    files: dict[str, str] = {}
+    for cls in catalogue.events:
+        schema = event_schema(cls)
+        files[schema_filename(cls)] = dumps(schema)
+        # the registry's copy, converted from the very same document (``draft4.py``)
+        files[draft4_filename(cls)] = dumps(to_draft4(schema, document_id=draft4_id(cls)))
     files[ASYNCAPI_FILE] = dumps(asyncapi_document(catalogue))
     files[SELECTION_RESULTS_FILE] = dumps(selection_results_schema())
     return files
@@ -87,17 +94,38 @@ def differences(
             except json.JSONDecodeError as exc:
                 breaking = [f"the committed file is not JSON: {exc}"]
         out.append(Difference(rel, "changed", tuple(breaking)))
-    events_dir = directory / EVENTS_SUBDIR
-    if events_dir.is_dir():
-        for path in sorted(events_dir.glob("*.json")):
-            rel = f"{EVENTS_SUBDIR}/{path.name}"
-            if rel not in expected:
-                out.append(Difference(rel, "stale", ("$: the published event version was removed",)))
+    for subdir in (EVENTS_SUBDIR, DRAFT4_SUBDIR):
+        if (directory / subdir).is_dir():
+            for path in sorted((directory / subdir).glob("*.json")):
+                rel = f"{subdir}/{path.name}"
+                if rel not in expected:
+                    out.append(Difference(rel, "stale", ("$: the published event version was removed",)))
     return out
 
 
-def write(directory: Path = DEFAULT_DIR, *, force: bool = False, catalogue: Catalogue = CATALOGUE) -> int:
-    """Regenerate every file; refuse (return 1, write nothing) on a breaking change unless ``force``."""
+def unstable_files(guard_import_order: bool) -> int:
+    """1 (and why, on stderr) when the generation depends on import order (``stability.py``); 0 otherwise
+    or when the guard is off (it runs two fresh interpreters: the command line turns it on)."""
+    if not guard_import_order:
+        return 0
+    unstable = import_order_differences()
+    if unstable:
+        print(describe_import_order_differences(unstable), file=sys.stderr)
+        return 1
+    return 0
+
+
+def write(
+    directory: Path = DEFAULT_DIR,
+    *,
+    force: bool = False,
+    catalogue: Catalogue = CATALOGUE,
+    guard_import_order: bool = False,
+) -> int:
+    """Regenerate every file; refuse (return 1, write nothing) on a breaking change unless ``force``, or
+    when ``guard_import_order`` finds the output depends on import order."""
+    if unstable_files(guard_import_order):
+        return 1
     expected = generated_files(catalogue)
     diffs = differences(directory, catalogue, expected=expected)
     breaking = [d for d in diffs if d.breaking]
@@ -125,8 +153,13 @@ def write(directory: Path = DEFAULT_DIR, *, force: bool = False, catalogue: Cata
     return 0
 
 
-def check(directory: Path = DEFAULT_DIR, *, catalogue: Catalogue = CATALOGUE) -> int:
-    """Return 1 (and say which files, and whether it is breaking) when committed files drift from code."""
+def check(
+    directory: Path = DEFAULT_DIR, *, catalogue: Catalogue = CATALOGUE, guard_import_order: bool = False
+) -> int:
+    """Return 1 (and say which files, and whether it is breaking) when committed files drift from code, or
+    when ``guard_import_order`` finds the output depends on import order."""
+    if unstable_files(guard_import_order):
+        return 1
     expected = generated_files(catalogue)
     diffs = differences(directory, catalogue, expected=expected)
     if not diffs:

@@ -13,8 +13,8 @@ from typing import Any
 
 import msgspec
 
-from shared.events.codec import CATALOGUE, Catalogue
-from shared.events.envelope import Event
+from ..codec import CATALOGUE, Catalogue
+from ..envelope import Event
 
 JsonSchema = dict[str, Any]
 
@@ -110,7 +110,7 @@ SELECTION_RESULTS_FILE = "selection-results.schema.json"
 def selection_results_schema() -> JsonSchema:
     """The JSON Schema (draft 2020-12) of the selection results file (``selection_results.SelectionResults``):
     other teams read it from ``selection.completed``'s ``results_key``, so it is published like an event."""
-    from shared.events.selection_results import SelectionResults  # the results' module imports the catalogue
+    from ..selection_results import SelectionResults  # the results' module imports the catalogue
 
     (root_ref,), defs = msgspec.json.schema_components([SelectionResults], ref_template="#/$defs/{name}")
     root: JsonSchema = dict(defs.pop(root_ref["$ref"].rsplit("/", 1)[-1]))

@@ -1,8 +1,14 @@
-# PLACEHOLDER (tfinfra): outputs as the interface fixes them; no resources.
-
 output "registry_name" {
-  value = "${var.prefix}-events"
+  description = "The EventBridge schema registry holding one schema per event version."
+  value       = aws_schemas_registry.events.name
 }
+
 output "registry_arn" {
-  value = "arn:aws:schemas:placeholder:registry/${var.prefix}-events"
+  description = "ARN of the schema registry."
+  value       = aws_schemas_registry.events.arn
+}
+
+output "schema_names" {
+  description = "The registered schemas (event type with its version), sorted."
+  value       = sort(keys(aws_schemas_schema.event))
 }

@@ -1,9 +1,9 @@
-# PLACEHOLDER (tfinfra): the interface of modules/contracts (/work/notes/iac-interface.md), so the root parses;
-# the contracts engineer writes the real module and the lead takes theirs at merge.
-
 variable "prefix" {
-  type = string
+  description = "Name prefix of the environment (e.g. shoebox-dev): the registry is <prefix>-events."
+  type        = string
 }
+
 variable "schema_dir" {
-  type = string
+  description = "Directory of the Draft 4 documents, one <event type>.v<N>.json per event version (schemas/events-draft4)."
+  type        = string
 }

@@ -416,6 +416,18 @@ def test_image(service: str, check: str) -> None:
     assert CHECKS[check](committed(service)) == []
 
 
+def test_the_build_context_holds_what_the_dockerfiles_copy() -> None:
+    """.dockerignore lets in every COPY source and keeps the rest of the checkout (.venv, .git, tests) out."""
+    lines = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()]
+    patterns = [line for line in lines if line and not line.startswith("#")]
+    assert patterns[0] == "*"
+    let_in = [p[1:] for p in patterns if p.startswith("!")]
+    for service in SERVICES:
+        for source, _ in copies(committed(service)):
+            assert any(source.startswith(p) for p in let_in), (service, source)
+    assert not any(p.startswith((".venv", ".git", "tests", "deploy/local", "shoebox_cli")) for p in let_in)
+
+
 def test_every_leave_out_has_a_reason_and_is_no_import() -> None:
     """What the images leave out is named with a reason, and no project module imports it."""
     for name, reason in images.WITHOUT.items():

@@ -27,7 +27,9 @@ case "$1" in
   pull|login|push|build) exit 0 ;;
   image)
     ref="${@: -1}"
-    if [[ "$ref" == python:3.11-slim-bookworm ]]; then echo "python@sha256:$(printf 'b%.0s' {1..64})"; exit 0; fi
+    if [[ "$ref" == python:3.11-slim-bookworm ]]; then
+      echo "python@sha256:$(printf 'b%.0s' {1..64})"; exit 0
+    fi
     name="${ref%:*}"
     printf '%s@sha256:%s\n' "$name" "$(printf '%s' "$name" | sha256sum | cut -c1-64)"
     exit 0 ;;

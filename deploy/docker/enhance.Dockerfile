@@ -15,9 +15,11 @@ COPY deploy/docker/requirements/enhance.txt /tmp/requirements.txt
 # pyvips: its sdist builds in ABI mode here (no compiler, no libvips headers), loading the
 # libvips that pyvips-binary's wheel ships at run time; its build requirements (setuptools,
 # cffi, pkgconfig) come from the index unpinned: the one input of the build no hash pins
+# then no package manager in the function: nothing imports pip or setuptools at run time (26 MB)
 RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-deps --require-hashes --only-binary=:all: --no-binary=pyvips \
-      -r /tmp/requirements.txt
+      -r /tmp/requirements.txt \
+ && /opt/venv/bin/python -m pip uninstall --yes --quiet pip setuptools
 
 # ---- the function
 FROM ${BASE_IMAGE}

@@ -12,9 +12,11 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY deploy/docker/requirements/selection.txt /tmp/requirements.txt
 # exactly the exported pins, each checked against the lock's hashes; wheels only, but for what is
 # published as source alone (built here: the final stage gets no compiler or build requirement)
+# then no package manager in the function: nothing imports pip or setuptools at run time (26 MB)
 RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-deps --require-hashes --only-binary=:all: \
-      -r /tmp/requirements.txt
+      -r /tmp/requirements.txt \
+ && /opt/venv/bin/python -m pip uninstall --yes --quiet pip setuptools
 
 # ---- the function
 FROM ${BASE_IMAGE}

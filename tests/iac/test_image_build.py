@@ -24,7 +24,8 @@ BASE = "python@sha256:" + "b" * 64
 FAKE_DOCKER = r"""#!/usr/bin/env bash
 echo "docker $*" >> "$FAKE_LOG"
 case "$1" in
-  pull|login|push|build) exit 0 ;;
+  login) cat > /dev/null; exit 0 ;;  # reads the password from stdin, as docker does
+  pull|push|build) exit 0 ;;
   image)
     ref="${@: -1}"
     if [[ "$ref" == python:3.11-slim-bookworm ]]; then

@@ -239,8 +239,17 @@ def pip_install_args(files: Files) -> list[str]:
     (pip,) = [
         i.args for i in instructions(files.dockerfile) if i.keyword == "RUN" and "pip install" in i.args
     ]
-    words = pip.split("pip install", 1)[1].split()
+    words = pip.split("pip install", 1)[1].split("&&", 1)[0].split()
     return [w for w in words if w not in ("-r", "/tmp/requirements.txt")]
+
+
+def pip_uninstalls(files: Files) -> list[str]:
+    """What the Dockerfile's deps stage uninstalls after the install (pip itself, setuptools)."""
+    (pip,) = [
+        i.args for i in instructions(files.dockerfile) if i.keyword == "RUN" and "pip install" in i.args
+    ]
+    found = re.search(r"pip uninstall((?: -\S+)*)((?: [\w-]+)+)", pip)
+    return found[2].split() if found else []
 
 
 def check_ffmpeg(files: Files) -> list[str]:
@@ -629,6 +638,8 @@ def python_layer(service: str, tmp_path: Path) -> tuple[str, Path]:
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    if uninstall := pip_uninstalls(files):
+        subprocess.run([python, "-m", "pip", "uninstall", "--yes", "--quiet", *uninstall], check=True)
     return python, copy_context(files, tmp_path)
 
 

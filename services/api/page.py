@@ -13,14 +13,16 @@ with a strong ETag.
 Sign-in: ``GET /auth/config`` tells the page how. On the embedded stack (the app was made with the local
 issuer) ``POST /auth/local/sign-in`` hands out a token for the name the person types: the stack listens on
 127.0.0.1 only and is one person's development tool, where ``shoebox dev-token`` does the same from the
-shell. Without a local issuer (AWS) that route does not exist and the page asks for a token (a Cognito ID
-token) instead.
+shell. Without a local issuer (AWS) that route does not exist: the page signs in through the Cognito hosted
+UI (``SHOEBOX_AUTH_HOSTED_UI_URL``: the authorization code flow with PKCE, ``web/auth.js``, ``web/oauth.js``)
+and keeps the ID token; with no hosted UI configured it asks for a pasted token (a Cognito ID token).
 
 The page sends its token in the ``Authorization`` header (kept in ``sessionStorage``, never in a cookie or
 a URL), so thumbnails and downloads are fetched with it and handed over as blob URLs. A strict
 Content-Security-Policy allows scripts and styles from this origin only, images from it and from blob
 URLs, and network requests and media (a ``<video>`` plays an enhanced clip from a presigned GET:
-``item_media``) from this origin and the storage endpoint the presigned URLs point at.
+``item_media``) from this origin and the storage endpoint the presigned URLs point at; in the ``oauth`` mode
+network requests to the hosted UI too (its token endpoint).
 """
 
 from __future__ import annotations
@@ -56,10 +58,42 @@ _TYPES = {
 }
 
 
-class AuthConfig(msgspec.Struct, frozen=True):
-    #: ``local``: sign in with a name (``POST /auth/local/sign-in``); ``token``: paste a bearer token
+#: what the page asks the hosted UI for: the ID token (``openid``) with the person's email and name
+OAUTH_SCOPES = "openid email profile"
+
+
+class AuthConfig(msgspec.Struct, frozen=True, omit_defaults=True):
+    """How a browser signs in here; the ``oauth`` fields are present in that mode only."""
+
+    #: ``local``: sign in with a name (``POST /auth/local/sign-in``); ``oauth``: the hosted UI's authorization
+    #: code flow with PKCE (the fields below); ``token``: paste a bearer token (no hosted UI configured)
     mode: str
     issuer: str | None
+    authorize_url: str | None = None
+    token_url: str | None = None
+    logout_url: str | None = None
+    #: the app client (a public one: no secret), whose id is the audience the API verifies
+    client_id: str | None = None
+    scopes: str | None = None
+
+    @classmethod
+    def of(cls, settings: Settings, issuer: LocalIssuer | None) -> AuthConfig:
+        """``local`` with the embedded stack's issuer, else ``oauth`` when a hosted UI is configured, else
+        ``token``."""
+        if issuer is not None:
+            return cls(mode="local", issuer=issuer.issuer)
+        ui = hosted_ui_origin(settings)
+        if not ui:
+            return cls(mode="token", issuer=None)
+        return cls(
+            mode="oauth",
+            issuer=settings.auth.issuer.rstrip("/") or None,
+            authorize_url=f"{ui}/oauth2/authorize",
+            token_url=f"{ui}/oauth2/token",
+            logout_url=f"{ui}/logout",
+            client_id=settings.auth.audience,
+            scopes=OAUTH_SCOPES,
+        )
 
 
 class SignIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -112,14 +146,25 @@ def storage_origins(settings: Settings) -> str:
     return "https://*.amazonaws.com"
 
 
-def content_security_policy(settings: Settings) -> str:
+def hosted_ui_origin(settings: Settings) -> str:
+    """The hosted UI's origin (``SHOEBOX_AUTH_HOSTED_UI_URL``, without a trailing slash), or ``""``."""
+    return settings.auth.hosted_ui_url.rstrip("/")
+
+
+def content_security_policy(settings: Settings, *, oauth: bool = False) -> str:
+    """The page's policy. With ``oauth`` (the page signs in through the hosted UI) ``connect-src`` gains the
+    hosted UI's origin, where the page POSTs to the token endpoint; nothing else widens (going to the
+    authorize and logout pages is a top-level navigation, which the policy does not govern)."""
+    connect = f"'self' {storage_origins(settings)}"
+    if oauth and hosted_ui_origin(settings):
+        connect += f" {hosted_ui_origin(settings)}"
     return "; ".join(
         [
             "default-src 'none'",
             "script-src 'self'",
             "style-src 'self'",
             "img-src 'self' blob: data:",
-            f"connect-src 'self' {storage_origins(settings)}",
+            f"connect-src {connect}",
             # a <video> plays a clip from a presigned GET of storage (it cannot send the bearer token)
             f"media-src 'self' {storage_origins(settings)}",
             "base-uri 'none'",
@@ -133,7 +178,8 @@ def routes(settings: Settings, issuer: LocalIssuer | None) -> list[HTTPRouteHand
     """The page's routes (all public): ``/``, ``/static/{name}``, ``/auth/config`` and, with the local
     issuer, ``/auth/local/sign-in``."""
     assets = _assets()
-    csp = content_security_policy(settings)
+    config = AuthConfig.of(settings, issuer)
+    csp = content_security_policy(settings, oauth=config.mode == "oauth")
     security = {
         "Content-Security-Policy": csp,
         "X-Content-Type-Options": "nosniff",
@@ -161,10 +207,9 @@ def routes(settings: Settings, issuer: LocalIssuer | None) -> list[HTTPRouteHand
 
     @get("/auth/config", sync_to_thread=False, opt={PUBLIC: True}, tags=["auth"])
     def auth_config() -> AuthConfig:
-        """How a browser signs in here: ``local`` (the embedded stack) or ``token`` (paste a bearer token)."""
-        if issuer is not None:
-            return AuthConfig(mode="local", issuer=issuer.issuer)
-        return AuthConfig(mode="token", issuer=None)
+        """How a browser signs in here: ``local`` (the embedded stack), ``oauth`` (the Cognito hosted UI,
+        authorization code flow with PKCE) or ``token`` (paste a bearer token: no hosted UI configured)."""
+        return config
 
     handlers: list[HTTPRouteHandler] = [index, static, auth_config]
     if issuer is not None:

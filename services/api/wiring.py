@@ -58,7 +58,9 @@ def on_aws(clients: Clients) -> Collaborators:
     return Collaborators(
         log=DynamoEventLog.of(clients),
         store=S3ObjectStore(clients.s3, names.media_bucket),
-        sagas=StepFunctionsSagaStarter(clients.sfn, names),
+        sagas=StepFunctionsSagaStarter(
+            clients.sfn, names, arn_prefix=clients.settings.aws.state_machine_arn_prefix
+        ),
         commands=SqsCommandQueue(clients.sqs, names, CONSUMER.service),
     )
 

@@ -107,6 +107,13 @@ class AwsSettings(msgspec.Struct, frozen=True, kw_only=True):
             "made in its state folder)"
         ),
     ] = None
+    state_machine_arn_prefix: Annotated[
+        str,
+        doc(
+            "A state machine's ARN without its name (`arn:aws:states:<region>:<account>:stateMachine:`): "
+            "sagas are started at this + their name; empty: looked up by name (ListStateMachines)"
+        ),
+    ] = ""
     cors_origins: Annotated[
         str,
         doc(
@@ -295,6 +302,15 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True):
     ] = ""
     audience: Annotated[str, doc("The audience: the Cognito app client id")] = ""
     jwks_url: Annotated[str, doc("The issuer's keys (empty: `<issuer>/.well-known/jwks.json`)")] = ""
+    #: an origin only (the page adds /oauth2/...); plain http for a loopback test server alone
+    hosted_ui_url: Annotated[
+        str,
+        doc(
+            "The Cognito hosted UI the page signs in through (code flow + PKCE, client id = the audience): "
+            "`https://<domain>.auth.<region>.amazoncognito.com`; empty: the page asks for a pasted token",
+            pattern=r"^(https://[A-Za-z0-9.-]+(:[0-9]+)?|http://(127\.0\.0\.1|localhost)(:[0-9]+)?)?/?$",
+        ),
+    ] = ""
 
 
 class AiSettings(msgspec.Struct, frozen=True, kw_only=True):

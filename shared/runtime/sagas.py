@@ -41,18 +41,23 @@ class SagaStarter(abc.ABC):
 
 
 class StepFunctionsSagaStarter(SagaStarter):
-    """Sagas as Step Functions state machines named ``Names.state_machine(saga)``; each one's ARN is looked
-    up on its first start and kept for the process."""
+    """Sagas as Step Functions state machines named ``Names.state_machine(saga)``. With ``arn_prefix``
+    (``arn:aws:states:<region>:<account>:stateMachine:``, on AWS) a saga's ARN is that prefix and its name,
+    so the caller's IAM policy needs ``states:StartExecution`` on those machines alone; without, each ARN is
+    looked up on its first start (``ListStateMachines``, which IAM cannot scope) and kept for the process."""
 
-    def __init__(self, sfn: SFNClient, names: Names) -> None:
+    def __init__(self, sfn: SFNClient, names: Names, *, arn_prefix: str = "") -> None:
         self.sfn = sfn
         self.names = names
+        self.arn_prefix = arn_prefix
         self._arns: dict[str, str] = {}
 
     async def _arn(self, saga: str) -> str:
         if (known := self._arns.get(saga)) is not None:
             return known
         wanted = self.names.state_machine(saga)
+        if self.arn_prefix:
+            return self.arn_prefix + wanted
         arn = None
         async for page in self.sfn.get_paginator("list_state_machines").paginate():
             arn = next((m["stateMachineArn"] for m in page["stateMachines"] if m["name"] == wanted), arn)
@@ -66,7 +71,10 @@ class StepFunctionsSagaStarter(SagaStarter):
         try:
             await self.sfn.start_execution(stateMachineArn=arn, name=execution, input=json.dumps(input))
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+            code = exc.response.get("Error", {}).get("Code")
+            if code == "StateMachineDoesNotExist":  # only an ARN from the prefix can name no machine
+                raise SagaNotDeployed(arn) from None
+            if code != "ExecutionAlreadyExists":
                 raise
             log.info("saga %s already started", execution)
 

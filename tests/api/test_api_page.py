@@ -6,14 +6,17 @@ from __future__ import annotations
 import hashlib
 import re
 
+import msgspec
 import pytest
 from litestar.testing import TestClient
 
+from services.api.app import create_app
 from services.api.auth import LocalIssuer
-from services.api.page import MEDIA_TYPES_JS, WEB, content_security_policy
-from shared.runtime.config import AwsSettings, Settings
+from services.api.page import MEDIA_TYPES_JS, WEB, AuthConfig, content_security_policy
+from services.api.wiring import Collaborators
+from shared.runtime.config import AuthSettings, AwsSettings, ConfigError, Settings
 from shoebox_cli.tokens import LOCAL_USER
-from tests.support.app import Api, in_memory_app
+from tests.support.app import SETTINGS, Api, in_memory_app
 
 
 def test_local_sign_in_gives_a_token_the_api_accepts(api: Api) -> None:
@@ -100,3 +103,81 @@ def test_every_module_of_the_page_is_served_as_javascript_with_a_strong_etag() -
     served = {p.name for p in modules} | {MEDIA_TYPES_JS}
     assert imported == served - {"app.js"}, "every module is imported, and exists"
     assert b'<script type="module" src="/static/app.js">' in (WEB / "index.html").read_bytes()
+
+
+HOSTED_UI = "https://shoebox-dev.auth.eu-west-1.amazoncognito.com"
+POOL = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123"
+
+
+def _on_aws(hosted_ui: str = HOSTED_UI) -> Settings:
+    """An API as Terraform configures it on AWS: Cognito's issuer, the app client, maybe its hosted UI."""
+    return msgspec.structs.replace(
+        SETTINGS, auth=AuthSettings(issuer=POOL + "/", audience="client-123", hosted_ui_url=hosted_ui)
+    )
+
+
+def test_with_a_hosted_ui_the_page_signs_in_through_it_with_the_code_flow() -> None:
+    """``/auth/config`` hands the page the hosted UI's endpoints and the client: the page needs nothing else
+    (``web/oauth.js``); the token route does not exist there either."""
+    app = create_app(
+        _on_aws(HOSTED_UI + "/"),
+        collaborators=Collaborators.in_memory(SETTINGS),
+        verifier=LocalIssuer.generate().verifier(),
+    )
+    with TestClient(app) as client:
+        assert client.get("/auth/config").json() == {
+            "mode": "oauth",
+            "issuer": POOL,
+            "authorize_url": f"{HOSTED_UI}/oauth2/authorize",
+            "token_url": f"{HOSTED_UI}/oauth2/token",
+            "logout_url": f"{HOSTED_UI}/logout",
+            "client_id": "client-123",
+            "scopes": "openid email profile",
+        }
+        assert client.post("/auth/local/sign-in", json={"name": "x"}).status_code in (404, 405)
+        page = client.get("/")
+        assert b'id="sign-in-oauth"' in page.content
+        directives = dict(d.split(" ", 1) for d in page.headers["content-security-policy"].split("; "))
+        assert directives["connect-src"] == f"'self' https://*.amazonaws.com {HOSTED_UI}"
+
+
+def test_the_hosted_ui_widens_connect_src_alone_and_only_when_the_page_uses_it() -> None:
+    """The token endpoint is a fetch (connect-src); every other directive stays as without a hosted UI. The
+    embedded stack (local sign-in) does not widen even with one configured."""
+    plain = dict(d.split(" ", 1) for d in content_security_policy(_on_aws("")).split("; "))
+    oauth = dict(d.split(" ", 1) for d in content_security_policy(_on_aws(), oauth=True).split("; "))
+    assert oauth.pop("connect-src") == plain.pop("connect-src") + f" {HOSTED_UI}"
+    assert oauth == plain
+    assert content_security_policy(_on_aws(), oauth=False) == content_security_policy(_on_aws(""))
+    local = LocalIssuer.generate()
+    assert AuthConfig.of(_on_aws(), local) == AuthConfig(mode="local", issuer=local.issuer)
+    assert AuthConfig.of(_on_aws(""), None) == AuthConfig(mode="token", issuer=None)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        HOSTED_UI,
+        HOSTED_UI + "/",
+        "https://login.example.com",
+        "http://127.0.0.1:8123",  # a loopback test server (tests/support/hosted_ui.py)
+        "",
+    ],
+)
+def test_the_hosted_ui_setting_takes_an_origin(value: str) -> None:
+    assert Settings.from_env({"SHOEBOX_AUTH_HOSTED_UI_URL": value}).auth.hosted_ui_url == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "http://shoebox-dev.auth.eu-west-1.amazoncognito.com",  # plain http off the loopback
+        f"{HOSTED_UI}/oauth2/authorize",  # a path: the page adds the endpoints' own
+        f"{HOSTED_UI}?x=1",
+        "shoebox-dev.auth.eu-west-1.amazoncognito.com",
+        "https://a b",
+    ],
+)
+def test_the_hosted_ui_setting_refuses_anything_but_an_origin(value: str) -> None:
+    with pytest.raises(ConfigError, match="SHOEBOX_AUTH_HOSTED_UI_URL"):
+        Settings.from_env({"SHOEBOX_AUTH_HOSTED_UI_URL": value})

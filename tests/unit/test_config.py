@@ -43,7 +43,10 @@ NAMES_IN_USE = {
     "SHOEBOX_GEMINI_API_KEY",
 }
 #: values to try, in order, for a variable: the first valid one that is not the default
-CANDIDATES = ("7", "2.5", "true", "debug", "text", "otlp", "not-the-default", "512", "fast", "false")
+CANDIDATES = (
+    *("7", "2.5", "true", "debug", "text", "otlp", "not-the-default", "512", "fast", "false"),
+    "https://login.example.com",  # an origin (SHOEBOX_AUTH_HOSTED_UI_URL)
+)
 
 
 def other_value(var: Variable) -> tuple[str, Any]:

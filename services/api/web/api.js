@@ -9,6 +9,13 @@ export function onUnauthorized(handler) {
   unauthorized = handler;
 }
 
+// What runs before each call: set by the wiring to renew a token about to run out (auth.js freshToken).
+let beforeCall = async () => {};
+
+export function onBeforeCall(handler) {
+  beforeCall = handler;
+}
+
 class ApiError extends Error {
   constructor(message, status) {
     super(message);
@@ -17,6 +24,7 @@ class ApiError extends Error {
 }
 
 export async function api(method, path, body, { etag } = {}) {
+  await beforeCall();
   const headers = { Authorization: `Bearer ${state.token}` };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (etag) headers["If-None-Match"] = etag;

@@ -12,18 +12,19 @@
 // Every string that came from a file or the API is put in the page with textContent, never as HTML.
 //
 // The page's modules (ES modules, no build step): state.js (what they share), api.js, auth.js (sign-in),
-// files.js (names and uploads), progress.js (the polling), verdicts.js, render.js (rows, counters,
-// thumbnails, messages), trip.js (the trip across reloads), selection.js and picks.js (the selection
-// step), enhance.js and enhanced.js (the enhancement step) and this one, the wiring.
+// oauth.js (the hosted UI's code flow with PKCE), files.js (names and uploads), progress.js (the polling),
+// verdicts.js, render.js (rows, counters, thumbnails, messages), trip.js (the trip across reloads),
+// selection.js and picks.js (the selection step), enhance.js and enhanced.js (the enhancement step) and this
+// one, the wiring.
 
-import { onUnauthorized } from "./api.js";
-import { localSignIn, signedOut, startAuth, tokenSignIn } from "./auth.js";
+import { onBeforeCall, onUnauthorized } from "./api.js";
+import { freshToken, localSignIn, oauthSignIn, signOut, signedOut, startAuth, tokenSignIn } from "./auth.js";
 import { onFiles } from "./files.js";
 import { retry } from "./progress.js";
 import { wireEnhancement } from "./enhance.js";
 import { wireSelection } from "./selection.js";
 import { $, state } from "./state.js";
-import { TRIP_KEY, newTrip } from "./trip.js";
+import { newTrip } from "./trip.js";
 import { askDelete, confirmDelete } from "./verdicts.js";
 
 // A dropped folder is walked (Chromium, Firefox and Safari expose entries); hidden files are skipped.
@@ -52,6 +53,7 @@ async function droppedFiles(dataTransfer) {
 
 function wire() {
   onUnauthorized(signedOut);
+  onBeforeCall(freshToken);
   const drop = $("drop");
   for (const type of ["dragenter", "dragover"]) {
     drop.addEventListener(type, (ev) => {
@@ -80,12 +82,9 @@ function wire() {
   });
   $("local-sign-in").addEventListener("click", localSignIn);
   $("local-name").addEventListener("keydown", (ev) => ev.key === "Enter" && localSignIn());
+  $("oauth-sign-in").addEventListener("click", oauthSignIn);
   $("token-sign-in").addEventListener("click", tokenSignIn);
-  $("sign-out").addEventListener("click", () => {
-    sessionStorage.removeItem(TRIP_KEY);
-    signedOut();
-    window.location.reload();
-  });
+  $("sign-out").addEventListener("click", signOut);
   $("retry").addEventListener("click", retry);
   $("delete").addEventListener("click", askDelete);
   $("confirm-yes").addEventListener("click", confirmDelete);

@@ -5,7 +5,8 @@ export const MiB = 1024 * 1024;
 export const $ = (id) => document.getElementById(id);
 
 export const state = {
-  mode: null, // "local" | "token"
+  mode: null, // "local" | "oauth" | "token"
+  auth: null, // what /auth/config answered (the hosted UI's endpoints in "oauth" mode)
   token: null,
   sub: null,
   session: null,

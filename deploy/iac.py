@@ -46,7 +46,9 @@ def load(root: Path = TERRAFORM) -> tuple[bool, str]:
     """Load the tree at ``root`` with Terraform's loader; (no error, what Terraform said)."""
     with tempfile.TemporaryDirectory(prefix="shoebox-iac-") as tmp:
         copy = Path(tmp) / "terraform"
-        shutil.copytree(root, copy, ignore=shutil.ignore_patterns(".terraform", "*.tfstate*"))
+        # without backend.tf: Terraform wants `terraform init` (network) before it loads a tree with a backend
+        ignore = shutil.ignore_patterns(".terraform", "*.tfstate*", "backend.tf")
+        shutil.copytree(root, copy, ignore=ignore)
         rc, said = _terraform(["get"], copy)
         if rc == 0:
             rc, said = _terraform(["providers"], copy)

@@ -12,11 +12,13 @@ locals {
   })
 
   # Every function's common environment (shared/runtime/config.py Settings); compute and api add their own.
+  # The Gemini key parameter's name only once gemini_enabled: the services take Gemini as soon as a name is set
+  # (shared/runtime/gemini.py gemini_configured), and until the operator puts a key it holds a placeholder.
   environment = merge(
     {
       SHOEBOX_PREFIX                      = var.prefix
       SHOEBOX_REGION                      = var.region
-      SHOEBOX_AI_GEMINI_API_KEY_PARAMETER = module.secrets.gemini_key_parameter_name
+      SHOEBOX_AI_GEMINI_API_KEY_PARAMETER = var.gemini_enabled ? module.secrets.gemini_key_parameter_name : ""
       SHOEBOX_TELEMETRY_EXPORTER          = var.otel_exporter
       SHOEBOX_LOG_LEVEL                   = var.log_level
     },

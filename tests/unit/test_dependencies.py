@@ -81,6 +81,7 @@ NOT_IMPORTED = {
     "pytest-timeout": "a pytest plugin: pytest loads it by its entry point",
     "ruff": "a command-line tool",
     "mypy": "a command-line tool",
+    "awslambdaric": "the Lambda runtime interface client: the images' ENTRYPOINT runs it (deploy/docker)",
 }
 
 PYPROJECT: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text())

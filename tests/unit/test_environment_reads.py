@@ -24,6 +24,9 @@ ALLOWED = {
     # MOTO_PORT is moto's own variable, not Shoebox's: the emulator process (a child, or this process with
     # the in-process emulator) must have it, since moto builds its self-referring URLs from it
     "deploy/local/emulator.py": "MOTO_PORT for the emulator",
+    # a build tool, not a service: it runs `uv export` with the caller's environment plus uv's own switches
+    # (offline, quiet), so uv finds its cache and index settings
+    "deploy/docker/images.py": "the environment handed on to uv",
 }
 ENV_ATTRIBUTES = {"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"}
 #: calls that read the whole configuration (``Settings.from_env()``): never at import time

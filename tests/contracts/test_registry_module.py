@@ -58,3 +58,15 @@ def test_the_expanded_schemas_are_every_event_version_with_a_registry_name() -> 
     names = [f.removesuffix(".json") for f in files]
     assert names == sorted(cls.type_name() for cls in CATALOGUE.events)
     assert all(SCHEMA_NAME.match(n) for n in names), names
+
+
+#: CreateSchema's limit on a schema's content (characters); a larger document fails the apply, not a plan
+REGISTRY_CONTENT_LIMIT = 100_000
+
+
+def test_every_document_fits_the_registry() -> None:
+    sizes = {
+        p.name: len(p.read_text(encoding="utf-8")) for p in Path(DEFAULT_DIR / DRAFT4_SUBDIR).glob("*.json")
+    }
+    too_big = {name: size for name, size in sizes.items() if size > REGISTRY_CONTENT_LIMIT}
+    assert not too_big, f"larger than the registry takes ({REGISTRY_CONTENT_LIMIT} characters): {too_big}"

@@ -42,6 +42,7 @@ from shared.events import catalogue as c
 from shared.events import selection_edits as se
 from shared.events.envelope import Event
 from shared.runtime.read_models import (
+    MULTIPART_VIEW_TTL_S,
     RELAY_PK,
     ContentClaim,
     CountersView,
@@ -427,7 +428,14 @@ def _multipart_started(e: c.MultipartStarted) -> list[ViewUpdate]:
     d = e.data
     key = multipart_key(e.sessionid, d.upload_id)
     item = MultipartView(
-        pk=key.pk, sk=key.sk, key=d.key, name=d.name, size=d.size, started_at=e.time.isoformat()
+        pk=key.pk,
+        sk=key.sk,
+        key=d.key,
+        name=d.name,
+        size=d.size,
+        started_at=e.time.isoformat(),
+        # from the event's time, so a rebuild of the views gives the same expiry
+        expires_at=int(e.time.timestamp()) + MULTIPART_VIEW_TTL_S,
     )
     return [ViewUpdate(key=key, set=fields(item))]
 

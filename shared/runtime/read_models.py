@@ -240,15 +240,24 @@ class ItemEndClaim(ViewItem, frozen=True, kw_only=True):
     status: ItemStatus
 
 
+#: the views table's TTL attribute (Terraform's ``modules/storage``): DynamoDB deletes an item after that time
+TTL_ATTRIBUTE = "expires_at"
+#: how long a ``MULTIPART#`` item outlives its upload's start: twice the bucket's abort of stale uploads
+MULTIPART_VIEW_TTL_S = 2 * 24 * 3600
+
+
 class MultipartView(ViewItem, frozen=True, kw_only=True):
     """``MULTIPART#<upload id>``: an S3 multipart upload the API started in this session, and the key it is
     for. The complete and abort routes act on an upload id only when the caller's session has this item
-    for it, with that key: an id of another session, or another key, is 404."""
+    for it, with that key: an id of another session, or another key, is 404. The item is ephemeral: S3 aborts
+    a multipart upload a day after it starts (the bucket's lifecycle), so the item expires after
+    ``MULTIPART_VIEW_TTL_S`` (``expires_at``, epoch seconds: the views table's TTL attribute on AWS)."""
 
     key: str
     name: str
     size: int
     started_at: str
+    expires_at: int | None = None
 
 
 class RelayCheckpoint(ViewItem, frozen=True, kw_only=True):

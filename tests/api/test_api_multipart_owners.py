@@ -9,6 +9,7 @@ the emulator refuses too): ``test_api_multipart.py``."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import partial
 from typing import Any
 
 import httpx
@@ -18,6 +19,8 @@ import pytest
 from services.api.auth import LocalIssuer
 from services.api.wiring import Collaborators
 from shared.events import catalogue as c
+from shared.runtime.projections import multipart_key
+from shared.runtime.read_models import MULTIPART_VIEW_TTL_S, MultipartView
 from shared.runtime.storage import InMemoryObjectStore, UploadedPart, UploadNotFound
 from tests.support.app import SETTINGS, Api, running
 
@@ -110,4 +113,10 @@ def test_the_session_log_records_which_key_each_upload_id_is_for(api: Api) -> No
     assert started.data == c.MultipartStartedData(
         upload_id=ticket["upload_id"], key=ticket["key"], name="clip (2).mp4", size=6 * MiB
     )
+    # the owner item is ephemeral: it expires (the views table's TTL on AWS) two days after the start, well
+    # after S3's lifecycle has aborted a stale upload (one day)
+    view = api.run(partial(api.log.get_view, multipart_key(sid, ticket["upload_id"]), type=MultipartView))
+    assert view is not None
+    assert MULTIPART_VIEW_TTL_S == 2 * 24 * 3600
+    assert view.expires_at == int(started.time.timestamp()) + MULTIPART_VIEW_TTL_S
     assert abort(api, sid, "alice", ticket["upload_id"], ticket["key"]).status_code == 200

@@ -19,6 +19,7 @@ from deploy.local.topology_export import main as export_main
 from deploy.topology import TOPOLOGY
 from shared.runtime.config import AwsSettings, Settings
 from shared.runtime.inbound import ALL_PREFIXES
+from shared.runtime.read_models import TTL_ATTRIBUTE, MultipartView
 from tests.support import terraform as tf
 from tests.support.paths import ROOT
 
@@ -263,6 +264,24 @@ def test_the_bucket_lifecycle_covers_every_prefix_the_code_writes(copy: Path) ->
     assert lifecycle_prefixes(tf.TERRAFORM) == set(ALL_PREFIXES)
     _edit(copy / "modules" / "storage" / "variables.tf", '    "results"    = 7\n', "")
     assert lifecycle_prefixes(copy) == set(ALL_PREFIXES) - {"results"}
+
+
+def ttl_attributes(root: Path) -> dict[str, str | None]:
+    """Each table's TTL attribute in the storage module (None: no TTL)."""
+    tables = tf.load_tree(root).children["storage"].of_type("aws_dynamodb_table")
+    found: dict[str, str | None] = {}
+    for name, body in tables.items():
+        ttl = [t for t in body.get("ttl", []) if t.get("enabled") is True]
+        found[name] = tf.unwrap(ttl[0]["attribute_name"]) if ttl else None
+    return found
+
+
+def test_only_the_views_expire_and_on_the_attribute_the_code_writes(copy: Path) -> None:
+    """The log never expires; the views' ephemeral items (MULTIPART#) carry the code's TTL attribute."""
+    assert ttl_attributes(tf.TERRAFORM) == {"events": None, "views": TTL_ATTRIBUTE}
+    assert TTL_ATTRIBUTE in MultipartView.__struct_fields__
+    _edit(copy / "modules" / "storage" / "tables.tf", '"expires_at"', '"expiry"')
+    assert ttl_attributes(copy)["views"] != TTL_ATTRIBUTE
 
 
 # ------------------------------------------------------------------------------------ (d) DLQs and alarms

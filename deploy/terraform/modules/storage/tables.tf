@@ -30,8 +30,9 @@ resource "aws_dynamodb_table" "events" {
   tags = var.tags
 }
 
-# The read models (projections of the log; `shoebox rebuild-views` rebuilds them). No TTL: nothing in the code
-# writes an expiry attribute (a session's items live as long as its log).
+# The read models (projections of the log; `shoebox rebuild-views` rebuilds them). A session's items live as long
+# as its log; the ephemeral ones carry `expires_at` (shared/runtime/read_models.py TTL_ATTRIBUTE: a multipart
+# upload's MULTIPART# item, two days after it started, when S3 has long aborted the upload).
 resource "aws_dynamodb_table" "views" {
   name                        = "${var.prefix}-views"
   billing_mode                = "PAY_PER_REQUEST"
@@ -46,6 +47,11 @@ resource "aws_dynamodb_table" "views" {
   attribute {
     name = "sk"
     type = "S"
+  }
+
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
   }
 
   point_in_time_recovery {

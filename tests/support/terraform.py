@@ -39,8 +39,6 @@ RESOURCELESS_ACTIONS = frozenset(
         "logs:PutResourcePolicy",
         "logs:DescribeResourcePolicies",
         "logs:DescribeLogGroups",
-        "states:ListStateMachines",
-        "cloudwatch:PutMetricData",
     }
 )
 

@@ -139,11 +139,14 @@ def _assets() -> dict[str, _Asset]:
 
 
 def storage_origins(settings: Settings) -> str:
-    """Where presigned URLs point: the configured endpoint's origin (the emulator), else S3 on AWS."""
+    """Where presigned URLs point: the configured endpoint's origin (the emulator), else the media bucket's
+    own hosts on AWS (virtual-hosted, ``shared/runtime/aws.py``): the region's, and the global one botocore
+    uses in us-east-1. No other bucket."""
     if settings.aws.endpoint:
         u = urllib.parse.urlsplit(settings.aws.endpoint)
         return f"{u.scheme}://{u.netloc}"
-    return "https://*.amazonaws.com"
+    bucket, region = settings.names.media_bucket, settings.aws.region
+    return f"https://{bucket}.s3.{region}.amazonaws.com https://{bucket}.s3.amazonaws.com"
 
 
 def hosted_ui_origin(settings: Settings) -> str:

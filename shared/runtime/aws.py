@@ -19,18 +19,24 @@ if TYPE_CHECKING:
     from types_aiobotocore_sqs import SQSClient
     from types_aiobotocore_stepfunctions import SFNClient
 
-_CONFIG = Config(
-    signature_version="s3v4",
-    s3={"addressing_style": "path"},
-    inject_host_prefix=False,
-    retries={"mode": "standard", "max_attempts": 5},
-    max_pool_connections=64,
-)
+_COMMON: dict[str, Any] = {
+    "signature_version": "s3v4",
+    "inject_host_prefix": False,
+    "retries": {"mode": "standard", "max_attempts": 5},
+    "max_pool_connections": 64,
+}
+#: a custom endpoint (the emulator) takes path-style S3 URLs: its host is not the bucket's
+_ENDPOINT_CONFIG = Config(**_COMMON, s3={"addressing_style": "path"})
+#: on AWS, virtual-hosted URLs on the region's endpoint (``<bucket>.s3.<region>.amazonaws.com``): AWS's
+#: recommended style, and the bucket's own host, which is all the page's CSP lets it reach
+#: (``services/api/page.py`` ``storage_origins``)
+_AWS_CONFIG = Config(**_COMMON, s3={"addressing_style": "virtual"})
 
 
 def client_kwargs(settings: Settings) -> dict[str, Any]:
     aws = settings.aws
-    kw: dict[str, Any] = {"region_name": aws.region, "config": _CONFIG}
+    config = _ENDPOINT_CONFIG if aws.endpoint else _AWS_CONFIG
+    kw: dict[str, Any] = {"region_name": aws.region, "config": config}
     if aws.endpoint:
         kw["endpoint_url"] = aws.endpoint
         # no well-known fallback (it was ``testing``/``testing``): the embedded stack's emulator accepts

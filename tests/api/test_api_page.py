@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import re
+import urllib.parse
 
+import botocore.session
 import msgspec
 import pytest
 from litestar.testing import TestClient
 
 from services.api.app import create_app
 from services.api.auth import LocalIssuer
-from services.api.page import MEDIA_TYPES_JS, WEB, AuthConfig, content_security_policy
+from services.api.page import MEDIA_TYPES_JS, WEB, AuthConfig, content_security_policy, storage_origins
 from services.api.wiring import Collaborators
+from shared.runtime.aws import client_kwargs
 from shared.runtime.config import AuthSettings, AwsSettings, ConfigError, Settings
 from shoebox_cli.tokens import LOCAL_USER
 from tests.support.app import SETTINGS, Api, in_memory_app
@@ -68,8 +71,9 @@ def test_without_the_local_issuer_the_page_asks_for_a_token_and_nobody_can_sign_
         assert client.post("/auth/local/sign-in", json={"name": "x"}).status_code in (404, 405)
         page = client.get("/")
         assert page.status_code == 200 and b'id="sign-in-token"' in page.content
-        assert "connect-src 'self' https://*.amazonaws.com" in page.headers["content-security-policy"]
-        assert "media-src 'self' https://*.amazonaws.com" in page.headers["content-security-policy"]
+        bucket = "https://inproc-media.s3.us-east-1.amazonaws.com https://inproc-media.s3.amazonaws.com"
+        assert f"connect-src 'self' {bucket}" in page.headers["content-security-policy"]
+        assert f"media-src 'self' {bucket}" in page.headers["content-security-policy"]
 
 
 def test_the_content_security_policy_lets_the_page_reach_only_the_api_and_storage() -> None:
@@ -138,7 +142,9 @@ def test_with_a_hosted_ui_the_page_signs_in_through_it_with_the_code_flow() -> N
         page = client.get("/")
         assert b'id="sign-in-oauth"' in page.content
         directives = dict(d.split(" ", 1) for d in page.headers["content-security-policy"].split("; "))
-        assert directives["connect-src"] == f"'self' https://*.amazonaws.com {HOSTED_UI}"
+        storage = storage_origins(_on_aws(HOSTED_UI + "/"))
+        assert storage.startswith("https://") and "*" not in storage
+        assert directives["connect-src"] == f"'self' {storage} {HOSTED_UI}"
 
 
 def test_the_hosted_ui_widens_connect_src_alone_and_only_when_the_page_uses_it() -> None:
@@ -181,3 +187,28 @@ def test_the_hosted_ui_setting_takes_an_origin(value: str) -> None:
 def test_the_hosted_ui_setting_refuses_anything_but_an_origin(value: str) -> None:
     with pytest.raises(ConfigError, match="SHOEBOX_AUTH_HOSTED_UI_URL"):
         Settings.from_env({"SHOEBOX_AUTH_HOSTED_UI_URL": value})
+
+
+@pytest.mark.parametrize("region", ["eu-west-1", "us-east-1", "ap-southeast-2"])
+def test_on_aws_presigned_urls_point_where_the_page_may_go(region: str) -> None:
+    """The page may reach only the media bucket's own hosts (CSP connect-src and media-src); the S3 client
+    the API signs with (``client_kwargs``: no endpoint, AWS) must make its presigned URLs there, for uploads
+    and parts as for the video it plays. Path-style URLs (``s3.<region>.amazonaws.com/<bucket>``) would be
+    refused."""
+    settings = Settings(aws=AwsSettings(prefix="acme-dev", region=region))
+    allowed = storage_origins(settings).split()
+    s3 = botocore.session.get_session().create_client(
+        "s3", aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret", **client_kwargs(settings)
+    )
+    bucket = settings.names.media_bucket
+    urls = [
+        s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "uploads/s/a.jpg"}),
+        s3.generate_presigned_url(
+            "upload_part",
+            Params={"Bucket": bucket, "Key": "uploads/s/b.mp4", "UploadId": "u", "PartNumber": 1},
+        ),
+        s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "enhanced/s/j/b.mp4/b.mp4"}),
+    ]
+    for url in urls:
+        u = urllib.parse.urlsplit(url)
+        assert f"{u.scheme}://{u.netloc}" in allowed, (url, allowed)

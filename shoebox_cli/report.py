@@ -277,6 +277,12 @@ def schema_text() -> str:
     return json.dumps(schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+def schema_files() -> dict[str, str]:
+    """The committed schema as ``{path relative to the repository: content}`` (the import-order guard's
+    generator, ``shared.events.schemas.stability``)."""
+    return {SCHEMA_PATH.relative_to(SCHEMA_PATH.parents[1]).as_posix(): schema_text()}
+
+
 def write(report: Report, out: Path) -> tuple[Path, Path]:
     """Write ``report.json`` and ``report.html`` into ``out``; returns their paths."""
     out.mkdir(parents=True, exist_ok=True)
@@ -309,6 +315,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     text = schema_text()
     path: Path = args.path
+    # the same code must print the same schema whatever the process imported first (typing caches equal
+    # Annotated forms: git log 4377609 printed another module's bounds into this file)
+    from shared.events.schemas.stability import describe_import_order_differences, import_order_differences
+
+    differing = import_order_differences(generator="shoebox_cli.report:schema_files", own=("shoebox_cli",))
+    if differing:
+        print(describe_import_order_differences(differing), file=sys.stderr)
+        return 1
     if args.check:
         current = path.read_text(encoding="utf-8") if path.exists() else None
         if current != text:

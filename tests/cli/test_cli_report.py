@@ -370,3 +370,12 @@ def test_html_shows_before_after_pairs_in_rank_order_with_the_edits_and_what_was
     assert "ended partial: 2 of 3 enhanced" in section
     # each input file is still one card; the pairs come beside the cards
     assert page.count('<figure class="card">') == 3
+
+
+def test_the_report_schema_does_not_depend_on_import_order() -> None:
+    """Generated in a fresh process and after every module of the project evaluated its annotations first,
+    the schema is the same (typing caches equal ``Annotated`` forms: git log 4377609 printed the video
+    model's ``Meta(ge=0.0, le=1.0)`` as the triage confidence's bounds). ``report schema`` checks it too."""
+    from shared.events.schemas.stability import import_order_differences
+
+    assert import_order_differences(generator="shoebox_cli.report:schema_files", own=("shoebox_cli",)) == []

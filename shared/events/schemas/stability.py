@@ -24,6 +24,8 @@ from .asyncapi import REPO_ROOT
 
 #: the generator the guard runs: ``module:function`` returning ``{relative path: content}``
 GENERATOR = "shared.events.schemas.files:generated_files"
+#: the modules of the types the default generator prints: evaluated last in the "other order" run
+OWN = ("shared.events",)
 #: the packages whose modules are evaluated first in the "other order" run
 PROJECT_PACKAGES = ("shared", "services", "shoebox_cli", "deploy.local")
 
@@ -42,8 +44,12 @@ def modules(packages):
     return found
 
 spec = json.loads(sys.argv[1])
-names = spec["preload"] if not spec["packages"] else modules(spec["packages"])
-for name in reversed(sorted(names)) if spec["packages"] else names:
+names = spec["preload"] if not spec["packages"] else list(reversed(sorted(modules(spec["packages"]))))
+# the generated types' own modules go last, so every other module's equal forms are in the cache first
+own = tuple(spec["own"])
+if own:
+    names = [n for n in names if not n.startswith(own)] + [n for n in names if n.startswith(own)]
+for name in names:
     try:
         module = importlib.import_module(name)
     except Exception:  # a module that needs what this machine lacks: it cannot pollute either
@@ -61,11 +67,16 @@ print(json.dumps(generate()))
 
 
 def generate_in_subprocess(
-    *, preload: Sequence[str] = (), packages: Sequence[str] = (), generator: str = GENERATOR
+    *,
+    preload: Sequence[str] = (),
+    packages: Sequence[str] = (),
+    generator: str = GENERATOR,
+    own: Sequence[str] = (),
 ) -> dict[str, str]:
     """Run ``generator`` in a fresh interpreter after importing ``preload`` (in that order) or every module
-    of ``packages`` (in reverse order), evaluating the annotations of their Structs first."""
-    spec = {"preload": list(preload), "packages": list(packages), "generator": generator}
+    of ``packages`` (in reverse order, the modules starting with an ``own`` prefix last), evaluating the
+    annotations of their Structs first."""
+    spec = {"preload": list(preload), "packages": list(packages), "generator": generator, "own": list(own)}
     done = subprocess.run(
         [sys.executable, "-c", _SCRIPT, json.dumps(spec)],
         cwd=REPO_ROOT,
@@ -80,12 +91,17 @@ def generate_in_subprocess(
 
 
 def import_order_differences(
-    *, preload: Sequence[str] = (), packages: Sequence[str] = PROJECT_PACKAGES, generator: str = GENERATOR
+    *,
+    preload: Sequence[str] = (),
+    packages: Sequence[str] = PROJECT_PACKAGES,
+    generator: str = GENERATOR,
+    own: Sequence[str] = OWN,
 ) -> list[str]:
     """The files a fresh process generates differently after evaluating other modules' annotations first
-    (empty: the generation does not depend on import order)."""
+    (empty: the generation does not depend on import order). ``own``: the module prefixes of the generated
+    types, evaluated after every other module in the second run."""
     alone = generate_in_subprocess(generator=generator)
-    after = generate_in_subprocess(preload=preload, packages=packages, generator=generator)
+    after = generate_in_subprocess(preload=preload, packages=packages, generator=generator, own=own)
     return sorted(rel for rel in alone.keys() | after.keys() if alone.get(rel) != after.get(rel))
 
 

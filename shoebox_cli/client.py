@@ -262,6 +262,8 @@ class EnhancementItem(msgspec.Struct, frozen=True, kw_only=True):
     #: queued | running (it has a phase) | enhanced | failed | cancelled | skipped
     status: str
     phase: str | None = None
+    #: how far the phase is (0..100), for a video's render
+    phase_percent: float | None = None
     changes: list[str] = []
     after_thumbnail_url: str | None = None
     enhanced_url: str | None = None

@@ -66,12 +66,24 @@ class EnhancementOutcome:
 
 
 def phases_label(state: EnhancementState) -> str:
-    """The bar's label: "Enhancing", and the phases running ("2 analysis, 1 creative edit")."""
-    running = Counter(
-        PHASES.get(i.phase, i.phase) for i in state.items if not i.ended and i.phase is not None
-    )
-    said = ", ".join(f"{n} {phase}" for phase, n in sorted(running.items(), key=lambda kv: -kv[1]))
-    return f"Enhancing · {said}" if said else "Enhancing"
+    """The bar's label: "Enhancing", and the phases running ("2 analysis, 1 rendering 40 %"): a phase that
+    reports how far it is (a video's render) says it, as a range when several run."""
+    live = [i for i in state.items if not i.ended and i.phase is not None]
+    running = Counter(PHASES.get(i.phase, i.phase) for i in live if i.phase is not None)
+    percents: dict[str, list[float]] = {}
+    for i in live:
+        if i.phase is not None and i.phase_percent is not None:
+            percents.setdefault(PHASES.get(i.phase, i.phase), []).append(i.phase_percent)
+
+    def said(phase: str, n: int) -> str:
+        done = percents.get(phase)
+        if not done:
+            return f"{n} {phase}"
+        low, high = round(min(done)), round(max(done))
+        return f"{n} {phase} {low} %" if low == high else f"{n} {phase} {low}–{high} %"
+
+    parts = [said(phase, n) for phase, n in sorted(running.items(), key=lambda kv: -kv[1])]
+    return f"Enhancing · {', '.join(parts)}" if parts else "Enhancing"
 
 
 class Follow:

@@ -317,3 +317,22 @@ def test_the_label_names_the_running_phases_most_first() -> None:
     assert enhancing.phases_label(st(None, None)) == "Enhancing"
     label = enhancing.phases_label(st("analysis", "surgical_edit", "analysis", None))
     assert label == "Enhancing · 2 analysis, 1 surgical edit"
+
+
+def test_the_label_says_how_far_a_video_render_is() -> None:
+    """A video's ``rendering`` phase reports its percent (``video.enhance.phase``): the bar says it, as a
+    range when several clips render at once."""
+
+    def item(i: int, phase: str, percent: float | None = None) -> EnhancementItem:
+        return EnhancementItem(key=str(i), name=str(i), status="running", phase=phase, phase_percent=percent)
+
+    one = EnhancementState(
+        job_id="j", status="processing", items=[item(0, "rendering", 39.6), item(1, "analysis")]
+    )
+    assert enhancing.phases_label(one) == "Enhancing · 1 rendering 40 %, 1 analysis"
+    two = EnhancementState(
+        job_id="j", status="processing", items=[item(0, "rendering", 12.0), item(1, "rendering", 40.4)]
+    )
+    assert enhancing.phases_label(two) == "Enhancing · 2 rendering 12–40 %"
+    started = EnhancementState(job_id="j", status="processing", items=[item(0, "rendering")])
+    assert enhancing.phases_label(started) == "Enhancing · 1 rendering"

@@ -293,7 +293,7 @@ def test_a_restarted_stack_starts_again_the_selections_and_triages_that_had_not_
     api.run(api.consumers.saga_command, "selection_timed_out", sid, failed)
     fresh = InMemorySagaStarter()
     started = api.run(restarts.restart_running_sagas, api.log, fresh, InMemoryCommandQueue(), api.settings)
-    ours = [name for name in started if name.split("-a")[0] in (waiting, done, failed)]
+    ours = [name for name in started if name.rsplit("-a", 1)[0] in (waiting, done, failed)]
     assert ours == [f"{waiting}-a1"]
     assert fresh.executions[f"{waiting}-a1"].input == api.sagas.executions[f"{waiting}-a1"].input
     # the same pass finds a triage still waiting for its files (and leaves the complete one above)
@@ -304,6 +304,6 @@ def test_a_restarted_stack_starts_again_the_selections_and_triages_that_had_not_
         restarts.restart_running_sagas, api.log, InMemorySagaStarter(), InMemoryCommandQueue(), api.settings
     )
     triages = [
-        n for n in again if n.startswith("tri-") and n.split("-a")[0] in (running, *triaged_ids(api, sid))
+        n for n in again if n.startswith("tri-") and n.rsplit("-a", 1)[0] in (running, *triaged_ids(api, sid))
     ]
     assert triages == [f"{running}-a1"]

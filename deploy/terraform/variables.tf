@@ -1,4 +1,4 @@
-# The root's variables (tfinfra). Other modules' owners add theirs in variables-<owner>.tf.
+# The root's variables: envs/<env>.tfvars sets most; `images` comes from `task images` (README "Deploy to AWS").
 
 variable "region" {
   description = "The AWS region of the whole stack (SHOEBOX_REGION)"
@@ -117,4 +117,10 @@ variable "tags" {
   description = "Extra tags on every resource"
   type        = map(string)
   default     = {}
+}
+
+variable "gemini_enabled" {
+  description = "Give the functions the Gemini key parameter's name (put the key into it first); false: the services run their offline providers"
+  type        = bool
+  default     = false
 }

@@ -413,3 +413,38 @@ def test_an_undocumented_action_or_prefix_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(AssertionError):
         check_iam_matches_the_doc(COMPUTE, API, doc)
+
+
+# ------------------------------------------------------------------------- reserved concurrency floor
+#: an SQS event source mapping's maximum concurrency is at least 2 (AWS refuses less); the compute module sets
+#: it to the function's reserved concurrency, so that is at least 2 wherever it is chosen
+MAPPING_CONCURRENCY_FLOOR = 2
+
+
+def concurrency_problems(terraform: Path) -> list[str]:
+    """Every reserved concurrency an environment or a default gives a consumer, below the mapping's floor."""
+    problems = []
+    for tfvars in sorted((terraform / "envs").glob("*.tfvars")):
+        chosen = unquote(hcl2.loads(tfvars.read_text(encoding="utf-8"))).get("reserved_concurrency", {})
+        problems += [f"{tfvars.name}: {s} = {n}" for s, n in chosen.items() if n < MAPPING_CONCURRENCY_FLOOR]
+    variables = unquote(
+        hcl2.loads((terraform / "modules" / "compute" / "variables.tf").read_text(encoding="utf-8"))
+    )
+    default = next(
+        v for block in variables["variable"] for k, v in block.items() if k == "default_reserved_concurrency"
+    )
+    if default["default"] < MAPPING_CONCURRENCY_FLOOR:
+        problems.append(f"default_reserved_concurrency = {default['default']}")
+    return problems
+
+
+def test_every_consumer_gets_the_mapping_s_concurrency_floor(tmp_path: Path) -> None:
+    terraform = ROOT / "deploy" / "terraform"
+    assert concurrency_problems(terraform) == []
+    copy = tmp_path / "terraform"
+    shutil.copytree(terraform, copy)
+    dev = copy / "envs" / "dev.tfvars"
+    dev.write_text(
+        dev.read_text(encoding="utf-8").replace("video         = 2", "video         = 1"), encoding="utf-8"
+    )
+    assert concurrency_problems(copy) == ["dev.tfvars: video = 1"]

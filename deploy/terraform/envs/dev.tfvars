@@ -13,12 +13,13 @@ log_level              = "DEBUG"
 throttle_burst = 20
 throttle_rate  = 10
 
+# at least 2 each: the queue mapping's maximum concurrency is the reserved concurrency, and AWS's floor is 2
 reserved_concurrency = {
   api           = 2
   media_process = 4
-  selection     = 1
+  selection     = 2
   enhance       = 2
-  video         = 1
+  video         = 2
 }
 
 otel_exporter = "none"

@@ -33,13 +33,6 @@ from shared.runtime.service import Output
 log = logging.getLogger("shoebox.enhance")
 
 
-def failed_pass(d: c.PhotoEnhanceRequestedData, message: str) -> en.FeedbackCompletedData:
-    """The pass's answer when it could not be made: not ok, with why."""
-    return en.FeedbackCompletedData(
-        job_id=d.job_id, key=d.key, revision=d.revision or 0, ok=False, message=message
-    )
-
-
 async def earlier_turns(deps: Deps, session_id: str, job_id: str, key: str, revision: int) -> EditContext:
     """The item's answered feedback turns before ``revision``, oldest first, as the pass's context."""
     history = await enhancement_items.earlier_turns(deps.log, session_id, job_id, key, revision)
@@ -53,14 +46,16 @@ async def feedback_pass(event: c.PhotoEnhanceRequested, deps: Deps) -> Sequence[
     item = await deps.log.get_view(enhanced_item_key(sid, d.job_id, d.key), type=EnhancedItemView)
     if item is None or item.status != "enhanced" or item.enhanced_key is None:
         state = item.status if item is not None and item.status else "not enhanced"
-        return [failed_pass(d, f"The item is {state}: only an enhanced photo takes feedback.")]
+        return [
+            enhancement_items.failed_pass(d, f"The item is {state}: only an enhanced photo takes feedback.")
+        ]
     revision = d.revision if d.revision is not None else item.feedback_requested
     context = await earlier_turns(deps, sid, d.job_id, d.key, revision)
     try:
         result = await run_pipeline(event, deps, item.enhanced_key, context=context, sentence=sentence)
     except Failed as f:
         log.warning("feedback %d on %s failed: %s", revision, d.key, f.message)
-        return [failed_pass(d, f.message)]
+        return [enhancement_items.failed_pass(d, f.message)]
     keys = result_keys(sid, d.job_id, d.key, revision)
     await store_result(deps, keys, result)
     said = next((p.note for p in result.phases if p.phase == "feedback"), "")

@@ -34,7 +34,8 @@ from services.enhance.steps import (
     store_result,
 )
 from shared.events import catalogue as c
-from shared.runtime.enhancement_items import before_start, item_ended
+from shared.runtime import enhancement_items
+from shared.runtime.enhancement_items import before_start
 from shared.runtime.log import EventLog
 from shared.runtime.service import Output
 
@@ -78,8 +79,10 @@ async def on_give_up(event: object, error: BaseException, *, log_: EventLog) -> 
         return []
     d = event.data
     why = f"The enhancement could not be completed ({type(error).__name__}); it can be asked for again."
-    if d.feedback is not None:
-        return [feedback.failed_pass(d, why)]
-    if await item_ended(log_, event.sessionid, d.job_id, d.key):
-        return []
-    return [c.PhotoEnhanceFailedData(job_id=d.job_id, key=d.key, code="internal_error", message=why)]
+    return await enhancement_items.given_up(
+        log_,
+        event.sessionid,
+        d,
+        why,
+        c.PhotoEnhanceFailedData(job_id=d.job_id, key=d.key, code="internal_error", message=why),
+    )

@@ -25,13 +25,6 @@ from shared.runtime.service import Output
 log = logging.getLogger("shoebox.video")
 
 
-def failed_pass(d: c.VideoEnhanceRequestedData, message: str) -> en.FeedbackCompletedData:
-    """The pass's answer when it could not be made: not ok, with why."""
-    return en.FeedbackCompletedData(
-        job_id=d.job_id, key=d.key, revision=d.revision or 0, ok=False, message=message
-    )
-
-
 async def earlier_turns(deps: Deps, session_id: str, job_id: str, key: str, revision: int) -> VideoContext:
     """The item's answered feedback turns before ``revision``, oldest first, as the pass's context."""
     history = await enhancement_items.earlier_turns(deps.log, session_id, job_id, key, revision)
@@ -59,7 +52,9 @@ async def feedback_pass(event: c.VideoEnhanceRequested, deps: Deps) -> Sequence[
     item = await deps.log.get_view(enhanced_item_key(sid, d.job_id, d.key), type=EnhancedItemView)
     if item is None or item.status != "enhanced" or item.enhanced_key is None:
         state = item.status if item is not None and item.status else "not enhanced"
-        return [failed_pass(d, f"The item is {state}: only an enhanced clip takes feedback.")]
+        return [
+            enhancement_items.failed_pass(d, f"The item is {state}: only an enhanced clip takes feedback.")
+        ]
     revision = d.revision if d.revision is not None else item.feedback_requested
     context = await earlier_turns(deps, sid, d.job_id, d.key, revision)
     previous = await previous_advice(deps, item.enhanced_key)
@@ -70,7 +65,7 @@ async def feedback_pass(event: c.VideoEnhanceRequested, deps: Deps) -> Sequence[
         )
     except Failed as f:
         log.warning("feedback %d on %s failed: %s", revision, d.key, f.message)
-        return [failed_pass(d, f.message)]
+        return [enhancement_items.failed_pass(d, f.message)]
     changes = list(result.filters)
     advice = result.advice
     message = said(advice.recommendations.reason, advice.not_understood, changes)

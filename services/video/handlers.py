@@ -27,7 +27,8 @@ from services.video import feedback
 from services.video.steps import Deps, Failed, result_keys, run_pipeline, video_context
 from shared.events import catalogue as c
 from shared.events import video as vi
-from shared.runtime.enhancement_items import before_start, item_ended
+from shared.runtime import enhancement_items
+from shared.runtime.enhancement_items import before_start
 from shared.runtime.log import EventLog
 from shared.runtime.service import Output
 
@@ -77,8 +78,10 @@ async def on_give_up(event: object, error: BaseException, *, log_: EventLog) -> 
         return []
     d = event.data
     why = f"The clip could not be enhanced ({type(error).__name__}: {error}); it can be asked for again."
-    if d.feedback is not None:
-        return [feedback.failed_pass(d, why)]
-    if await item_ended(log_, event.sessionid, d.job_id, d.key):
-        return []
-    return [vi.VideoEnhanceFailedV2Data(job_id=d.job_id, key=d.key, code="internal_error", message=why)]
+    return await enhancement_items.given_up(
+        log_,
+        event.sessionid,
+        d,
+        why,
+        vi.VideoEnhanceFailedV2Data(job_id=d.job_id, key=d.key, code="internal_error", message=why),
+    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Protocol
 
 from shared.events import enhancement as en
 from shared.events.codec import derived_event_id, make_event
@@ -20,6 +21,40 @@ log_ = logging.getLogger("shoebox.enhancement")
 
 #: an earlier feedback turn: (the person's words, what the provider answered)
 Turn = tuple[str, str]
+
+
+class ItemRequest(Protocol):
+    """What a photo's or a video's enhancement request says about its item (the two payloads' shared part)."""
+
+    @property
+    def job_id(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def revision(self) -> int | None: ...
+    @property
+    def feedback(self) -> str | None: ...
+
+
+def failed_pass(d: ItemRequest, message: str) -> en.FeedbackCompletedData:
+    """A feedback pass's answer when it could not be made: not ok, with why."""
+    return en.FeedbackCompletedData(
+        job_id=d.job_id, key=d.key, revision=d.revision or 0, ok=False, message=message
+    )
+
+
+async def given_up(
+    log: EventLog, session_id: str, d: ItemRequest, why: str, failed: Payload
+) -> Sequence[Output]:
+    """What a request that failed on every delivery records (a service's ``on_give_up``): a feedback pass
+    its ``feedback.completed`` not ok; a first pass the item's failure (``failed``), unless the item ended
+    otherwise meanwhile (its one ending stands). So neither the job's saga nor a client waits for a message
+    in the DLQ."""
+    if d.feedback is not None:
+        return [failed_pass(d, why)]
+    if await item_ended(log, session_id, d.job_id, d.key):
+        return []
+    return [failed]
 
 
 async def before_start(log: EventLog, session_id: str, job_id: str, key: str) -> Sequence[Output] | None:
